@@ -1,0 +1,33 @@
+"""The `reasonkit` command. Sub-commands load lazily so `reasonkit --help` does not import torch."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+COMMANDS: dict[str, str] = {
+    "train": "reasonkit.commands.train:train",
+    "export": "reasonkit.commands.export:export",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+@click.group(cls=LazyGroup)
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Reasoning strategies on language models you train yourself."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
