@@ -59,7 +59,7 @@ class Question(BaseModel):
                 raise ValueError(f"{where}: field 'options' has an empty option")
             seen: set[str] = set()
             for option in self.options:
-                key = option.strip().lower()
+                key = option.strip()
                 if key in seen:
                     raise ValueError(f"{where}: field 'options' has the duplicate option {option!r}")
                 seen.add(key)

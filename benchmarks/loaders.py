@@ -1,0 +1,222 @@
+"""Loaders that turn the commonsense QA datasets into `Question`s.
+
+Each loader reads the dataset's own file format. The evaluation splits of the permissively licensed sets
+ship gzip-compressed in `benchmarks/data/` (see SOURCES.md there), so a fresh clone runs without the shared
+data folder; Com2Sense states no licence and loads only from a folder the user gives.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from reasonkit.types import Question
+
+RowParser = Callable[[dict[str, Any], str, int], Question]
+
+
+class DatasetError(ValueError):
+    """A dataset file that cannot be read; the message names the file and line."""
+
+
+class BenchmarkSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    kind: str  # multiple_choice | binary
+    split: str
+    shared_path: str  # relative to the shared data folder
+    bundled_file: str | None  # file in benchmarks/data, None when the licence does not allow shipping it
+    license: str
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every non-blank line; .gz transparently; bad JSON names file and line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DatasetError(f"{path}:{number}: invalid JSON ({error.msg})") from error
+            if not isinstance(row, dict):
+                raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            yield number, row
+
+
+def field(row: dict[str, Any], name: str, where: str) -> Any:
+    """A required field, by dotted path; a missing one names the file, line and field."""
+    value: Any = row
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise DatasetError(f"{where}: missing field '{name}'")
+        value = value[part]
+    return value
+
+
+def _csqa(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+    """24 dev rows repeat an option verbatim; identical texts are one answer, so keep the first copy."""
+    choices = field(row, "question.choices", where)
+    texts = [choice["text"] for choice in choices]
+    labels = [choice["label"] for choice in choices]
+    options = list(dict.fromkeys(texts))
+    answer_key = row.get("answerKey")
+    if answer_key is not None and answer_key not in labels:
+        raise DatasetError(f"{where}: answerKey {answer_key!r} is not one of the labels {labels}")
+    gold = options.index(texts[labels.index(answer_key)]) if answer_key is not None else None
+    metadata: dict[str, Any] = {"benchmark": benchmark, "concept": row["question"].get("question_concept")}
+    if len(options) < len(texts):
+        metadata["merged_duplicate_options"] = len(texts) - len(options)
+    return Question(
+        id=str(field(row, "id", where)),
+        text=field(row, "question.stem", where),
+        options=tuple(options),
+        gold=gold,
+        split=split,
+        metadata=metadata,
+    )
+
+
+def _strategyqa(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+    return Question(
+        id=str(field(row, "qid", where)),
+        text=field(row, "question", where),
+        gold=bool(field(row, "answer", where)),
+        split=split,
+        metadata={"benchmark": benchmark, "style": "question"},
+    )
+
+
+def _creak(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+    label = row.get("label")
+    return Question(
+        id=str(field(row, "ex_id", where)),
+        text=field(row, "sentence", where),
+        gold=None if label is None else label == "true",
+        split=split,
+        metadata={"benchmark": benchmark, "style": "statement", "entity": row.get("entity")},
+    )
+
+
+def _csqa2(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+    answer = row.get("answer")
+    return Question(
+        id=str(field(row, "id", where)),
+        text=field(row, "question", where),
+        gold=None if answer is None else answer == "yes",
+        split=split,
+        metadata={"benchmark": benchmark, "style": "question"},
+    )
+
+
+def _com2sense(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+    label = row.get("label")
+    return Question(
+        id=str(field(row, "id", where)),
+        text=field(row, "sent", where),
+        gold=None if label is None else label == "True",
+        split=split,
+        metadata={"benchmark": benchmark, "style": "statement", "domain": row.get("domain"),
+                  "scenario": row.get("scenario")},
+    )
+
+
+def _indexed_choices(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+    """ARC and OpenBookQA in the LLM-Adapters copy: question, choices list, 0-based label."""
+    return Question(
+        id=f"{benchmark}-{field(row, 'idx', where)}",
+        text=field(row, "question", where),
+        options=tuple(field(row, "choices", where)),
+        gold=int(field(row, "label", where)),
+        split=split,
+        metadata={"benchmark": benchmark},
+    )
+
+
+PARSERS: dict[str, Callable[[dict[str, Any], str, str, str], Question]] = {
+    "csqa": _csqa,
+    "strategyqa": _strategyqa,
+    "creak": _creak,
+    "csqa2": _csqa2,
+    "com2sense": _com2sense,
+    "arc_easy": _indexed_choices,
+    "arc_challenge": _indexed_choices,
+    "openbookqa": _indexed_choices,
+}
+
+BENCHMARKS: dict[str, BenchmarkSpec] = {
+    spec.name: spec
+    for spec in (
+        BenchmarkSpec(name="csqa", description="CommonsenseQA v1.11, 5-way multiple choice", kind="multiple_choice",
+                      split="dev", shared_path="commonsenseqa/dev.jsonl", bundled_file="csqa_dev.jsonl.gz",
+                      license="MIT"),
+        BenchmarkSpec(name="strategyqa", description="StrategyQA yes/no questions needing implicit steps",
+                      kind="binary", split="dev", shared_path="strategyqa/dev.jsonl",
+                      bundled_file="strategyqa_dev.jsonl.gz", license="MIT"),
+        BenchmarkSpec(name="creak", description="CREAK true/false claims about entities", kind="binary",
+                      split="dev", shared_path="creak/dev.jsonl", bundled_file="creak_dev.jsonl.gz",
+                      license="MIT"),
+        BenchmarkSpec(name="csqa2", description="CommonsenseQA 2.0 yes/no questions", kind="binary", split="dev",
+                      shared_path="csqa2/dev.jsonl", bundled_file="csqa2_dev.jsonl.gz", license="CC BY 4.0"),
+        BenchmarkSpec(name="com2sense", description="Com2Sense true/false statements (complementary pairs)",
+                      kind="binary", split="dev", shared_path="com2sense/dev.jsonl", bundled_file=None,
+                      license="not stated (research use); not shipped"),
+        BenchmarkSpec(name="arc_easy", description="AI2 ARC-Easy science questions", kind="multiple_choice",
+                      split="test", shared_path="arc/easy_test.jsonl", bundled_file="arc_easy_test.jsonl.gz",
+                      license="CC BY-SA 4.0"),
+        BenchmarkSpec(name="arc_challenge", description="AI2 ARC-Challenge science questions",
+                      kind="multiple_choice", split="test", shared_path="arc/challenge_test.jsonl",
+                      bundled_file="arc_challenge_test.jsonl.gz", license="CC BY-SA 4.0"),
+        BenchmarkSpec(name="openbookqa", description="OpenBookQA (main), 4-way multiple choice",
+                      kind="multiple_choice", split="test", shared_path="openbookqa/test.jsonl",
+                      bundled_file="openbookqa_test.jsonl.gz", license="Apache-2.0"),
+    )
+}
+
+
+def resolve_path(spec: BenchmarkSpec, data_dir: str | Path | None) -> Path:
+    """The shared data folder when given, else the bundled copy."""
+    if data_dir is not None:
+        path = Path(data_dir) / spec.shared_path
+        if not path.is_file():
+            raise FileNotFoundError(f"benchmark {spec.name!r}: {path} does not exist (check --data-dir)")
+        return path
+    if spec.bundled_file is None:
+        raise FileNotFoundError(
+            f"benchmark {spec.name!r} is not shipped ({spec.license}); pass the folder that holds "
+            f"{spec.shared_path} with --data-dir"
+        )
+    return Path(str(resources.files("reasonkit.benchmarks") / "data" / spec.bundled_file))
+
+
+def load_benchmark(name: str, data_dir: str | Path | None = None, path: str | Path | None = None) -> list[Question]:
+    """All questions of a benchmark's evaluation split, in file order; `path` overrides the file itself."""
+    if name not in BENCHMARKS:
+        raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+    spec = BENCHMARKS[name]
+    source = Path(path) if path is not None else resolve_path(spec, data_dir)
+    parse = PARSERS[name]
+    questions: list[Question] = []
+    seen: dict[str, int] = {}
+    for number, row in read_jsonl(source):
+        where = f"{source}:{number}"
+        try:
+            question = parse(row, spec.split, name, where)
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, DatasetError):
+                raise
+            raise DatasetError(f"{where}: {error}") from error
+        if question.id in seen:
+            raise DatasetError(f"{where}: duplicate id {question.id!r} (first on line {seen[question.id]})")
+        seen[question.id] = number
+        questions.append(question)
+    return questions

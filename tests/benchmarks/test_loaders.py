@@ -1,0 +1,68 @@
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from reasonkit.benchmarks.loaders import BENCHMARKS, DatasetError, load_benchmark
+
+SHARED = Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
+
+EXPECTED_COUNTS = {
+    "csqa": 1221, "strategyqa": 229, "creak": 1371, "csqa2": 2541,
+    "arc_easy": 2376, "arc_challenge": 1172, "openbookqa": 500,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_COUNTS))
+def test_bundled_split_loads_with_gold_answers(name: str) -> None:
+    questions = load_benchmark(name)
+    assert len(questions) == EXPECTED_COUNTS[name]
+    assert all(q.gold is not None for q in questions)
+    assert all(q.metadata["benchmark"] == name for q in questions)
+    assert {q.kind for q in questions} == {BENCHMARKS[name].kind}
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared data folder not present")
+@pytest.mark.parametrize("name", sorted(EXPECTED_COUNTS))
+def test_bundled_copy_equals_shared_data(name: str) -> None:
+    assert load_benchmark(name) == load_benchmark(name, data_dir=SHARED)
+
+
+def test_com2sense_is_not_shipped_and_says_how_to_load_it() -> None:
+    with pytest.raises(FileNotFoundError, match="--data-dir"):
+        load_benchmark("com2sense")
+
+
+def test_csqa_duplicate_options_are_merged_and_gold_follows_the_text() -> None:
+    questions = {q.id: q for q in load_benchmark("csqa")}
+    merged = [q for q in questions.values() if q.metadata.get("merged_duplicate_options")]
+    assert len(merged) == 24
+    question = questions["e5ad2184e37ae88b2bf46bf6bc0ed2f4"]  # 'indestructible' appears as A and D; gold D
+    assert question.options.count("indestructible") == 1
+    assert question.options[question.gold] == "indestructible"
+
+
+def test_missing_field_names_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "creak.jsonl.gz"
+    rows = [{"ex_id": "a", "sentence": "Fire is hot.", "label": "true"}, {"ex_id": "b", "label": "false"}]
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(DatasetError, match=r"creak.jsonl.gz:2: missing field 'sentence'"):
+        load_benchmark("creak", path=path)
+
+
+def test_bad_json_and_duplicate_ids_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "csqa2.jsonl"
+    path.write_text('{"id": "x", "question": "Is ice cold?", "answer": "yes"}\n{not json\n')
+    with pytest.raises(DatasetError, match=r"csqa2.jsonl:2: invalid JSON"):
+        load_benchmark("csqa2", path=path)
+    path.write_text('{"id": "x", "question": "Is ice cold?", "answer": "yes"}\n' * 2)
+    with pytest.raises(DatasetError, match=r"csqa2.jsonl:2: duplicate id 'x' \(first on line 1\)"):
+        load_benchmark("csqa2", path=path)
+
+
+def test_unknown_benchmark_lists_known_ones() -> None:
+    with pytest.raises(KeyError, match="csqa2"):
+        load_benchmark("csqa3")
