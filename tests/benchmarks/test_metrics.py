@@ -1,0 +1,55 @@
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reasonkit.benchmarks.metrics import (
+    bootstrap_accuracy,
+    chance_accuracy,
+    majority_baseline,
+    mcnemar_exact,
+    paired_comparison,
+)
+from reasonkit.types import Question
+
+
+def test_bootstrap_interval_matches_the_normal_approximation() -> None:
+    correct = [True] * 300 + [False] * 700
+    interval = bootstrap_accuracy(correct, seed=1)
+    half_width = 1.96 * math.sqrt(0.3 * 0.7 / 1000)
+    assert interval.estimate == pytest.approx(0.3)
+    assert interval.low == pytest.approx(0.3 - half_width, abs=0.006)
+    assert interval.high == pytest.approx(0.3 + half_width, abs=0.006)
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=60))
+def test_interval_contains_the_estimate(correct: list[bool]) -> None:
+    interval = bootstrap_accuracy(correct, resamples=500)
+    assert 0.0 <= interval.low <= interval.estimate <= interval.high <= 1.0
+
+
+def test_mcnemar_exact_values() -> None:
+    assert mcnemar_exact(10, 2) == pytest.approx(2 * (1 + 12 + 66) / 4096)
+    assert mcnemar_exact(5, 5) == 1.0
+    assert mcnemar_exact(0, 0) == 1.0
+
+
+def test_paired_comparison_counts_discordant_pairs() -> None:
+    a = [True] * 40 + [False] * 10 + [True] * 50
+    b = [True] * 40 + [True] * 10 + [False] * 50
+    result = paired_comparison(a, b)
+    assert (result.a_only, result.b_only) == (50, 10)
+    assert result.difference.estimate == pytest.approx(0.4)
+    assert result.difference.low > 0 and result.p_value < 1e-6
+    with pytest.raises(ValueError, match="same questions"):
+        paired_comparison(a, b[:-1])
+
+
+def test_baselines() -> None:
+    mc = [Question(id=str(i), text="q", options=("a", "b", "c", "d"), gold=i % 2) for i in range(10)]
+    binary = [Question(id=f"b{i}", text="s", gold=i < 7) for i in range(10)]
+    assert chance_accuracy(mc) == pytest.approx(0.25)
+    assert chance_accuracy(binary) == pytest.approx(0.5)
+    label, interval = majority_baseline(binary)
+    assert label == "True" and interval.estimate == pytest.approx(0.7)
