@@ -96,7 +96,11 @@ def capture_rng() -> RngState:
         torch_cuda=cuda,
         python=[version, list(internal), gauss_next],
         numpy=NumpyRngState(
-            kind=kind, keys=keys.tolist(), pos=int(pos), has_gauss=int(has_gauss), cached_gaussian=float(cached)
+            kind=kind,
+            keys=keys.tolist(),
+            pos=int(pos),
+            has_gauss=int(has_gauss),
+            cached_gaussian=float(cached),
         ),
     )
 
@@ -297,7 +301,9 @@ def load_checkpoint(
         for index, param in zip(group["params"], _group_params(optimizer, group["params"]), strict=True):
             name = names.get(id(param))
             if name is None:
-                raise CheckpointError(f"{optimizer_path}: optimizer holds a parameter the model does not name")
+                raise CheckpointError(
+                    f"{optimizer_path}: optimizer holds a parameter the model does not name"
+                )
             keys = [f"{name}.{key}" for key in _MOMENTS]
             present = [key in moments for key in keys]
             if any(present) and not all(present):

@@ -8,7 +8,9 @@ from __future__ import annotations
 import math
 
 
-def learning_rate(step: int, *, peak: float, total_steps: int, warmup_steps: int, min_lr_ratio: float) -> float:
+def learning_rate(
+    step: int, *, peak: float, total_steps: int, warmup_steps: int, min_lr_ratio: float
+) -> float:
     """Learning rate for optimizer step `step` (0-based).
 
     Warmup climbs linearly to `peak`, reaching it at step `warmup_steps - 1`; cosine decay then falls to
