@@ -1,0 +1,382 @@
+"""Training recipes: a TOML file naming the corpus mixture, tokenizer, model size and optimiser settings.
+
+Everything a run needs is validated here, before any work starts, with messages that name the recipe
+file, the table and the key (or the source and the resolved data file) that is wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib
+import importlib.resources
+import json
+import math
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reasonkit.lm.config import ModelConfig, SizeName, config_for_size
+from reasonkit.lm.tokenizer import MIN_VOCAB_SIZE
+
+BUILTIN = "builtin"
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the file and the key or data file at fault."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenizerSection(_Strict):
+    vocab_size: int = Field(8192, ge=MIN_VOCAB_SIZE, le=65535, description="uint16 token shards")
+    sample_chars: int = Field(2_000_000, ge=1, description="characters per source used to train the BPE")
+
+
+class ModelSection(_Strict):
+    size: SizeName = "tiny"
+    block_size: int | None = None
+    n_layer: int | None = None
+    n_head: int | None = None
+    n_embd: int | None = None
+    mlp_multiple_of: int | None = None
+    rope_theta: float | None = None
+    norm_eps: float | None = None
+    init_std: float | None = None
+
+    def to_config(self, vocab_size: int) -> ModelConfig:
+        overrides = self.model_dump(exclude={"size"}, exclude_none=True)
+        return config_for_size(self.size, vocab_size, **overrides)
+
+
+class TrainSection(_Strict):
+    steps: int = Field(1000, ge=1)
+    batch_size: int = Field(16, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    warmup_steps: int = Field(100, ge=0)
+    weight_decay: float = Field(0.1, ge=0)
+    grad_clip: float = Field(1.0, ge=0, description="0 disables clipping")
+    eval_interval: int = Field(100, ge=1)
+    eval_batches: int = Field(8, ge=1)
+    checkpoint_interval: int = Field(500, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "fp32", "bf16"] = "auto"
+    compile: Literal["auto"] | bool = "auto"
+
+
+class Source(_Strict):
+    """One corpus of the mixture. jsonl rows become text through exactly one of template / formatter / field."""
+
+    name: str
+    path: str
+    format: Literal["text", "jsonl"]
+    weight: float = Field(gt=0)
+    doc_separator: str = Field("\n\n", min_length=1, description="text: documents are split on this")
+    template: str | None = Field(None, description="jsonl: Python str.format over the row")
+    formatter: str | None = Field(None, description="jsonl: 'package.module:function', row -> str | None")
+    field: str | None = Field(None, description="jsonl: dotted path of a field holding the text")
+    question_field: str | None = Field(None, description="dotted path of the question, for the leak check")
+    drop_eval_overlap: bool = False
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Source:
+        if not SOURCE_NAME.match(self.name):
+            raise ValueError(
+                f"name {self.name!r} must be letters, digits, '_', '.', '-' (it names cache files)"
+            )
+        given = [key for key in ("template", "formatter", "field") if getattr(self, key) is not None]
+        if self.format == "jsonl" and len(given) != 1:
+            raise ValueError(
+                f"a jsonl source needs exactly one of template / formatter / field, got {given or 'none'}"
+            )
+        if self.format == "text" and (given or self.question_field):
+            raise ValueError(
+                f"a text source takes no {given + (['question_field'] if self.question_field else [])}"
+            )
+        return self
+
+
+class LeakCheck(_Strict):
+    """An evaluation file whose questions must never appear in the training text."""
+
+    path: str
+    question_field: str
+    id_field: str | None = Field(None, description="dotted path of the question id; line number when absent")
+
+
+class Recipe(_Strict):
+    name: str
+    data_dir: str = Field(BUILTIN, description="after load_recipe: the resolved absolute folder")
+    seed: int = 0
+    tokenizer: TokenizerSection = TokenizerSection()
+    model: ModelSection = ModelSection()
+    train: TrainSection = TrainSection()
+    sources: list[Source] = Field(min_length=1)
+    leak_check: list[LeakCheck] = []
+
+    @model_validator(mode="after")
+    def _check_model(self) -> Recipe:
+        try:
+            self.model.to_config(self.tokenizer.vocab_size)
+        except ValidationError as error:
+            details = "; ".join(
+                f"{'.'.join(map(str, item['loc'])) or 'config'}: {item['msg'].removeprefix('Value error, ')}"
+                for item in error.errors()
+            )
+            raise ValueError(f"[model] gives an invalid model config: {details}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_mixture(self) -> Recipe:
+        names = [source.name for source in self.sources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique; repeated: {duplicates}")
+        total = math.fsum(source.weight for source in self.sources)
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            weights = ", ".join(f"{source.name}={source.weight:g}" for source in self.sources)
+            raise ValueError(f"source weights must sum to 1, they sum to {total:.6g} ({weights})")
+        return self
+
+    @property
+    def data_root(self) -> Path:
+        return Path(self.data_dir)
+
+    def source_path(self, source: Source) -> Path:
+        return self.data_root / source.path
+
+    def leak_path(self, check: LeakCheck) -> Path:
+        return self.data_root / check.path
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the normalised recipe (resolved data folder included), for caches and run records."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# ---- helpers shared with the data pipeline -------------------------------------------------------------
+
+
+def open_text(path: Path) -> IO[str]:
+    """Open a UTF-8 text file, transparently decompressing `.gz`."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
+def get_field(row: Any, dotted: str) -> Any:
+    """`row["question"]["stem"]` for "question.stem"; KeyError naming the missing part."""
+    value = row
+    for part in dotted.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise KeyError(f"field {dotted!r} has no part {part!r}")
+    return value
+
+
+def import_formatter(spec: str) -> Callable[[dict[str, Any]], str | None]:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"formatter {spec!r} must look like 'package.module:function'")
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(
+            f"formatter {spec!r} cannot be imported ({type(error).__name__}: {error})"
+        ) from error
+    if not callable(function):
+        raise ValueError(f"formatter {spec!r} is not callable")
+    return function
+
+
+def render_row(
+    source: Source, row: dict[str, Any], formatter: Callable[[dict[str, Any]], str | None] | None
+) -> str | None:
+    """The training text of one jsonl row (None drops the row)."""
+    if source.template is not None:
+        return source.template.format(**row)
+    if formatter is not None:
+        return formatter(row)
+    value = get_field(row, source.field or "")
+    return value if isinstance(value, str) else str(value)
+
+
+# ---- loading and validation ----------------------------------------------------------------------------
+
+
+def load_recipe(name_or_path: str | Path, data_dir: str | Path | None = None) -> Recipe:
+    """Load and fully validate a recipe.
+
+    A bare name ("tiny", "small") is a recipe shipped in the package; anything else is a path. The data
+    folder is `data_dir` when given (relative to the working directory), else the recipe's `data_dir`:
+    "builtin" is the package's corpora folder, a relative path resolves against the recipe file's folder
+    (against the working directory for a shipped recipe, whose folder is inside the installed package).
+    """
+    text, label, base, builtin = _read_recipe_text(name_or_path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(f"{label}: invalid TOML: {error}") from error
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as error:
+        lines = [f"{label}: {_render_error(item, raw)}" for item in error.errors()]
+        raise RecipeError("\n".join(lines)) from None
+    root = _resolve_data_dir(recipe.data_dir, data_dir, base, builtin, label)
+    recipe = recipe.model_copy(update={"data_dir": str(root)})
+    problems = _check_files(recipe)
+    if problems:
+        raise RecipeError("\n".join(f"{label}: {problem}" for problem in problems))
+    return recipe
+
+
+def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, Path, bool]:
+    """(toml text, label for messages, folder that relative paths resolve against, shipped?)."""
+    if isinstance(name_or_path, str) and re.fullmatch(r"[A-Za-z0-9_-]+", name_or_path):
+        resource = importlib.resources.files("reasonkit.lm") / "recipes" / f"{name_or_path}.toml"
+        if not resource.is_file():
+            shipped = sorted(
+                item.name.removesuffix(".toml")
+                for item in (importlib.resources.files("reasonkit.lm") / "recipes").iterdir()
+                if item.name.endswith(".toml")
+            )
+            raise RecipeError(
+                f"no shipped recipe named {name_or_path!r}; choose one of {shipped} or give a path"
+            )
+        return resource.read_text(encoding="utf-8"), f"{name_or_path}.toml", Path.cwd(), True
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    return path.read_text(encoding="utf-8"), str(path), path.resolve().parent, False
+
+
+def _resolve_data_dir(
+    declared: str, override: str | Path | None, base: Path, builtin: bool, label: str
+) -> Path:
+    if override is not None:
+        root, origin = Path(override).expanduser().resolve(), f"--data-dir {override}"
+    elif declared == BUILTIN:
+        root, origin = (
+            Path(str(importlib.resources.files("reasonkit.lm") / "corpora")),
+            "data_dir = 'builtin'",
+        )
+    else:
+        root, origin = (base / Path(declared).expanduser()).resolve(), f"data_dir = {declared!r}"
+    if not root.is_dir():
+        hint = " (pass --data-dir /path/to/data, see the recipe's header)" if override is None else ""
+        where = "the working directory" if builtin else "the recipe's folder"
+        raise RecipeError(f"{label}: data folder {root} ({origin}, relative to {where}) does not exist{hint}")
+    return root
+
+
+def _check_files(recipe: Recipe) -> list[str]:
+    problems: list[str] = []
+    for source in recipe.sources:
+        path = recipe.source_path(source)
+        where = f"source {source.name!r}"
+        if not path.is_file():
+            problems.append(f"{where}: data file not found: {path}")
+            continue
+        if source.format == "text":
+            continue
+        try:
+            row = first_jsonl_row(path)
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+            continue
+        problems.extend(f"{where}: {problem}" for problem in _check_row(source, row, path))
+    for check in recipe.leak_check:
+        path = recipe.leak_path(check)
+        where = f"[[leak_check]] {check.path!r}"
+        if not path.is_file():
+            problems.append(f"{where}: eval file not found: {path}")
+            continue
+        try:
+            row = first_jsonl_row(path)
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+            continue
+        for key in ("question_field", "id_field"):
+            dotted = getattr(check, key)
+            if dotted is not None:
+                try:
+                    get_field(row, dotted)
+                except KeyError:
+                    problems.append(f"{where}: {key} {dotted!r} is not in the first row of {path}")
+    return problems
+
+
+def _check_row(source: Source, row: dict[str, Any], path: Path) -> list[str]:
+    problems: list[str] = []
+    formatter = None
+    if source.formatter is not None:
+        try:
+            formatter = import_formatter(source.formatter)
+        except ValueError as error:
+            return [str(error)]
+    try:
+        text = render_row(source, row, formatter)
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError) as error:
+        key = "template" if source.template is not None else "formatter" if formatter else "field"
+        problems.append(f"{key} fails on the first row of {path}: {type(error).__name__} {error}")
+    else:
+        if text is not None and not isinstance(text, str):
+            problems.append(
+                f"formatter returned {type(text).__name__}, not str or None, on the first row of {path}"
+            )
+    if source.question_field is not None:
+        try:
+            get_field(row, source.question_field)
+        except KeyError:
+            problems.append(f"question_field {source.question_field!r} is not in the first row of {path}")
+    return problems
+
+
+def first_jsonl_row(path: Path) -> dict[str, Any]:
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}:{number}: invalid JSON ({error})") from None
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}:{number}: a row must be a JSON object")
+                return row
+    raise ValueError(f"{path}: no rows")
+
+
+_TABLES = ("tokenizer", "model", "train")
+
+
+def _render_error(error: Any, raw: dict[str, Any]) -> str:
+    """One pydantic error as 'where: what', with TOML tables instead of pydantic's loc tuples."""
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-after"))]
+    where, rest = "", loc
+    if loc and loc[0] in _TABLES:
+        where, rest = f"[{loc[0]}] ", loc[1:]
+    elif loc and loc[0] in ("sources", "leak_check") and len(loc) > 1 and isinstance(loc[1], int):
+        entry = raw.get(loc[0], [])[loc[1]]
+        label = entry.get("name") or entry.get("path") if isinstance(entry, dict) else None
+        where = f"[[{loc[0]}]] #{loc[1] + 1}" + (f" ({label})" if label else "") + " "
+        rest = loc[2:]
+    key = ".".join(str(part) for part in rest)
+    if error["type"] == "extra_forbidden":
+        return f"{where}unknown key {key!r}"
+    if error["type"] == "missing":
+        return f"{where}missing key {key!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}{key + ': ' if key else ''}{message}".strip()

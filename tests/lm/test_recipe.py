@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reasonkit.lm.recipe import Recipe, RecipeError, load_recipe
+
+BASE = """
+name = "t"
+data_dir = "data"
+[tokenizer]
+vocab_size = 512
+[model]
+size = "tiny"
+block_size = 64
+[train]
+steps = 10
+"""
+
+TEXT_SOURCE = """
+[[sources]]
+name = "plain"
+path = "plain.txt"
+format = "text"
+weight = {weight}
+"""
+
+JSONL_SOURCE = """
+[[sources]]
+name = "qa"
+path = "qa.jsonl"
+format = "jsonl"
+weight = {weight}
+{extra}
+"""
+
+
+def write_recipe(tmp_path: Path, body: str, plain_weight: float = 1.0) -> Path:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "plain.txt").write_text("one document\n\nanother document\n")
+    rows = [{"id": "q1", "question": {"stem": "Where is the fox?"}, "answer": "forest"}]
+    (data / "qa.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    path = tmp_path / "r.toml"
+    path.write_text(BASE + TEXT_SOURCE.format(weight=plain_weight) + body)
+    return path
+
+
+def recipe_error(path: Path, **kwargs: object) -> str:
+    with pytest.raises(RecipeError) as info:
+        load_recipe(path, **kwargs)
+    return str(info.value)
+
+
+def test_shipped_tiny_recipe_loads() -> None:
+    recipe = load_recipe("tiny")
+    assert isinstance(recipe, Recipe)
+    assert recipe.model.to_config(recipe.tokenizer.vocab_size).block_size == 128
+    assert recipe.source_path(recipe.sources[0]).is_file()
+    assert recipe.fingerprint == load_recipe("tiny").fingerprint
+
+
+def test_valid_recipe_with_jsonl_source(tmp_path: Path) -> None:
+    body = JSONL_SOURCE.format(
+        weight=0.5, extra='template = "Q: {question[stem]}\\nA: {answer}"\nquestion_field = "question.stem"'
+    )
+    recipe = load_recipe(write_recipe(tmp_path, body, plain_weight=0.5))
+    assert recipe.data_root == (tmp_path / "data").resolve()
+    assert [s.name for s in recipe.sources] == ["plain", "qa"]
+
+
+def test_relative_data_dir_resolves_against_recipe_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_recipe(tmp_path, "")
+    monkeypatch.chdir("/")
+    assert load_recipe(path).data_root == (tmp_path / "data").resolve()
+
+
+def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    first = load_recipe(path).fingerprint
+    path.write_text(path.read_text().replace("steps = 10", "steps = 11"))
+    assert load_recipe(path).fingerprint != first
+
+
+def test_unknown_key_names_table_and_key(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    path.write_text(path.read_text().replace("steps = 10", "stepz = 10"))
+    message = recipe_error(path)
+    assert "r.toml" in message and "[train]" in message and "'stepz'" in message
+
+
+def test_unknown_key_in_source(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    path.write_text(path.read_text().replace('format = "text"', 'format = "text"\nwieght = 1'))
+    message = recipe_error(path)
+    assert "[[sources]] #1 (plain)" in message and "'wieght'" in message
+
+
+def test_missing_source_file_names_source_and_path(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    (tmp_path / "data" / "plain.txt").unlink()
+    message = recipe_error(path)
+    assert "'plain'" in message and str((tmp_path / "data" / "plain.txt").resolve()) in message
+
+
+def test_missing_leak_file(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, '[[leak_check]]\npath = "dev.jsonl"\nquestion_field = "question"\n')
+    message = recipe_error(path)
+    assert "dev.jsonl" in message and "leak_check" in message
+
+
+def test_missing_data_dir_suggests_flag(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    message = recipe_error(path, data_dir=tmp_path / "nowhere")
+    assert "nowhere" in message
+    path.write_text(path.read_text().replace('data_dir = "data"', 'data_dir = "elsewhere"'))
+    assert "--data-dir" in recipe_error(path)
+
+
+def test_weights_must_sum_to_one(tmp_path: Path) -> None:
+    body = JSONL_SOURCE.format(weight=0.3, extra='field = "answer"')
+    message = recipe_error(write_recipe(tmp_path, body, plain_weight=0.5))
+    assert "sum to 1" in message and "plain=0.5" in message and "qa=0.3" in message
+
+
+def test_vocab_too_small(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    path.write_text(path.read_text().replace("vocab_size = 512", "vocab_size = 100"))
+    message = recipe_error(path)
+    assert "[tokenizer] vocab_size" in message
+
+
+def test_bad_model_size(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    path.write_text(path.read_text().replace('size = "tiny"', 'size = "huge"'))
+    message = recipe_error(path)
+    assert "[model] size" in message and "tiny" in message
+
+
+def test_inconsistent_model_override(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    path.write_text(path.read_text().replace("block_size = 64", "n_head = 3"))
+    assert "n_head" in recipe_error(path)
+
+
+def test_template_field_not_in_first_row(tmp_path: Path) -> None:
+    body = JSONL_SOURCE.format(weight=0.5, extra='template = "Q: {question[stemm]}"')
+    message = recipe_error(write_recipe(tmp_path, body, plain_weight=0.5))
+    assert "'qa'" in message and "stemm" in message and "qa.jsonl" in message
+
+
+def test_question_field_not_in_first_row(tmp_path: Path) -> None:
+    body = JSONL_SOURCE.format(weight=0.5, extra='field = "answer"\nquestion_field = "question.text"')
+    message = recipe_error(write_recipe(tmp_path, body, plain_weight=0.5))
+    assert "question.text" in message
+
+
+def test_formatter_not_importable(tmp_path: Path) -> None:
+    body = JSONL_SOURCE.format(weight=0.5, extra='formatter = "no_such_module_xyz:fmt"')
+    message = recipe_error(write_recipe(tmp_path, body, plain_weight=0.5))
+    assert "no_such_module_xyz:fmt" in message and "'qa'" in message
+
+
+def test_jsonl_source_needs_one_renderer(tmp_path: Path) -> None:
+    message = recipe_error(
+        write_recipe(tmp_path, JSONL_SOURCE.format(weight=0.5, extra=""), plain_weight=0.5)
+    )
+    assert "[[sources]] #2 (qa)" in message and "template" in message
+
+
+def test_unknown_shipped_name() -> None:
+    with pytest.raises(RecipeError, match="tiny"):
+        load_recipe("no-such-recipe")
