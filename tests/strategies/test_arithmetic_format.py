@@ -1,0 +1,136 @@
+import random
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reasonkit.strategies.arithmetic_format import (
+    END,
+    ArithmeticProblem,
+    make_problem,
+    parse_answer,
+    parse_problem,
+    problem_of,
+    render_completion,
+    render_example,
+    render_input,
+    render_prompt,
+    scratch_lines,
+    to_question,
+)
+
+problems = st.one_of(
+    st.builds(
+        lambda a, b: ArithmeticProblem(op="add", operands=(a, b)),
+        st.integers(0, 10**12),
+        st.integers(0, 10**12),
+    ),
+    st.builds(
+        lambda a, b: ArithmeticProblem(op="mul", operands=(a, b)), st.integers(0, 10**12), st.integers(0, 9)
+    ),
+)
+
+
+def test_addition_example_matches_the_documented_format():
+    problem = ArithmeticProblem(op="add", operands=(487, 59))
+    assert render_example(problem) == (
+        "Input: 4 8 7 + 5 9\nTarget:\n<scratch>\n"
+        "7 + 9 + 0 = 16, write 6 carry 1\n"
+        "8 + 5 + 1 = 14, write 4 carry 1\n"
+        "4 + 0 + 1 = 5, write 5 carry 0\n"
+        "</scratch>\nAnswer: 5 4 6\n\n"
+    )
+    assert render_example(problem, scratchpad=False) == "Input: 4 8 7 + 5 9\nAnswer: 5 4 6\n\n"
+
+
+def test_multiplication_writes_the_final_carry_on_its_own_line():
+    lines = scratch_lines(ArithmeticProblem(op="mul", operands=(487, 6)))
+    assert lines[0] == "7 * 6 + 0 = 42, write 2 carry 4"
+    assert lines[-1] == "carry 2, write 2"
+
+
+@given(problems)
+def test_scratch_lines_compute_the_result(problem):
+    """The written digits, read most significant first, are the result; every line's arithmetic holds."""
+    written = []
+    for line in scratch_lines(problem):
+        step = re.fullmatch(r"(\d) ([+*]) (\d) \+ (\d) = (\d+), write (\d) carry (\d)", line)
+        if step is None:
+            final = re.fullmatch(r"carry (\d), write (\d)", line)
+            assert final is not None and final.group(1) == final.group(2), line
+            written.append(final.group(2))
+            continue
+        x, symbol, y, carry, total, digit, carry_out = step.groups()
+        value = int(x) + int(y) if symbol == "+" else int(x) * int(y)
+        assert (
+            int(total) == value + int(carry)
+            and int(digit) == int(total) % 10
+            and int(carry_out) == int(total) // 10
+        )
+        written.append(digit)
+    assert int("".join(reversed(written))) == problem.result
+
+
+@given(problems, st.booleans())
+def test_parse_reads_back_what_render_wrote(problem, scratchpad):
+    completion = render_completion(problem, scratchpad)
+    assert completion.endswith(END) and END not in completion[: -len(END)]
+    model_text = completion[: -len(END)]  # generation stops before the END string
+    assert parse_answer(model_text if scratchpad else "Answer:" + model_text) == str(problem.result)
+    assert parse_problem(render_input(problem)) == problem
+    assert parse_problem(render_prompt(problem).splitlines()[0]) == problem
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "<scratch>\n7 + 9 + 0 = 16, write 6 carry 1",
+        "Answer:",
+        "Answer: 5 4 x",
+        "Answer: 5 4 6\nmore text",
+    ],
+)
+def test_parse_answer_abstains_when_the_last_line_is_not_an_answer(text):
+    assert parse_answer(text) is None
+
+
+def test_parse_problem_accepts_compact_text_and_rejects_other_text():
+    assert parse_problem("487+59") == ArithmeticProblem(op="add", operands=(487, 59))
+    assert parse_problem("Input: 1 2 * 7") == ArithmeticProblem(op="mul", operands=(12, 7))
+    assert parse_problem("12 * 34") is None
+    assert parse_problem("Note: 12 + 3 is small") is None
+
+
+@pytest.mark.parametrize("op", ["add", "mul"])
+@pytest.mark.parametrize("n_digits", [1, 3, 8])
+def test_make_problem_has_the_requested_size_and_is_reproducible(op, n_digits):
+    made = [make_problem(random.Random(7), n_digits, op) for _ in range(2)]
+    assert made[0] == made[1]
+    rng = random.Random(1)
+    for _ in range(50):
+        problem = make_problem(rng, n_digits, op)
+        a, b = problem.operands
+        assert problem.op == op and len(str(a)) == n_digits
+        assert len(str(b)) == n_digits if op == "add" else 2 <= b <= 9
+
+
+def test_make_problem_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="n_digits"):
+        make_problem(random.Random(0), 0, "add")
+    with pytest.raises(ValueError, match="unknown op"):
+        make_problem(random.Random(0), 3, "div")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="single-digit"):
+        ArithmeticProblem(op="mul", operands=(3, 12))
+
+
+def test_question_round_trip():
+    problem = ArithmeticProblem(op="mul", operands=(305, 4))
+    question = to_question(problem, "arith-1", split="test")
+    assert question.is_free_form and question.gold == "1220" and question.split == "test"
+    assert question.metadata == {"task": "arithmetic", "op": "mul", "operands": [305, 4]}
+    assert problem_of(question) == problem
+    # Without metadata the problem is read from the text's last line (e.g. after memory notes).
+    bare = question.model_copy(update={"metadata": {}, "text": "Note: check carries\n" + question.text})
+    assert problem_of(bare) == problem
