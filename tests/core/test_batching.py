@@ -1,0 +1,167 @@
+"""Cross-question batching: strategies written as plain sequential code reach the backend in full batches."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from reasonkit.batching import BatchingClient, QuestionError, iter_predictions, run_questions, solve_traced
+from reasonkit.fake import FakeLM
+from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
+from reasonkit.strategy import AsyncLM, Strategy
+from reasonkit.types import Prediction, Question, Trace
+
+
+class ThinkThenScore(Strategy):
+    """A user-written strategy: generate a thought, then score the options after it. No batching code."""
+
+    name = "think_then_score"
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        [thought] = await lm.generate(
+            [GenerationRequest(prompt=f"Q: {question.text}\nThought:", max_tokens=8)]
+        )
+        context = f"Q: {question.text}\nThought:{thought.samples[0].text}\nA:"
+        scored = await lm.loglikelihood(
+            [LoglikelihoodRequest(context=context, continuation=f" {o}") for o in question.choices]
+        )
+        scores = {label: r.logprob for label, r in zip(question.choices, scored, strict=True)}
+        best = max(range(len(scored)), key=lambda i: scored[i].logprob)
+        return Prediction(
+            question_id=question.id,
+            answer=question.answer_of(best),
+            scores=scores,
+            trace=Trace(steps={"thought": thought.samples[0].text}, notes=["scored after thinking"]),
+        )
+
+
+def questions(n: int) -> list[Question]:
+    return [
+        Question(id=f"q{i}", text=f"What is {i} plus {i}?", options=(str(2 * i), str(2 * i + 1)))
+        for i in range(n)
+    ]
+
+
+def fake() -> FakeLM:
+    return FakeLM({r"What is (\d+)": ["it is even", "let me add"]}, regex=True)
+
+
+def test_fifty_questions_reach_the_backend_in_a_few_full_batches() -> None:
+    lm = fake()
+    predictions = run_questions(ThinkThenScore(), questions(50), lm, concurrency=64)
+    assert [p.question_id for p in predictions] == [f"q{i}" for i in range(50)]
+    # 50 questions x (1 generate + 1 loglikelihood of 2 options): one batch per step, not 100 calls.
+    assert lm.generate_batches == [50]
+    assert lm.loglikelihood_batches == [64, 36]
+
+
+def test_max_batch_and_concurrency_bound_the_batches() -> None:
+    lm = fake()
+    run_questions(ThinkThenScore(), questions(20), BatchingClient(lm, max_batch=8), concurrency=10)
+    assert max(lm.generate_batches + lm.loglikelihood_batches) <= 8
+    assert sum(lm.generate_batches) == 20 and sum(lm.loglikelihood_batches) == 40
+
+
+def test_traces_hold_each_questions_own_prompts_and_the_strategys_steps() -> None:
+    predictions = run_questions(ThinkThenScore(), questions(12), fake(), concurrency=5)
+    for i, prediction in enumerate(predictions):
+        trace = prediction.trace
+        assert trace.strategy == "think_then_score"
+        assert [c.kind for c in trace.calls] == ["generate", "loglikelihood", "loglikelihood"]
+        prompts = [c.request.get("prompt") or c.request["context"] for c in trace.calls]
+        assert all(p.startswith(f"Q: What is {i} plus {i}?") for p in prompts)
+        assert trace.calls[0].output["samples"][0]["text"] == trace.steps["thought"]
+        assert trace.calls[1].request["continuation"] == f" {2 * i}"
+        assert trace.notes == ["scored after thinking"]
+        assert not any(c.cached for c in trace.calls)
+
+
+def test_answers_do_not_depend_on_concurrency() -> None:
+    one = run_questions(ThinkThenScore(), questions(15), fake(), concurrency=1)
+    many = run_questions(ThinkThenScore(), questions(15), fake(), concurrency=64)
+    strip = [p.model_dump(exclude={"trace": {"calls": {"__all__": {"latency_s"}}}}) for p in one]
+    assert strip == [p.model_dump(exclude={"trace": {"calls": {"__all__": {"latency_s"}}}}) for p in many]
+
+
+def test_identical_requests_of_different_questions_are_sent_once() -> None:
+    lm = fake()
+    same = [Question(id=f"dup{i}", text="What is 1 plus 1?", options=("2", "3")) for i in range(4)]
+    predictions = run_questions(ThinkThenScore(), same, lm)
+    assert lm.generate_batches == [1] and lm.loglikelihood_batches == [2]
+    assert all(len(p.trace.calls) == 3 for p in predictions)
+
+
+class Fails(Strategy):
+    name = "fails_on_q3"
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        await lm.loglikelihood([LoglikelihoodRequest(context=question.text, continuation=" x")])
+        if question.id == "q3":
+            raise ZeroDivisionError("boom")
+        await lm.loglikelihood([LoglikelihoodRequest(context=question.text, continuation=" y")])
+        return Prediction(question_id=question.id, answer=0)
+
+
+def test_a_failing_question_raises_with_its_id_and_does_not_hang_the_others() -> None:
+    with pytest.raises(
+        QuestionError, match=r"question 'q3': strategy 'fails_on_q3' failed: ZeroDivisionError: boom"
+    ):
+        run_questions(Fails(), questions(10), fake())
+
+
+def test_a_backend_error_reaches_the_question_that_asked() -> None:
+    with pytest.raises(QuestionError, match="no generation rule"):
+        run_questions(ThinkThenScore(), [Question(id="odd", text="Unscripted?", options=("a", "b"))], fake())
+
+
+class Composite(Strategy):
+    """Runs an inner strategy twice in parallel and keeps the inner traces as children."""
+
+    name = "composite"
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        inner = await asyncio.gather(*(solve_traced(ThinkThenScore(), question, lm) for _ in range(2)))
+        await lm.loglikelihood([LoglikelihoodRequest(context=question.text, continuation=" own")])
+        return Prediction(
+            question_id=question.id, answer=inner[0].answer, trace=Trace(children=[p.trace for p in inner])
+        )
+
+
+def test_composites_keep_inner_calls_in_child_traces_and_still_batch() -> None:
+    lm = fake()
+    predictions = run_questions(Composite(), questions(6), lm)
+    for prediction in predictions:
+        assert [c.request["continuation"] for c in prediction.trace.calls] == [" own"]
+        assert [len(child.calls) for child in prediction.trace.children] == [3, 3]
+        assert {child.strategy for child in prediction.trace.children} == {"think_then_score"}
+    assert lm.generate_batches == [6]  # the twin inner generations are identical: sent once per question
+
+
+def test_iter_predictions_yields_every_question_once() -> None:
+    async def collect() -> list[tuple[int, Prediction]]:
+        return [
+            item async for item in iter_predictions(ThinkThenScore(), questions(9), fake(), concurrency=4)
+        ]
+
+    got = asyncio.run(collect())
+    assert sorted(i for i, _ in got) == list(range(9))
+    assert all(p.question_id == f"q{i}" for i, p in got)
+
+
+def test_strategies_that_do_not_apply_abstain_with_a_note() -> None:
+    class OnlyBinary(ThinkThenScore):
+        name = "only_binary"
+
+        def applies_to(self, question: Question) -> bool:
+            return question.is_binary
+
+    [prediction] = run_questions(OnlyBinary(), questions(1), fake())
+    assert prediction.abstained and "does not apply" in prediction.trace.notes[0]
+
+
+def test_run_works_inside_a_running_event_loop() -> None:
+    async def inside() -> Prediction:
+        return ThinkThenScore().run(questions(1)[0], fake())
+
+    assert asyncio.run(inside()).question_id == "q0"
