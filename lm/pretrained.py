@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from reasonkit.atomic import atomic_write_bytes
 from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.model import GPT
 from reasonkit.lm.tokenizer import Tokenizer
@@ -19,21 +20,6 @@ from reasonkit.lm.tokenizer import Tokenizer
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_pretrained(
@@ -73,7 +59,7 @@ def load_pretrained(directory: str | Path, device: str | torch.device = "cpu") -
         raise ValueError(f"{directory / CONFIG_FILE}: invalid model config: {error}") from error
     try:
         tensors = load_file(directory / WEIGHTS_FILE)
-    except (SafetensorsError, OSError) as error:
+    except (SafetensorError, OSError) as error:
         raise ValueError(f"{directory / WEIGHTS_FILE}: unreadable weights ({error})") from error
     model = GPT(config)
     missing, unexpected = model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)

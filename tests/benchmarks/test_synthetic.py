@@ -1,0 +1,80 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from reasonkit.benchmarks.synthetic import suites
+from reasonkit.benchmarks.synthetic.base import check_disjoint
+from reasonkit.types import Question
+
+SIZES = {"n_train": 300, "n_test": 60}
+
+
+@pytest.mark.parametrize("name", sorted(suites()))
+def test_same_seed_same_suite_other_seed_other_suite(name: str) -> None:
+    suite = suites()[name]
+    assert suite.generate(3, **SIZES) == suite.generate(3, **SIZES)
+    assert suite.generate(3, **SIZES).splits["test"] != suite.generate(4, **SIZES).splits["test"]
+
+
+@pytest.mark.parametrize("name", sorted(suites()))
+def test_test_splits_are_disjoint_from_train(name: str) -> None:
+    splits = suites()[name].generate(0).splits
+    train_texts = {q.text for q in splits["train"]}
+    for split, questions in splits.items():
+        assert all(q.split == split for q in questions)
+        if split != "train":
+            assert questions and not any(q.text in train_texts for q in questions)
+
+
+def test_check_disjoint_catches_an_overlap() -> None:
+    q = Question(id="a", text="1 + 1", gold="2")
+    with pytest.raises(AssertionError, match="1 test questions also in train"):
+        check_disjoint("x", [q], [q.model_copy(update={"id": "b"})])
+
+
+def test_multistep_gold_follows_from_the_rationale() -> None:
+    for q in suites()["multistep"].generate(0, **SIZES).splits["test"]:
+        equations = re.findall(r"(\d+) ([-+*]) (\d+) = (\d+)\.", q.metadata["rationale"])
+        assert len(equations) == q.metadata["n_steps"]
+        for a, op, b, result in equations:
+            assert eval(f"{a} {op} {b}") == int(result)  # noqa: S307 - digits and one operator
+        assert q.options[q.gold] == equations[-1][3] == q.metadata["answer_text"]
+        assert len(set(q.options)) == len(q.options) == 5
+
+
+def test_world_statements_follow_from_the_documents() -> None:
+    suite = suites()["world"].generate(0)
+    documents = set(suite.documents)
+    for q in suite.splits["test"]:
+        entity, kind, prop = q.metadata["entity"], q.metadata["kind"], q.metadata["property"]
+        assert f"{entity} is a {kind}." in documents
+        negated = f"{kind.capitalize()}s are not {prop}." in documents
+        assert negated != (f"{kind.capitalize()}s are {prop}." in documents)
+        assert q.gold is (not negated)
+
+
+def test_corrections_gold_is_the_corrected_value_not_the_learned_one() -> None:
+    suite = suites()["corrections"].generate(0)
+    for q in suite.splits["test"]:
+        answer = q.options[q.gold]
+        assert answer in q.metadata["correction"] and " now " in q.metadata["correction"]
+        assert answer != q.metadata["original"] and q.metadata["original"] in q.options
+        assert any(q.metadata["country"] in d and q.metadata["original"] in d for d in suite.documents)
+        assert q.metadata["feedback_on"] != q.text
+
+
+def test_arithmetic_gold_is_the_true_result() -> None:
+    splits = suites()["arithmetic"].generate(0, **SIZES).splits
+    for q in splits["test"] + splits["test_long"]:
+        a, b = q.metadata["operands"]
+        assert int(q.gold) == (a + b if q.metadata["op"] == "add" else a * b)
+    assert min(len(str(q.metadata["operands"][0])) for q in splits["test_long"]) > max(
+        len(str(q.metadata["operands"][0])) for q in splits["train"])
+
+
+def test_write_creates_one_file_per_split(tmp_path: Path) -> None:
+    paths = suites()["world"].generate(0, **SIZES).write(tmp_path)
+    assert sorted(p.name for p in paths) == ["world_documents.jsonl", "world_test.jsonl", "world_train.jsonl"]
+    first = Question.model_validate_json((tmp_path / "world_test.jsonl").read_text().splitlines()[0])
+    assert first.split == "test"
