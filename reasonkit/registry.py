@@ -1,0 +1,284 @@
+"""Strategies by name: a decorator registry, third-party entry points, and spec strings.
+
+Built-in strategies (the modules of `reasonkit.strategies`) and the entry points of the group
+"reasonkit.strategies" are imported on the first look-up, once. A spec names a strategy and its options:
+`cot`, `self_consistency(n=20, temperature=0.7)`, `self_consistency(inner=cot(shots=5), n=20)`; values are
+Python literals or nested specs, parsed with `ast` (never evaluated). A dict spec is the same thing as JSON:
+`{"name": "self_consistency", "inner": {"name": "cot"}, "n": 20}` (what `Strategy.config()` returns).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import importlib.metadata
+import inspect
+import logging
+import pkgutil
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from reasonkit.strategy import Strategy
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "reasonkit.strategies"
+BUILTIN_PACKAGE = "reasonkit.strategies"
+
+S = TypeVar("S", bound=type[Strategy])
+Origin = Literal["built-in", "plugin", "user"]
+
+
+class StrategySpecError(ValueError):
+    """A spec names an unknown strategy or gives it a bad option; the message says which."""
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    name: str
+    cls: type[Strategy]
+    origin: Origin
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        """First line of the class docstring."""
+        doc = inspect.getdoc(self.cls) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+@dataclass
+class _State:
+    strategies: dict[str, StrategyInfo] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    builtins_loaded: bool = False
+    plugins_loaded: bool = False
+    broken_plugins: dict[str, str] = field(default_factory=dict)
+
+
+_state = _State()
+
+
+def _origin_of(cls: type) -> Origin:
+    return "built-in" if cls.__module__.startswith(BUILTIN_PACKAGE + ".") else "user"
+
+
+def register_strategy(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[S], S]:
+    """Class decorator: make `cls` available as `name` (and `aliases`) in specs, the CLI and benchmarks."""
+
+    def decorate(cls: S) -> S:
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise TypeError(f"@register_strategy({name!r}) decorates Strategy subclasses, not {cls!r}")
+        for key in (name, *aliases):
+            owner = _state.strategies.get(_state.aliases.get(key, key))
+            if owner is not None and owner.cls.__qualname__ != cls.__qualname__:
+                raise ValueError(
+                    f"strategy name {key!r} is taken by {owner.cls.__module__}.{owner.cls.__qualname__};"
+                    f" cannot register {cls.__module__}.{cls.__qualname__}"
+                )
+        cls.name = name
+        _state.strategies[name] = StrategyInfo(name, cls, _origin_of(cls), tuple(aliases))
+        _state.aliases.update(dict.fromkeys(aliases, name))
+        return cls
+
+    return decorate
+
+
+def _load_builtins() -> None:
+    if _state.builtins_loaded:
+        return
+    _state.builtins_loaded = True
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            try:
+                importlib.import_module(f"{BUILTIN_PACKAGE}.{module.name}")
+            except ImportError as error:
+                raise ImportError(
+                    f"built-in strategy module {BUILTIN_PACKAGE}.{module.name}: {error}"
+                ) from error
+
+
+def _load_plugins() -> None:
+    if _state.plugins_loaded:
+        return
+    _state.plugins_loaded = True
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry_point.load()
+        except Exception as error:  # a broken plugin must not break the others; reported when asked for
+            message = f"entry point {entry_point.value!r} failed to load: {type(error).__name__}: {error}"
+            _state.broken_plugins[entry_point.name] = message
+            log.warning("strategy plugin %r: %s", entry_point.name, message)
+            continue
+        if isinstance(loaded, type) and issubclass(loaded, Strategy) and loaded.name not in _state.strategies:
+            register_strategy(entry_point.name)(loaded)
+        info = _state.strategies.get(entry_point.name)
+        if info is not None and info.origin == "user":
+            _state.strategies[entry_point.name] = StrategyInfo(info.name, info.cls, "plugin", info.aliases)
+
+
+def _ensure_loaded() -> None:
+    _load_builtins()
+    _load_plugins()
+
+
+def available_strategies() -> dict[str, StrategyInfo]:
+    """Every registered strategy (built-in, plugin, user), by name."""
+    _ensure_loaded()
+    return dict(sorted(_state.strategies.items()))
+
+
+def get_strategy_class(name: str) -> type[Strategy]:
+    """The class registered as `name` (or an alias); unknown names get "did you mean" suggestions."""
+    _ensure_loaded()
+    info = _state.strategies.get(_state.aliases.get(name, name))
+    if info is not None:
+        return info.cls
+    if name in _state.broken_plugins:
+        raise StrategySpecError(f"strategy {name!r}: {_state.broken_plugins[name]}")
+    known = sorted([*_state.strategies, *_state.aliases])
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise StrategySpecError(f"unknown strategy {name!r}{hint} (known: {', '.join(known) or 'none'})")
+
+
+def build_strategy(spec: str | dict[str, Any] | Strategy) -> Strategy:
+    """A strategy from a spec string, a dict spec, or a strategy (returned as is)."""
+    if isinstance(spec, Strategy):
+        return spec
+    if isinstance(spec, dict):
+        options = dict(spec)
+        name = options.pop("name", None)
+        if not isinstance(name, str):
+            raise StrategySpecError(f"a dict spec needs a 'name' string, got {spec!r}")
+        return _construct(name, options)
+    if not isinstance(spec, str):
+        raise StrategySpecError(f"a strategy spec is a string or a dict, got {type(spec).__name__}")
+    try:
+        tree = ast.parse(spec.strip(), mode="eval")
+    except SyntaxError as error:
+        raise StrategySpecError(
+            f"strategy spec {spec!r} is not valid: {error.msg} at column {error.offset}"
+        ) from error
+    return _from_node(tree.body, spec)
+
+
+def _from_node(node: ast.expr, spec: str) -> Strategy:
+    if isinstance(node, ast.Name):
+        return _construct(node.id, {})
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name = node.func.id
+        if node.args:
+            raise StrategySpecError(
+                f"strategy {name!r} in {spec!r}: options must be named, e.g. {name}(n=20)"
+            )
+        if any(k.arg is None for k in node.keywords):
+            raise StrategySpecError(f"strategy {name!r} in {spec!r}: '**' is not allowed in a spec")
+        return _construct(name, {k.arg: _value(k.value, name, k.arg, spec) for k in node.keywords if k.arg})
+    raise StrategySpecError(f"strategy spec {spec!r}: expected a name or name(option=value, ...)")
+
+
+def _value(node: ast.expr, strategy: str, option: str, spec: str) -> Any:
+    """A literal, a nested spec (bare names and calls are strategies), or a list/tuple/dict of these."""
+    if isinstance(node, ast.Name | ast.Call):
+        return _from_node(node, spec)
+    if isinstance(node, ast.List | ast.Tuple):
+        items = [_value(item, strategy, option, spec) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
+        return {
+            ast.literal_eval(k): _value(v, strategy, option, spec)
+            for k, v in zip(node.keys, node.values, strict=True)
+            if k is not None
+        }
+    try:
+        return ast.literal_eval(node)
+    except ValueError as error:
+        text = ast.get_source_segment(spec, node) or ast.dump(node)
+        raise StrategySpecError(
+            f"strategy {strategy!r}, option {option!r}: {text!r} is not a literal or a strategy spec"
+        ) from error
+
+
+def _construct(name: str, options: dict[str, Any]) -> Strategy:
+    cls = get_strategy_class(name)
+    parameters = _parameters(cls)
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    hints = _type_hints(cls)
+    values: dict[str, Any] = {}
+    for option, value in options.items():
+        parameter = parameters.get(option)
+        if parameter is None and not takes_any:
+            close = difflib.get_close_matches(option, list(parameters), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(parameters) or "none"
+            raise StrategySpecError(f"strategy {name!r} has no option {option!r}{hint} (options: {known})")
+        hint_type = hints.get(option, Any)
+        if _wants_strategy(hint_type):
+            value = _nested(value)
+        values[option] = _validate(name, option, hint_type, value)
+    missing = [
+        p.name
+        for p in parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and p.name not in values
+    ]
+    if missing:
+        raise StrategySpecError(f"strategy {name!r} needs option {', '.join(map(repr, missing))}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise StrategySpecError(f"strategy {name!r}: {error}") from error
+
+
+def _parameters(cls: type[Strategy]) -> dict[str, inspect.Parameter]:
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return {}
+    return {n: p for n, p in signature.parameters.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def _type_hints(cls: type[Strategy]) -> dict[str, Any]:
+    """Constructor annotations, resolved where possible (unresolvable ones are not validated)."""
+    target = cls if hasattr(cls, "__dataclass_fields__") or hasattr(cls, "model_fields") else cls.__init__
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # forward references a module cannot resolve: validate nothing rather than guess
+        return {}
+
+
+def _wants_strategy(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, Strategy):
+        return True
+    return any(_wants_strategy(arg) for arg in typing.get_args(annotation))
+
+
+def _nested(value: Any) -> Any:
+    """Turn spec strings and dict specs into strategies where the option takes strategies."""
+    if isinstance(value, str) or (isinstance(value, dict) and "name" in value):
+        return build_strategy(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_nested(v) for v in value)
+    return value
+
+
+def _validate(name: str, option: str, annotation: Any, value: Any) -> Any:
+    if annotation is Any:
+        return value
+    try:
+        adapter = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+    except Exception:  # annotations pydantic cannot build a schema for: the constructor checks them
+        return value
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as error:
+        problem = "; ".join(e["msg"] for e in error.errors())
+        raise StrategySpecError(f"strategy {name!r}, option {option!r} = {value!r}: {problem}") from error
