@@ -1,0 +1,143 @@
+"""Chain of thought (Wei et al. 2022): few-shot exemplars with rationales, then the model writes its own
+rationale and closes with "So the answer is X".
+
+Exemplars come from training splits only (strategies/exemplars/, chosen per benchmark and seed, the same
+for every question so prompts share a cacheable prefix). The answer is read by
+`reasonkit.strategies.answer_extraction`; when nothing reads, the options are scored by log-likelihood
+after the rationale + " So the answer is" (`fallback="score"`), or the question is abstained on with the
+raw text kept in the trace (`fallback="abstain"`). `build_prompt`, `generation_request`, `parse` and
+`sample_paths` are the hooks self-consistency reuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
+
+from reasonkit.protocol import GenerationRequest
+from reasonkit.registry import register_strategy
+from reasonkit.strategies import prompts
+from reasonkit.strategies.answer_extraction import Extraction, Method, answer_phrase_start, extract_answer
+from reasonkit.strategies.direct import argmax, score_continuations, softmax
+from reasonkit.strategies.exemplars import EXEMPLAR_SETS, Exemplar, select_exemplars
+from reasonkit.strategy import AsyncLM, Strategy
+from reasonkit.types import Answer, Prediction, Question, Trace
+
+
+class ReasoningPath(BaseModel):
+    """One generated rationale and what was read from it; `logprob` sums the sample's token log-probs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    answer: Answer | None
+    method: Method
+    span: str = ""
+    logprob: float
+    n_tokens: int
+    finish_reason: str
+
+
+@register_strategy("cot")
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class ChainOfThought(Strategy):
+    """`shots` exemplars (seeded choice), a greedy rationale by default, robust answer reading, then the
+    fallback. `exemplars` replaces the shipped sets (e.g. a synthetic suite's train questions);
+    `exemplar_set` forces one shipped set whatever the question's benchmark."""
+
+    name: ClassVar[str] = "cot"
+
+    shots: int = Field(4, ge=0)
+    seed: int = 0
+    max_tokens: int = Field(128, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    fallback: Literal["score", "abstain"] = "score"
+    fallback_normalization: Literal["raw", "token", "char"] = "token"
+    exemplar_set: str | None = None
+    exemplars: tuple[Exemplar, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.exemplar_set is not None and self.exemplar_set not in EXEMPLAR_SETS:
+            raise ValueError(f"cot: exemplar_set {self.exemplar_set!r} is not one of {list(EXEMPLAR_SETS)}")
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "shots": self.shots, "seed": self.seed, "max_tokens": self.max_tokens,
+            "temperature": self.temperature, "fallback": self.fallback,
+            "fallback_normalization": self.fallback_normalization, "exemplar_set": self.exemplar_set,
+            "exemplars": [e.model_dump() for e in self.exemplars],
+        }
+
+    def select(self, question: Question) -> list[Exemplar]:
+        return select_exemplars(question, self.shots, self.seed, self.exemplar_set, self.exemplars)
+
+    def build_prompt(self, question: Question) -> str:
+        examples = [e.text() for e in self.select(question)]
+        return prompts.cot_prompt(examples, question.text, question.options, question.kind)
+
+    def generation_request(
+        self, question: Question, n: int = 1, temperature: float | None = None, seed: int | None = None
+    ) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=self.build_prompt(question), n=n, max_tokens=self.max_tokens,
+            temperature=self.temperature if temperature is None else temperature,
+            stop=prompts.COT_STOP, seed=self.seed if seed is None else seed,
+        )
+
+    def parse(self, question: Question, text: str) -> Extraction:
+        return extract_answer(question, text)
+
+    async def sample_paths(
+        self, question: Question, lm: AsyncLM, n: int, temperature: float, seed: int
+    ) -> list[ReasoningPath]:
+        """n rationales from ONE request (the engine shares the prompt's KV cache across them), each parsed."""
+        [result] = await lm.generate([self.generation_request(question, n, temperature, seed)])
+        paths = []
+        for sample in result.samples:
+            read = self.parse(question, sample.text)
+            paths.append(ReasoningPath(
+                text=sample.text, answer=read.answer, method=read.method, span=read.span,
+                logprob=sample.logprob, n_tokens=len(sample.token_logprobs), finish_reason=sample.finish_reason,
+            ))
+        return paths
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        trace = Trace(strategy=self.name)
+        [path] = await self.sample_paths(question, lm, 1, self.temperature, self.seed)
+        trace.steps = {
+            "exemplars": [e.id for e in self.select(question)],
+            "rationale": path.text,
+            "finish_reason": path.finish_reason,
+            "extraction": {"method": path.method, "span": path.span},
+        }
+        if path.answer is not None:
+            return Prediction(question_id=question.id, answer=path.answer, trace=trace)
+        if self.fallback == "abstain" or question.is_free_form:
+            why = "fallback is 'abstain'" if self.fallback == "abstain" else "a free-form answer cannot be scored"
+            trace.notes.append(f"abstained: no answer read from the rationale ({why}); raw text in steps.rationale")
+            return Prediction(question_id=question.id, answer=None, trace=trace)
+        return await self._score_after_rationale(question, lm, path.text, trace)
+
+    async def _score_after_rationale(self, question: Question, lm: AsyncLM, text: str, trace: Trace) -> Prediction:
+        """Score each option's closing sentence after the rationale (an unreadable answer phrase cut off)."""
+        cut = answer_phrase_start(text)
+        rationale = (text if cut is None else text[:cut]).rstrip()
+        context = f"{self.build_prompt(question)}{rationale} {prompts.ANSWER_PREFIX}"
+        n_choices = len(question.choices)
+        continuations = [f" {prompts.answer_label(question.options, question.answer_of(i))}." for i in range(n_choices)]
+        scores = await score_continuations(lm, context, continuations)
+        chosen = scores.get(self.fallback_normalization)
+        best = argmax(chosen)
+        labels = question.choices
+        trace.steps["fallback"] = {
+            "continuations": continuations,
+            "normalization": self.fallback_normalization,
+            "scores": {n: dict(zip(labels, scores.get(n), strict=True)) for n in ("raw", "token", "char")},
+        }
+        trace.notes.append(f"no answer read from the rationale; options scored after it ({self.fallback_normalization})")
+        return Prediction(
+            question_id=question.id, answer=question.answer_of(best), scores=dict(zip(labels, chosen, strict=True)),
+            confidence=softmax(chosen)[best], trace=trace,
+        )

@@ -1,0 +1,165 @@
+"""Self-consistency (Wang et al. 2022): sample n reasoning paths at temperature T and vote on their answers.
+
+The n paths are ONE generation request with n=n, so the engine shares the prompt's KV cache across them.
+Votes: "majority" counts answers; "weighted" adds each path's length-normalised probability
+exp(mean token log-prob) (the paper's "normalized weighted sum"), and the shares are normalised to sum 1.
+Paths whose answer cannot be read abstain: they are counted and left out of the vote; if every path
+abstains the prediction abstains. The trace keeps every path, the tally, and the vote of the first k paths
+for k = 1, 5, 10, 20, 40, ... up to n, so one run gives the accuracy-vs-n curve.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
+
+from reasonkit.registry import register_strategy
+from reasonkit.strategies.chain_of_thought import ChainOfThought, ReasoningPath
+from reasonkit.strategy import AsyncLM, Strategy
+from reasonkit.types import Answer, Prediction, Question, Trace
+
+Vote = Literal["majority", "weighted"]
+K_STEPS = (1, 5, 10, 20, 40)
+
+
+@runtime_checkable
+class GeneratingStrategy(Protocol):
+    """A strategy that can sample several reasoning paths for one question and read an answer from each."""
+
+    name: ClassVar[str]
+
+    def config(self) -> dict[str, Any]: ...
+
+    async def sample_paths(
+        self, question: Question, lm: AsyncLM, n: int, temperature: float, seed: int
+    ) -> list[ReasoningPath]: ...
+
+
+def answer_key(question: Question, answer: Answer) -> str:
+    """The label an answer is tallied under: the option text, "True" / "False", or the free-form text."""
+    if isinstance(answer, str):
+        return answer.strip()
+    if isinstance(answer, bool):
+        return "True" if answer else "False"
+    return question.choices[answer]
+
+
+class Tally(BaseModel):
+    """Votes per answer label; `winner` None when nobody voted. Ties: larger total weight, then first seen."""
+
+    model_config = ConfigDict(frozen=True)
+
+    counts: dict[str, int]
+    weights: dict[str, float]
+    answers: dict[str, Answer]
+    abstained: int
+    vote: Vote
+
+    @property
+    def shares(self) -> dict[str, float]:
+        source = self.counts if self.vote == "majority" else self.weights
+        total = sum(source.values())
+        return {k: v / total for k, v in source.items()} if total > 0 else {}
+
+    @property
+    def winner(self) -> str | None:
+        if not self.counts:
+            return None
+        order = list(self.counts)
+        primary, secondary = (self.counts, self.weights) if self.vote == "majority" else (self.weights, self.counts)
+        return max(order, key=lambda k: (primary[k], secondary[k], -order.index(k)))
+
+
+def tally(question: Question, answers: Sequence[Answer | None], weights: Sequence[float], vote: Vote) -> Tally:
+    counts: dict[str, int] = {}
+    totals: dict[str, float] = {}
+    values: dict[str, Answer] = {}
+    for answer, weight in zip(answers, weights, strict=True):
+        if answer is None:
+            continue
+        key = answer_key(question, answer)
+        counts[key] = counts.get(key, 0) + 1
+        totals[key] = totals.get(key, 0.0) + weight
+        values.setdefault(key, answer)
+    return Tally(counts=counts, weights=totals, answers=values, abstained=sum(a is None for a in answers), vote=vote)
+
+
+def path_weight(path: ReasoningPath) -> float:
+    """exp(mean token log-prob): the path's length-normalised probability (1.0 without log-probs)."""
+    return math.exp(path.logprob / path.n_tokens) if path.n_tokens else 1.0
+
+
+def k_steps(n: int) -> list[int]:
+    """1, 5, 10, 20, 40, then doubling, up to n, and n itself."""
+    ks = [k for k in K_STEPS if k <= n]
+    while ks and ks[-1] * 2 <= n and ks[-1] >= K_STEPS[-1]:
+        ks.append(ks[-1] * 2)
+    return sorted({*ks, n})
+
+
+@register_strategy("self_consistency")
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
+class SelfConsistency(Strategy):
+    """Vote over `n` paths sampled from `inner` (a strategy with `sample_paths`, e.g. cot) at `temperature`;
+    `seed` makes the samples repeatable."""
+
+    name: ClassVar[str] = "self_consistency"
+
+    inner: Strategy = Field(default_factory=ChainOfThought)
+    n: int = Field(20, ge=1)
+    temperature: float = Field(0.7, ge=0.0)
+    vote: Vote = "majority"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.inner, GeneratingStrategy):
+            raise ValueError(f"self_consistency: inner strategy {self.inner.name!r} cannot sample reasoning paths "
+                             "(it needs a sample_paths method, as cot has)")
+
+    @property
+    def generator(self) -> GeneratingStrategy:
+        assert isinstance(self.inner, GeneratingStrategy)
+        return self.inner
+
+    def applies_to(self, question: Question) -> bool:
+        return self.inner.applies_to(question)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "inner": self.inner.config(), "n": self.n, "temperature": self.temperature,
+                "vote": self.vote, "seed": self.seed}
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        paths = await self.generator.sample_paths(question, lm, self.n, self.temperature, self.seed)
+        weights = [path_weight(p) for p in paths]
+        answers = [p.answer for p in paths]
+        final = tally(question, answers, weights, self.vote)
+        trace = Trace(strategy=self.name)
+        trace.steps = {
+            "paths": [{**p.model_dump(), "weight": w} for p, w in zip(paths, weights, strict=True)],
+            "tally": {"counts": final.counts, "weights": final.weights, "shares": final.shares,
+                      "abstained": final.abstained, "vote": self.vote},
+            "votes_at_k": [self._vote_at(question, answers, weights, k) for k in k_steps(len(paths))],
+        }
+        winner = final.winner
+        if winner is None:
+            trace.notes.append(f"abstained: none of the {len(paths)} paths gave a readable answer")
+            return Prediction(question_id=question.id, answer=None, trace=trace)
+        if final.abstained:
+            trace.notes.append(f"{final.abstained} of {len(paths)} paths gave no readable answer and did not vote")
+        shares = final.shares
+        return Prediction(question_id=question.id, answer=final.answers[winner], scores=shares,
+                          confidence=shares[winner], trace=trace)
+
+    @staticmethod
+    def _vote_at(question: Question, answers: list[Answer | None], weights: list[float], k: int) -> dict[str, Any]:
+        """Both votes over the first k paths (answer values, so a report can score them against gold)."""
+        out: dict[str, Any] = {"k": k}
+        for vote in ("majority", "weighted"):
+            partial = tally(question, answers[:k], weights[:k], vote)
+            out[vote] = None if partial.winner is None else partial.answers[partial.winner]
+        out["abstained"] = sum(a is None for a in answers[:k])
+        return out
