@@ -47,9 +47,9 @@ class StrategyInfo:
 
     @property
     def summary(self) -> str:
-        """First line of the class docstring."""
-        doc = inspect.getdoc(self.cls) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        """First paragraph of the class docstring, on one line."""
+        doc = (inspect.getdoc(self.cls) or "").strip()
+        return " ".join(doc.split("\n\n")[0].split())
 
 
 @dataclass
