@@ -1,0 +1,287 @@
+"""Maieutic prompting (Jung et al. 2022): answer a true/false statement by the most consistent set of beliefs
+over a tree of the model's own explanations.
+
+1. Abduction: "Q: {E}\\nA: This statement is true, because" / "... false, because", sampled (3 + 3 at depth
+   1 at temperature 1.0, 1 + 1 deeper at 0.5, max depth 2; the authors' generation constants), few-shot with
+   CREAK *train* explanations.
+2. Each explanation is negated (the LM continues "The statement is false." after few-shot negations; a
+   rule-based negation when the LM gives nothing usable), and believed: b(E) = P(True | E) from the
+   log-likelihoods of " true" / " false". E is logically integral when |b(E) - b(~E)| > 0.45.
+3. Non-integral leaves are expanded to the next depth; branches that end in no integral leaf are pruned.
+4. Relations between explanations (entail / contradict) from a pluggable scorer, then weighted MAX-SAT
+   (reasonkit.strategies.maxsat) picks the root's truth value. Without a usable solution the answer is the
+   root's own belief, and the trace says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from functools import cache
+from importlib import resources
+from itertools import permutations
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict
+
+from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
+from reasonkit.strategies import maieutic_tree as mt
+from reasonkit.strategies.maxsat import (
+    Relation,
+    SolveResult,
+    abductive_clauses,
+    belief_clauses,
+    relation_clauses,
+    solve,
+)
+from reasonkit.strategies.relations import LMRelationScorer, RelationScorer
+from reasonkit.strategy import AsyncLM, Strategy
+from reasonkit.types import Prediction, Question, Trace
+
+log = logging.getLogger(__name__)
+
+EXEMPLAR_FILE = "exemplars/maieutic_creak_train.jsonl"
+
+
+class MaieuticExemplar(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    statement: str
+    label: bool
+    explanation: str
+    negation: str
+
+
+@cache
+def load_exemplars() -> tuple[MaieuticExemplar, ...]:
+    path = resources.files("reasonkit.strategies").joinpath(EXEMPLAR_FILE)
+    rows = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            rows.append(MaieuticExemplar.model_validate_json(line))
+        except ValueError as err:
+            raise ValueError(f"{EXEMPLAR_FILE}, line {line_no}: {err}") from err
+    return tuple(rows)
+
+
+def _word(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def abductive_prompt(statement: str, polarity: bool, shots: int) -> str:
+    lines = [f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}, because {ex.explanation}\n"
+             for ex in load_exemplars()[:shots]]
+    return "".join(lines) + f"Q: {statement}\nA: This statement is {_word(polarity)}, because"
+
+
+def belief_context(statement: str, shots: int) -> str:
+    lines = [f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}.\n" for ex in load_exemplars()[:shots]]
+    return "".join(lines) + f"Q: {statement}\nA: This statement is"
+
+
+def negation_prompt(statement: str, shots: int) -> str:
+    lines = [f"Q: {ex.statement}\nA: The statement is false. {ex.negation}\n" for ex in load_exemplars()[:shots]]
+    return "".join(lines) + f"Q: {statement}\nA: The statement is false."
+
+
+_AUX = re.compile(r"\b(is|are|was|were|can|could|will|would|shall|should|may|might|must|does|do|did)"
+                  r"(n't\b| not\b| never\b|\b)", re.IGNORECASE)
+
+
+def rule_negation(statement: str) -> str:
+    """Remove the negation after the first auxiliary verb, or insert "not" there; with no auxiliary, prefix
+    "It is not true that"."""
+    text = statement.strip()
+    if re.search(r"\bcannot\b", text, re.IGNORECASE):
+        return re.sub(r"\b(c)annot\b", r"\1an", text, count=1, flags=re.IGNORECASE)
+    match = _AUX.search(text)
+    if match is None:
+        return f"It is not true that {text}"
+    head, aux, tail = text[: match.start()], match.group(1), text[match.end() :]
+    return f"{head}{aux}{tail}" if match.group(2) else f"{head}{aux} not{tail}"
+
+
+def clean_explanation(text: str) -> str:
+    """First line, stripped, capitalised (authors' filter_generated_explanations)."""
+    line = text.strip().split("\n", 1)[0].strip()
+    return line[:1].upper() + line[1:]
+
+
+def filter_explanations(texts: list[str]) -> list[str]:
+    """Keep non-empty sentences ending with "."; if none, the first non-empty one; no duplicates."""
+    cleaned = [clean_explanation(t) for t in texts]
+    kept = [t for t in cleaned if t.endswith(".")] or [t for t in cleaned if t][:1]
+    return list(dict.fromkeys(kept))
+
+
+class Maieutic(Strategy):
+    name = "maieutic"
+
+    def __init__(
+        self,
+        depth: int = 2,
+        n_first: int = 3,
+        n_deeper: int = 1,
+        temperature_first: float = 1.0,
+        temperature_deeper: float = 0.5,
+        max_tokens: int = 64,
+        shots: int = 8,
+        integrity_threshold: float = mt.INTEGRITY_THRESHOLD,
+        negation: str = "lm",
+        relation_scorer: RelationScorer | None = None,
+        use_relations: bool = True,
+        max_nodes: int = 40,
+        max_relation_pairs: int = 200,
+        solver_time_limit_s: float = 5.0,
+        seed: int = 0,
+    ) -> None:
+        if depth < 1:
+            raise ValueError(f"Maieutic: option 'depth' must be >= 1, got {depth}")
+        if negation not in ("lm", "rule"):
+            raise ValueError(f"Maieutic: option 'negation' must be 'lm' or 'rule', got {negation!r}")
+        self.depth, self.n_first, self.n_deeper = depth, n_first, n_deeper
+        self.temperature_first, self.temperature_deeper = temperature_first, temperature_deeper
+        self.max_tokens, self.shots, self.integrity_threshold = max_tokens, shots, integrity_threshold
+        self.negation = negation
+        self.relation_scorer = relation_scorer if relation_scorer is not None else LMRelationScorer()
+        self.use_relations = use_relations
+        self.max_nodes, self.max_relation_pairs = max_nodes, max_relation_pairs
+        self.solver_time_limit_s, self.seed = solver_time_limit_s, seed
+
+    def applies_to(self, question: Question) -> bool:
+        return question.is_binary
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "depth": self.depth, "n_first": self.n_first, "n_deeper": self.n_deeper,
+            "temperature_first": self.temperature_first, "temperature_deeper": self.temperature_deeper,
+            "max_tokens": self.max_tokens, "shots": self.shots, "integrity_threshold": self.integrity_threshold,
+            "negation": self.negation, "relations": self.relation_scorer.name if self.use_relations else None,
+            "max_nodes": self.max_nodes, "max_relation_pairs": self.max_relation_pairs,
+            "solver_time_limit_s": self.solver_time_limit_s, "seed": self.seed,
+        }
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        if not self.applies_to(question):
+            raise ValueError(f"Maieutic answers binary statements only; question {question.id!r} is {question.kind}")
+        notes: list[str] = []
+        tree, root = await self._build_tree(question, lm, notes)
+        pruned = mt.prune(tree)
+        notes.append(f"tree: {tree.number_of_nodes()} nodes generated, {pruned.number_of_nodes()} after pruning")
+        relations = await self._relations(pruned, lm, notes)
+        clauses = belief_clauses(pruned) + abductive_clauses(pruned) + relation_clauses(pruned, relations)
+        result = solve(clauses, time_limit_s=self.solver_time_limit_s) if pruned.number_of_nodes() else None
+        prediction = answer_from(question.id, result, root, notes)
+        prediction.trace = Trace(
+            strategy=self.name,
+            steps={
+                "tree": mt.tree_to_json(pruned),
+                "unpruned_tree": mt.tree_to_json(tree),
+                "relations": [r.model_dump() for r in relations],
+                "clauses": [c.model_dump() for c in clauses],
+                "solver": result.model_dump() if result is not None else None,
+                "assignment": result.assignment if result is not None else {},
+                "negation_method": self.negation,
+            },
+            notes=notes,
+        )
+        return prediction
+
+    async def _build_tree(self, question: Question, lm: AsyncLM, notes: list[str]) -> tuple[nx.DiGraph, mt.MaieuticNode]:
+        [(root_negation, method)] = await self._negate([question.text], lm)
+        [belief] = await self._beliefs([(question.text, root_negation)], lm)
+        root = mt.MaieuticNode(id=mt.ROOT, text=question.text, negation=root_negation, negation_method=method,
+                               belief=belief, integral=mt.is_integral(belief, self.integrity_threshold))
+        tree = mt.new_tree(root)
+        for depth in range(1, self.depth + 1):
+            parents = mt.expandable_leaves(tree)
+            if not parents:
+                break
+            n = self.n_first if depth == 1 else self.n_deeper
+            temperature = self.temperature_first if depth == 1 else self.temperature_deeper
+            slots = [(p, pol) for p in parents for pol in (True, False)]
+            results = await lm.generate([
+                GenerationRequest(prompt=abductive_prompt(tree.nodes[p]["text"], pol, self.shots), n=n,
+                                  max_tokens=self.max_tokens, temperature=temperature, stop=("\n",),
+                                  seed=self._seed(question.id, p, pol))
+                for p, pol in slots
+            ])
+            children: list[tuple[str, str, str]] = []  # (parent, child id, text)
+            for (parent, pol), result in zip(slots, results, strict=True):
+                for i, text in enumerate(filter_explanations([s.text for s in result.samples])):
+                    children.append((parent, f"{parent}{'T' if pol else 'F'}{i}", text))
+            room = self.max_nodes - tree.number_of_nodes()
+            if len(children) > room:
+                notes.append(f"depth {depth}: node cap {self.max_nodes} reached, dropped {len(children) - max(room, 0)}")
+                children = children[: max(room, 0)]
+            negations = await self._negate([text for _, _, text in children], lm)
+            beliefs = await self._beliefs([(t, neg) for (_, _, t), (neg, _) in zip(children, negations, strict=True)], lm)
+            for (parent, child_id, text), (neg, method), belief in zip(children, negations, beliefs, strict=True):
+                mt.add_node(tree, mt.MaieuticNode(
+                    id=child_id, text=text, negation=neg, negation_method=method, belief=belief,
+                    integral=mt.is_integral(belief, self.integrity_threshold)), parent=parent)
+        return tree, root
+
+    def _seed(self, question_id: str, node_id: str, polarity: bool) -> int:
+        return zlib.crc32(f"{self.seed}:{question_id}:{node_id}:{polarity}".encode())
+
+    async def _negate(self, statements: list[str], lm: AsyncLM) -> list[tuple[str, str]]:
+        """(negation, "lm" | "rule") per statement; the rule is used when the LM output is empty or a copy."""
+        if not statements:
+            return []
+        if self.negation == "rule":
+            return [(rule_negation(s), "rule") for s in statements]
+        results = await lm.generate([
+            GenerationRequest(prompt=negation_prompt(s, self.shots), max_tokens=self.max_tokens, stop=("\n",))
+            for s in statements
+        ])
+        out = []
+        for statement, result in zip(statements, results, strict=True):
+            text = clean_explanation(result.samples[0].text)
+            usable = bool(text) and text.rstrip(".").lower() != statement.strip().rstrip(".").lower()
+            out.append((text, "lm") if usable else (rule_negation(statement), "rule"))
+        return out
+
+    async def _beliefs(self, pairs: list[tuple[str, str]], lm: AsyncLM) -> list[tuple[float, float]]:
+        """(P(True | E), P(True | ~E)) per (E, ~E), each normalised over " true" / " false"."""
+        requests = [
+            LoglikelihoodRequest(context=belief_context(statement, self.shots), continuation=answer)
+            for pair in pairs for statement in pair for answer in (" true", " false")
+        ]
+        results = await lm.loglikelihood(requests) if requests else []
+        probs = [mt.two_way_probability(results[i].logprob, results[i + 1].logprob) for i in range(0, len(results), 2)]
+        return [(probs[i], probs[i + 1]) for i in range(0, len(probs), 2)]
+
+    async def _relations(self, tree: nx.DiGraph, lm: AsyncLM, notes: list[str]) -> list[Relation]:
+        """Relations between explanations (not the root), on the forms the model believes, capped."""
+        if not self.use_relations:
+            notes.append("relations: off")
+            return []
+        nodes = [mt.node(tree, n) for n in tree.nodes if n != mt.ROOT]
+        pairs = list(permutations(nodes, 2))
+        if len(pairs) > self.max_relation_pairs:
+            notes.append(f"relations: {len(pairs)} pairs capped at {self.max_relation_pairs}")
+            pairs = pairs[: self.max_relation_pairs]
+        stated = {n.id: n.text if n.believed_true else n.negation for n in nodes}
+        scores = await self.relation_scorer.score([(stated[a.id], stated[b.id]) for a, b in pairs], lm)
+        return [Relation(premise=a.id, hypothesis=b.id, scores=s) for (a, b), s in zip(pairs, scores, strict=True)]
+
+
+def answer_from(question_id: str, result: SolveResult | None, root: mt.MaieuticNode, notes: list[str]) -> Prediction:
+    """The MAX-SAT answer when there is one, else the root's own belief (with the reason in notes)."""
+    b_true, b_false = root.belief
+    if result is not None and result.status == "solved" and result.answer is not None:
+        cost_t, cost_f = result.cost_true or 0.0, result.cost_false or 0.0
+        margin = cost_f - cost_t if result.answer else cost_t - cost_f
+        return Prediction(question_id=question_id, answer=result.answer, scores={"True": -cost_t, "False": -cost_f},
+                          confidence=margin / (cost_t + cost_f) if cost_t + cost_f > 0 else 1.0)
+    why = "empty tree after pruning" if result is None else f"MAX-SAT status {result.status!r}"
+    notes.append(f"fallback to the root belief: {why}")
+    answer = b_true is not None and b_false is not None and b_true >= b_false
+    return Prediction(question_id=question_id, answer=answer,
+                      scores={"True": b_true or 0.0, "False": b_false or 0.0},
+                      confidence=abs(mt.belief_weight(root.belief) or 0.0))
+

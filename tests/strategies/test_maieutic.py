@@ -1,0 +1,199 @@
+"""Maieutic end to end on a scripted FakeLM (beliefs, integrity, expansion, pruning, MAX-SAT, fallbacks) and
+on the real tiny model trained in the test session."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import networkx as nx
+import pytest
+
+from reasonkit.fake import FakeLM, Rule
+from reasonkit.strategies import maieutic_tree as mt
+from reasonkit.strategies.maieutic import Maieutic, filter_explanations, rule_negation
+from reasonkit.types import Question
+
+QUESTION = Question(id="penguins", text="Penguins can fly.", gold=False)
+
+BELIEFS = {  # P(True | statement) the fake model gives
+    "Penguins can fly.": 0.6,
+    "Penguins can not fly.": 0.4,  # the root is not integral and leans True
+    "Penguins are birds.": 0.9,
+    "Penguins are not birds.": 0.05,
+    "Penguins have tiny wings.": 0.9,
+    "It is not true that Penguins have tiny wings.": 0.1,
+    "Penguins swim instead of flying.": 0.85,
+    "It is not true that Penguins swim instead of flying.": 0.1,
+}
+
+
+def _rule(statement: str, polarity: str, texts: list[str]) -> Rule:
+    return Rule(re.escape(f"Q: {statement}\nA: This statement is {polarity}, because") + "$", tuple(texts), regex=True)
+
+
+PENGUIN_RULES = [
+    _rule("Penguins can fly.", "true", [" penguins are birds."]),
+    _rule("Penguins can fly.", "false", [" penguins have tiny wings.", " penguins swim instead of flying."]),
+]
+
+
+def scorer(beliefs: dict[str, float], contradictions: frozenset[tuple[str, str]] = frozenset()):  # type: ignore[no-untyped-def]
+    """Beliefs from the table; relations neutral unless the (premise, hypothesis) pair is listed."""
+
+    def score(context: str, continuation: str) -> float:
+        if context.endswith("True, False, or Neither?\nAnswer:"):
+            premise, rest = context.split("\nQuestion: ")
+            hypothesis = rest.removesuffix(" True, False, or Neither?\nAnswer:")
+            label = " False" if (premise.split("\n")[-1], hypothesis) in contradictions else " Neither"
+            return -0.1 if continuation == label else -3.0
+        statement = context.removesuffix("\nA: This statement is").rsplit("Q: ", 1)[1]
+        p_true = beliefs[statement]
+        return math.log(p_true if continuation == " true" else 1.0 - p_true)
+
+    return score
+
+
+def _tree(prediction) -> nx.DiGraph:  # type: ignore[no-untyped-def]
+    return mt.tree_from_json(prediction.trace.steps["tree"])
+
+
+def test_helpers() -> None:
+    assert mt.two_way_probability(math.log(0.3), math.log(0.1)) == pytest.approx(0.75)
+    assert mt.is_integral((0.9, 0.4)) and not mt.is_integral((0.9, 0.45)) and not mt.is_integral((None, 0.1))
+    assert mt.belief_weight((0.9, 0.1)) == pytest.approx(0.8)
+    assert mt.belief_weight((0.1, 0.9)) == pytest.approx(-0.8)
+    assert filter_explanations([" a fact.\nQ: more", "a fact.", "no period", ""]) == ["A fact."]
+    assert filter_explanations(["no period", "x"]) == ["No period"]
+    assert rule_negation("Penguins can fly.") == "Penguins can not fly."
+    assert rule_negation("Penguins cannot fly.") == "Penguins can fly."
+    assert rule_negation("Soup isn't solid.") == "Soup is solid."
+    assert rule_negation("Birds have wings.") == "It is not true that Birds have wings."
+
+
+def test_prune_keeps_paths_to_integral_leaves() -> None:
+    def n(node_id: str, integral: bool) -> mt.MaieuticNode:
+        return mt.MaieuticNode(id=node_id, text=node_id, negation="~" + node_id, belief=(0.5, 0.5), integral=integral)
+
+    tree = mt.new_tree(n("Q", False))
+    for node_id, parent, integral in [("QT0", "Q", False), ("QT0F0", "QT0", True), ("QT0T0", "QT0", False),
+                                      ("QF0", "Q", False), ("QF0T0", "QF0", False)]:
+        mt.add_node(tree, n(node_id, integral), parent=parent)
+    assert set(mt.prune(tree).nodes) == {"Q", "QT0", "QT0F0"}
+    assert mt.prune(mt.new_tree(n("Q", False))).number_of_nodes() == 0
+    assert set(mt.prune(mt.new_tree(n("Q", True))).nodes) == {"Q"}
+    assert mt.polarity_of("QT0F12") == "F" and mt.depth_of("QT0F12") == 2 and mt.polarity_of("Q") is None
+    with pytest.raises(ValueError, match="QX1"):
+        mt.polarity_of("QX1")
+
+
+def test_consistent_answer_overrules_the_root_belief() -> None:
+    lm = FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS))
+    prediction = Maieutic(depth=1, negation="rule").run(QUESTION, lm)
+    assert BELIEFS["Penguins can fly."] > BELIEFS["Penguins can not fly."]  # the root alone says True
+    assert prediction.answer is False and prediction.is_correct(QUESTION)
+    assert prediction.scores["False"] > prediction.scores["True"]
+    tree = _tree(prediction)
+    texts = {tree.nodes[n]["text"]: n for n in tree.nodes}
+    assert set(texts) == {"Penguins can fly.", "Penguins are birds.", "Penguins have tiny wings.",
+                          "Penguins swim instead of flying."}
+    assert texts["Penguins are birds."] == "QT0" and {texts["Penguins have tiny wings."], texts[
+        "Penguins swim instead of flying."]} == {"QF0", "QF1"}
+    assert tree.nodes["QT0"]["belief"] == pytest.approx((0.9, 0.05))
+    assert tree.nodes["QT0"]["integral"] and not tree.nodes["Q"]["integral"]
+    steps = prediction.trace.steps
+    assert steps["assignment"]["Q"] is False and steps["solver"]["status"] == "solved"
+    assert {c["kind"] for c in steps["clauses"]} == {"belief", "abductive"}  # relations were all neutral
+    assert steps["negation_method"] == "rule"
+    assert prediction.trace.calls and prediction.trace.strategy == "maieutic"
+    generations = [r for r in lm.requests if hasattr(r, "prompt")]
+    assert {(r.n, r.temperature) for r in generations} == {(3, 1.0)}
+    assert "This statement is true, because The Liberty Bell" in generations[0].prompt  # CREAK train shots
+
+
+def test_relations_between_explanations_change_the_answer() -> None:
+    both = frozenset({("Penguins have tiny wings.", "Penguins swim instead of flying."),
+                      ("Penguins swim instead of flying.", "Penguins have tiny wings.")})
+    lm = FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS, contradictions=both))
+    prediction = Maieutic(depth=1, negation="rule").run(QUESTION, lm)
+    relation_clauses = [c for c in prediction.trace.steps["clauses"] if c["kind"] == "relation"]
+    assert len(relation_clauses) == 2
+    assert prediction.answer is True
+    off = Maieutic(depth=1, negation="rule", use_relations=False).run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(
+        BELIEFS, contradictions=both)))
+    assert off.answer is False and "relations: off" in off.trace.notes
+
+
+def test_expansion_to_depth_two_and_pruning() -> None:
+    beliefs = {**BELIEFS, "Penguins are birds.": 0.6, "Penguins are not birds.": 0.5,  # QT0 not integral
+               "Birds lay eggs.": 0.95, "It is not true that Birds lay eggs.": 0.05,
+               "Penguins are fish.": 0.5, "Penguins are not fish.": 0.5}
+    rules = PENGUIN_RULES + [_rule("Penguins are birds.", "true", [" birds lay eggs."]),
+                             _rule("Penguins are birds.", "false", [" penguins are fish."])]
+    lm = FakeLM(rules, scores=scorer(beliefs))
+    prediction = Maieutic(depth=2, negation="rule", use_relations=False).run(QUESTION, lm)
+    deeper = [r for r in lm.requests if hasattr(r, "prompt") and "Penguins are birds.\nA: This" in r.prompt]
+    assert {(r.n, r.temperature) for r in deeper} == {(1, 0.5)}
+    full = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
+    pruned = _tree(prediction)
+    assert set(full.nodes) - set(pruned.nodes) == {"QT0F0"}  # the non-integral leaf "Penguins are fish."
+    assert pruned.nodes["QT0T0"]["text"] == "Birds lay eggs." and list(pruned.predecessors("QT0T0")) == ["QT0"]
+    assert any(c["source"] == "QT0T0 explains QT0 is True" for c in prediction.trace.steps["clauses"])
+
+
+def test_integral_root_needs_no_explanations() -> None:
+    beliefs = {"Penguins can fly.": 0.1, "Penguins can not fly.": 0.95}
+    lm = FakeLM([], scores=scorer(beliefs))
+    prediction = Maieutic(negation="rule").run(QUESTION, lm)
+    assert prediction.answer is False
+    assert not lm.generate_batches
+    assert set(_tree(prediction).nodes) == {"Q"}
+    assert prediction.trace.steps["solver"]["status"] == "solved"
+
+
+def test_empty_tree_falls_back_to_root_belief() -> None:
+    flat = {s: 0.5 for s in BELIEFS} | {"Penguins can fly.": 0.6, "Penguins can not fly.": 0.4}
+    prediction = Maieutic(depth=1, negation="rule").run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(flat)))
+    assert prediction.answer is True  # the root's lean, since nothing integral survived
+    assert _tree(prediction).number_of_nodes() == 0
+    assert any("fallback to the root belief: empty tree" in note for note in prediction.trace.notes)
+
+
+def test_solver_timeout_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reasonkit.strategies import maxsat
+
+    monkeypatch.setattr(maxsat, "_solve_forced", lambda wcnf, literal, limit: None)
+    prediction = Maieutic(depth=1, negation="rule").run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS)))
+    assert prediction.answer is True
+    assert any("'timeout'" in note for note in prediction.trace.notes)
+
+
+def test_lm_negation_with_rule_fallback() -> None:
+    negations = [Rule(re.escape("Q: Penguins can fly.\nA: The statement is false.") + "$", (" Penguins can not fly.",),
+                      regex=True),
+                 Rule(re.escape("Q: Penguins are birds.\nA: The statement is false.") + "$", (" penguins are not birds.",),
+                      regex=True),
+                 Rule("A: The statement is false.$", ("",), regex=True)]  # nothing usable: the rule negates
+    lm = FakeLM(PENGUIN_RULES + negations, scores=scorer(BELIEFS))
+    prediction = Maieutic(depth=1).run(QUESTION, lm)
+    tree = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
+    methods = {tree.nodes[n]["text"]: (tree.nodes[n]["negation"], tree.nodes[n]["negation_method"]) for n in tree}
+    assert methods["Penguins can fly."] == ("Penguins can not fly.", "lm")
+    assert methods["Penguins are birds."] == ("Penguins are not birds.", "lm")
+    assert methods["Penguins have tiny wings."] == ("It is not true that Penguins have tiny wings.", "rule")
+    assert prediction.answer is False
+
+
+def test_not_for_multiple_choice_and_bad_options() -> None:
+    question = Question(id="mc", text="Which flies?", options=("penguin", "sparrow"), gold=1)
+    assert not Maieutic().applies_to(question)
+    assert Maieutic().run(question, FakeLM()).answer is None
+    with pytest.raises(ValueError, match="'negation'"):
+        Maieutic(negation="llm")
+    assert Maieutic(depth=3).config()["depth"] == 3
+
+
+def test_node_cap_is_noted() -> None:
+    prediction = Maieutic(depth=1, negation="rule", max_nodes=2).run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS)))
+    assert mt.tree_from_json(prediction.trace.steps["unpruned_tree"]).number_of_nodes() == 2
+    assert any("node cap 2" in note for note in prediction.trace.notes)
