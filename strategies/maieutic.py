@@ -21,12 +21,13 @@ import zlib
 from functools import cache
 from importlib import resources
 from itertools import permutations
-from typing import Any
+from typing import Any, Literal
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
+from reasonkit.registry import register_strategy
 from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies.maxsat import (
     Relation,
@@ -36,7 +37,7 @@ from reasonkit.strategies.maxsat import (
     relation_clauses,
     solve,
 )
-from reasonkit.strategies.relations import LMRelationScorer, RelationScorer
+from reasonkit.strategies.relations import HFNLIScorer, LMRelationScorer, RelationScorer
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
@@ -72,23 +73,32 @@ def _word(value: bool) -> str:
 
 
 def abductive_prompt(statement: str, polarity: bool, shots: int) -> str:
-    lines = [f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}, because {ex.explanation}\n"
-             for ex in load_exemplars()[:shots]]
+    lines = [
+        f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}, because {ex.explanation}\n"
+        for ex in load_exemplars()[:shots]
+    ]
     return "".join(lines) + f"Q: {statement}\nA: This statement is {_word(polarity)}, because"
 
 
 def belief_context(statement: str, shots: int) -> str:
-    lines = [f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}.\n" for ex in load_exemplars()[:shots]]
+    lines = [
+        f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}.\n" for ex in load_exemplars()[:shots]
+    ]
     return "".join(lines) + f"Q: {statement}\nA: This statement is"
 
 
 def negation_prompt(statement: str, shots: int) -> str:
-    lines = [f"Q: {ex.statement}\nA: The statement is false. {ex.negation}\n" for ex in load_exemplars()[:shots]]
+    lines = [
+        f"Q: {ex.statement}\nA: The statement is false. {ex.negation}\n" for ex in load_exemplars()[:shots]
+    ]
     return "".join(lines) + f"Q: {statement}\nA: The statement is false."
 
 
-_AUX = re.compile(r"\b(is|are|was|were|can|could|will|would|shall|should|may|might|must|does|do|did)"
-                  r"(n't\b| not\b| never\b|\b)", re.IGNORECASE)
+_AUX = re.compile(
+    r"\b(is|are|was|were|can|could|will|would|shall|should|may|might|must|does|do|did)"
+    r"(n't\b| not\b| never\b|\b)",
+    re.IGNORECASE,
+)
 
 
 def rule_negation(statement: str) -> str:
@@ -117,7 +127,14 @@ def filter_explanations(texts: list[str]) -> list[str]:
     return list(dict.fromkeys(kept))
 
 
+@register_strategy("maieutic")
 class Maieutic(Strategy):
+    """Maieutic prompting: a tree of abductive explanations, beliefs and relations, weighted MAX-SAT.
+
+    relations: "lm" (the LM judges each pair), "hf:PATH" (a local NLI classifier, e.g. roberta-large-mnli),
+    a `RelationScorer`, or None (tree and belief clauses only).
+    """
+
     name = "maieutic"
 
     def __init__(
@@ -130,9 +147,8 @@ class Maieutic(Strategy):
         max_tokens: int = 64,
         shots: int = 8,
         integrity_threshold: float = mt.INTEGRITY_THRESHOLD,
-        negation: str = "lm",
-        relation_scorer: RelationScorer | None = None,
-        use_relations: bool = True,
+        negation: Literal["lm", "rule"] = "lm",
+        relations: str | RelationScorer | None = "lm",
         max_nodes: int = 40,
         max_relation_pairs: int = 200,
         solver_time_limit_s: float = 5.0,
@@ -146,8 +162,8 @@ class Maieutic(Strategy):
         self.temperature_first, self.temperature_deeper = temperature_first, temperature_deeper
         self.max_tokens, self.shots, self.integrity_threshold = max_tokens, shots, integrity_threshold
         self.negation = negation
-        self.relation_scorer = relation_scorer if relation_scorer is not None else LMRelationScorer()
-        self.use_relations = use_relations
+        self.relations = relations
+        self.relation_scorer = relation_scorer_for(relations)
         self.max_nodes, self.max_relation_pairs = max_nodes, max_relation_pairs
         self.solver_time_limit_s, self.seed = solver_time_limit_s, seed
 
@@ -156,21 +172,36 @@ class Maieutic(Strategy):
 
     def config(self) -> dict[str, Any]:
         return {
-            "name": self.name, "depth": self.depth, "n_first": self.n_first, "n_deeper": self.n_deeper,
-            "temperature_first": self.temperature_first, "temperature_deeper": self.temperature_deeper,
-            "max_tokens": self.max_tokens, "shots": self.shots, "integrity_threshold": self.integrity_threshold,
-            "negation": self.negation, "relations": self.relation_scorer.name if self.use_relations else None,
-            "max_nodes": self.max_nodes, "max_relation_pairs": self.max_relation_pairs,
-            "solver_time_limit_s": self.solver_time_limit_s, "seed": self.seed,
+            "name": self.name,
+            "depth": self.depth,
+            "n_first": self.n_first,
+            "n_deeper": self.n_deeper,
+            "temperature_first": self.temperature_first,
+            "temperature_deeper": self.temperature_deeper,
+            "max_tokens": self.max_tokens,
+            "shots": self.shots,
+            "integrity_threshold": self.integrity_threshold,
+            "negation": self.negation,
+            "relations": self.relations
+            if not isinstance(self.relations, RelationScorer)
+            else self.relations.name,
+            "max_nodes": self.max_nodes,
+            "max_relation_pairs": self.max_relation_pairs,
+            "solver_time_limit_s": self.solver_time_limit_s,
+            "seed": self.seed,
         }
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         if not self.applies_to(question):
-            raise ValueError(f"Maieutic answers binary statements only; question {question.id!r} is {question.kind}")
+            raise ValueError(
+                f"Maieutic answers binary statements only; question {question.id!r} is {question.kind}"
+            )
         notes: list[str] = []
         tree, root = await self._build_tree(question, lm, notes)
         pruned = mt.prune(tree)
-        notes.append(f"tree: {tree.number_of_nodes()} nodes generated, {pruned.number_of_nodes()} after pruning")
+        notes.append(
+            f"tree: {tree.number_of_nodes()} nodes generated, {pruned.number_of_nodes()} after pruning"
+        )
         relations = await self._relations(pruned, lm, notes)
         clauses = belief_clauses(pruned) + abductive_clauses(pruned) + relation_clauses(pruned, relations)
         result = solve(clauses, time_limit_s=self.solver_time_limit_s) if pruned.number_of_nodes() else None
@@ -190,11 +221,19 @@ class Maieutic(Strategy):
         )
         return prediction
 
-    async def _build_tree(self, question: Question, lm: AsyncLM, notes: list[str]) -> tuple[nx.DiGraph, mt.MaieuticNode]:
+    async def _build_tree(
+        self, question: Question, lm: AsyncLM, notes: list[str]
+    ) -> tuple[nx.DiGraph, mt.MaieuticNode]:
         [(root_negation, method)] = await self._negate([question.text], lm)
         [belief] = await self._beliefs([(question.text, root_negation)], lm)
-        root = mt.MaieuticNode(id=mt.ROOT, text=question.text, negation=root_negation, negation_method=method,
-                               belief=belief, integral=mt.is_integral(belief, self.integrity_threshold))
+        root = mt.MaieuticNode(
+            id=mt.ROOT,
+            text=question.text,
+            negation=root_negation,
+            negation_method=method,
+            belief=belief,
+            integral=mt.is_integral(belief, self.integrity_threshold),
+        )
         tree = mt.new_tree(root)
         for depth in range(1, self.depth + 1):
             parents = mt.expandable_leaves(tree)
@@ -203,26 +242,48 @@ class Maieutic(Strategy):
             n = self.n_first if depth == 1 else self.n_deeper
             temperature = self.temperature_first if depth == 1 else self.temperature_deeper
             slots = [(p, pol) for p in parents for pol in (True, False)]
-            results = await lm.generate([
-                GenerationRequest(prompt=abductive_prompt(tree.nodes[p]["text"], pol, self.shots), n=n,
-                                  max_tokens=self.max_tokens, temperature=temperature, stop=("\n",),
-                                  seed=self._seed(question.id, p, pol))
-                for p, pol in slots
-            ])
+            results = await lm.generate(
+                [
+                    GenerationRequest(
+                        prompt=abductive_prompt(tree.nodes[p]["text"], pol, self.shots),
+                        n=n,
+                        max_tokens=self.max_tokens,
+                        temperature=temperature,
+                        stop=("\n",),
+                        seed=self._seed(question.id, p, pol),
+                    )
+                    for p, pol in slots
+                ]
+            )
             children: list[tuple[str, str, str]] = []  # (parent, child id, text)
             for (parent, pol), result in zip(slots, results, strict=True):
                 for i, text in enumerate(filter_explanations([s.text for s in result.samples])):
                     children.append((parent, f"{parent}{'T' if pol else 'F'}{i}", text))
             room = self.max_nodes - tree.number_of_nodes()
             if len(children) > room:
-                notes.append(f"depth {depth}: node cap {self.max_nodes} reached, dropped {len(children) - max(room, 0)}")
+                notes.append(
+                    f"depth {depth}: node cap {self.max_nodes} reached, dropped {len(children) - max(room, 0)}"
+                )
                 children = children[: max(room, 0)]
             negations = await self._negate([text for _, _, text in children], lm)
-            beliefs = await self._beliefs([(t, neg) for (_, _, t), (neg, _) in zip(children, negations, strict=True)], lm)
-            for (parent, child_id, text), (neg, method), belief in zip(children, negations, beliefs, strict=True):
-                mt.add_node(tree, mt.MaieuticNode(
-                    id=child_id, text=text, negation=neg, negation_method=method, belief=belief,
-                    integral=mt.is_integral(belief, self.integrity_threshold)), parent=parent)
+            beliefs = await self._beliefs(
+                [(t, neg) for (_, _, t), (neg, _) in zip(children, negations, strict=True)], lm
+            )
+            for (parent, child_id, text), (neg, method), belief in zip(
+                children, negations, beliefs, strict=True
+            ):
+                mt.add_node(
+                    tree,
+                    mt.MaieuticNode(
+                        id=child_id,
+                        text=text,
+                        negation=neg,
+                        negation_method=method,
+                        belief=belief,
+                        integral=mt.is_integral(belief, self.integrity_threshold),
+                    ),
+                    parent=parent,
+                )
         return tree, root
 
     def _seed(self, question_id: str, node_id: str, polarity: bool) -> int:
@@ -234,10 +295,14 @@ class Maieutic(Strategy):
             return []
         if self.negation == "rule":
             return [(rule_negation(s), "rule") for s in statements]
-        results = await lm.generate([
-            GenerationRequest(prompt=negation_prompt(s, self.shots), max_tokens=self.max_tokens, stop=("\n",))
-            for s in statements
-        ])
+        results = await lm.generate(
+            [
+                GenerationRequest(
+                    prompt=negation_prompt(s, self.shots), max_tokens=self.max_tokens, stop=("\n",)
+                )
+                for s in statements
+            ]
+        )
         out = []
         for statement, result in zip(statements, results, strict=True):
             text = clean_explanation(result.samples[0].text)
@@ -249,15 +314,20 @@ class Maieutic(Strategy):
         """(P(True | E), P(True | ~E)) per (E, ~E), each normalised over " true" / " false"."""
         requests = [
             LoglikelihoodRequest(context=belief_context(statement, self.shots), continuation=answer)
-            for pair in pairs for statement in pair for answer in (" true", " false")
+            for pair in pairs
+            for statement in pair
+            for answer in (" true", " false")
         ]
         results = await lm.loglikelihood(requests) if requests else []
-        probs = [mt.two_way_probability(results[i].logprob, results[i + 1].logprob) for i in range(0, len(results), 2)]
+        probs = [
+            mt.two_way_probability(results[i].logprob, results[i + 1].logprob)
+            for i in range(0, len(results), 2)
+        ]
         return [(probs[i], probs[i + 1]) for i in range(0, len(probs), 2)]
 
     async def _relations(self, tree: nx.DiGraph, lm: AsyncLM, notes: list[str]) -> list[Relation]:
         """Relations between explanations (not the root), on the forms the model believes, capped."""
-        if not self.use_relations:
+        if self.relation_scorer is None:
             notes.append("relations: off")
             return []
         nodes = [mt.node(tree, n) for n in tree.nodes if n != mt.ROOT]
@@ -267,21 +337,41 @@ class Maieutic(Strategy):
             pairs = pairs[: self.max_relation_pairs]
         stated = {n.id: n.text if n.believed_true else n.negation for n in nodes}
         scores = await self.relation_scorer.score([(stated[a.id], stated[b.id]) for a, b in pairs], lm)
-        return [Relation(premise=a.id, hypothesis=b.id, scores=s) for (a, b), s in zip(pairs, scores, strict=True)]
+        return [
+            Relation(premise=a.id, hypothesis=b.id, scores=s) for (a, b), s in zip(pairs, scores, strict=True)
+        ]
 
 
-def answer_from(question_id: str, result: SolveResult | None, root: mt.MaieuticNode, notes: list[str]) -> Prediction:
+def relation_scorer_for(spec: str | RelationScorer | None) -> RelationScorer | None:
+    if spec is None or not isinstance(spec, str):
+        return spec
+    if spec == "lm":
+        return LMRelationScorer()
+    if spec.startswith("hf:") and len(spec) > 3:
+        return HFNLIScorer(spec[3:])
+    raise ValueError(f"Maieutic: option 'relations' must be 'lm', 'hf:PATH' or None, got {spec!r}")
+
+
+def answer_from(
+    question_id: str, result: SolveResult | None, root: mt.MaieuticNode, notes: list[str]
+) -> Prediction:
     """The MAX-SAT answer when there is one, else the root's own belief (with the reason in notes)."""
     b_true, b_false = root.belief
     if result is not None and result.status == "solved" and result.answer is not None:
         cost_t, cost_f = result.cost_true or 0.0, result.cost_false or 0.0
         margin = cost_f - cost_t if result.answer else cost_t - cost_f
-        return Prediction(question_id=question_id, answer=result.answer, scores={"True": -cost_t, "False": -cost_f},
-                          confidence=margin / (cost_t + cost_f) if cost_t + cost_f > 0 else 1.0)
+        return Prediction(
+            question_id=question_id,
+            answer=result.answer,
+            scores={"True": -cost_t, "False": -cost_f},
+            confidence=margin / (cost_t + cost_f) if cost_t + cost_f > 0 else 1.0,
+        )
     why = "empty tree after pruning" if result is None else f"MAX-SAT status {result.status!r}"
     notes.append(f"fallback to the root belief: {why}")
     answer = b_true is not None and b_false is not None and b_true >= b_false
-    return Prediction(question_id=question_id, answer=answer,
-                      scores={"True": b_true or 0.0, "False": b_false or 0.0},
-                      confidence=abs(mt.belief_weight(root.belief) or 0.0))
-
+    return Prediction(
+        question_id=question_id,
+        answer=answer,
+        scores={"True": b_true or 0.0, "False": b_false or 0.0},
+        confidence=abs(mt.belief_weight(root.belief) or 0.0),
+    )

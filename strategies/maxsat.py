@@ -80,8 +80,12 @@ def belief_clauses(tree: nx.DiGraph) -> list[SoftClause]:
         if not item.integral or weight is None or weight == 0.0:
             continue
         clauses.append(
-            SoftClause(kind="belief", literals=(Lit(node=node_id, positive=weight > 0),), weight=abs(weight),
-                       source=f"b={item.belief[0]:.3g} vs b~={item.belief[1]:.3g}")
+            SoftClause(
+                kind="belief",
+                literals=(Lit(node=node_id, positive=weight > 0),),
+                weight=abs(weight),
+                source=f"b={item.belief[0]:.3g} vs b~={item.belief[1]:.3g}",
+            )
         )
     return clauses
 
@@ -94,13 +98,19 @@ def abductive_clauses(tree: nx.DiGraph, weight: float = 1.0) -> list[SoftClause]
             continue
         polarity = node(tree, node_id).polarity
         clauses.append(
-            SoftClause(kind="abductive", weight=weight, source=f"{node_id} explains {parent} is {polarity == 'T'}",
-                       literals=(Lit(node=node_id, positive=False), Lit(node=parent, positive=polarity == "T")))
+            SoftClause(
+                kind="abductive",
+                weight=weight,
+                source=f"{node_id} explains {parent} is {polarity == 'T'}",
+                literals=(Lit(node=node_id, positive=False), Lit(node=parent, positive=polarity == "T")),
+            )
         )
     return clauses
 
 
-def relation_clauses(tree: nx.DiGraph, relations: Iterable[Relation], weight: float = 1.0) -> list[SoftClause]:
+def relation_clauses(
+    tree: nx.DiGraph, relations: Iterable[Relation], weight: float = 1.0
+) -> list[SoftClause]:
     """Entail/contradict between believed forms; neutral pairs add nothing (authors: argmax != neutral)."""
     clauses = []
     for rel in relations:
@@ -111,8 +121,12 @@ def relation_clauses(tree: nx.DiGraph, relations: Iterable[Relation], weight: fl
         b_form = node(tree, rel.hypothesis).believed_true
         b_literal = Lit(node=rel.hypothesis, positive=b_form if label == "entail" else not b_form)
         clauses.append(
-            SoftClause(kind="relation", weight=weight, source=f"{rel.premise} {label}s {rel.hypothesis}",
-                       literals=(Lit(node=rel.premise, positive=not a_form), b_literal))
+            SoftClause(
+                kind="relation",
+                weight=weight,
+                source=f"{rel.premise} {label}s {rel.hypothesis}",
+                literals=(Lit(node=rel.premise, positive=not a_form), b_literal),
+            )
         )
     return clauses
 
@@ -147,16 +161,23 @@ def solve(
     var = {name: i + 1 for i, name in enumerate(names)}
     wcnf = WCNF()
     for clause, scaled in kept:
-        wcnf.append([var[lit.node] if lit.positive else -var[lit.node] for lit in clause.literals], weight=scaled)
+        wcnf.append(
+            [var[lit.node] if lit.positive else -var[lit.node] for lit in clause.literals], weight=scaled
+        )
     size = {"n_vars": len(names), "n_clauses": len(wcnf.soft)}
     if not wcnf.soft:
         return SolveResult(status="no_soft_clauses", **size)
     if len(names) > max_vars or len(wcnf.soft) > max_clauses:
         log.warning("MAX-SAT instance too large (%d vars, %d clauses)", len(names), len(wcnf.soft))
         return SolveResult(status="too_large", **size)
-    solved = {value: _solve_forced(wcnf, var[root] if value else -var[root], time_limit_s) for value in (True, False)}
+    solved = {
+        value: _solve_forced(wcnf, var[root] if value else -var[root], time_limit_s)
+        for value in (True, False)
+    }
     if solved[True] is None or solved[False] is None:
-        log.warning("RC2 interrupted after %.1f s (%d vars, %d clauses)", time_limit_s, len(names), len(wcnf.soft))
+        log.warning(
+            "RC2 interrupted after %.1f s (%d vars, %d clauses)", time_limit_s, len(names), len(wcnf.soft)
+        )
         return SolveResult(status="timeout", **size)
     (cost_t, model_t), (cost_f, model_f) = solved[True], solved[False]
     model = model_t if cost_t <= cost_f else model_f

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,7 +35,10 @@ class RelationScores(BaseModel):
         return LABELS[max(range(3), key=probs.__getitem__)]
 
 
+@runtime_checkable
 class RelationScorer(Protocol):
+    """Scores (premise, hypothesis) pairs; `lm` is the strategy's LM, which a scorer may ignore."""
+
     name: str
 
     async def score(self, pairs: Sequence[tuple[str, str]], lm: AsyncLM) -> list[RelationScores]: ...
@@ -89,7 +92,9 @@ class HFNLIScorer:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
-        self._model = AutoModelForSequenceClassification.from_pretrained(self.model_path, local_files_only=True)
+        self._model = AutoModelForSequenceClassification.from_pretrained(
+            self.model_path, local_files_only=True
+        )
         self._model.to(self.device).eval()
         self._index = label_index(self._model.config.id2label, where=self.model_path)
 
@@ -101,7 +106,9 @@ class HFNLIScorer:
         scores: list[RelationScores] = []
         for start in range(0, len(pairs), self.batch_size):
             premises, hypotheses = zip(*pairs[start : start + self.batch_size], strict=True)
-            batch = self._tokenizer(list(premises), list(hypotheses), return_tensors="pt", padding=True, truncation=True)
+            batch = self._tokenizer(
+                list(premises), list(hypotheses), return_tensors="pt", padding=True, truncation=True
+            )
             with torch.no_grad():
                 probs = self._model(**batch.to(self.device)).logits.softmax(dim=-1).cpu()
             for row in probs.tolist():
@@ -119,5 +126,7 @@ def label_index(id2label: dict[int, str], where: str) -> dict[Label, int]:
                 found[label] = int(index)
     missing = [label for label in LABELS if label not in found]
     if missing:
-        raise ValueError(f"{where}: config id2label {id2label} has no label for {missing}; expected NLI labels")
+        raise ValueError(
+            f"{where}: config id2label {id2label} has no label for {missing}; expected NLI labels"
+        )
     return found

@@ -29,7 +29,9 @@ BELIEFS = {  # P(True | statement) the fake model gives
 
 
 def _rule(statement: str, polarity: str, texts: list[str]) -> Rule:
-    return Rule(re.escape(f"Q: {statement}\nA: This statement is {polarity}, because") + "$", tuple(texts), regex=True)
+    return Rule(
+        re.escape(f"Q: {statement}\nA: This statement is {polarity}, because") + "$", tuple(texts), regex=True
+    )
 
 
 PENGUIN_RULES = [
@@ -73,11 +75,18 @@ def test_helpers() -> None:
 
 def test_prune_keeps_paths_to_integral_leaves() -> None:
     def n(node_id: str, integral: bool) -> mt.MaieuticNode:
-        return mt.MaieuticNode(id=node_id, text=node_id, negation="~" + node_id, belief=(0.5, 0.5), integral=integral)
+        return mt.MaieuticNode(
+            id=node_id, text=node_id, negation="~" + node_id, belief=(0.5, 0.5), integral=integral
+        )
 
     tree = mt.new_tree(n("Q", False))
-    for node_id, parent, integral in [("QT0", "Q", False), ("QT0F0", "QT0", True), ("QT0T0", "QT0", False),
-                                      ("QF0", "Q", False), ("QF0T0", "QF0", False)]:
+    for node_id, parent, integral in [
+        ("QT0", "Q", False),
+        ("QT0F0", "QT0", True),
+        ("QT0T0", "QT0", False),
+        ("QF0", "Q", False),
+        ("QF0T0", "QF0", False),
+    ]:
         mt.add_node(tree, n(node_id, integral), parent=parent)
     assert set(mt.prune(tree).nodes) == {"Q", "QT0", "QT0F0"}
     assert mt.prune(mt.new_tree(n("Q", False))).number_of_nodes() == 0
@@ -95,10 +104,16 @@ def test_consistent_answer_overrules_the_root_belief() -> None:
     assert prediction.scores["False"] > prediction.scores["True"]
     tree = _tree(prediction)
     texts = {tree.nodes[n]["text"]: n for n in tree.nodes}
-    assert set(texts) == {"Penguins can fly.", "Penguins are birds.", "Penguins have tiny wings.",
-                          "Penguins swim instead of flying."}
-    assert texts["Penguins are birds."] == "QT0" and {texts["Penguins have tiny wings."], texts[
-        "Penguins swim instead of flying."]} == {"QF0", "QF1"}
+    assert set(texts) == {
+        "Penguins can fly.",
+        "Penguins are birds.",
+        "Penguins have tiny wings.",
+        "Penguins swim instead of flying.",
+    }
+    assert texts["Penguins are birds."] == "QT0" and {
+        texts["Penguins have tiny wings."],
+        texts["Penguins swim instead of flying."],
+    } == {"QF0", "QF1"}
     assert tree.nodes["QT0"]["belief"] == pytest.approx((0.9, 0.05))
     assert tree.nodes["QT0"]["integral"] and not tree.nodes["Q"]["integral"]
     steps = prediction.trace.steps
@@ -112,32 +127,47 @@ def test_consistent_answer_overrules_the_root_belief() -> None:
 
 
 def test_relations_between_explanations_change_the_answer() -> None:
-    both = frozenset({("Penguins have tiny wings.", "Penguins swim instead of flying."),
-                      ("Penguins swim instead of flying.", "Penguins have tiny wings.")})
+    both = frozenset(
+        {
+            ("Penguins have tiny wings.", "Penguins swim instead of flying."),
+            ("Penguins swim instead of flying.", "Penguins have tiny wings."),
+        }
+    )
     lm = FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS, contradictions=both))
     prediction = Maieutic(depth=1, negation="rule").run(QUESTION, lm)
     relation_clauses = [c for c in prediction.trace.steps["clauses"] if c["kind"] == "relation"]
     assert len(relation_clauses) == 2
     assert prediction.answer is True
-    off = Maieutic(depth=1, negation="rule", use_relations=False).run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(
-        BELIEFS, contradictions=both)))
+    off = Maieutic(depth=1, negation="rule", relations=None).run(
+        QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS, contradictions=both))
+    )
     assert off.answer is False and "relations: off" in off.trace.notes
 
 
 def test_expansion_to_depth_two_and_pruning() -> None:
-    beliefs = {**BELIEFS, "Penguins are birds.": 0.6, "Penguins are not birds.": 0.5,  # QT0 not integral
-               "Birds lay eggs.": 0.95, "It is not true that Birds lay eggs.": 0.05,
-               "Penguins are fish.": 0.5, "Penguins are not fish.": 0.5}
-    rules = PENGUIN_RULES + [_rule("Penguins are birds.", "true", [" birds lay eggs."]),
-                             _rule("Penguins are birds.", "false", [" penguins are fish."])]
+    beliefs = {
+        **BELIEFS,
+        "Penguins are birds.": 0.6,
+        "Penguins are not birds.": 0.5,  # QT0 not integral
+        "Birds lay eggs.": 0.95,
+        "It is not true that Birds lay eggs.": 0.05,
+        "Penguins are fish.": 0.5,
+        "Penguins are not fish.": 0.5,
+    }
+    rules = PENGUIN_RULES + [
+        _rule("Penguins are birds.", "true", [" birds lay eggs."]),
+        _rule("Penguins are birds.", "false", [" penguins are fish."]),
+    ]
     lm = FakeLM(rules, scores=scorer(beliefs))
-    prediction = Maieutic(depth=2, negation="rule", use_relations=False).run(QUESTION, lm)
+    prediction = Maieutic(depth=2, negation="rule", relations=None).run(QUESTION, lm)
     deeper = [r for r in lm.requests if hasattr(r, "prompt") and "Penguins are birds.\nA: This" in r.prompt]
     assert {(r.n, r.temperature) for r in deeper} == {(1, 0.5)}
     full = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
     pruned = _tree(prediction)
     assert set(full.nodes) - set(pruned.nodes) == {"QT0F0"}  # the non-integral leaf "Penguins are fish."
-    assert pruned.nodes["QT0T0"]["text"] == "Birds lay eggs." and list(pruned.predecessors("QT0T0")) == ["QT0"]
+    assert pruned.nodes["QT0T0"]["text"] == "Birds lay eggs." and list(pruned.predecessors("QT0T0")) == [
+        "QT0"
+    ]
     assert any(c["source"] == "QT0T0 explains QT0 is True" for c in prediction.trace.steps["clauses"])
 
 
@@ -163,21 +193,33 @@ def test_solver_timeout_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     from reasonkit.strategies import maxsat
 
     monkeypatch.setattr(maxsat, "_solve_forced", lambda wcnf, literal, limit: None)
-    prediction = Maieutic(depth=1, negation="rule").run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS)))
+    prediction = Maieutic(depth=1, negation="rule").run(
+        QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS))
+    )
     assert prediction.answer is True
     assert any("'timeout'" in note for note in prediction.trace.notes)
 
 
 def test_lm_negation_with_rule_fallback() -> None:
-    negations = [Rule(re.escape("Q: Penguins can fly.\nA: The statement is false.") + "$", (" Penguins can not fly.",),
-                      regex=True),
-                 Rule(re.escape("Q: Penguins are birds.\nA: The statement is false.") + "$", (" penguins are not birds.",),
-                      regex=True),
-                 Rule("A: The statement is false.$", ("",), regex=True)]  # nothing usable: the rule negates
+    negations = [
+        Rule(
+            re.escape("Q: Penguins can fly.\nA: The statement is false.") + "$",
+            (" Penguins can not fly.",),
+            regex=True,
+        ),
+        Rule(
+            re.escape("Q: Penguins are birds.\nA: The statement is false.") + "$",
+            (" penguins are not birds.",),
+            regex=True,
+        ),
+        Rule("A: The statement is false.$", ("",), regex=True),
+    ]  # nothing usable: the rule negates
     lm = FakeLM(PENGUIN_RULES + negations, scores=scorer(BELIEFS))
     prediction = Maieutic(depth=1).run(QUESTION, lm)
     tree = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
-    methods = {tree.nodes[n]["text"]: (tree.nodes[n]["negation"], tree.nodes[n]["negation_method"]) for n in tree}
+    methods = {
+        tree.nodes[n]["text"]: (tree.nodes[n]["negation"], tree.nodes[n]["negation_method"]) for n in tree
+    }
     assert methods["Penguins can fly."] == ("Penguins can not fly.", "lm")
     assert methods["Penguins are birds."] == ("Penguins are not birds.", "lm")
     assert methods["Penguins have tiny wings."] == ("It is not true that Penguins have tiny wings.", "rule")
@@ -189,11 +231,25 @@ def test_not_for_multiple_choice_and_bad_options() -> None:
     assert not Maieutic().applies_to(question)
     assert Maieutic().run(question, FakeLM()).answer is None
     with pytest.raises(ValueError, match="'negation'"):
-        Maieutic(negation="llm")
-    assert Maieutic(depth=3).config()["depth"] == 3
+        Maieutic(negation="llm")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'relations'"):
+        Maieutic(relations="nli")
+
+
+def test_registered_and_config_round_trips() -> None:
+    from reasonkit.registry import build_strategy
+    from reasonkit.strategies.relations import HFNLIScorer
+
+    strategy = build_strategy("maieutic(depth=1, relations='hf:/models/roberta-large-mnli', negation='rule')")
+    assert isinstance(strategy, Maieutic) and isinstance(strategy.relation_scorer, HFNLIScorer)
+    assert strategy.relation_scorer.model_path == "/models/roberta-large-mnli"  # nothing loaded yet
+    again = build_strategy(strategy.config())
+    assert again.config() == strategy.config() and again.config()["depth"] == 1
 
 
 def test_node_cap_is_noted() -> None:
-    prediction = Maieutic(depth=1, negation="rule", max_nodes=2).run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS)))
+    prediction = Maieutic(depth=1, negation="rule", max_nodes=2).run(
+        QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS))
+    )
     assert mt.tree_from_json(prediction.trace.steps["unpruned_tree"]).number_of_nodes() == 2
     assert any("node cap 2" in note for note in prediction.trace.notes)

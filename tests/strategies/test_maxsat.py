@@ -13,8 +13,13 @@ from reasonkit.strategies.relations import RelationScores
 
 def _node(node_id: str, b_e: float | None, b_not_e: float | None, text: str | None = None) -> mt.MaieuticNode:
     belief = (b_e, b_not_e)
-    return mt.MaieuticNode(id=node_id, text=text or f"E{node_id}.", negation=f"not E{node_id}.", belief=belief,
-                           integral=mt.is_integral(belief))
+    return mt.MaieuticNode(
+        id=node_id,
+        text=text or f"E{node_id}.",
+        negation=f"not E{node_id}.",
+        belief=belief,
+        integral=mt.is_integral(belief),
+    )
 
 
 def penguin_tree() -> nx.DiGraph:

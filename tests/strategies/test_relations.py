@@ -26,8 +26,10 @@ class _Direct:
 
 
 def test_lm_scorer_softmaxes_the_three_answers() -> None:
-    table = {"Birds fly.": {" True": -0.1, " Neither": -2.0, " False": -3.0},
-             "Fish walk.": {" True": -4.0, " Neither": -2.0, " False": -0.5}}
+    table = {
+        "Birds fly.": {" True": -0.1, " Neither": -2.0, " False": -3.0},
+        "Fish walk.": {" True": -4.0, " Neither": -2.0, " False": -0.5},
+    }
 
     def score(context: str, continuation: str) -> float:
         premise = context.split("\n", 1)[0]
@@ -67,10 +69,16 @@ def test_hf_scorer_on_a_tiny_local_model(tmp_path: Path) -> None:
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "birds", "fly", "fish", "."]))
     transformers.BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(tmp_path)
-    config = transformers.BertConfig(vocab_size=9, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=16, num_labels=3,
-                                     id2label={0: "ENTAILMENT", 1: "NEUTRAL", 2: "CONTRADICTION"},
-                                     label2id={"ENTAILMENT": 0, "NEUTRAL": 1, "CONTRADICTION": 2})
+    config = transformers.BertConfig(
+        vocab_size=9,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        num_labels=3,
+        id2label={0: "ENTAILMENT", 1: "NEUTRAL", 2: "CONTRADICTION"},
+        label2id={"ENTAILMENT": 0, "NEUTRAL": 1, "CONTRADICTION": 2},
+    )
     transformers.BertForSequenceClassification(config).save_pretrained(tmp_path)
     scorer = HFNLIScorer(str(tmp_path), batch_size=2)
     pairs = [("birds fly .", "fish fly ."), ("fish .", "birds ."), ("birds .", "birds fly .")]
