@@ -8,6 +8,8 @@ import logging
 import click
 
 COMMANDS: dict[str, str] = {
+    "ask": "reasonkit.commands.ask:ask",
+    "list": "reasonkit.commands.list:list_strategies_and_models",
     "train": "reasonkit.commands.train:train",
     "export": "reasonkit.commands.export:export",
 }

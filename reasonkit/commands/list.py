@@ -1,0 +1,42 @@
+"""`reasonkit list`: the strategies (built-in, plugins, your own) and the models this install can use."""
+
+from __future__ import annotations
+
+import inspect
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+
+@click.command(name="list")
+def list_strategies_and_models() -> None:
+    """Show the registered strategies and the model specs --model accepts."""
+    from reasonkit.models import available_models
+    from reasonkit.registry import available_strategies
+
+    strategies = Table(title="strategies (--strategy NAME or NAME(option=value, ...))")
+    strategies.add_column("name", style="bold")
+    strategies.add_column("from")
+    strategies.add_column("options")
+    strategies.add_column("what it does")
+    for name, info in available_strategies().items():
+        aliases = f" ({', '.join(info.aliases)})" if info.aliases else ""
+        options = ", ".join(_option(p) for p in inspect.signature(info.cls).parameters.values())
+        strategies.add_row(escape(name + aliases), info.origin, escape(options), escape(info.summary))
+    models = Table(title="models (--model SPEC)")
+    models.add_column("spec", style="bold")
+    models.add_column("available")
+    models.add_column("what it is")
+    for model in available_models():
+        models.add_row(escape(model.spec), "yes" if model.available else "no", escape(model.description))
+    console = Console()
+    console.print(strategies)
+    console.print(models)
+
+
+def _option(parameter: inspect.Parameter) -> str:
+    if parameter.default is inspect.Parameter.empty:
+        return parameter.name
+    return f"{parameter.name}={parameter.default!r}"
