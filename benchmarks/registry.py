@@ -1,0 +1,91 @@
+"""Benchmarks by name: the bundled commonsense sets, the synthetic suites, and loaders users register.
+
+`load_questions("csqa")`, `load_questions("multistep", split="test_long")`, or a user's loader registered
+with `@register_benchmark("mine")` (for formats that need code; plain JSONL needs none, see custom.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from reasonkit.benchmarks.loaders import BENCHMARKS, load_benchmark
+from reasonkit.types import Question
+
+Loader = Callable[[Path | None, str], list[Question]]
+"""(data_dir, split) -> questions."""
+
+
+class BenchmarkInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    kind: str
+    default_split: str
+    origin: str  # "dataset" | "synthetic" | "user"
+
+
+_user_loaders: dict[str, tuple[Loader, BenchmarkInfo]] = {}
+
+SYNTHETIC_DESCRIPTIONS = {
+    "arithmetic": ("free_form", "multi-digit addition / multiplication by a digit (scratchpad); test_long: longer"),
+    "multistep": ("multiple_choice", "2-4 step arithmetic chains, 5 numeric options; test_long: 5-6 steps"),
+    "world": ("binary", "true/false statements that follow from two facts of a made-up world"),
+    "corrections": ("multiple_choice", "questions whose answers a stated correction changes (memory)"),
+}
+SYNTHETIC_SEED = 0
+
+
+def register_benchmark(name: str, description: str = "", kind: str = "multiple_choice",
+                       default_split: str = "dev") -> Callable[[Loader], Loader]:
+    def decorate(loader: Loader) -> Loader:
+        if name in available_benchmarks():
+            raise ValueError(f"benchmark {name!r} is already registered")
+        info = BenchmarkInfo(name=name, description=description or (loader.__doc__ or "").strip(), kind=kind,
+                             default_split=default_split, origin="user")
+        _user_loaders[name] = (loader, info)
+        return loader
+
+    return decorate
+
+
+def available_benchmarks() -> dict[str, BenchmarkInfo]:
+    infos = {
+        spec.name: BenchmarkInfo(name=spec.name, description=spec.description, kind=spec.kind,
+                                 default_split=spec.split, origin="dataset")
+        for spec in BENCHMARKS.values()
+    }
+    for name, (kind, description) in SYNTHETIC_DESCRIPTIONS.items():
+        infos[name] = BenchmarkInfo(name=name, description=description, kind=kind, default_split="test",
+                                    origin="synthetic")
+    infos.update({name: info for name, (_, info) in _user_loaders.items()})
+    return infos
+
+
+def load_questions(name: str, data_dir: Path | None = None, split: str | None = None) -> list[Question]:
+    infos = available_benchmarks()
+    if name not in infos:
+        close = difflib.get_close_matches(name, infos, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"unknown benchmark {name!r}{hint} (known: {', '.join(sorted(infos))})")
+    info = infos[name]
+    split = split or info.default_split
+    if info.origin == "dataset":
+        if split != info.default_split:
+            raise ValueError(f"benchmark {name!r} has only its {info.default_split!r} split here, not {split!r}")
+        return load_benchmark(name, data_dir)
+    if info.origin == "synthetic":
+        from reasonkit.benchmarks.synthetic import suites
+
+        generated = suites()[name].generate(SYNTHETIC_SEED)
+        if split == "train":
+            raise ValueError(f"benchmark {name!r}: the train split is for training, not evaluation")
+        if split not in generated.splits:
+            raise ValueError(f"benchmark {name!r} has no split {split!r}; it has {', '.join(generated.splits)}")
+        return list(generated.splits[split])
+    loader, _ = _user_loaders[name]
+    return loader(data_dir, split)
