@@ -9,6 +9,7 @@ import click
 
 COMMANDS: dict[str, str] = {
     "ask": "reasonkit.commands.ask:ask",
+    "bench": "reasonkit.commands.bench:bench",
     "list": "reasonkit.commands.list:list_strategies_and_models",
     "train": "reasonkit.commands.train:train",
     "export": "reasonkit.commands.export:export",

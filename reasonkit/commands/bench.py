@@ -148,7 +148,10 @@ def bench(
         suites = {name: questions[:limit] for name, questions in suites.items()}
 
     rank, world_size = distributed_context()
-    lm = load_model(model_spec, cache=cache_path)
+    try:
+        lm = load_model(model_spec, cache=cache_path)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="--model") from error
     rows: list[dict[str, Any]] = []
     for benchmark, questions in suites.items():
         specs = strategy_specs(strategies, strategy_config) or default_strategies(questions)
