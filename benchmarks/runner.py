@@ -69,6 +69,7 @@ class ResultLine(BaseModel):
 
     index: int
     question_id: str
+    question: Question
     gold: Answer | None
     correct: bool
     abstained: bool
@@ -199,6 +200,7 @@ def run_benchmark(
             line = ResultLine(
                 index=index,
                 question_id=question.id,
+                question=question,
                 gold=question.gold,
                 correct=prediction.is_correct(question),
                 abstained=prediction.abstained,
