@@ -1,0 +1,440 @@
+"""Inference for the project's GPT: batched scoring with shared-context prefixes, KV-cache sampling.
+
+`Engine` implements `reasonkit.protocol.LanguageModel`. Two ideas make it fast on small machines:
+
+- scoring: requests whose contexts encode to the same ids form a group; the context runs once (filling a
+  KV cache) and all continuations of the group run as one batch against that cached prefix;
+- generation: prompts are left-padded into one batch with explicit positions and an attention mask (a
+  padded row computes what it would alone), the n samples of a prompt share its prefill
+  (`KVCache.repeat_rows`), and rows that finish leave the batch (`KVCache.select_rows`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
+from reasonkit.lm.model import GPT, KVCache
+from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
+from reasonkit.lm.tokenizer import Tokenizer
+from reasonkit.protocol import (
+    GenerationRequest,
+    GenerationResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    Sample,
+    TruncationPolicy,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _ScoreGroup:
+    """Requests (by index) whose contexts encode to the same ids; the context runs once for all of them."""
+
+    context: list[int]
+    members: list[int]
+    longest: int  # tokens in the longest continuation
+
+    @property
+    def width(self) -> int:
+        """Cache positions the group needs: context + longest continuation minus the last token."""
+        return len(self.context) + self.longest - 1
+
+
+@dataclass
+class _Prompt:
+    index: int
+    ids: list[int]
+    request: GenerationRequest
+    steps: int  # new tokens allowed: max_tokens, or fewer where the window ends first
+
+
+class Engine:
+    """The `LanguageModel` backend for a `GPT` and its `Tokenizer`.
+
+    max_batch_tokens bounds rows x padded length of one forward batch (and so the KV cache's size); one
+    request that alone exceeds it still runs, in a batch of its own. truncation says what happens to a
+    request longer than the context window: "error" raises (naming the request), "left" drops its oldest
+    tokens (see `reasonkit.lm.encoding.fit_pair` / `fit_prompt`).
+    """
+
+    def __init__(
+        self,
+        model: GPT,
+        tokenizer: Tokenizer,
+        *,
+        device: str | torch.device = "cpu",
+        max_batch_tokens: int = 16384,
+        truncation: TruncationPolicy = "error",
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if tokenizer.vocab_size > model.config.vocab_size:
+            raise ValueError(
+                f"tokenizer has {tokenizer.vocab_size} tokens, the model's vocabulary only {model.config.vocab_size}"
+            )
+        if max_batch_tokens < 1:
+            raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
+        if truncation not in ("error", "left"):
+            raise ValueError(f"truncation must be 'error' or 'left', got {truncation!r}")
+        self.device = torch.device(device)
+        self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.tokenizer = tokenizer
+        self.config = model.config
+        self.max_batch_tokens = max_batch_tokens
+        self.truncation: TruncationPolicy = truncation
+        self._fingerprint: str | None = None
+        self._autocast = self.device.type == "cuda"
+        self._cache_dtype = torch.bfloat16 if self._autocast else next(model.parameters()).dtype
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Engine:
+        """An engine for a model folder written by `save_pretrained` (config, safetensors, tokenizer)."""
+        from reasonkit.lm.pretrained import load_pretrained
+
+        model, tokenizer, _ = load_pretrained(path, device=kwargs.get("device", "cpu"))
+        return cls(model, tokenizer, **kwargs)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of config, tokenizer and weights (as they sit on the device, dtype included).
+
+        Computed once, on first use: an engine serves a frozen model.
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256(self.config.model_dump_json().encode())
+            digest.update(self.tokenizer.fingerprint.encode())
+            for name, tensor in sorted(self.model.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(str(tensor.dtype).encode())
+                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            self._fingerprint = f"gpt-{digest.hexdigest()[:16]}"
+        return self._fingerprint
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._autocast):
+            yield
+
+    def _new_cache(self, rows: int, length: int) -> KVCache:
+        return KVCache.empty(self.config, rows, length, self.device, self._cache_dtype)
+
+    # ------------------------------------------------------------------ scoring
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        window = self.config.block_size
+        pairs = [
+            fit_pair(
+                *encode_pair(self.tokenizer.encode, r.context, r.continuation, self.tokenizer.eot_id),
+                window,
+                self.truncation,
+                i,
+            )
+            for i, r in enumerate(requests)
+        ]
+        results: list[LoglikelihoodResult | None] = [None] * len(requests)
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        for i, (context, continuation) in enumerate(pairs):
+            if continuation:
+                by_context.setdefault(tuple(context), []).append(i)
+            else:
+                results[i] = LoglikelihoodResult(logprob=0.0, n_tokens=0, is_greedy=True)
+        groups = self._split_groups(by_context, pairs)
+        with self._inference():
+            for batch in self._score_batches(groups):
+                for i, result in self._score_batch(batch, pairs):
+                    results[i] = result
+        return [r for r in results if r is not None]
+
+    def _split_groups(
+        self, by_context: dict[tuple[int, ...], list[int]], pairs: list[tuple[list[int], list[int]]]
+    ) -> list[_ScoreGroup]:
+        """Groups of requests sharing a context, cut so that none alone exceeds the batch budget."""
+        groups = []
+        for context, members in by_context.items():
+            longest = max(len(pairs[i][1]) for i in members)
+            per_chunk = max(1, self.max_batch_tokens // (len(context) + longest - 1))
+            for start in range(0, len(members), per_chunk):
+                chunk = members[start : start + per_chunk]
+                groups.append(_ScoreGroup(list(context), chunk, max(len(pairs[i][1]) for i in chunk)))
+        return groups
+
+    def _score_batches(self, groups: list[_ScoreGroup]) -> Iterator[list[_ScoreGroup]]:
+        """Longest first (an out-of-memory shows at once), packed while the padded batch fits the budget."""
+        batch: list[_ScoreGroup] = []
+        rows = longest_context = longest_continuation = 0
+        for group in sorted(groups, key=lambda g: (g.width, len(g.context)), reverse=True):
+            grown_context = max(longest_context, len(group.context))
+            grown_continuation = max(longest_continuation, group.longest)
+            width = grown_context + grown_continuation - 1
+            fits = (
+                width <= self.config.block_size
+                and (rows + len(group.members)) * width <= self.max_batch_tokens
+            )
+            if batch and not fits:
+                yield batch
+                batch, rows, grown_context, grown_continuation = [], 0, len(group.context), group.longest
+            batch.append(group)
+            rows += len(group.members)
+            longest_context, longest_continuation = grown_context, grown_continuation
+        if batch:
+            yield batch
+
+    def _score_batch(
+        self, groups: list[_ScoreGroup], pairs: list[tuple[list[int], list[int]]]
+    ) -> list[tuple[int, LoglikelihoodResult]]:
+        """Contexts (right-padded) fill a KV cache; the continuations of every group then run against it."""
+        device, pad = self.device, self.tokenizer.pad_id
+        context_lens = torch.tensor([len(g.context) for g in groups], device=device)
+        context_width = int(context_lens.max())
+        longest = max(g.longest for g in groups)
+        contexts = torch.full((len(groups), context_width), pad, device=device)
+        for row, group in enumerate(groups):
+            contexts[row, : len(group.context)] = torch.tensor(group.context, device=device)
+        cache = self._new_cache(len(groups), context_width + longest - 1)
+        logits = self.model(contexts, cache=cache)  # right padding: real positions never see the pads
+        first = logits[torch.arange(len(groups), device=device), context_lens - 1]  # (groups, vocab)
+
+        members = [i for g in groups for i in g.members]
+        counts = torch.tensor([len(g.members) for g in groups], device=device)
+        first = first.repeat_interleave(counts, dim=0)
+        targets = torch.full((len(members), longest), -1, device=device)
+        for row, i in enumerate(members):
+            continuation = pairs[i][1]
+            targets[row, : len(continuation)] = torch.tensor(continuation, device=device)
+        if longest > 1:
+            if int(counts.max()) > 1:
+                cache = cache.repeat_rows(counts)
+            row_context_lens = context_lens.repeat_interleave(counts)
+            inputs = targets[:, :-1].clamp_min(0)  # padding slots hold token 0; their outputs are ignored
+            positions = row_context_lens[:, None] + torch.arange(longest - 1, device=device)
+            mask = None
+            if bool((context_lens < context_width).any()):
+                mask = _continuation_mask(row_context_lens, context_width, longest - 1)
+            rest = self.model(inputs, positions=positions, cache=cache, attn_mask=mask)
+            logits = torch.cat([first[:, None], rest], dim=1)
+        else:
+            logits = first[:, None]
+        logits = logits.float()
+        valid = targets >= 0
+        safe_targets = targets.clamp_min(0)[..., None]
+        token_logprobs = (logits.gather(-1, safe_targets).squeeze(-1) - logits.logsumexp(dim=-1)) * valid
+        greedy = (logits.argmax(dim=-1) == targets) | ~valid
+        sums, all_greedy, n_tokens = (
+            token_logprobs.sum(dim=1).tolist(),
+            greedy.all(dim=1).tolist(),
+            valid.sum(1),
+        )
+        return [
+            (
+                i,
+                LoglikelihoodResult(
+                    logprob=sums[row], n_tokens=int(n_tokens[row]), is_greedy=all_greedy[row]
+                ),
+            )
+            for row, i in enumerate(members)
+        ]
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        window = self.config.block_size
+        prompts = []
+        for i, request in enumerate(requests):
+            ids = fit_prompt(
+                encode_prompt(self.tokenizer.encode, request.prompt, self.tokenizer.eot_id),
+                window,
+                request.max_tokens,
+                self.truncation,
+                i,
+            )
+            prompts.append(_Prompt(i, ids, request, min(request.max_tokens, window + 1 - len(ids))))
+        results: list[GenerationResult | None] = [None] * len(requests)
+        with self._inference():
+            for batch in self._generation_batches(prompts):
+                for prompt, samples in zip(batch, self._generate_batch(batch), strict=True):
+                    results[prompt.index] = GenerationResult(samples=tuple(samples))
+        return [r for r in results if r is not None]
+
+    def _generation_batches(self, prompts: list[_Prompt]) -> Iterator[list[_Prompt]]:
+        """Longest prompt first; a batch grows while its padded cache fits the window and the budget."""
+        batch: list[_Prompt] = []
+        rows = 0
+        for prompt in sorted(prompts, key=lambda p: len(p.ids), reverse=True):
+            if batch:
+                width = len(batch[0].ids) + max(prompt.steps, *(p.steps for p in batch)) - 1
+                fits = (
+                    width <= self.config.block_size
+                    and (rows + prompt.request.n) * width <= self.max_batch_tokens
+                )
+                if not fits:
+                    yield batch
+                    batch, rows = [], 0
+            batch.append(prompt)
+            rows += prompt.request.n
+        if batch:
+            yield batch
+
+    def _generate_batch(self, prompts: list[_Prompt]) -> list[list[Sample]]:
+        device = self.device
+        lens = torch.tensor([len(p.ids) for p in prompts], device=device)
+        width = int(lens.max())
+        pads = width - lens
+        total_steps = max(p.steps for p in prompts)
+        tokens = torch.full((len(prompts), width), self.tokenizer.pad_id, device=device)
+        for row, prompt in enumerate(prompts):
+            tokens[row, width - len(prompt.ids) :] = torch.tensor(prompt.ids, device=device)
+        cache = self._new_cache(len(prompts), width + total_steps - 1)
+        slots = torch.arange(cache.max_len, device=device)
+        key_valid = slots[None, :] >= pads[:, None]  # (prompts, cache slots): False on left padding
+        padded = bool((pads > 0).any())
+        if padded:
+            positions = (slots[None, :width] - pads[:, None]).clamp_min(0)
+            causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
+            diagonal = torch.eye(width, dtype=torch.bool, device=device)
+            # a padding query attends to itself only: no row is fully masked (which would give NaN)
+            mask = causal & (key_valid[:, None, :width] | diagonal)
+            logits = self.model(tokens, positions=positions, cache=cache, attn_mask=mask[:, None])
+        else:
+            logits = self.model(tokens, cache=cache)
+        last = logits[:, -1]
+
+        counts = torch.tensor([p.request.n for p in prompts], device=device)
+        if int(counts.max()) > 1:
+            cache = cache.repeat_rows(counts)
+            last = last.repeat_interleave(counts, dim=0)
+            key_valid = key_valid.repeat_interleave(counts, dim=0)
+        state = _DecodeState.start(prompts, total_steps, device)
+        for step in range(total_steps):
+            chosen = choose_tokens(last, state.params, state.uniforms[:, step])
+            logprobs = (
+                last.float().gather(-1, chosen[:, None]).squeeze(-1) - last.float().logsumexp(dim=-1)
+            ).tolist()
+            alive = state.record(chosen.tolist(), logprobs, step, self.tokenizer)
+            if not alive:
+                break
+            if (
+                len(alive) <= 3 * len(state.rows) // 4
+            ):  # compacting copies the cache: do it once a quarter is done
+                keep = torch.tensor(alive, device=device)
+                cache, key_valid, chosen = cache.select_rows(keep), key_valid[keep], chosen[keep]
+                state.keep(keep, alive)
+            mask = key_valid[:, None, None, : cache.length + 1] if padded else None
+            positions = state.prompt_lens[:, None] + step
+            last = self.model(chosen[:, None], positions=positions, cache=cache, attn_mask=mask)[:, -1]
+        return state.samples(prompts, self.tokenizer)
+
+
+def _continuation_mask(context_lens: Tensor, context_width: int, new: int) -> Tensor:
+    """(rows, 1, new, context_width + new): a continuation token sees its row's real context and its own past."""
+    device = context_lens.device
+    keys = torch.arange(context_width + new, device=device)
+    queries = torch.arange(new, device=device)
+    sees_context = keys[None, None, :] < context_lens[:, None, None]
+    sees_own = (keys[None, :] >= context_width) & (keys[None, :] - context_width <= queries[:, None])
+    return (sees_context | sees_own[None])[:, None]
+
+
+@dataclass
+class _DecodeState:
+    """Bookkeeping of the sampling loop: one row per sample; `rows` maps batch rows to sample rows."""
+
+    owner: list[int]  # sample row -> prompt position in the batch
+    sample_index: list[int]
+    step_limit: list[int]
+    stops: list[tuple[str, ...]]
+    tokens: list[list[int]]
+    logprobs: list[list[float]]
+    finish: list[str | None]
+    cut: list[int | None]  # where the text is cut at a stop string
+    rows: list[int]
+    prompt_lens: Tensor
+    params: SamplingParams
+    uniforms: Tensor
+
+    @classmethod
+    def start(cls, prompts: list[_Prompt], total_steps: int, device: torch.device) -> _DecodeState:
+        owner = [b for b, p in enumerate(prompts) for _ in range(p.request.n)]
+        sample_index = [k for p in prompts for k in range(p.request.n)]
+        requests = [prompts[b].request for b in owner]
+        uniforms = torch.zeros(len(owner), total_steps, dtype=torch.float64)
+        for row, (request, k) in enumerate(zip(requests, sample_index, strict=True)):
+            # drawn per request (not per batch) so the stream depends on seed and sample index only
+            stream = row_uniforms(request.seed, k, request.max_tokens)[:total_steps]
+            uniforms[row, : len(stream)] = stream
+        vocab = 1 << 62
+        params = SamplingParams(
+            temperature=torch.tensor([r.temperature for r in requests], device=device),
+            top_k=torch.tensor([r.top_k or vocab for r in requests], device=device),
+            top_p=torch.tensor([r.top_p or 1.0 for r in requests], device=device),
+        )
+        return cls(
+            owner=owner,
+            sample_index=sample_index,
+            step_limit=[prompts[b].steps for b in owner],
+            stops=[r.stop for r in requests],
+            tokens=[[] for _ in owner],
+            logprobs=[[] for _ in owner],
+            finish=[None] * len(owner),
+            cut=[None] * len(owner),
+            rows=list(range(len(owner))),
+            prompt_lens=torch.tensor([len(prompts[b].ids) for b in owner], device=device),
+            params=params,
+            uniforms=uniforms.to(device),
+        )
+
+    def record(self, chosen: list[int], logprobs: list[float], step: int, tokenizer: Tokenizer) -> list[int]:
+        """Append this step's tokens; returns the batch positions still generating."""
+        alive = []
+        for position, row in enumerate(self.rows):
+            if self.finish[row] is not None:
+                continue
+            token = chosen[position]
+            self.tokens[row].append(token)
+            self.logprobs[row].append(logprobs[position])
+            if token == tokenizer.eot_id:
+                self.finish[row] = "eos"
+            elif (
+                self.stops[row]
+                and (cut := _find_stop(tokenizer.decode(self.tokens[row]), self.stops[row])) is not None
+            ):
+                self.finish[row], self.cut[row] = "stop", cut
+            elif len(self.tokens[row]) >= self.step_limit[row]:
+                self.finish[row] = "length"
+            else:
+                alive.append(position)
+        return alive
+
+    def keep(self, keep: Tensor, alive: list[int]) -> None:
+        self.rows = [self.rows[position] for position in alive]
+        self.prompt_lens = self.prompt_lens[keep]
+        self.params = self.params.select(keep)
+        self.uniforms = self.uniforms[keep]
+
+    def samples(self, prompts: list[_Prompt], tokenizer: Tokenizer) -> list[list[Sample]]:
+        out: list[list[Sample]] = [[] for _ in prompts]
+        for row, owner in enumerate(self.owner):
+            tokens, finish = self.tokens[row], self.finish[row] or "length"
+            text = tokenizer.decode(tokens[:-1] if finish == "eos" else tokens)
+            if self.cut[row] is not None:
+                text = text[: self.cut[row]]
+            out[owner].append(
+                Sample(text=text, token_logprobs=tuple(self.logprobs[row]), finish_reason=finish)
+            )
+        return out
+
+
+def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    """Start of the earliest stop string in `text`, or None."""
+    found = [at for stop in stops if stop and (at := text.find(stop)) >= 0]
+    return min(found) if found else None
