@@ -8,9 +8,10 @@ Lines of the question's text before the problem (e.g. notes added by `WithMemory
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from reasonkit.protocol import GenerationRequest
+from reasonkit.registry import register_strategy
 from reasonkit.strategies.arithmetic_format import (
     END,
     SCRATCH_CLOSE,
@@ -26,6 +27,7 @@ from reasonkit.types import Prediction, Question, Trace
 _TOKEN_MARGIN = 16
 
 
+@register_strategy("scratchpad")
 class Scratchpad(Strategy):
     """Greedy generation in the scratchpad format, stopped at the end of the example."""
 
@@ -39,9 +41,6 @@ class Scratchpad(Strategy):
 
     def applies_to(self, question: Question) -> bool:
         return problem_of(question) is not None
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "max_tokens": self.max_tokens}
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)
@@ -85,6 +84,7 @@ class Scratchpad(Strategy):
         )
 
 
+@register_strategy("arithmetic_direct")
 class ArithmeticDirect(Scratchpad):
     """The same problems answered without a scratchpad ("Input: ...\\nAnswer: ...")."""
 

@@ -1,0 +1,91 @@
+"""Memory (MemPrompt, Madaan et al. 2022): facts and feedback similar to the question go into its prompt.
+
+`WithMemory` wraps any strategy without its cooperation: the retrieved entries become "Note: ..." lines
+before the question's text, and the inner strategy answers that augmented question. Feedback given on one
+answer (`feedback`) is stored and reaches later questions that are similar enough.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reasonkit.batching import solve_traced
+from reasonkit.registry import register_strategy
+from reasonkit.strategies.memory_store import MemoryHit, MemoryStore
+from reasonkit.strategy import AsyncLM, Strategy
+from reasonkit.types import Prediction, Question, Trace
+
+NOTE_PREFIX = "Note: "
+
+
+def notes_text(hits: list[MemoryHit]) -> str:
+    """The lines put before the question: one "Note: <value>" line per retrieved entry, most similar first."""
+    return "".join(f"{NOTE_PREFIX}{' '.join(hit.entry.value.split())}\n" for hit in hits)
+
+
+@register_strategy("memory")
+class WithMemory(Strategy):
+    """`inner` answers the question with the `k` most similar memory entries (similarity >= `threshold`)."""
+
+    name = "memory"
+
+    def __init__(
+        self,
+        inner: Strategy,
+        store: MemoryStore | str | Path | None = None,
+        k: int = 3,
+        threshold: float = 0.5,
+    ) -> None:
+        if k < 1:
+            raise ValueError(f"memory: k must be >= 1, got {k}")
+        if not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"memory: threshold is a cosine similarity in [-1, 1], got {threshold}")
+        self.inner = inner
+        # A path (e.g. from a spec "memory(inner=direct, store='memory/')") names a store folder.
+        self.store = store if isinstance(store, MemoryStore) else MemoryStore(store)
+        self.k = k
+        self.threshold = threshold
+
+    def applies_to(self, question: Question) -> bool:
+        return self.inner.applies_to(question)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "inner": self.inner.config(),
+            "k": self.k,
+            "threshold": self.threshold,
+            "store": str(self.store.path) if self.store.path is not None else None,
+        }
+
+    def augment(self, question: Question) -> tuple[Question, list[MemoryHit]]:
+        """The question with its notes prepended (unchanged when nothing is similar enough) and the hits."""
+        hits = self.store.search(question.text, k=self.k, threshold=self.threshold)
+        if not hits:
+            return question, hits
+        return question.model_copy(update={"text": notes_text(hits) + question.text}), hits
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        augmented, hits = self.augment(question)
+        inner = await solve_traced(self.inner, augmented, lm)
+        trace = Trace(
+            strategy=self.name,
+            steps={
+                "retrieved": [
+                    {**hit.entry.model_dump(), "similarity": hit.similarity, "index": hit.index}
+                    for hit in hits
+                ],
+                "prompt_text": augmented.text,
+            },
+            notes=[f"{len(hits)} memory entries above similarity {self.threshold}"],
+            children=[inner.trace],
+        )
+        return inner.model_copy(update={"trace": trace})
+
+    def feedback(self, question: Question | str, correction: str) -> None:
+        """Remember `correction` for this question (saved at once when the store has a path)."""
+        text = question.text if isinstance(question, Question) else question
+        self.store.feedback(text, correction)
+        if self.store.path is not None:
+            self.store.save()

@@ -1,0 +1,111 @@
+"""The memory store with the real all-MiniLM-L6-v2 encoder (loaded once per test process)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from reasonkit.strategies import memory_store
+from reasonkit.strategies.memory_store import DEFAULT_MODEL, MemoryStore
+
+FACTS = {
+    "The capital of Australia is Canberra.": "Canberra is the capital of Australia, not Sydney.",
+    "Spiders have eight legs.": "A spider has eight legs; insects have six.",
+    "Water boils at 100 degrees Celsius at sea level.": "At sea level water boils at 100 C.",
+    "The Mona Lisa was painted by Leonardo da Vinci.": "Leonardo painted the Mona Lisa.",
+}
+
+
+@pytest.fixture(scope="module")
+def store() -> MemoryStore:
+    store = MemoryStore()
+    for key, value in FACTS.items():
+        store.add(key, value)
+    return store
+
+
+def test_a_paraphrase_ranks_its_entry_above_unrelated_ones(store):
+    hits = store.search("Which city is Australia's capital?", k=len(FACTS))
+    assert hits[0].entry.key == "The capital of Australia is Canberra."
+    assert hits[0].similarity > 0.5 > max(hit.similarity for hit in hits[1:])
+    assert [hit.similarity for hit in hits] == sorted((hit.similarity for hit in hits), reverse=True)
+
+
+def test_threshold_and_k_limit_the_hits(store):
+    assert store.search("Who painted the Mona Lisa?", k=1)[0].entry.key.startswith("The Mona Lisa")
+    assert len(store.search("Who painted the Mona Lisa?", k=2)) == 2
+    assert store.search("How do I bake sourdough bread?", k=3, threshold=0.5) == []
+    with pytest.raises(ValueError, match="k must be"):
+        store.search("anything", k=0)
+
+
+def test_saves_and_reloads_with_equal_search_results(store, tmp_path, monkeypatch):
+    saved = MemoryStore()
+    for entry in store.entries:
+        saved.add(entry.key, entry.value, entry.kind)
+    saved.feedback("Is a whale a fish?", "A whale is a mammal, not a fish.")
+    path = saved.save(tmp_path / "memory")
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["embedding_model"] == DEFAULT_MODEL and meta["count"] == len(saved) == len(FACTS) + 1
+    assert len((path / "entries.jsonl").read_text().splitlines()) == len(saved)
+    assert np.load(path / "embeddings.npy", allow_pickle=False).shape == (len(saved), meta["dim"])
+    assert not [p.name for p in path.iterdir() if p.name.endswith(".tmp")]
+
+    # The saved embeddings are used as they are: loading computes none.
+    def no_embedding(self, texts):
+        raise AssertionError("embeddings should come from embeddings.npy")
+
+    monkeypatch.setattr(MemoryStore, "embed", no_embedding)
+    loaded = MemoryStore.load(path)
+    monkeypatch.undo()
+    assert loaded.entries == saved.entries and loaded.path == path
+    for query in (
+        "Which city is Australia's capital?",
+        "Are whales fish?",
+        "How many legs does a spider have?",
+    ):
+        assert loaded.search(query, k=3) == saved.search(query, k=3)
+
+
+def test_hand_edited_entries_are_embedded_on_load(tmp_path):
+    path = tmp_path / "m"
+    first = MemoryStore(path)
+    first.add("Paris is the capital of France.", "France's capital is Paris.")
+    first.save()
+    with open(path / "entries.jsonl", "a") as f:
+        f.write(
+            json.dumps({"key": "Octopuses have three hearts.", "value": "An octopus has 3 hearts."}) + "\n"
+        )
+    loaded = MemoryStore(path)
+    assert len(loaded) == 2
+    top = loaded.search("How many hearts does an octopus have?", k=1)[0]
+    assert top.entry.key == "Octopuses have three hearts." and top.index == 1
+
+
+def test_a_bad_entry_line_is_named_by_file_and_line(tmp_path):
+    (tmp_path / "entries.jsonl").write_text('{"key": "a", "value": "b"}\n{"key": "", "value": "c"}\n')
+    with pytest.raises(ValueError, match=r"entries\.jsonl:2"):
+        MemoryStore.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="entries.jsonl"):
+        MemoryStore.load(tmp_path / "missing")
+    with pytest.raises(ValueError, match="needs a path"):
+        MemoryStore().save()
+
+
+def test_feedback_replaces_earlier_feedback_and_duplicates_are_ignored():
+    memory = MemoryStore()
+    memory.add("Spiders have eight legs.", "Eight legs.")
+    memory.add("Spiders have eight legs.", "Eight legs.")
+    memory.feedback("Is a tomato a vegetable?", "A tomato is a fruit.")
+    memory.feedback("Is a tomato a vegetable?", "Botanically, a tomato is a fruit.")
+    assert [(e.kind, e.value) for e in memory.entries] == [
+        ("fact", "Eight legs."),
+        ("feedback", "Botanically, a tomato is a fruit."),
+    ]
+
+
+def test_the_encoder_is_loaded_once_and_offline(store):
+    MemoryStore().add("One more store.", "Same encoder.")
+    assert list(memory_store._encoders) == [DEFAULT_MODEL]
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
