@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "ask": "reasonkit.commands.ask:ask",
     "bench": "reasonkit.commands.bench:bench",
     "list": "reasonkit.commands.list:list_strategies_and_models",
+    "report": "reasonkit.commands.report:report",
     "train": "reasonkit.commands.train:train",
     "export": "reasonkit.commands.export:export",
 }

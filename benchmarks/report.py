@@ -1,0 +1,289 @@
+"""Reports over run folders: a markdown table, PNG plots, and a self-contained HTML page of traces.
+
+Every accuracy carries a bootstrap 95% interval; each benchmark gets chance and majority-class rows, and
+each strategy a paired comparison against the first strategy run on the same questions.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from pydantic import BaseModel, ConfigDict  # noqa: E402
+
+from reasonkit.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
+from reasonkit.benchmarks.metrics import (  # noqa: E402
+    Interval,
+    PairedComparison,
+    bootstrap_accuracy,
+    chance_accuracy,
+    majority_baseline,
+    paired_comparison,
+)
+from reasonkit.benchmarks.runner import ResultLine, RunRecord, load_run  # noqa: E402
+
+
+class Run(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    record: RunRecord
+    lines: tuple[ResultLine, ...]
+
+    @property
+    def label(self) -> str:
+        return self.record.strategy
+
+
+class Row(BaseModel):
+    benchmark: str
+    strategy: str
+    n: int
+    accuracy: Interval
+    abstained: int
+    calls_per_question: float | None = None
+    tokens_per_question: float | None = None
+    versus: str | None = None
+    paired: PairedComparison | None = None
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    """Run folders given directly, or found (any depth) under the given folders."""
+    runs = []
+    for path in paths:
+        folders = [path] if (path / "run.json").exists() else sorted(p.parent for p in path.rglob("run.json"))
+        if not folders:
+            raise FileNotFoundError(f"{path}: no run folder (run.json) here or below")
+        for folder in folders:
+            record, lines = load_run(folder)
+            if lines:
+                runs.append(Run(path=folder, record=record, lines=tuple(lines)))
+    return runs
+
+
+def rows_for(runs: list[Run]) -> list[Row]:
+    by_benchmark: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_benchmark[run.record.benchmark].append(run)
+    rows: list[Row] = []
+    for benchmark, group in by_benchmark.items():
+        questions = {line.question_id: line.question for run in group for line in run.lines}
+        all_questions = list(questions.values())
+        chance = chance_accuracy(all_questions) if any(q.choices for q in all_questions) else 0.0
+        rows.append(Row(benchmark=benchmark, strategy="chance", n=len(all_questions), abstained=0,
+                        accuracy=Interval(estimate=chance, low=chance, high=chance, n=len(all_questions))))
+        if all(q.gold is not None for q in all_questions) and not all_questions[0].is_free_form:
+            label, interval = majority_baseline(all_questions)
+            rows.append(Row(benchmark=benchmark, strategy=f"majority class ({label})", n=interval.n, abstained=0,
+                            accuracy=interval))
+        reference = group[0]
+        for run in group:
+            correct = [line.correct for line in run.lines]
+            row = Row(
+                benchmark=benchmark, strategy=run.label, n=len(correct), accuracy=bootstrap_accuracy(correct),
+                abstained=sum(line.abstained for line in run.lines),
+                calls_per_question=sum(line.lm_calls for line in run.lines) / len(correct),
+                tokens_per_question=sum(line.tokens for line in run.lines) / len(correct),
+            )
+            if run is not reference:
+                ours = {line.question_id: line.correct for line in run.lines}
+                theirs = {line.question_id: line.correct for line in reference.lines}
+                shared = sorted(set(ours) & set(theirs))
+                if shared:
+                    row.versus = reference.label
+                    row.paired = paired_comparison([ours[q] for q in shared], [theirs[q] for q in shared])
+            rows.append(row)
+    return rows
+
+
+def markdown_table(rows: list[Row]) -> str:
+    out = ["| benchmark | strategy | n | accuracy % [95% CI] | abstained | calls/q | tokens/q | vs first strategy (paired) |",
+           "|---|---|---:|---|---:|---:|---:|---|"]
+    for row in rows:
+        paired = ""
+        if row.paired is not None:
+            d = row.paired.difference
+            paired = (f"{100 * d.estimate:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] vs {row.versus}, "
+                      f"p={row.paired.p_value:.3g}")
+        calls = "" if row.calls_per_question is None else f"{row.calls_per_question:.1f}"
+        tokens = "" if row.tokens_per_question is None else f"{row.tokens_per_question:.0f}"
+        out.append(f"| {row.benchmark} | {row.strategy} | {row.n} | {row.accuracy} | {row.abstained} | {calls} | "
+                   f"{tokens} | {paired} |")
+    return "\n".join(out) + "\n"
+
+
+def accuracy_plot(rows: list[Row], path: Path) -> None:
+    benchmarks = list(dict.fromkeys(row.benchmark for row in rows))
+    fig, axes = plt.subplots(1, len(benchmarks), figsize=(4.5 * len(benchmarks), 4), squeeze=False)
+    for ax, benchmark in zip(axes[0], benchmarks, strict=True):
+        group = [r for r in rows if r.benchmark == benchmark]
+        strategies = [r for r in group if r.calls_per_question is not None]
+        baselines = [r for r in group if r.calls_per_question is None]
+        est = [100 * r.accuracy.estimate for r in strategies]
+        err = [[100 * (r.accuracy.estimate - r.accuracy.low) for r in strategies],
+               [100 * (r.accuracy.high - r.accuracy.estimate) for r in strategies]]
+        ax.bar(range(len(strategies)), est, yerr=err, capsize=4, color="#4c72b0")
+        for baseline, style in zip(baselines, ("--", ":"), strict=False):
+            ax.axhline(100 * baseline.accuracy.estimate, linestyle=style, color="grey", label=baseline.strategy)
+        ax.set_xticks(range(len(strategies)), [r.strategy for r in strategies], rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_title(benchmark)
+        ax.set_ylabel("accuracy % (95% CI)")
+        if baselines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def votes_at_k(run: Run) -> dict[int, list[bool]]:
+    """Self-consistency: correctness of the vote over the first k sampled paths, per k."""
+    out: dict[int, list[bool]] = defaultdict(list)
+    for line in run.lines:
+        for vote in line.prediction.trace.steps.get("votes_at_k", ()):
+            answer = vote.get("majority")
+            out[int(vote["k"])].append(answer is not None and answer == line.question.gold
+                                       and type(answer) is type(line.question.gold))
+    return dict(sorted(out.items()))
+
+
+def samples_plot(runs: list[Run], path: Path) -> bool:
+    curves = [(run, votes_at_k(run)) for run in runs]
+    curves = [(run, c) for run, c in curves if len(c) > 1]
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for run, curve in curves:
+        ks = list(curve)
+        intervals = [bootstrap_accuracy(curve[k]) for k in ks]
+        ax.errorbar(ks, [100 * i.estimate for i in intervals],
+                    yerr=[[100 * (i.estimate - i.low) for i in intervals], [100 * (i.high - i.estimate) for i in intervals]],
+                    marker="o", capsize=3, label=f"{run.record.benchmark}: {run.label}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("number of sampled paths (majority vote)")
+    ax.set_ylabel("accuracy % (95% CI)")
+    ax.set_title("Self-consistency: accuracy vs samples")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def html_page(runs: list[Run], rows: list[Row], images: list[Path]) -> str:
+    data = [
+        {"benchmark": run.record.benchmark, "strategy": run.label, "model": run.record.model,
+         "lines": [json.loads(line.model_dump_json(exclude={"prediction": {"trace": {"children"}}})) for line in run.lines]}
+        for run in runs
+    ]
+    pictures = "".join(
+        f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
+        for p in images
+    )
+    table = markdown_table(rows)
+    payload = json.dumps(data).replace("</", "<\\/")
+    return PAGE.replace("%TABLE%", html.escape(table)).replace("%IMAGES%", pictures).replace("%DATA%", payload)
+
+
+def write_report(paths: list[Path], out: Path) -> list[Path]:
+    runs = load_runs(paths)
+    if not runs:
+        raise FileNotFoundError(f"no finished questions in {', '.join(map(str, paths))}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = rows_for(runs)
+    written = [out / "report.md", out / "accuracy.png"]
+    atomic_write_text(out / "report.md", "# reasonkit report\n\nAccuracy with bootstrap 95% intervals; paired "
+                      "differences against the first strategy run on each benchmark (exact McNemar p).\n\n"
+                      + markdown_table(rows) + "\n![accuracy](accuracy.png)\n")
+    accuracy_plot(rows, out / "accuracy.png")
+    images = [out / "accuracy.png"]
+    if samples_plot(runs, out / "samples.png"):
+        images.append(out / "samples.png")
+        written.append(out / "samples.png")
+    atomic_write_bytes(out / "report.html", html_page(runs, rows, images).encode())
+    written.append(out / "report.html")
+    return written
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>reasonkit report</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:0;display:flex;height:100vh}
+#side{width:34%;overflow:auto;border-right:1px solid #ccc;padding:8px}
+#main{flex:1;overflow:auto;padding:12px}
+pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;border-radius:4px}
+.q{padding:4px;border-bottom:1px solid #eee;cursor:pointer}.q:hover{background:#eef}
+.ok{color:#1a7f37}.bad{color:#c62828}.abst{color:#888}
+img{max-width:100%;margin:4px 0}
+ul.tree,ul.tree ul{list-style:none;margin:0;padding-left:18px;border-left:1px dashed #999}
+ul.tree li{margin:4px 0;position:relative}
+ul.tree li:before{content:"";position:absolute;left:-18px;top:9px;width:14px;border-top:1px dashed #999}
+.node{display:inline-block;border:1px solid #bbb;border-radius:4px;padding:2px 6px;background:#fff}
+.integral{border-color:#1a7f37}.true{background:#e8f5e9}.false{background:#ffebee}
+details{margin:6px 0}
+</style></head><body>
+<div id="side"><h3>reasonkit report</h3>
+<label>run <select id="run"></select></label><br>
+<label>show <select id="filter"><option value="all">all</option><option value="bad">wrong</option>
+<option value="ok">right</option><option value="abst">abstained</option></select></label>
+<div id="list"></div></div>
+<div id="main"><h3>Summary</h3><pre>%TABLE%</pre>%IMAGES%<div id="detail"></div></div>
+<script id="data" type="application/json">%DATA%</script>
+<script>
+const runs = JSON.parse(document.getElementById('data').textContent);
+const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
+const runSel = document.getElementById('run'), filt = document.getElementById('filter');
+runs.forEach((r, i) => runSel.add(new Option(r.benchmark + ' · ' + r.strategy + ' (' + r.lines.length + ')', i)));
+function status(l){return l.abstained ? 'abst' : (l.correct ? 'ok' : 'bad');}
+function answerText(q, a){ if (a === null || a === undefined) return '(abstained)';
+  if (q.options && typeof a === 'number') return String.fromCharCode(65 + a) + '. ' + q.options[a]; return String(a); }
+function tree(g){
+  const kids = {}; g.edges.forEach(e => (kids[e.source] = kids[e.source] || []).push(e.target));
+  const nodes = Object.fromEntries(g.nodes.map(n => [n.id, n]));
+  const targets = new Set(g.edges.map(e => e.target));
+  const value = (g.graph && g.graph.assignment) || {};
+  const item = id => { const n = nodes[id]; const b = n.belief ? ' b=' + n.belief.map(x => x.toFixed(2)).join('/') : '';
+    const cls = 'node' + (n.integral ? ' integral' : '') + (n.value === true ? ' true' : n.value === false ? ' false' : '');
+    return '<li><span class="' + cls + '" title="' + esc(n.negation || '') + '"><b>' + esc(id) + '</b> ' + esc(n.text) + '<small>' + b + (n.integral ? ' integral' : '') + '</small></span>'
+      + ((kids[id] || []).length ? '<ul>' + kids[id].map(item).join('') + '</ul>' : '') + '</li>'; };
+  const roots = g.nodes.map(n => n.id).filter(id => !targets.has(id));
+  return roots.length ? '<ul class="tree">' + roots.map(item).join('') + '</ul>' : '<p>(empty tree)</p>';
+}
+function show(l){
+  const q = l.question, p = l.prediction, t = p.trace;
+  let h = '<h3 class="' + status(l) + '">' + esc(q.id) + '</h3><p>' + esc(q.text) + '</p>';
+  if (q.options) h += '<ol type="A">' + q.options.map(o => '<li>' + esc(o) + '</li>').join('') + '</ol>';
+  h += '<p>gold: <b>' + esc(answerText(q, q.gold)) + '</b> · predicted: <b class="' + status(l) + '">' + esc(answerText(q, p.answer)) + '</b></p>';
+  if (Object.keys(p.scores).length) h += '<p>scores: ' + esc(JSON.stringify(p.scores)) + '</p>';
+  if (t.notes.length) h += '<p>notes:</p><ul>' + t.notes.map(n => '<li>' + esc(n) + '</li>').join('') + '</ul>';
+  if (t.steps.tree) h += '<h4>maieutic tree</h4>' + tree(t.steps.tree);
+  const steps = Object.assign({}, t.steps); delete steps.tree; delete steps.unpruned_tree;
+  if (Object.keys(steps).length) h += '<details><summary>strategy steps</summary><pre>' + esc(JSON.stringify(steps, null, 1)) + '</pre></details>';
+  h += '<h4>' + t.calls.length + ' LM calls</h4>' + t.calls.map((c, i) => '<details><summary>' + i + ': ' + c.kind + (c.cached ? ' (cached)' : '') + '</summary><pre>'
+    + esc(JSON.stringify(c.request, null, 1)) + '</pre><pre>' + esc(JSON.stringify(c.output, null, 1)) + '</pre></details>').join('');
+  document.getElementById('detail').innerHTML = h;
+}
+function render(){
+  const run = runs[runSel.value], f = filt.value, list = document.getElementById('list');
+  list.innerHTML = '';
+  run.lines.filter(l => f === 'all' || status(l) === f).forEach(l => {
+    const d = document.createElement('div'); d.className = 'q ' + status(l);
+    d.textContent = (l.correct ? '✔ ' : l.abstained ? '∅ ' : '✘ ') + l.question.text.slice(0, 90);
+    d.onclick = () => show(l); list.appendChild(d); });
+}
+runSel.onchange = render; filt.onchange = render; render();
+if (runs.length && runs[0].lines.length) show(runs[0].lines[0]);
+</script></body></html>
+"""

@@ -1,0 +1,66 @@
+import json
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reasonkit.benchmarks.report import load_runs, markdown_table, rows_for, votes_at_k, write_report
+from reasonkit.benchmarks.runner import RunRecord, data_hash, run_benchmark
+from reasonkit.cli import main
+from reasonkit.fake import FakeLM
+from reasonkit.registry import build_strategy
+from reasonkit.types import Question
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run_slowly import PickBest, questions  # noqa: E402
+
+
+def make_run(path: Path, strategy, qs, lm) -> None:  # type: ignore[no-untyped-def]
+    record = RunRecord(benchmark="toy", split="dev", strategy=strategy.name, strategy_config=strategy.config(),
+                       model="fake", model_fingerprint=lm.fingerprint, seed=0, limit=None, n_questions=len(qs),
+                       data_hash=data_hash(qs))
+    run_benchmark(qs, strategy, lm, path, record)
+
+
+def test_report_has_baselines_intervals_and_paired_rows(tmp_path: Path) -> None:
+    qs = questions(30)
+    make_run(tmp_path / "runs" / "a", PickBest(), qs, FakeLM())
+    make_run(tmp_path / "runs" / "b", build_strategy("direct"), qs, FakeLM())
+    rows = rows_for(load_runs([tmp_path / "runs"]))
+    assert [r.strategy for r in rows][:2] == ["chance", "majority class (0)"]
+    assert abs(rows[0].accuracy.estimate - 1 / 3) < 1e-12
+    assert rows[-1].paired is not None and rows[-1].versus == rows[2].strategy
+    table = markdown_table(rows)
+    assert "| toy | chance | 30 | 33.3 [33.3, 33.3]" in table and "p=" in table
+
+
+def test_self_consistency_votes_at_k_are_scored_against_gold(tmp_path: Path) -> None:
+    qs = [Question(id=f"q{i}", text=f"Is {i} even?", gold=i % 2 == 0, metadata={"benchmark": "toy"})
+          for i in range(6)]
+    lm = FakeLM(default=["Because. So the answer is yes.", "Hmm. So the answer is no."])
+    make_run(tmp_path / "sc", build_strategy("self_consistency(n=4)"), qs, lm)
+    [run] = load_runs([tmp_path / "sc"])
+    curve = votes_at_k(run)
+    assert sorted(curve) == [1, 4] and all(len(v) == 6 for v in curve.values())
+
+
+def test_report_command_writes_markdown_png_and_a_self_contained_page(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", PickBest(), questions(5), FakeLM())
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "run"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert (tmp_path / "out" / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    assert "data:image/png;base64," in page and "http" not in page.replace("http-equiv", "")
+    data = json.loads(page.split('type="application/json">')[1].split("</script>")[0])
+    assert len(data[0]["lines"]) == 5
+
+
+def test_report_on_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code != 0 and "no run folder" in result.output
+
+
+def test_write_report_lists_what_it_wrote(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", PickBest(), questions(3), FakeLM())
+    names = [p.name for p in write_report([tmp_path / "run"], tmp_path / "out")]
+    assert names == ["report.md", "accuracy.png", "report.html"]
