@@ -21,6 +21,7 @@ from reasonkit.strategies.arithmetic_format import (
     render_completion,
     render_prompt,
 )
+from reasonkit.strategies.chain_of_thought import ReasoningPath
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
@@ -29,7 +30,8 @@ _TOKEN_MARGIN = 16
 
 @register_strategy("scratchpad")
 class Scratchpad(Strategy):
-    """Greedy generation in the scratchpad format, stopped at the end of the example."""
+    """Greedy generation in the scratchpad format, stopped at the end of the example. It can also sample
+    several outputs (`sample_paths`), so `self_consistency(inner=scratchpad)` votes over scratchpads."""
 
     name = "scratchpad"
     direct: ClassVar[bool] = False
@@ -42,6 +44,51 @@ class Scratchpad(Strategy):
     def applies_to(self, question: Question) -> bool:
         return problem_of(question) is not None
 
+    def generation_request(
+        self, question: Question, n: int, temperature: float, seed: int
+    ) -> GenerationRequest:
+        """The prompt (lines of the text before the problem, then the format's prompt) and its limits."""
+        problem = problem_of(question)
+        if problem is None:
+            raise ValueError(f"{self.name}: question {question.id!r} is not an arithmetic problem")
+        context = "".join(line + "\n" for line in question.text.strip().splitlines()[:-1])
+        # A byte-level token covers at least one character, so the reference completion's length bounds it.
+        bound = len(render_completion(problem, scratchpad=not self.direct)) + _TOKEN_MARGIN
+        return GenerationRequest(
+            prompt=context + render_prompt(problem, scratchpad=not self.direct),
+            n=n,
+            max_tokens=self.max_tokens or bound,
+            temperature=temperature,
+            seed=seed,
+            stop=(END,),
+        )
+
+    def read_answer(self, text: str) -> str | None:
+        # Direct output continues the prompt's "Answer:", so the label is put back before parsing.
+        return parse_answer("Answer:" + text if self.direct else text)
+
+    async def sample_paths(
+        self, question: Question, lm: AsyncLM, n: int, temperature: float, seed: int
+    ) -> list[ReasoningPath]:
+        """n outputs from one request, each with the answer on its last line (self-consistency votes on them)."""
+        [result] = await lm.generate([self.generation_request(question, n, temperature, seed)])
+        paths = []
+        for sample in result.samples:
+            answer = self.read_answer(sample.text)
+            lines = sample.text.strip().splitlines()
+            paths.append(
+                ReasoningPath(
+                    text=sample.text,
+                    answer=answer,
+                    method="free_text" if answer is not None else "none",
+                    span=lines[-1] if answer is not None else "",
+                    logprob=sample.logprob,
+                    n_tokens=len(sample.token_logprobs),
+                    finish_reason=sample.finish_reason,
+                )
+            )
+        return paths
+
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)
         problem = problem_of(question)
@@ -50,36 +97,26 @@ class Scratchpad(Strategy):
                 "not an arithmetic problem: the last line of the text is not 'a + b' or 'a * d'"
             )
             return Prediction(question_id=question.id, answer=None, trace=trace)
-        context = "".join(line + "\n" for line in question.text.strip().splitlines()[:-1])
-        prompt = context + render_prompt(problem, scratchpad=not self.direct)
-        # A byte-level token covers at least one character, so the reference completion's length bounds it.
-        max_tokens = (
-            self.max_tokens or len(render_completion(problem, scratchpad=not self.direct)) + _TOKEN_MARGIN
-        )
-        [result] = await lm.generate([GenerationRequest(prompt=prompt, max_tokens=max_tokens, stop=(END,))])
-        sample = result.samples[0]
-        # Direct output continues the prompt's "Answer:", so the label is put back before parsing.
-        answer = parse_answer("Answer:" + sample.text if self.direct else sample.text)
+        [path] = await self.sample_paths(question, lm, n=1, temperature=0.0, seed=0)
         trace.steps = {
             "mode": "direct" if self.direct else "scratchpad",
             "problem": problem.model_dump(),
-            "output": sample.text,
-            "finish_reason": sample.finish_reason,
+            "output": path.text,
+            "finish_reason": path.finish_reason,
         }
         if not self.direct:
-            trace.steps["scratch"] = _scratch_of(sample.text)
-        if answer is None:
-            last = sample.text.strip().splitlines()[-1:] or [""]
-            trace.notes.append(
-                f"abstained: no 'Answer:' on the last line {last[0]!r} ({sample.finish_reason})"
-            )
+            trace.steps["scratch"] = _scratch_of(path.text)
+        if path.answer is None:
+            last = path.text.strip().splitlines()[-1:] or [""]
+            trace.notes.append(f"abstained: no 'Answer:' on the last line {last[0]!r} ({path.finish_reason})")
             return Prediction(question_id=question.id, answer=None, trace=trace)
-        has_logprobs = bool(sample.token_logprobs)
+        assert isinstance(path.answer, str)
+        has_logprobs = path.n_tokens > 0
         return Prediction(
             question_id=question.id,
-            answer=answer,
-            scores={answer: sample.logprob} if has_logprobs else {},
-            confidence=math.exp(sample.logprob) if has_logprobs else None,
+            answer=path.answer,
+            scores={path.answer: path.logprob} if has_logprobs else {},
+            confidence=math.exp(path.logprob) if has_logprobs else None,
             trace=trace,
         )
 

@@ -12,6 +12,7 @@ from reasonkit.strategies.arithmetic_format import (
     to_question,
 )
 from reasonkit.strategies.scratchpad import ArithmeticDirect, Scratchpad
+from reasonkit.strategies.self_consistency import SelfConsistency
 from reasonkit.types import Question
 
 PROBLEM = ArithmeticProblem(op="add", operands=(487, 59))
@@ -86,6 +87,22 @@ def test_does_not_apply_to_other_questions_and_makes_no_call():
     assert not Scratchpad().applies_to(question)
     prediction = Scratchpad().run(question, lm)
     assert prediction.abstained and lm.n_calls == 0
+
+
+def test_self_consistency_votes_over_sampled_scratchpads():
+    correct = render_completion(PROBLEM)
+    wrong = correct.replace(f"Answer: {spaced(PROBLEM.result)}", "Answer: 5 4 7")
+    lm = FakeLM({render_prompt(PROBLEM): [correct, wrong, correct, "<scratch>\n7 + 9"]})
+    prediction = SelfConsistency(inner=Scratchpad(), n=4, temperature=0.7).run(QUESTION, lm)
+    [request] = generation_requests(lm)
+    assert request.n == 4 and request.temperature == 0.7
+    assert prediction.answer == str(PROBLEM.result) and prediction.is_correct(QUESTION)
+    assert [path["answer"] for path in prediction.trace.steps["paths"]] == [
+        prediction.answer,
+        "547",
+        prediction.answer,
+        None,
+    ]
 
 
 def test_rejects_bad_max_tokens():
