@@ -24,7 +24,7 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Registrations made by a test vanish after it; built-in modules are not imported here."""
     state = registry._State(builtins_loaded=True)
     monkeypatch.setattr(registry, "_state", state)
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [])
+    use_entry_points(monkeypatch, [])
 
     @register_strategy("sampler", aliases=("smp",))
     class Sampler(Strategy):
@@ -49,6 +49,22 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
         async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
             raise NotImplementedError
+
+
+def use_entry_points(
+    monkeypatch: pytest.MonkeyPatch, points: list[importlib.metadata.EntryPoint]
+) -> list[str]:
+    """Pretend `points` are the installed strategy plugins (other groups stay real); returns the look-ups."""
+    real, asked = importlib.metadata.entry_points, []
+
+    def entry_points(**selection: str) -> object:
+        if selection.get("group") != registry.ENTRY_POINT_GROUP:
+            return real(**selection)
+        asked.append(selection["group"])
+        return points
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    return asked
 
 
 def test_names_and_aliases_resolve_to_the_registered_class() -> None:
@@ -146,8 +162,7 @@ def test_entry_points_load_lazily_once_and_broken_ones_are_reported(
         importlib.metadata.EntryPoint(name="plugged", value="plugged_pkg:Plugged", group=group),
         importlib.metadata.EntryPoint(name="broken", value="no_such_module_xyz:Thing", group=group),
     ]
-    asked: list[str] = []
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: asked.append(group) or points)
+    asked = use_entry_points(monkeypatch, points)
     assert "plugged_pkg" not in sys.modules
     strategy = build_strategy("plugged(depth=2)")
     assert strategy.depth == 2 and strategy.name == "plugged"
