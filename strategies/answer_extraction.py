@@ -21,7 +21,9 @@ from reasonkit.types import Answer, Question
 
 Method = Literal["letter", "option_text", "binary_word", "free_text", "none"]
 
-_PHRASE = re.compile(r"answer\s*(?:is|:|would be|=)\s*(?:probably\s+|likely\s+)?", re.IGNORECASE)
+_PHRASE = re.compile(
+    r"(?:(?:so\s+)?the\s+)?answer\s*(?:is|:|would be|=)\s*(?:probably\s+|likely\s+)?", re.IGNORECASE
+)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": "'"})
 _YES = {"yes", "true", "correct", "right"}
 _NO = {"no", "false", "incorrect", "wrong"}
@@ -49,7 +51,9 @@ def _letter(candidate: str, options: Sequence[str], strict: bool) -> int | None:
     A bare letter followed by more text counts only when that text is the letter's option ("B library"),
     so "A person would ..." is not read as option A; in `strict` mode the same holds for a marked letter."""
     text = candidate.translate(_QUOTES).strip().strip("\"'*")
-    marked = re.match(r"^\(([a-z])\)(.*)$", text, re.I | re.S) or re.match(r"^([a-z])[).:,](.*)$", text, re.I | re.S)
+    marked = re.match(r"^\(([a-z])\)(.*)$", text, re.I | re.S) or re.match(
+        r"^([a-z])[).:,](.*)$", text, re.I | re.S
+    )
     match = marked or re.match(r"^([a-z])(\s.*)?$", text, re.I | re.S)
     if not match:
         return None
@@ -130,7 +134,7 @@ def extract_answer(question: Question, text: str) -> Extraction:
     """The answer stated in `text` for `question`; `answer` None when nothing reads unambiguously."""
     phrases = list(_PHRASE.finditer(text))
     if phrases:
-        rest = text[phrases[-1].end():].strip().split("\n")[0]
+        rest = text[phrases[-1].end() :].strip().split("\n")[0]
         if not question.is_free_form:
             rest = re.split(r"\.\s", rest, maxsplit=1)[0]
         return read_candidate(question, rest)

@@ -11,7 +11,7 @@ raw text kept in the trace (`fallback="abstain"`). `build_prompt`, `generation_r
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
@@ -41,7 +41,7 @@ class ReasoningPath(BaseModel):
 
 
 @register_strategy("cot")
-@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid"))
 class ChainOfThought(Strategy):
     """`shots` exemplars (seeded choice), a greedy rationale by default, robust answer reading, then the
     fallback. `exemplars` replaces the shipped sets (e.g. a synthetic suite's train questions);
@@ -62,14 +62,6 @@ class ChainOfThought(Strategy):
         if self.exemplar_set is not None and self.exemplar_set not in EXEMPLAR_SETS:
             raise ValueError(f"cot: exemplar_set {self.exemplar_set!r} is not one of {list(EXEMPLAR_SETS)}")
 
-    def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "shots": self.shots, "seed": self.seed, "max_tokens": self.max_tokens,
-            "temperature": self.temperature, "fallback": self.fallback,
-            "fallback_normalization": self.fallback_normalization, "exemplar_set": self.exemplar_set,
-            "exemplars": [e.model_dump() for e in self.exemplars],
-        }
-
     def select(self, question: Question) -> list[Exemplar]:
         return select_exemplars(question, self.shots, self.seed, self.exemplar_set, self.exemplars)
 
@@ -81,9 +73,12 @@ class ChainOfThought(Strategy):
         self, question: Question, n: int = 1, temperature: float | None = None, seed: int | None = None
     ) -> GenerationRequest:
         return GenerationRequest(
-            prompt=self.build_prompt(question), n=n, max_tokens=self.max_tokens,
+            prompt=self.build_prompt(question),
+            n=n,
+            max_tokens=self.max_tokens,
             temperature=self.temperature if temperature is None else temperature,
-            stop=prompts.COT_STOP, seed=self.seed if seed is None else seed,
+            stop=prompts.COT_STOP,
+            seed=self.seed if seed is None else seed,
         )
 
     def parse(self, question: Question, text: str) -> Extraction:
@@ -97,10 +92,17 @@ class ChainOfThought(Strategy):
         paths = []
         for sample in result.samples:
             read = self.parse(question, sample.text)
-            paths.append(ReasoningPath(
-                text=sample.text, answer=read.answer, method=read.method, span=read.span,
-                logprob=sample.logprob, n_tokens=len(sample.token_logprobs), finish_reason=sample.finish_reason,
-            ))
+            paths.append(
+                ReasoningPath(
+                    text=sample.text,
+                    answer=read.answer,
+                    method=read.method,
+                    span=read.span,
+                    logprob=sample.logprob,
+                    n_tokens=len(sample.token_logprobs),
+                    finish_reason=sample.finish_reason,
+                )
+            )
         return paths
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
@@ -115,18 +117,28 @@ class ChainOfThought(Strategy):
         if path.answer is not None:
             return Prediction(question_id=question.id, answer=path.answer, trace=trace)
         if self.fallback == "abstain" or question.is_free_form:
-            why = "fallback is 'abstain'" if self.fallback == "abstain" else "a free-form answer cannot be scored"
-            trace.notes.append(f"abstained: no answer read from the rationale ({why}); raw text in steps.rationale")
+            why = (
+                "fallback is 'abstain'"
+                if self.fallback == "abstain"
+                else "a free-form answer cannot be scored"
+            )
+            trace.notes.append(
+                f"abstained: no answer read from the rationale ({why}); raw text in steps.rationale"
+            )
             return Prediction(question_id=question.id, answer=None, trace=trace)
         return await self._score_after_rationale(question, lm, path.text, trace)
 
-    async def _score_after_rationale(self, question: Question, lm: AsyncLM, text: str, trace: Trace) -> Prediction:
+    async def _score_after_rationale(
+        self, question: Question, lm: AsyncLM, text: str, trace: Trace
+    ) -> Prediction:
         """Score each option's closing sentence after the rationale (an unreadable answer phrase cut off)."""
         cut = answer_phrase_start(text)
         rationale = (text if cut is None else text[:cut]).rstrip()
         context = f"{self.build_prompt(question)}{rationale} {prompts.ANSWER_PREFIX}"
         n_choices = len(question.choices)
-        continuations = [f" {prompts.answer_label(question.options, question.answer_of(i))}." for i in range(n_choices)]
+        continuations = [
+            f" {prompts.answer_label(question.options, question.answer_of(i))}." for i in range(n_choices)
+        ]
         scores = await score_continuations(lm, context, continuations)
         chosen = scores.get(self.fallback_normalization)
         best = argmax(chosen)
@@ -136,8 +148,13 @@ class ChainOfThought(Strategy):
             "normalization": self.fallback_normalization,
             "scores": {n: dict(zip(labels, scores.get(n), strict=True)) for n in ("raw", "token", "char")},
         }
-        trace.notes.append(f"no answer read from the rationale; options scored after it ({self.fallback_normalization})")
+        trace.notes.append(
+            f"no answer read from the rationale; options scored after it ({self.fallback_normalization})"
+        )
         return Prediction(
-            question_id=question.id, answer=question.answer_of(best), scores=dict(zip(labels, chosen, strict=True)),
-            confidence=softmax(chosen)[best], trace=trace,
+            question_id=question.id,
+            answer=question.answer_of(best),
+            scores=dict(zip(labels, chosen, strict=True)),
+            confidence=softmax(chosen)[best],
+            trace=trace,
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.dataclasses import dataclass
@@ -46,7 +46,9 @@ class ContinuationScores(BaseModel):
     def get(self, normalization: Normalization) -> tuple[float, ...]:
         values = getattr(self, normalization)
         if not values:
-            raise ValueError(f"normalization {normalization!r} needs the unconditional scores, not computed here")
+            raise ValueError(
+                f"normalization {normalization!r} needs the unconditional scores, not computed here"
+            )
         return values
 
 
@@ -56,9 +58,11 @@ async def score_continuations(
     """Score every continuation after `context` (and after `unconditional_context`, for MI) in one call."""
     requests = [LoglikelihoodRequest(context=context, continuation=c) for c in continuations]
     if unconditional_context is not None:
-        requests += [LoglikelihoodRequest(context=unconditional_context, continuation=c) for c in continuations]
+        requests += [
+            LoglikelihoodRequest(context=unconditional_context, continuation=c) for c in continuations
+        ]
     results = await lm.loglikelihood(requests)
-    conditional, unconditional = results[: len(continuations)], results[len(continuations):]
+    conditional, unconditional = results[: len(continuations)], results[len(continuations) :]
     raw = tuple(r.logprob for r in conditional)
     return ContinuationScores(
         raw=raw,
@@ -82,7 +86,7 @@ def argmax(values: Sequence[float]) -> int:
 
 
 @register_strategy("direct")
-@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid"))
 class Direct(Strategy):
     """Pick the option with the best score under `normalization` (see the module docstring).
 
@@ -98,14 +102,12 @@ class Direct(Strategy):
     def applies_to(self, question: Question) -> bool:
         return not question.is_free_form
 
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "normalization": self.normalization,
-                "unconditional_context": self.unconditional_context}
-
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)
         if question.is_free_form:
-            trace.notes.append("direct scoring needs options or a binary statement; this question is free-form")
+            trace.notes.append(
+                "direct scoring needs options or a binary statement; this question is free-form"
+            )
             return Prediction(question_id=question.id, answer=None, trace=trace)
         prompt = prompts.direct_prompt(question.text, question.options)
         continuations = prompts.direct_continuations(question.options)

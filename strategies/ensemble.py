@@ -8,7 +8,7 @@ question, do not vote. Ties go to the larger other total, then to the earlier me
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
@@ -21,7 +21,7 @@ from reasonkit.types import Answer, Prediction, Question, Trace
 
 
 @register_strategy("ensemble")
-@dataclass(frozen=True, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class Ensemble(Strategy):
     """Members run concurrently (their LM calls batch together); `weights` defaults to 1 per member."""
 
@@ -40,10 +40,6 @@ class Ensemble(Strategy):
     def applies_to(self, question: Question) -> bool:
         return any(m.applies_to(question) for m in self.members)
 
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "members": [m.config() for m in self.members], "vote": self.vote,
-                "weights": list(self.weights) if self.weights is not None else None}
-
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         weights = self.weights or (1.0,) * len(self.members)
         active = [(m, w) for m, w in zip(self.members, weights, strict=True) if m.applies_to(question)]
@@ -54,8 +50,14 @@ class Ensemble(Strategy):
         rows = []
         for (member, weight), prediction in zip(active, predictions, strict=True):
             confidence = 1.0 if prediction.confidence is None else prediction.confidence
-            rows.append({"name": member.name, "answer": prediction.answer, "confidence": prediction.confidence,
-                         "weight": weight})
+            rows.append(
+                {
+                    "name": member.name,
+                    "answer": prediction.answer,
+                    "confidence": prediction.confidence,
+                    "weight": weight,
+                }
+            )
             if prediction.answer is None:
                 continue
             key = answer_key(question, prediction.answer)
@@ -75,5 +77,10 @@ class Ensemble(Strategy):
         winner = max(order, key=lambda k: (primary[k], secondary[k], -order.index(k)))
         total = sum(primary.values())
         shares = {k: v / total for k, v in primary.items()} if total > 0 else {}
-        return Prediction(question_id=question.id, answer=answers[winner], scores=shares,
-                          confidence=shares.get(winner), trace=trace)
+        return Prediction(
+            question_id=question.id,
+            answer=answers[winner],
+            scores=shares,
+            confidence=shares.get(winner),
+            trace=trace,
+        )

@@ -63,12 +63,19 @@ class Exemplar(BaseModel):
     def from_question(cls, question: Question, source: str = "") -> Exemplar:
         """A TRAIN-split question whose metadata carries a "rationale" (as the synthetic suites' train splits do)."""
         if question.split != "train":
-            raise ValueError(f"question {question.id!r} is from split {question.split!r}; exemplars come from train")
+            raise ValueError(
+                f"question {question.id!r} is from split {question.split!r}; exemplars come from train"
+            )
         if question.gold is None or not question.metadata.get("rationale"):
             raise ValueError(f"question {question.id!r} has no gold answer or no metadata 'rationale'")
-        return cls(id=question.id, source=source or str(question.metadata.get("benchmark", "")),
-                   question=question.text, options=question.options, answer=question.gold,
-                   rationale=question.metadata["rationale"])
+        return cls(
+            id=question.id,
+            source=source or str(question.metadata.get("benchmark", "")),
+            question=question.text,
+            options=question.options,
+            answer=question.gold,
+            rationale=question.metadata["rationale"],
+        )
 
 
 def normalize_text(text: str) -> str:
@@ -106,19 +113,24 @@ def exemplar_sets_for(question: Question, override: str | None = None) -> tuple[
     return FALLBACK[question.kind]
 
 
-def select_exemplars(question: Question, shots: int, seed: int = 0, override: str | None = None,
-                     pool: Sequence[Exemplar] = ()) -> list[Exemplar]:
+def select_exemplars(
+    question: Question, shots: int, seed: int = 0, override: str | None = None, pool: Sequence[Exemplar] = ()
+) -> list[Exemplar]:
     """`shots` exemplars for `question` from `pool`, or else from the shipped sets that serve it; the same for
     every question of a benchmark (so their prompts share a prefix the engine can cache), chosen by `seed`.
     An exemplar that is the question itself is left out."""
     if shots == 0:
         return []
-    candidates = list(pool) or [e for name in exemplar_sets_for(question, override) for e in load_exemplars(name)]
+    candidates = list(pool) or [
+        e for name in exemplar_sets_for(question, override) for e in load_exemplars(name)
+    ]
     key = normalize_text(question.text)
     candidates = [e for e in candidates if normalize_text(e.question) != key]
     if shots > len(candidates):
-        raise ValueError(f"shots={shots} but only {len(candidates)} exemplars serve question {question.id!r} "
-                         f"(kind {question.kind}); pass exemplars= or lower shots")
+        raise ValueError(
+            f"shots={shots} but only {len(candidates)} exemplars serve question {question.id!r} "
+            f"(kind {question.kind}); pass exemplars= or lower shots"
+        )
     return random.Random(seed).sample(candidates, shots)
 
 

@@ -88,8 +88,9 @@ def cot_example(text: str, options: Sequence[str] | None, rationale: str, answer
     return f"{question_block(text, options, kind)}\nAnswer: {rationale} {answer_sentence(options, answer)}"
 
 
-def cot_prompt(examples: Sequence[str], text: str, options: Sequence[str] | None,
-               kind: QuestionKind | None = None) -> str:
+def cot_prompt(
+    examples: Sequence[str], text: str, options: Sequence[str] | None, kind: QuestionKind | None = None
+) -> str:
     """Few-shot prompt: worked examples, then the question with "Answer:" left open for the rationale."""
     return EXEMPLAR_SEPARATOR.join([*examples, direct_prompt(text, options, kind)])
 

@@ -70,11 +70,15 @@ class Tally(BaseModel):
         if not self.counts:
             return None
         order = list(self.counts)
-        primary, secondary = (self.counts, self.weights) if self.vote == "majority" else (self.weights, self.counts)
+        primary, secondary = (
+            (self.counts, self.weights) if self.vote == "majority" else (self.weights, self.counts)
+        )
         return max(order, key=lambda k: (primary[k], secondary[k], -order.index(k)))
 
 
-def tally(question: Question, answers: Sequence[Answer | None], weights: Sequence[float], vote: Vote) -> Tally:
+def tally(
+    question: Question, answers: Sequence[Answer | None], weights: Sequence[float], vote: Vote
+) -> Tally:
     counts: dict[str, int] = {}
     totals: dict[str, float] = {}
     values: dict[str, Answer] = {}
@@ -85,7 +89,9 @@ def tally(question: Question, answers: Sequence[Answer | None], weights: Sequenc
         counts[key] = counts.get(key, 0) + 1
         totals[key] = totals.get(key, 0.0) + weight
         values.setdefault(key, answer)
-    return Tally(counts=counts, weights=totals, answers=values, abstained=sum(a is None for a in answers), vote=vote)
+    return Tally(
+        counts=counts, weights=totals, answers=values, abstained=sum(a is None for a in answers), vote=vote
+    )
 
 
 def path_weight(path: ReasoningPath) -> float:
@@ -102,7 +108,7 @@ def k_steps(n: int) -> list[int]:
 
 
 @register_strategy("self_consistency")
-@dataclass(frozen=True, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class SelfConsistency(Strategy):
     """Vote over `n` paths sampled from `inner` (a strategy with `sample_paths`, e.g. cot) at `temperature`;
     `seed` makes the samples repeatable."""
@@ -117,8 +123,10 @@ class SelfConsistency(Strategy):
 
     def __post_init__(self) -> None:
         if not isinstance(self.inner, GeneratingStrategy):
-            raise ValueError(f"self_consistency: inner strategy {self.inner.name!r} cannot sample reasoning paths "
-                             "(it needs a sample_paths method, as cot has)")
+            raise ValueError(
+                f"self_consistency: inner strategy {self.inner.name!r} cannot sample reasoning paths "
+                "(it needs a sample_paths method, as cot has)"
+            )
 
     @property
     def generator(self) -> GeneratingStrategy:
@@ -128,10 +136,6 @@ class SelfConsistency(Strategy):
     def applies_to(self, question: Question) -> bool:
         return self.inner.applies_to(question)
 
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "inner": self.inner.config(), "n": self.n, "temperature": self.temperature,
-                "vote": self.vote, "seed": self.seed}
-
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         paths = await self.generator.sample_paths(question, lm, self.n, self.temperature, self.seed)
         weights = [path_weight(p) for p in paths]
@@ -140,8 +144,13 @@ class SelfConsistency(Strategy):
         trace = Trace(strategy=self.name)
         trace.steps = {
             "paths": [{**p.model_dump(), "weight": w} for p, w in zip(paths, weights, strict=True)],
-            "tally": {"counts": final.counts, "weights": final.weights, "shares": final.shares,
-                      "abstained": final.abstained, "vote": self.vote},
+            "tally": {
+                "counts": final.counts,
+                "weights": final.weights,
+                "shares": final.shares,
+                "abstained": final.abstained,
+                "vote": self.vote,
+            },
             "votes_at_k": [self._vote_at(question, answers, weights, k) for k in k_steps(len(paths))],
         }
         winner = final.winner
@@ -149,13 +158,22 @@ class SelfConsistency(Strategy):
             trace.notes.append(f"abstained: none of the {len(paths)} paths gave a readable answer")
             return Prediction(question_id=question.id, answer=None, trace=trace)
         if final.abstained:
-            trace.notes.append(f"{final.abstained} of {len(paths)} paths gave no readable answer and did not vote")
+            trace.notes.append(
+                f"{final.abstained} of {len(paths)} paths gave no readable answer and did not vote"
+            )
         shares = final.shares
-        return Prediction(question_id=question.id, answer=final.answers[winner], scores=shares,
-                          confidence=shares[winner], trace=trace)
+        return Prediction(
+            question_id=question.id,
+            answer=final.answers[winner],
+            scores=shares,
+            confidence=shares[winner],
+            trace=trace,
+        )
 
     @staticmethod
-    def _vote_at(question: Question, answers: list[Answer | None], weights: list[float], k: int) -> dict[str, Any]:
+    def _vote_at(
+        question: Question, answers: list[Answer | None], weights: list[float], k: int
+    ) -> dict[str, Any]:
         """Both votes over the first k paths (answer values, so a report can score them against gold)."""
         out: dict[str, Any] = {"k": k}
         for vote in ("majority", "weighted"):

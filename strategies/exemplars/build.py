@@ -66,7 +66,9 @@ def evaluation_questions(root: Path) -> set[str]:
 
 
 def _short(question: str, rationale: str) -> bool:
-    return len(question) <= MAX_QUESTION_CHARS and MIN_RATIONALE_CHARS <= len(rationale) <= MAX_RATIONALE_CHARS
+    return (
+        len(question) <= MAX_QUESTION_CHARS and MIN_RATIONALE_CHARS <= len(rationale) <= MAX_RATIONALE_CHARS
+    )
 
 
 def commonsenseqa(root: Path) -> list[Exemplar]:
@@ -76,9 +78,16 @@ def commonsenseqa(root: Path) -> list[Exemplar]:
     for row in read_jsonl(root / "ecqa/ecqa_flan_cot_train.jsonl"):
         question, rationale = clean(row["question"]), clean(row["explanation"])
         if row["csqa_split"] == "train" and row["csqa_id"] not in dev_ids and _short(question, rationale):
-            out.append(Exemplar(id=f"csqa:{row['csqa_id']}", source="ecqa", question=question,
-                                options=tuple(clean(c) for c in row["choices"]),
-                                answer=LETTERS.index(row["answerKey"]), rationale=rationale))
+            out.append(
+                Exemplar(
+                    id=f"csqa:{row['csqa_id']}",
+                    source="ecqa",
+                    question=question,
+                    options=tuple(clean(c) for c in row["choices"]),
+                    answer=LETTERS.index(row["answerKey"]),
+                    rationale=rationale,
+                )
+            )
     return out
 
 
@@ -89,8 +98,15 @@ def strategyqa(root: Path) -> list[Exemplar]:
     for row in read_jsonl(root / "strategyqa/train.jsonl"):
         question, rationale = clean(row["question"]), clean(" ".join(row["facts"]))
         if row["qid"] not in dev_ids and _short(question, rationale):
-            out.append(Exemplar(id=f"strategyqa:{row['qid']}", source="strategyqa", question=question,
-                                answer=bool(row["answer"]), rationale=rationale))
+            out.append(
+                Exemplar(
+                    id=f"strategyqa:{row['qid']}",
+                    source="strategyqa",
+                    question=question,
+                    answer=bool(row["answer"]),
+                    rationale=rationale,
+                )
+            )
     return out
 
 
@@ -100,8 +116,15 @@ def creak(root: Path) -> list[Exemplar]:
     for row in read_jsonl(root / "creak/train.jsonl"):
         question, rationale = clean(row["sentence"]), clean(row["explanation"])
         if row["ex_id"].startswith("train_") and _short(question, rationale):
-            out.append(Exemplar(id=f"creak:{row['ex_id']}", source="creak", question=question,
-                                answer=row["label"] == "true", rationale=rationale))
+            out.append(
+                Exemplar(
+                    id=f"creak:{row['ex_id']}",
+                    source="creak",
+                    question=question,
+                    answer=row["label"] == "true",
+                    rationale=rationale,
+                )
+            )
     return out
 
 

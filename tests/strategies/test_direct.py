@@ -1,0 +1,97 @@
+"""Direct scoring: the four normalisations, binary statements, and the trace."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from reasonkit.fake import FakeLM
+from reasonkit.protocol import LoglikelihoodRequest
+from reasonkit.strategies import prompts
+from reasonkit.strategies.direct import Direct
+from reasonkit.types import Question
+
+# FakeLM counts whitespace-separated words as tokens. Built so each normalisation picks a different option:
+#   option           raw    tokens  chars(incl. space)  token    char     unconditional  mi
+#   "ab"            -1.0    1        3                  -1.0    -0.333    -0.5           -0.5
+#   "x y z w"       -3.2    4        8                  -0.8    -0.4      -1.0           -2.2
+#   "longwordhere"  -2.0    1       13                  -2.0    -0.154    -1.0           -1.0
+#   "dd"            -1.5    1        3                  -1.5    -0.5      -5.0           +3.5
+OPTIONS = ("ab", "x y z w", "longwordhere", "dd")
+CONDITIONAL = {" ab": -1.0, " x y z w": -3.2, " longwordhere": -2.0, " dd": -1.5}
+UNCONDITIONAL = {" ab": -0.5, " x y z w": -1.0, " longwordhere": -1.0, " dd": -5.0}
+QUESTION = Question(id="q1", text="Which one?", options=OPTIONS, gold=0)
+
+
+def scores(context: str, continuation: str) -> float:
+    table = UNCONDITIONAL if context == prompts.UNCONDITIONAL_CONTEXT else CONDITIONAL
+    return table[continuation]
+
+
+@pytest.mark.parametrize(("normalization", "expected"), [("raw", 0), ("token", 1), ("char", 2), ("mi", 3)])
+def test_each_normalisation_picks_its_own_answer(normalization: str, expected: int) -> None:
+    prediction = Direct(normalization=normalization).run(QUESTION, FakeLM(scores=scores))
+    assert prediction.answer == expected
+    # every run shows all four score sets, whatever picked the answer
+    steps = prediction.trace.steps
+    assert steps["answer_by"] == {"raw": "ab", "token": "x y z w", "char": "longwordhere", "mi": "dd"}
+    assert steps["scores"]["token"]["x y z w"] == pytest.approx(-0.8)
+    assert steps["scores"]["char"]["longwordhere"] == pytest.approx(-2.0 / 13)
+    assert steps["scores"]["mi"]["dd"] == pytest.approx(3.5)
+    assert prediction.scores == pytest.approx(steps["scores"][normalization])
+    assert 0.25 < prediction.confidence <= 1.0
+
+
+def test_one_batch_scores_the_options_after_the_prompt_and_after_answer() -> None:
+    lm = FakeLM(scores=scores)
+    prediction = Direct(normalization="mi").run(QUESTION, lm)
+    prompt = "Question: Which one?\nOptions: (A) ab (B) x y z w (C) longwordhere (D) dd\nAnswer:"
+    assert lm.loglikelihood_batches == [8]
+    assert set(lm.requests) == {
+        LoglikelihoodRequest(context=c, continuation=f" {o}") for o in OPTIONS for c in (prompt, "Answer:")
+    }
+    assert len(prediction.trace.calls) == 8 and prediction.trace.strategy == "direct"
+
+
+def test_binary_statements_score_true_and_false() -> None:
+    statement = Question(id="b", text="Soup is a solid.", gold=False)
+    table = {" True": -2.0, " False": -0.7}
+    prediction = Direct(normalization="raw").run(statement, FakeLM(scores=table))
+    assert prediction.answer is False and prediction.is_correct(statement)
+    assert prediction.trace.steps["continuations"] == [" True", " False"]
+    assert prediction.scores == {"True": -2.0, "False": -0.7}
+    # with raw scores the softmax is the model's distribution over the two answers
+    assert prediction.confidence == pytest.approx(1 / (1 + math.exp(-1.3)))
+
+
+def test_ties_go_to_the_first_option() -> None:
+    prediction = Direct(normalization="raw").run(QUESTION, FakeLM(scores=lambda c, x: -1.0))
+    assert prediction.answer == 0
+
+
+def test_free_form_questions_do_not_apply() -> None:
+    free = Question(id="f", text="What is 2 + 2?", gold="4")
+    assert not Direct().applies_to(free)
+    assert Direct().run(free, FakeLM()).abstained
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="normalization"):
+        Direct(normalization="acc_norm")
+
+
+@pytest.mark.slow
+def test_real_tiny_model(tiny_engine) -> None:
+    questions = [
+        Question(id="r1", text="Where would you keep a book?", options=("shelf", "oven", "river"), gold=0),
+        Question(id="r2", text="The sun rises in the east.", gold=True),
+    ]
+    for normalization in ("raw", "mi"):
+        predictions = Direct(normalization=normalization).run_many(questions, tiny_engine)
+        for question, prediction in zip(questions, predictions, strict=True):
+            assert prediction.answer in (range(3) if question.options else (True, False))
+            calls = prediction.trace.calls
+            assert len(calls) == 2 * len(question.choices)
+            assert all(c.kind == "loglikelihood" and c.output["logprob"] < 0 for c in calls)
+            assert set(prediction.trace.steps["scores"]) == {"raw", "token", "char", "mi"}
