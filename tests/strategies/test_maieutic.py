@@ -253,3 +253,23 @@ def test_node_cap_is_noted() -> None:
     )
     assert mt.tree_from_json(prediction.trace.steps["unpruned_tree"]).number_of_nodes() == 2
     assert any("node cap 2" in note for note in prediction.trace.notes)
+
+
+@pytest.mark.slow
+def test_real_tiny_model(tiny_engine) -> None:  # type: ignore[no-untyped-def]
+    questions = [
+        Question(id="fly", text="Penguins can fly.", gold=False),
+        Question(id="wet", text="Water is wet.", gold=True),
+    ]
+    strategy = Maieutic(depth=1, n_first=1, shots=1, max_tokens=8)
+    for question, prediction in zip(questions, strategy.run_many(questions, tiny_engine), strict=True):
+        assert prediction.question_id == question.id and prediction.answer in (True, False)
+        steps = prediction.trace.steps
+        full = mt.tree_from_json(steps["unpruned_tree"])
+        assert full.nodes["Q"]["text"] == question.text and full.number_of_nodes() >= 1
+        assert all(0.0 <= b <= 1.0 for n in full for b in full.nodes[n]["belief"])
+        assert set(mt.tree_from_json(steps["tree"]).nodes) <= set(full.nodes)
+        kinds = {call.kind for call in prediction.trace.calls}
+        assert kinds == {"loglikelihood", "generate"}  # negations are generated even for an integral root
+        if steps["solver"] is None or steps["solver"]["status"] != "solved":
+            assert any("fallback to the root belief" in note for note in prediction.trace.notes)
