@@ -152,7 +152,7 @@ def test_options_are_validated() -> None:
 def test_real_tiny_model(tiny_engine) -> None:
     questions = [CSQA, CLAIM]
     for fallback in ("score", "abstain"):
-        predictions = ChainOfThought(shots=1, max_tokens=12, fallback=fallback).run_many(
+        predictions = ChainOfThought(shots=0, max_tokens=8, fallback=fallback).run_many(
             questions, tiny_engine
         )
         for question, prediction in zip(questions, predictions, strict=True):

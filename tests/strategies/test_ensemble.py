@@ -90,7 +90,7 @@ def test_options_are_validated() -> None:
 
 @pytest.mark.slow
 def test_real_tiny_model(tiny_engine) -> None:
-    ensemble = Ensemble((Direct(normalization="mi"), ChainOfThought(shots=1, max_tokens=12)), vote="weighted")
+    ensemble = Ensemble((Direct(normalization="mi"), ChainOfThought(shots=0, max_tokens=8)), vote="weighted")
     prediction = ensemble.run(QUESTION, tiny_engine)
     assert prediction.answer in range(3)
     direct, cot = prediction.trace.children

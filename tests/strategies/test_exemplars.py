@@ -75,6 +75,16 @@ def test_no_exemplar_is_a_dev_or_test_question() -> None:
     assert not leaked
 
 
+def test_no_exemplar_is_a_question_of_the_bundled_evaluation_sets() -> None:
+    """Runs everywhere: the package ships the dev/test splits the benchmarks evaluate on."""
+    from reasonkit.benchmarks.loaders import BENCHMARKS, load_benchmark
+
+    bundled = [name for name, spec in BENCHMARKS.items() if spec.bundled_file is not None]
+    assert bundled
+    forbidden = {normalize_text(q.text) for name in bundled for q in load_benchmark(name)}
+    assert not [e.id for e in all_shipped() if normalize_text(e.question) in forbidden]
+
+
 @needs_data
 def test_exemplars_come_from_the_train_splits_by_id() -> None:
     csqa_dev = {r["id"] for r in rows("commonsenseqa/dev.jsonl")}

@@ -134,7 +134,7 @@ def test_inner_must_sample_paths() -> None:
 @pytest.mark.slow
 def test_real_tiny_model(tiny_engine) -> None:
     binary = Question(id="r2", text="The sun rises in the east.", gold=True, metadata={"benchmark": "creak"})
-    strategy = SelfConsistency(ChainOfThought(shots=1, max_tokens=12), n=6, temperature=0.8, seed=1)
+    strategy = SelfConsistency(ChainOfThought(shots=0, max_tokens=8), n=6, temperature=0.8, seed=1)
     first = strategy.run_many([QUESTION, binary], tiny_engine)
     for question, prediction in zip([QUESTION, binary], first, strict=True):
         [call] = prediction.trace.calls
