@@ -2,7 +2,8 @@
 
 The n paths are ONE generation request with n=n, so the engine shares the prompt's KV cache across them.
 Votes: "majority" counts answers; "weighted" adds each path's length-normalised probability
-exp(mean token log-prob) (the paper's "normalized weighted sum"), and the shares are normalised to sum 1.
+exp(mean token log-prob) (the paper's "normalized weighted sum"; log-probs as the backend reports them, for
+the project's engine under the untempered model), and the shares are normalised to sum 1.
 Paths whose answer cannot be read abstain: they are counted and left out of the vote; if every path
 abstains the prediction abstains. The trace keeps every path, the tally, and the vote of the first k paths
 for k = 1, 5, 10, 20, 40, ... up to n, so one run gives the accuracy-vs-n curve.
