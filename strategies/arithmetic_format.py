@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -175,11 +176,27 @@ def to_question(problem: ArithmeticProblem, question_id: str, split: str = "dev"
 
 def problem_of(question: Question) -> ArithmeticProblem | None:
     """The problem a question asks: from its metadata when it has them, else from its text's last line."""
-    meta = question.metadata
-    if meta.get("task") == "arithmetic" and "op" in meta and "operands" in meta:
+    return _problem_from(question.metadata, question.text, f"question {question.id!r}")
+
+
+def scratchpad_text(row: Mapping[str, Any]) -> str | None:
+    """Training-recipe formatter ("reasonkit.strategies.arithmetic_format:scratchpad_text"): a question row,
+    as the synthetic suite writes it, to its scratchpad example; None for a row that is not arithmetic."""
+    problem = _problem_from(row.get("metadata") or {}, str(row.get("text", "")), f"row {row.get('id')!r}")
+    return None if problem is None else render_example(problem, scratchpad=True)
+
+
+def direct_text(row: Mapping[str, Any]) -> str | None:
+    """Like `scratchpad_text`, in the direct format ("Input: ...\nAnswer: ...")."""
+    problem = _problem_from(row.get("metadata") or {}, str(row.get("text", "")), f"row {row.get('id')!r}")
+    return None if problem is None else render_example(problem, scratchpad=False)
+
+
+def _problem_from(metadata: Mapping[str, Any], text: str, where: str) -> ArithmeticProblem | None:
+    if metadata.get("task") == "arithmetic" and "op" in metadata and "operands" in metadata:
         try:
-            return ArithmeticProblem(op=meta["op"], operands=tuple(meta["operands"]))
+            return ArithmeticProblem(op=metadata["op"], operands=tuple(metadata["operands"]))
         except ValidationError as error:
-            raise ValueError(f"question {question.id!r}: bad arithmetic metadata {meta}: {error}") from error
-    lines = question.text.strip().splitlines()
+            raise ValueError(f"{where}: bad arithmetic metadata {dict(metadata)}: {error}") from error
+    lines = text.strip().splitlines()
     return parse_problem(lines[-1]) if lines else None

@@ -81,9 +81,16 @@ def _encoder(model: str, model_path: Path) -> SentenceTransformer:
             os.environ["HF_HUB_OFFLINE"] = "1"
             os.environ["TRANSFORMERS_OFFLINE"] = "1"
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
             log.info("loading sentence encoder %s from %s", model, model_path)
-            _encoders[model] = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+            bars = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # a weight-loading bar on every first search is noise
+            try:
+                _encoders[model] = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+            finally:
+                if bars:
+                    hf_logging.enable_progress_bar()
         return _encoders[model]
 
 

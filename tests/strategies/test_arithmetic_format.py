@@ -1,3 +1,4 @@
+import json
 import random
 import re
 
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 from reasonkit.strategies.arithmetic_format import (
     END,
     ArithmeticProblem,
+    direct_text,
     make_problem,
     parse_answer,
     parse_problem,
@@ -17,6 +19,7 @@ from reasonkit.strategies.arithmetic_format import (
     render_input,
     render_prompt,
     scratch_lines,
+    scratchpad_text,
     to_question,
 )
 
@@ -134,3 +137,19 @@ def test_question_round_trip():
     # Without metadata the problem is read from the text's last line (e.g. after memory notes).
     bare = question.model_copy(update={"metadata": {}, "text": "Note: check carries\n" + question.text})
     assert problem_of(bare) == problem
+
+
+def test_recipe_formatters_turn_suite_rows_into_examples():
+    problem = ArithmeticProblem(op="add", operands=(905, 97))
+    row = json.loads(to_question(problem, "arithmetic-train-0", split="train").model_dump_json())
+    assert scratchpad_text(row) == render_example(problem, scratchpad=True)
+    assert direct_text(row) == render_example(problem, scratchpad=False)
+    assert scratchpad_text({"id": "x", "text": "Is the sky blue?", "metadata": {}}) is None
+    with pytest.raises(ValueError, match="row 'bad'"):
+        direct_text(
+            {
+                "id": "bad",
+                "text": "1 + 1",
+                "metadata": {"task": "arithmetic", "op": "mul", "operands": [1, 12]},
+            }
+        )
