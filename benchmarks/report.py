@@ -119,6 +119,15 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
+def html_table(rows: list[Row]) -> str:
+    """The markdown table's content as an HTML table."""
+    lines = [line.strip("|").split(" | ") for line in markdown_table(rows).splitlines()]
+    head, body = lines[0], lines[2:]
+    cells = "".join(f"<th>{html.escape(h.strip())}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in row) + "</tr>" for row in body)
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{trs}</tbody></table>"
+
+
 def accuracy_plot(rows: list[Row], path: Path) -> None:
     benchmarks = list(dict.fromkeys(row.benchmark for row in rows))
     fig, axes = plt.subplots(1, len(benchmarks), figsize=(4.5 * len(benchmarks), 4), squeeze=False)
@@ -192,9 +201,9 @@ def html_page(runs: list[Run], rows: list[Row], images: list[Path]) -> str:
         f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
         for p in images
     )
-    table = markdown_table(rows)
+    table = html_table(rows)
     payload = json.dumps(data).replace("</", "<\\/")
-    return PAGE.replace("%TABLE%", html.escape(table)).replace("%IMAGES%", pictures).replace("%DATA%", payload)
+    return PAGE.replace("%TABLE%", table).replace("%IMAGES%", pictures).replace("%DATA%", payload)
 
 
 def write_report(paths: list[Path], out: Path) -> list[Path]:
@@ -217,7 +226,7 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
     return written
 
 
-PAGE = """<!doctype html>
+PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>reasonkit report</title>
 <style>
 body{font:14px system-ui,sans-serif;margin:0;display:flex;height:100vh}
@@ -233,13 +242,14 @@ ul.tree li:before{content:"";position:absolute;left:-18px;top:9px;width:14px;bor
 .node{display:inline-block;border:1px solid #bbb;border-radius:4px;padding:2px 6px;background:#fff}
 .integral{border-color:#1a7f37}.true{background:#e8f5e9}.false{background:#ffebee}
 details{margin:6px 0}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left}
 </style></head><body>
 <div id="side"><h3>reasonkit report</h3>
 <label>run <select id="run"></select></label><br>
 <label>show <select id="filter"><option value="all">all</option><option value="bad">wrong</option>
 <option value="ok">right</option><option value="abst">abstained</option></select></label>
 <div id="list"></div></div>
-<div id="main"><h3>Summary</h3><pre>%TABLE%</pre>%IMAGES%<div id="detail"></div></div>
+<div id="main"><div id="detail"></div><h3>Summary</h3>%TABLE%%IMAGES%</div>
 <script id="data" type="application/json">%DATA%</script>
 <script>
 const runs = JSON.parse(document.getElementById('data').textContent);
@@ -248,7 +258,10 @@ const runSel = document.getElementById('run'), filt = document.getElementById('f
 runs.forEach((r, i) => runSel.add(new Option(r.benchmark + ' · ' + r.strategy + ' (' + r.lines.length + ')', i)));
 function status(l){return l.abstained ? 'abst' : (l.correct ? 'ok' : 'bad');}
 function answerText(q, a){ if (a === null || a === undefined) return '(abstained)';
-  if (q.options && typeof a === 'number') return String.fromCharCode(65 + a) + '. ' + q.options[a]; return String(a); }
+  if (q.options && typeof a === 'number') return String.fromCharCode(65 + a) + '. ' + q.options[a];
+  if (typeof a === 'boolean') return a ? 'True' : 'False'; return String(a); }
+function callLine(c){ const r = c.request; const text = c.kind === 'generate' ? r.prompt : r.context + ' ⟶ ' + r.continuation;
+  return text.replace(/\s+/g, ' ').slice(-90); }
 function tree(g){
   const kids = {}; g.edges.forEach(e => (kids[e.source] = kids[e.source] || []).push(e.target));
   const nodes = Object.fromEntries(g.nodes.map(n => [n.id, n]));
@@ -268,10 +281,14 @@ function show(l){
   h += '<p>gold: <b>' + esc(answerText(q, q.gold)) + '</b> · predicted: <b class="' + status(l) + '">' + esc(answerText(q, p.answer)) + '</b></p>';
   if (Object.keys(p.scores).length) h += '<p>scores: ' + esc(JSON.stringify(p.scores)) + '</p>';
   if (t.notes.length) h += '<p>notes:</p><ul>' + t.notes.map(n => '<li>' + esc(n) + '</li>').join('') + '</ul>';
-  if (t.steps.tree) h += '<h4>maieutic tree</h4>' + tree(t.steps.tree);
+  if (t.steps.tree) {
+    const empty = !t.steps.tree.nodes.length && t.steps.unpruned_tree;
+    h += '<h4>maieutic tree' + (empty ? ' (everything was pruned; the generated tree)' : '') + '</h4>'
+      + tree(empty ? t.steps.unpruned_tree : t.steps.tree);
+  }
   const steps = Object.assign({}, t.steps); delete steps.tree; delete steps.unpruned_tree;
   if (Object.keys(steps).length) h += '<details><summary>strategy steps</summary><pre>' + esc(JSON.stringify(steps, null, 1)) + '</pre></details>';
-  h += '<h4>' + t.calls.length + ' LM calls</h4>' + t.calls.map((c, i) => '<details><summary>' + i + ': ' + c.kind + (c.cached ? ' (cached)' : '') + '</summary><pre>'
+  h += '<h4>' + t.calls.length + ' LM calls</h4>' + t.calls.map((c, i) => '<details><summary>' + i + ': ' + c.kind + (c.cached ? ' (cached)' : '') + ' <small>…' + esc(callLine(c)) + '</small></summary><pre>'
     + esc(JSON.stringify(c.request, null, 1)) + '</pre><pre>' + esc(JSON.stringify(c.output, null, 1)) + '</pre></details>').join('');
   document.getElementById('detail').innerHTML = h;
 }
@@ -281,9 +298,16 @@ function render(){
   run.lines.filter(l => f === 'all' || status(l) === f).forEach(l => {
     const d = document.createElement('div'); d.className = 'q ' + status(l);
     d.textContent = (l.correct ? '✔ ' : l.abstained ? '∅ ' : '✘ ') + l.question.text.slice(0, 90);
-    d.onclick = () => show(l); list.appendChild(d); });
+    d.onclick = () => { location.hash = 'run=' + runSel.value + '&q=' + encodeURIComponent(l.question_id); };
+    list.appendChild(d); });
 }
-runSel.onchange = render; filt.onchange = render; render();
-if (runs.length && runs[0].lines.length) show(runs[0].lines[0]);
+function route(){
+  const h = new URLSearchParams(location.hash.slice(1));
+  if (h.has('run') && runs[h.get('run')]) { runSel.value = h.get('run'); render(); }
+  const run = runs[runSel.value]; const l = run && run.lines.find(x => x.question_id === h.get('q'));
+  if (l) show(l); else document.getElementById('detail').innerHTML = '<p>Pick a question on the left.</p>';
+}
+runSel.onchange = () => { location.hash = 'run=' + runSel.value; }; filt.onchange = render;
+window.onhashchange = route; render(); route();
 </script></body></html>
 """

@@ -1,7 +1,10 @@
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reasonkit.benchmarks.report import load_runs, markdown_table, rows_for, votes_at_k, write_report
@@ -64,3 +67,21 @@ def test_write_report_lists_what_it_wrote(tmp_path: Path) -> None:
     make_run(tmp_path / "run", PickBest(), questions(3), FakeLM())
     names = [p.name for p in write_report([tmp_path / "run"], tmp_path / "out")]
     assert names == ["report.md", "accuracy.png", "report.html"]
+
+
+CHROMIUM = next((c for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine")
+def test_page_renders_a_maieutic_tree_in_headless_chromium(tmp_path: Path) -> None:
+    qs = [Question(id="s1", text="Fire is hot.", gold=True, metadata={"benchmark": "toy"})]
+    lm = FakeLM(default=["fire burns things.", "ice is cold."])
+    make_run(tmp_path / "run", build_strategy("maieutic"), qs, lm)
+    write_report([tmp_path / "run"], tmp_path / "out")
+    url = (tmp_path / "out" / "report.html").as_uri() + "#run=0&q=s1"
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=90, check=True,
+    ).stdout
+    assert '<ul class="tree">' in dom and "Fire is hot." in dom and "LM calls" in dom
