@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Literal
 
@@ -154,7 +155,8 @@ def solve(
     max_vars: int = 500,
     max_clauses: int = 5000,
 ) -> SolveResult:
-    """Weighted MAX-SAT over the clauses; the guards return a status the caller falls back on."""
+    """Weighted MAX-SAT over the clauses; the guards (size, `time_limit_s` over both solves) return a status
+    the caller falls back on."""
     kept = [(c, round(c.weight * WEIGHT_SCALE)) for c in clauses]
     kept = [(c, scaled) for c, scaled in kept if scaled > 0]
     names = sorted({lit.node for clause, _ in kept for lit in clause.literals} | {root})
@@ -170,22 +172,27 @@ def solve(
     if len(names) > max_vars or len(wcnf.soft) > max_clauses:
         log.warning("MAX-SAT instance too large (%d vars, %d clauses)", len(names), len(wcnf.soft))
         return SolveResult(status="too_large", **size)
-    solved = {
-        value: _solve_forced(wcnf, var[root] if value else -var[root], time_limit_s)
-        for value in (True, False)
-    }
-    if solved[True] is None or solved[False] is None:
-        log.warning(
-            "RC2 interrupted after %.1f s (%d vars, %d clauses)", time_limit_s, len(names), len(wcnf.soft)
-        )
-        return SolveResult(status="timeout", **size)
+    deadline = time.monotonic() + time_limit_s
+    solved: dict[bool, tuple[int, list[int]]] = {}
+    for value in (True, False):
+        left = deadline - time.monotonic()
+        outcome = _solve_forced(wcnf, var[root] if value else -var[root], left) if left > 0 else None
+        if outcome is None:
+            log.warning(
+                "RC2 stopped at the %.1f s limit (%d vars, %d clauses)",
+                time_limit_s,
+                len(names),
+                len(wcnf.soft),
+            )
+            return SolveResult(status="timeout", **size)
+        solved[value] = outcome
     (cost_t, model_t), (cost_f, model_f) = solved[True], solved[False]
-    model = model_t if cost_t <= cost_f else model_f
+    chosen = set(model_t if cost_t <= cost_f else model_f)
     return SolveResult(
         status="tie" if cost_t == cost_f else "solved",
         answer=None if cost_t == cost_f else cost_t < cost_f,
         cost_true=cost_t / WEIGHT_SCALE,
         cost_false=cost_f / WEIGHT_SCALE,
-        assignment={name: var[name] in set(model) for name in names},
+        assignment={name: var[name] in chosen for name in names},
         **size,
     )

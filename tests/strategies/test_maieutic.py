@@ -189,14 +189,11 @@ def test_empty_tree_falls_back_to_root_belief() -> None:
     assert any("fallback to the root belief: empty tree" in note for note in prediction.trace.notes)
 
 
-def test_solver_timeout_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reasonkit.strategies import maxsat
-
-    monkeypatch.setattr(maxsat, "_solve_forced", lambda wcnf, literal, limit: None)
-    prediction = Maieutic(depth=1, negation="rule").run(
-        QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS))
-    )
+def test_solver_timeout_falls_back() -> None:
+    strategy = Maieutic(depth=1, negation="rule", solver_time_limit_s=0.0)
+    prediction = strategy.run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(BELIEFS)))
     assert prediction.answer is True
+    assert prediction.trace.steps["solver"]["status"] == "timeout"
     assert any("'timeout'" in note for note in prediction.trace.notes)
 
 
