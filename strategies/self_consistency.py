@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
@@ -131,8 +131,7 @@ class SelfConsistency(Strategy):
 
     @property
     def generator(self) -> GeneratingStrategy:
-        assert isinstance(self.inner, GeneratingStrategy)
-        return self.inner
+        return cast(GeneratingStrategy, self.inner)  # checked in __post_init__
 
     def applies_to(self, question: Question) -> bool:
         return self.inner.applies_to(question)
