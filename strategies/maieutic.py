@@ -205,6 +205,8 @@ class Maieutic(Strategy):
         relations = await self._relations(pruned, lm, notes)
         clauses = belief_clauses(pruned) + abductive_clauses(pruned) + relation_clauses(pruned, relations)
         result = solve(clauses, time_limit_s=self.solver_time_limit_s) if pruned.number_of_nodes() else None
+        for node_id, value in (result.assignment if result is not None else {}).items():
+            pruned.nodes[node_id]["value"] = value
         prediction = answer_from(question.id, result, root, notes)
         prediction.trace = Trace(
             strategy=self.name,

@@ -31,6 +31,8 @@ class MaieuticNode(BaseModel):
     negation_method: Literal["lm", "rule", "given"] = "given"
     belief: tuple[float | None, float | None]
     integral: bool
+    value: bool | None = None
+    """The truth value MAX-SAT assigned, once solved."""
 
     @property
     def polarity(self) -> Polarity | None:

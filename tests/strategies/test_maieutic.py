@@ -118,6 +118,7 @@ def test_consistent_answer_overrules_the_root_belief() -> None:
     assert tree.nodes["QT0"]["integral"] and not tree.nodes["Q"]["integral"]
     steps = prediction.trace.steps
     assert steps["assignment"]["Q"] is False and steps["solver"]["status"] == "solved"
+    assert {n: tree.nodes[n]["value"] for n in tree} == steps["assignment"]
     assert {c["kind"] for c in steps["clauses"]} == {"belief", "abductive"}  # relations were all neutral
     assert steps["negation_method"] == "rule"
     assert prediction.trace.calls and prediction.trace.strategy == "maieutic"
