@@ -42,16 +42,16 @@ def ask(
     device: str | None,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION (with --option twice or more, or --binary) and print the trace."""
+    """Answer QUESTION and print the trace: multiple choice with --option (twice or more), a true/false
+    statement with --binary, otherwise a free-form question (e.g. arithmetic for the scratchpad)."""
     from reasonkit.models import load_model
     from reasonkit.registry import StrategySpecError, build_strategy
 
-    if binary == bool(options):
-        raise click.UsageError(
-            "give --option at least twice (multiple choice) or --binary (true/false), not both"
-        )
+    if binary and options:
+        raise click.UsageError("give --option (multiple choice) or --binary (true/false), not both")
+    kind = "multiple_choice" if options else "binary" if binary else "free_form"
     try:
-        q = Question(id="cli", text=question, options=options or None)
+        q = Question(id="cli", text=question, kind=kind, options=options or None)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="QUESTION / --option") from error
     try:
@@ -85,10 +85,11 @@ def render_prediction(question: Question, prediction: Prediction) -> RenderableT
         table.add_row("→" if chosen else "", escape(label), "" if score is None else f"{score:.4g}")
     answer = "abstained" if prediction.abstained else escape(str(prediction.answer))
     confidence = "" if prediction.confidence is None else f"  confidence {prediction.confidence:.3f}"
-    head = Panel(
-        Group(Text(question.text), table, Text.from_markup(f"[bold]answer:[/bold] {answer}{confidence}")),
-        title="question",
-    )
+    parts: list[RenderableType] = [Text(question.text)]
+    if question.choices:
+        parts.append(table)
+    parts.append(Text.from_markup(f"[bold]answer:[/bold] {answer}{confidence}"))
+    head = Panel(Group(*parts), title=f"{question.kind.replace('_', ' ')} question")
     return Group(head, render_trace(prediction.trace))
 
 

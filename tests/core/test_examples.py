@@ -16,6 +16,7 @@ import reasonkit.models
 from reasonkit import registry
 from reasonkit.cli import main
 from reasonkit.fake import FakeLM
+from reasonkit.protocol import GenerationRequest
 from reasonkit.registry import available_strategies, build_strategy, register_strategy
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
@@ -129,10 +130,44 @@ def test_the_cli_runs_the_plugin_on_the_tiny_trained_model(
     assert [c.kind for c in prediction.trace.calls] == ["generate", "loglikelihood", "loglikelihood"]
 
 
+def test_ask_with_a_cache_answers_again_without_the_model(
+    monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    use_entry_points(monkeypatch, [declared_entry_point()])
+    cache = tmp_path / "lm-cache.sqlite"
+    args = [
+        "ask",
+        "Is ice cold?",
+        "--binary",
+        "--strategy",
+        "ask_twice(max_tokens=3)",
+        "--model",
+        str(tiny_model_dir),
+    ]
+    first = CliRunner().invoke(main, [*args, "--cache", str(cache), "--json"])
+    second = CliRunner().invoke(main, [*args, "--cache", str(cache), "--json"])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    before, after = (Prediction.model_validate_json(r.output) for r in (first, second))
+    assert not any(c.cached for c in before.trace.calls) and all(c.cached for c in after.trace.calls)
+    assert (after.answer, after.scores) == (before.answer, before.scores)
+    shown = CliRunner().invoke(main, [*args, "--cache", str(cache)])
+    assert "cached" in shown.output and "3 hits, 0 misses, 3 entries" in " ".join(shown.output.split())
+
+
+def test_ask_says_when_no_default_model_is_bundled(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import reasonkit_ask_twice  # noqa: F401
+
+    monkeypatch.setattr(reasonkit.models, "default_model_dir", lambda: tmp_path / "default_model")
+    result = CliRunner().invoke(main, ["ask", "Is it?", "--binary", "--strategy", "ask_twice"])
+    assert result.exit_code == 2 and "no default model is bundled" in result.output
+
+
 def test_cli_errors_name_the_bad_argument(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     runner = CliRunner()
-    no_options = runner.invoke(main, ["ask", "Why?"])
-    assert no_options.exit_code == 2 and "--binary" in no_options.output
+    both = runner.invoke(main, ["ask", "Why?", "--binary", "--option", "a", "--option", "b"])
+    assert both.exit_code == 2 and "not both" in both.output
+    one_option = runner.invoke(main, ["ask", "Why?", "--option", "a"])
+    assert one_option.exit_code == 2 and "field 'options' needs at least 2 options" in one_option.output
     bad_spec = runner.invoke(main, ["ask", "Is it?", "--binary", "--strategy", "ask_twcie"])
     assert bad_spec.exit_code == 2 and "unknown strategy 'ask_twcie'" in bad_spec.output
     import reasonkit_ask_twice  # noqa: F401
@@ -175,3 +210,20 @@ def test_ask_prints_a_node_link_tree_from_the_trace(monkeypatch: pytest.MonkeyPa
     indent = [len(lines[i]) - len(lines[i].lstrip(" │├└─")) for i in (root, child, grandchild)]
     assert indent[0] < indent[1] < indent[2]
     assert '"belief": 0.9' in lines[child] and json.dumps(2) in result.output
+
+
+def test_ask_without_options_asks_a_free_form_question(monkeypatch: pytest.MonkeyPatch) -> None:
+    @register_strategy("echo_first_line")
+    class EchoFirstLine(Strategy):
+        """Answers with the first line the model generates."""
+
+        async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+            [out] = await lm.generate([GenerationRequest(prompt=question.text, stop=("\n",))])
+            return Prediction(question_id=question.id, answer=out.samples[0].text.strip())
+
+    monkeypatch.setattr(reasonkit.models, "load_model", lambda spec, **kw: FakeLM({"12 + 30": " 42\nmore"}))
+    result = CliRunner().invoke(main, ["ask", "12 + 30 =", "--strategy", "echo_first_line", "--json"])
+    assert result.exit_code == 0, result.output
+    assert Prediction.model_validate_json(result.output).answer == "42"
+    shown = CliRunner().invoke(main, ["ask", "12 + 30 =", "--strategy", "echo_first_line"])
+    assert "free form question" in shown.output and "answer: 42" in shown.output
