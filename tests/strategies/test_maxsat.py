@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import networkx as nx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies import maxsat
@@ -118,3 +123,64 @@ def test_size_guard() -> None:
 def test_time_limit_gives_timeout_status() -> None:
     clauses = maxsat.belief_clauses(penguin_tree()) + maxsat.abductive_clauses(penguin_tree())
     assert maxsat.solve(clauses, time_limit_s=0.0).status == "timeout"
+
+
+def _brute_force(clauses: list[SoftClause], root: str, value: bool) -> float:
+    names = sorted({lit.node for c in clauses for lit in c.literals} - {root})
+    best = math.inf
+    for bits in itertools.product((False, True), repeat=len(names)):
+        world = dict(zip(names, bits, strict=True)) | {root: value}
+        cost = sum(
+            round(c.weight * maxsat.WEIGHT_SCALE)
+            for c in clauses
+            if not any(world[lit.node] == lit.positive for lit in c.literals)
+        )
+        best = min(best, cost / maxsat.WEIGHT_SCALE)
+    return best
+
+
+@st.composite
+def random_tree_clauses(draw: st.DrawFn) -> list[SoftClause]:
+    tree = mt.new_tree(_node("Q", draw(st.floats(0.01, 0.99)), draw(st.floats(0.01, 0.99))))
+    for _ in range(draw(st.integers(1, 6))):
+        parent = draw(st.sampled_from(sorted(tree.nodes)))
+        polarity = draw(st.sampled_from("TF"))
+        index = sum(1 for child in tree.successors(parent) if child[len(parent)] == polarity)
+        beliefs = draw(st.floats(0.01, 0.99)), draw(st.floats(0.01, 0.99))
+        mt.add_node(tree, _node(f"{parent}{polarity}{index}", *beliefs), parent=parent)
+    explanations = sorted(set(tree.nodes) - {"Q"})
+    relations = [
+        Relation(premise=a, hypothesis=b, scores=draw(st.sampled_from(LABELLED)))
+        for a, b in draw(
+            st.lists(st.tuples(st.sampled_from(explanations), st.sampled_from(explanations)), max_size=4)
+        )
+        if a != b
+    ]
+    return (
+        maxsat.belief_clauses(tree)
+        + maxsat.abductive_clauses(tree)
+        + maxsat.relation_clauses(tree, relations)
+    )
+
+
+LABELLED = [
+    RelationScores(entail=0.8, neutral=0.1, contradict=0.1),
+    RelationScores(entail=0.1, neutral=0.1, contradict=0.8),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_tree_clauses())
+def test_costs_match_brute_force(clauses: list[SoftClause]) -> None:
+    result = maxsat.solve(clauses)
+    expected_true, expected_false = _brute_force(clauses, "Q", True), _brute_force(clauses, "Q", False)
+    assert result.cost_true == pytest.approx(expected_true)
+    assert result.cost_false == pytest.approx(expected_false)
+    assert result.answer == (None if expected_true == expected_false else expected_true < expected_false)
+    world = result.assignment
+    violated = sum(
+        round(c.weight * maxsat.WEIGHT_SCALE)
+        for c in clauses
+        if not any(world[lit.node] == lit.positive for lit in c.literals)
+    )
+    assert violated / maxsat.WEIGHT_SCALE == pytest.approx(min(expected_true, expected_false))
