@@ -23,7 +23,13 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from reasonkit.cache import ReportsCacheHits
-from reasonkit.protocol import GenerationRequest, LanguageModel, LoglikelihoodRequest
+from reasonkit.protocol import (
+    GenerationRequest,
+    GenerationResult,
+    LanguageModel,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+)
 from reasonkit.strategy import Strategy
 from reasonkit.types import LMCall, Prediction, Question, Trace
 
@@ -99,10 +105,10 @@ class BatchingClient:
     def fingerprint(self) -> str:
         return self.lm.fingerprint
 
-    async def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Any]:
+    async def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         return await self._submit("loglikelihood", requests)
 
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Any]:
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         return await self._submit("generate", requests)
 
     def question_started(self) -> None:
