@@ -175,11 +175,13 @@ def replay(
 def main(data_dir: Path | None, limit: int | None, abductive_weight: float) -> None:
     """Accuracy of our MAX-SAT inference on the authors' trees, next to the paper's."""
     data_dir = data_dir or default_data_dir()
+    for dataset in DATASETS:
+        if not tree_file(data_dir, dataset).exists():
+            raise click.ClickException(
+                f"{tree_file(data_dir, dataset)} not found; pass --data-dir or set REASONKIT_DATA_DIR"
+            )
     click.echo("dataset     n     ours   root-belief  paper  (fallbacks, empty trees)")
     for dataset in DATASETS:
-        path = tree_file(data_dir, dataset)
-        if not path.exists():
-            raise click.ClickException(f"{path} not found; pass --data-dir or set REASONKIT_DATA_DIR")
         r = replay(data_dir, dataset, limit, abductive_weight)
         click.echo(
             f"{r.dataset:<10} {r.n:>5}  {r.accuracy:5.1f}  {r.root_belief_accuracy:9.1f}  {r.paper:7.1f}"
