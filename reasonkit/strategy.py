@@ -2,7 +2,9 @@
 
 Strategies see an `AsyncLM`. Calls made from many questions at once reach the backend as full batches
 (reasonkit.batching gathers them), and every call is recorded in the question's trace, so a strategy
-author writes plain sequential code and no batching or tracing code.
+author writes plain sequential code and no batching or tracing code. A strategy that runs another one
+(`inner`) awaits `reasonkit.batching.solve_traced(inner, question, lm)` to get the inner calls in a child
+trace; independent inner runs awaited together with `asyncio.gather` share batches too.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class AsyncLM(Protocol):
 
 
 class Strategy(ABC):
-    """Subclass, set `name`, implement `solve`. Strategies are values: they compose by wrapping."""
+    """Subclass, implement `solve`, register with `@reasonkit.registry.register_strategy("name")` (which
+    sets `name`). Strategies are values: they compose by wrapping."""
 
     name: ClassVar[str] = ""
 

@@ -37,6 +37,6 @@ def list_strategies_and_models() -> None:
 
 
 def _option(parameter: inspect.Parameter) -> str:
-    if parameter.default is inspect.Parameter.empty:
+    if parameter.default is inspect.Parameter.empty or repr(parameter.default) == "<factory>":
         return parameter.name
     return f"{parameter.name}={parameter.default!r}"
