@@ -1,0 +1,576 @@
+"""Training data: read the recipe's sources, refuse evaluation leaks, tokenize once into cached uint16 shards.
+
+`TrainData.prepare` does the work once per (tokenizer, source content, leak-check files) and reuses the
+shards on later runs. `TrainData.batch` is a pure function of (seed, step, micro_step, rank), so a run
+resumed at step k sees exactly the batches it would have seen, and DDP ranks see different data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+
+from reasonkit.lm.recipe import LeakCheck, Recipe, Source, get_field, import_formatter, open_text, render_row
+from reasonkit.lm.tokenizer import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1  # bump when the shard layout or document rules change
+VAL_FRACTION = 0.01
+MIN_VAL_DOCS = 4
+SHINGLE_WORDS = 8
+SHINGLE_FRACTION = 0.5  # of an eval question's shingles that make a document a leak
+ENCODE_CHUNK = 4096  # documents per encode_batch call; bounds the memory of Python token lists
+_WORD = re.compile(r"[^\W_]+")
+_HASH_BASE = np.uint64(0x100000001B3)
+
+
+class DataError(ValueError):
+    """Training data that cannot be used; the message names the source and file."""
+
+
+class DataLeakError(DataError):
+    """A training row contains a dev/test question named by the recipe's [[leak_check]]."""
+
+
+class SourceStats(BaseModel):
+    documents: int
+    val_documents: int
+    train_tokens: int
+    val_tokens: int
+    rows_skipped: int  # formatter returned None or the text was empty
+    rows_dropped_as_leaks: int  # drop_eval_overlap = true
+    reused: bool
+
+
+class LeakCheckStats(BaseModel):
+    eval_files: list[str]
+    eval_questions: int
+    shingles: int
+
+
+class DataStats(BaseModel):
+    tokenizer: str
+    vocab_size: int
+    sources: dict[str, SourceStats]
+    leak_check: LeakCheckStats
+
+
+# ---- reading documents ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Documents:
+    """One source's documents in file order, with the line each starts on and its question (if any)."""
+
+    texts: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    questions: list[str | None] = field(default_factory=list)
+    skipped: int = 0
+    dropped_leaks: int = 0
+
+    def keep(self, mask: list[bool]) -> None:
+        self.texts = [t for t, k in zip(self.texts, mask, strict=True) if k]
+        self.lines = [n for n, k in zip(self.lines, mask, strict=True) if k]
+        self.questions = [q for q, k in zip(self.questions, mask, strict=True) if k]
+
+
+def read_documents(source: Source, path: Path) -> _Documents:
+    docs = _Documents()
+    if source.format == "text":
+        with open_text(path) as handle:
+            content = handle.read()
+        line = 1
+        for piece in content.split(source.doc_separator):
+            text = piece.strip()
+            if text:
+                docs.texts.append(text)
+                docs.lines.append(line + piece[: len(piece) - len(piece.lstrip())].count("\n"))
+                docs.questions.append(None)
+            line += piece.count("\n") + source.doc_separator.count("\n")
+        return docs
+    formatter = import_formatter(source.formatter) if source.formatter else None
+    for number, row in _jsonl_rows(path):
+        where = f"{path}:{number} (source {source.name!r})"
+        try:
+            text = render_row(source, row, formatter)
+            question = str(get_field(row, source.question_field)) if source.question_field else None
+        except (KeyError, IndexError, AttributeError, TypeError, ValueError) as error:
+            raise DataError(f"{where}: cannot render the row: {type(error).__name__} {error}") from error
+        if not text or not text.strip():
+            docs.skipped += 1
+            continue
+        docs.texts.append(text)
+        docs.lines.append(number)
+        docs.questions.append(question)
+    return docs
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{number}: invalid JSON ({error})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: a row must be a JSON object")
+            yield number, row
+
+
+def _doc_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+# ---- the leak check ------------------------------------------------------------------------------------
+
+
+def words_of(text: str) -> list[str]:
+    """Lowercased words, punctuation dropped: "Don't!" and "don 't" both give ["don", "t"]."""
+    return _WORD.findall(text.lower())
+
+
+def normalise(text: str) -> str:
+    return " ".join(words_of(text))
+
+
+@dataclass
+class _EvalQuestion:
+    file: str
+    qid: str
+    shingles: int  # distinct 8-word shingles of the question
+
+
+@dataclass
+class Leak:
+    doc: int  # index into the source's documents
+    question: int  # index into LeakChecker.questions
+    evidence: str
+
+
+class LeakChecker:
+    """Every question of the recipe's [[leak_check]] files, indexed for exact and 8-word-shingle matching.
+
+    A training document leaks an eval question when its question_field equals the question (after
+    normalise), or when the document's text holds at least SHINGLE_FRACTION of the question's 8-word
+    shingles. (A single shared 8-word phrase is not enough: on the real corpora it flags stock phrases such
+    as "the office of president of the united states" and crowd-sourcing templates such as "where would you
+    go if you want to".) The scan maps words to random 64-bit values (0 for a word no eval question uses),
+    rolls a polynomial hash over 8-word windows with numpy, and confirms hash hits by comparing words.
+    """
+
+    def __init__(self, checks: list[tuple[LeakCheck, Path]]) -> None:
+        self.questions: list[_EvalQuestion] = []
+        self.exact: dict[str, int] = {}
+        self.shingles: dict[str, list[int]] = {}
+        self.files = [check.path for check, _ in checks]
+        texts: list[str] = []
+        for check, path in checks:
+            for number, row in _jsonl_rows(path):
+                try:
+                    text = str(get_field(row, check.question_field))
+                    qid = str(get_field(row, check.id_field)) if check.id_field else f"line {number}"
+                except KeyError as error:
+                    raise DataError(f"{path}:{number}: {error}") from None
+                words = words_of(text)
+                if not words:
+                    continue
+                index = len(self.questions)
+                own = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
+                self.questions.append(_EvalQuestion(check.path, qid, len(own)))
+                self.exact.setdefault(" ".join(words), index)
+                for shingle in own:
+                    self.shingles.setdefault(shingle, []).append(index)
+                if own:
+                    texts.append(text)
+        rng = np.random.default_rng(0)
+        vocabulary = sorted({word for shingle in self.shingles for word in shingle.split()})
+        self._word_values = dict(
+            zip(vocabulary, rng.integers(1, 2**63, size=len(vocabulary)).tolist(), strict=True)
+        )
+        hashes, _ = self._window_hashes(texts)
+        self._shingle_hashes = np.unique(hashes)
+
+    @property
+    def stats(self) -> LeakCheckStats:
+        return LeakCheckStats(
+            eval_files=self.files, eval_questions=len(self.questions), shingles=len(self.shingles)
+        )
+
+    def _window_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Hashes of every 8-word window made only of eval-vocabulary words, and the text each lies in."""
+        get, zeros = self._word_values.get, itertools.repeat(0)
+        values: list[int] = []
+        starts: list[int] = []
+        for text in texts:
+            starts.append(len(values))
+            values.extend(map(get, words_of(text), zeros))
+            values.append(0)  # windows that span two texts contain a 0 and are discarded
+        array = np.array(values, dtype=np.uint64)
+        count = len(array) - SHINGLE_WORDS + 1
+        if count <= 0:
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        hashes = np.zeros(count, np.uint64)
+        for offset in range(SHINGLE_WORDS):
+            hashes = hashes * _HASH_BASE + array[offset : offset + count]
+        unknown = np.concatenate([[0], np.cumsum(array == 0)])
+        keep = np.flatnonzero(unknown[SHINGLE_WORDS:] == unknown[:count])
+        owner = np.searchsorted(np.array(starts), keep, side="right") - 1
+        return hashes[keep], owner
+
+    def find(self, docs: _Documents) -> list[Leak]:
+        """Every leaking document, with the eval question it leaks and why."""
+        leaks: dict[int, Leak] = {}
+        for doc, question in enumerate(docs.questions):
+            if question is not None:
+                match = self.exact.get(normalise(question))
+                if match is not None:
+                    leaks[doc] = Leak(doc, match, "the same question")
+        if self._shingle_hashes.size:
+            hashes, owner = self._window_hashes(docs.texts)
+            found = np.searchsorted(self._shingle_hashes, hashes)
+            found = np.minimum(found, len(self._shingle_hashes) - 1)
+            for doc in np.unique(owner[self._shingle_hashes[found] == hashes]).tolist():
+                if doc not in leaks:
+                    leak = self._shingle_leak(doc, docs.texts[doc])
+                    if leak is not None:
+                        leaks[doc] = leak
+        return [leaks[doc] for doc in sorted(leaks)]
+
+    def _shingle_leak(self, doc: int, text: str) -> Leak | None:
+        words = words_of(text)
+        present: dict[int, list[str]] = {}
+        for shingle in {
+            " ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)
+        }:
+            for question in self.shingles.get(shingle, ()):
+                present.setdefault(question, []).append(shingle)
+        for question, shingles in sorted(present.items(), key=lambda item: -len(item[1])):
+            total = self.questions[question].shingles
+            if len(shingles) >= SHINGLE_FRACTION * total:
+                return Leak(
+                    doc, question, f"{len(shingles)}/{total} of its 8-word shingles, e.g. {min(shingles)!r}"
+                )
+        return None
+
+
+def apply_leak_check(checker: LeakChecker, source: Source, path: Path, docs: _Documents) -> None:
+    """Raise DataLeakError on leaking documents, or drop and count them when the source allows it."""
+    leaks = checker.find(docs)
+    if not leaks:
+        return
+    if not source.drop_eval_overlap:
+        lines = [
+            f"  {path}:{docs.lines[leak.doc]}: {checker.questions[leak.question].file} question "
+            f"{checker.questions[leak.question].qid} ({leak.evidence})"
+            for leak in leaks[:10]
+        ]
+        more = f"\n  ... and {len(leaks) - 10} more" if len(leaks) > 10 else ""
+        raise DataLeakError(
+            f"source {source.name!r}: {len(leaks)} training document(s) contain dev/test questions "
+            f"(set drop_eval_overlap = true on the source to drop them):\n" + "\n".join(lines) + more
+        )
+    leaking = {leak.doc for leak in leaks}
+    docs.keep([i not in leaking for i in range(len(docs.texts))])
+    docs.dropped_leaks = len(leaking)
+    logger.info("source %s: dropped %d rows that contain dev/test questions", source.name, len(leaking))
+
+
+# ---- splitting, tokenizing, caching ---------------------------------------------------------------------
+
+
+def split_validation(docs: _Documents, source: Source) -> tuple[list[str], list[str]]:
+    """(train, val) texts; val is the ~1% of documents with the smallest content hash, so it is stable."""
+    count = len(docs.texts)
+    n_val = max(math.ceil(count * VAL_FRACTION), min(MIN_VAL_DOCS, count // 10))
+    if count - n_val < 1:
+        raise DataError(
+            f"source {source.name!r}: {count} document(s) are too few to hold out a validation slice"
+            + (" (a text source is split on doc_separator)" if source.format == "text" else "")
+        )
+    order = sorted(range(count), key=lambda i: _doc_hash(docs.texts[i]))
+    val = set(order[:n_val])
+    train = [docs.texts[i] for i in order[n_val:]]  # hash order: a fair sample for the tokenizer
+    return train, [docs.texts[i] for i in sorted(val)]
+
+
+def _write_tokens(tokenizer: Tokenizer, texts: list[str], path: Path) -> int:
+    """Documents, each followed by eot_id, as uint16 into `path` (temp file + rename); returns the count."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    total = 0
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for start in range(0, len(texts), ENCODE_CHUNK):
+                encoded = tokenizer.encode_batch(texts[start : start + ENCODE_CHUNK])
+                for ids in encoded:
+                    ids.append(tokenizer.eot_id)
+                count = sum(map(len, encoded))
+                flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.uint16, count=count)
+                flat.tofile(handle)
+                total += len(flat)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return total
+
+
+def _atomic_json(path: Path, value: Any) -> None:
+    from reasonkit.lm.pretrained import atomic_write_bytes  # lazy: pretrained imports torch and the model
+
+    atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True).encode())
+
+
+def _file_sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _source_key(source: Source, path: Path) -> str:
+    """Content of the file + every option that changes its documents (+ the formatter's code)."""
+    parts: dict[str, Any] = {"file": _file_sha(path), "source": source.model_dump(exclude={"weight", "path"})}
+    if source.formatter:
+        function: Callable[..., Any] = import_formatter(source.formatter)
+        try:
+            parts["formatter_code"] = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+        except (OSError, TypeError):
+            parts["formatter_code"] = None
+    return _digest(parts)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Stream:
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+
+
+class TrainData:
+    """Token streams of the recipe's sources and the mixture sampler over them."""
+
+    def __init__(
+        self, recipe: Recipe, tokenizer: Tokenizer, streams: list[_Stream], stats: DataStats
+    ) -> None:
+        self.recipe = recipe
+        self.tokenizer = tokenizer
+        self.stats = stats
+        self._streams = streams
+        self._weights = np.array([s.weight for s in recipe.sources], dtype=np.float64)
+        self._weights /= self._weights.sum()
+
+    @classmethod
+    def prepare(cls, recipe: Recipe, cache_dir: str | Path) -> TrainData:
+        """Read, leak-check, split and tokenize every source, or reuse the shards cached by an earlier run."""
+        started = time.perf_counter()
+        cache_dir = Path(cache_dir)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        paths = {s.name: recipe.source_path(s) for s in recipe.sources}
+        checks = [(check, recipe.leak_path(check)) for check in recipe.leak_check]
+        leak_key = _digest([[c.model_dump(), _file_sha(p)] for c, p in checks])
+        source_keys = {s.name: _source_key(s, paths[s.name]) for s in recipe.sources}
+        tok_key = _digest([CACHE_FORMAT, recipe.tokenizer.model_dump(), source_keys, leak_key])
+        tok_path = cache_dir / f"tokenizer-{tok_key}.json"
+        tokenizer = Tokenizer.load(tok_path) if tok_path.is_file() else None
+
+        def shard_dir(name: str, tok: Tokenizer) -> Path:
+            return cache_dir / _digest([CACHE_FORMAT, tok.fingerprint, source_keys[name], leak_key])
+
+        missing = [
+            s
+            for s in recipe.sources
+            if tokenizer is None or not (shard_dir(s.name, tokenizer) / f"{s.name}.meta.json").is_file()
+        ]
+        checker_stats: LeakCheckStats | None = None
+        if missing:
+            need_text = recipe.sources if tokenizer is None else missing
+            checker = LeakChecker(checks)
+            checker_stats = checker.stats
+            logger.info(
+                "leak check against %d questions (%d shingles) from %d files",
+                len(checker.questions),
+                len(checker.shingles),
+                len(checks),
+            )
+            splits: dict[str, tuple[list[str], list[str], _Documents]] = {}
+            for source in need_text:
+                read_start = time.perf_counter()
+                docs = read_documents(source, paths[source.name])
+                apply_leak_check(checker, source, paths[source.name], docs)
+                train, val = split_validation(docs, source)
+                splits[source.name] = (train, val, docs)
+                logger.info(
+                    "source %s: %d documents (%d skipped, %d leaks dropped) read and checked in %.1fs",
+                    source.name,
+                    len(docs.texts),
+                    docs.skipped,
+                    docs.dropped_leaks,
+                    time.perf_counter() - read_start,
+                )
+            if tokenizer is None:
+                tokenizer = cls._train_tokenizer(recipe, {name: split[0] for name, split in splits.items()})
+                tokenizer.save(tok_path)
+            for source in missing:
+                train, val, docs = splits[source.name]
+                cls._write_source(
+                    tokenizer, source, shard_dir(source.name, tokenizer), train, val, docs, checker
+                )
+        assert tokenizer is not None
+        streams, source_stats = [], {}
+        for source in recipe.sources:
+            folder = shard_dir(source.name, tokenizer)
+            meta = json.loads((folder / f"{source.name}.meta.json").read_text())
+            if source not in missing:
+                logger.info("source %s: reusing cached tokens in %s", source.name, folder)
+            checker_stats = checker_stats or LeakCheckStats.model_validate(meta["leak_check"])
+            source_stats[source.name] = SourceStats(**meta["stats"], reused=source not in missing)
+            streams.append(
+                _Stream(
+                    source.name,
+                    _memmap(folder / f"{source.name}.train.bin"),
+                    _memmap(folder / f"{source.name}.val.bin"),
+                )
+            )
+        stats = DataStats(
+            tokenizer=tokenizer.fingerprint,
+            vocab_size=tokenizer.vocab_size,
+            sources=source_stats,
+            leak_check=checker_stats or LeakCheckStats(eval_files=[], eval_questions=0, shingles=0),
+        )
+        data = cls(recipe, tokenizer, streams, stats)
+        data._check_lengths(recipe.model.to_config(tokenizer.vocab_size).block_size)
+        logger.info("training data ready in %.1fs: %s", time.perf_counter() - started, data.summary())
+        return data
+
+    @staticmethod
+    def _train_tokenizer(recipe: Recipe, train_texts: dict[str, list[str]]) -> Tokenizer:
+        """BPE on up to sample_chars characters of each source (documents in hash order: a fair sample)."""
+        started = time.perf_counter()
+
+        def sample() -> Iterator[str]:
+            for texts in train_texts.values():
+                budget = recipe.tokenizer.sample_chars
+                for text in texts:
+                    if budget <= 0:
+                        break
+                    yield text[:budget]
+                    budget -= len(text)
+
+        tokenizer = Tokenizer.train(sample(), vocab_size=recipe.tokenizer.vocab_size)
+        logger.info(
+            "trained tokenizer (vocab %d, %s) in %.1fs",
+            tokenizer.vocab_size,
+            tokenizer.fingerprint,
+            time.perf_counter() - started,
+        )
+        return tokenizer
+
+    @staticmethod
+    def _write_source(
+        tokenizer: Tokenizer,
+        source: Source,
+        folder: Path,
+        train: list[str],
+        val: list[str],
+        docs: _Documents,
+        checker: LeakChecker,
+    ) -> None:
+        started = time.perf_counter()
+        folder.mkdir(parents=True, exist_ok=True)
+        train_tokens = _write_tokens(tokenizer, train, folder / f"{source.name}.train.bin")
+        val_tokens = _write_tokens(tokenizer, val, folder / f"{source.name}.val.bin")
+        stats = {
+            "documents": len(train) + len(val),
+            "val_documents": len(val),
+            "train_tokens": train_tokens,
+            "val_tokens": val_tokens,
+            "rows_skipped": docs.skipped,
+            "rows_dropped_as_leaks": docs.dropped_leaks,
+        }
+        # the meta file is written last: its presence marks the shards complete
+        _atomic_json(
+            folder / f"{source.name}.meta.json", {"stats": stats, "leak_check": checker.stats.model_dump()}
+        )
+        logger.info(
+            "source %s: tokenized %d + %d tokens in %.1fs",
+            source.name,
+            train_tokens,
+            val_tokens,
+            time.perf_counter() - started,
+        )
+
+    def _check_lengths(self, block_size: int) -> None:
+        for stream in self._streams:
+            for split, tokens in (("train", stream.train), ("val", stream.val)):
+                if len(tokens) < block_size + 1:
+                    raise DataError(
+                        f"source {stream.name!r}: {split} split has {len(tokens)} tokens, fewer than "
+                        f"block_size + 1 = {block_size + 1}; add data or lower block_size"
+                    )
+
+    def summary(self) -> str:
+        parts = [f"{name} {s.train_tokens:,}+{s.val_tokens:,}" for name, s in self.stats.sources.items()]
+        return "tokens (train+val): " + ", ".join(parts)
+
+    def batch(
+        self, step: int, micro_step: int, rank: int, batch_size: int, block_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) int64 (batch_size, block_size): windows from sources drawn by mixture weight.
+
+        A pure function of (recipe seed, step, micro_step, rank): resuming reproduces it, ranks differ."""
+        rng = np.random.default_rng([self.recipe.seed, 0, step, micro_step, rank])
+        return self._sample(rng, "train", batch_size, block_size)
+
+    def val_batches(
+        self, n_batches: int, batch_size: int, block_size: int
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The same held-out batches on every call, so validation losses are comparable across a run."""
+        rng = np.random.default_rng([self.recipe.seed, 1, batch_size, block_size])
+        return [self._sample(rng, "val", batch_size, block_size) for _ in range(n_batches)]
+
+    def _sample(
+        self, rng: np.random.Generator, split: str, batch_size: int, block_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_lengths(block_size)
+        sources = rng.choice(len(self._streams), size=batch_size, p=self._weights)
+        rows = np.empty((batch_size, block_size + 1), dtype=np.int64)
+        window = np.arange(block_size + 1)
+        for index in np.unique(sources):
+            tokens = getattr(self._streams[index], split)
+            picked = np.flatnonzero(sources == index)
+            starts = rng.integers(0, len(tokens) - block_size, size=len(picked))
+            rows[picked] = tokens[starts[:, None] + window]
+        tensor = torch.from_numpy(rows)
+        return tensor[:, :-1].contiguous(), tensor[:, 1:].contiguous()
+
+
+def _memmap(path: Path) -> np.ndarray:
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype=np.uint16)
+    return np.memmap(path, dtype=np.uint16, mode="r")

@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from reasonkit.lm.data import (
+    DataError,
+    DataLeakError,
+    LeakChecker,
+    TrainData,
+    apply_leak_check,
+    read_documents,
+)
+from reasonkit.lm.recipe import load_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+DATA_DIR = Path(os.environ.get("REASONKIT_DATA_DIR", REPO.parent / "shared" / "data"))
+
+WORDS = "the a fox dog runs jumps over under quickly slowly red green house tree river stone".split()
+DEV_QUESTION = "Where would a curious fox most likely hide its food during the long winter?"
+SHORT_DEV_QUESTION = "Who ate it?"
+
+
+def make_corpus(folder: Path) -> None:
+    rng = random.Random(0)
+    docs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60))) for _ in range(120)]
+    with gzip.open(folder / "text.txt.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n\n".join(docs))
+    rows = [
+        {"id": f"t{i}", "q": {"stem": f"Question number {i} about a {rng.choice(WORDS)}?"}, "a": "yes"}
+        for i in range(60)
+    ]
+    (folder / "train.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    dev = [
+        {"id": "d1", "q": {"stem": DEV_QUESTION}},
+        {"id": "d2", "q": {"stem": SHORT_DEV_QUESTION}},
+    ]
+    (folder / "dev.jsonl").write_text("\n".join(json.dumps(row) for row in dev) + "\n")
+
+
+RECIPE = """
+name = "unit"
+data_dir = "data"
+seed = 7
+[tokenizer]
+vocab_size = 300
+[model]
+size = "tiny"
+block_size = 16
+[[sources]]
+name = "text"
+path = "text.txt.gz"
+format = "text"
+weight = 0.75
+[[sources]]
+name = "qa"
+path = "train.jsonl"
+format = "jsonl"
+weight = 0.25
+template = "Question: {q[stem]}\\nAnswer: {a}"
+question_field = "q.stem"
+DROP
+[[leak_check]]
+path = "dev.jsonl"
+question_field = "q.stem"
+id_field = "id"
+"""
+
+
+def write_recipe(tmp_path: Path, drop: bool = False) -> Path:
+    data = tmp_path / "data"
+    if not data.exists():
+        data.mkdir()
+        make_corpus(data)
+    path = tmp_path / "unit.toml"
+    path.write_text(RECIPE.replace("DROP", "drop_eval_overlap = true" if drop else ""))
+    return path
+
+
+def plant(tmp_path: Path, line: int, stem: str) -> None:
+    """Replace row `line` (1-based) of the QA training file with one asking `stem`."""
+    path = tmp_path / "data" / "train.jsonl"
+    lines = path.read_text().splitlines()
+    lines[line - 1] = json.dumps({"id": "planted", "q": {"stem": stem}, "a": "yes"})
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> TrainData:
+    tmp_path = tmp_path_factory.mktemp("prepared")
+    return TrainData.prepare(load_recipe(write_recipe(tmp_path)), tmp_path / "cache")
+
+
+def test_batch_shapes_and_shift(prepared: TrainData) -> None:
+    x, y = prepared.batch(step=0, micro_step=0, rank=0, batch_size=4, block_size=16)
+    assert x.shape == y.shape == (4, 16)
+    assert x.dtype == y.dtype == torch.int64
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    assert int(x.max()) < prepared.tokenizer.vocab_size
+
+
+def test_batch_is_a_pure_function_of_its_arguments(prepared: TrainData) -> None:
+    first = prepared.batch(5, 1, 0, 8, 16)
+    prepared.batch(6, 0, 0, 8, 16)  # other calls in between change nothing
+    again = prepared.batch(5, 1, 0, 8, 16)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    for other in (
+        prepared.batch(5, 1, 1, 8, 16),
+        prepared.batch(5, 0, 0, 8, 16),
+        prepared.batch(4, 1, 0, 8, 16),
+    ):
+        assert not torch.equal(first[0], other[0])
+
+
+def test_val_batches_are_fixed_and_held_out(prepared: TrainData) -> None:
+    first = prepared.val_batches(3, 4, 16)
+    second = prepared.val_batches(3, 4, 16)
+    assert len(first) == 3
+    assert all(
+        torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, second, strict=True)
+    )
+    stats = prepared.stats.sources
+    assert stats["text"].val_documents >= 1 and stats["text"].val_tokens > 0
+    assert stats["text"].documents == 120 and stats["qa"].documents == 60
+
+
+def test_documents_end_with_eot(prepared: TrainData) -> None:
+    x, _ = prepared.batch(0, 0, 0, 16, 16)
+    assert (x == prepared.tokenizer.eot_id).any()
+    assert "<|endoftext|>" in prepared.tokenizer.decode(x.flatten().tolist())
+
+
+def test_cache_is_reused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    recipe = load_recipe(write_recipe(tmp_path))
+    first = TrainData.prepare(recipe, tmp_path / "cache")
+    assert not any(s.reused for s in first.stats.sources.values())
+    shards = sorted((tmp_path / "cache").rglob("*.bin"))
+    stamps = [p.stat().st_mtime_ns for p in shards]
+    with caplog.at_level(logging.INFO, logger="reasonkit.lm.data"):
+        second = TrainData.prepare(recipe, tmp_path / "cache")
+    assert all(s.reused for s in second.stats.sources.values())
+    assert "reusing" in caplog.text
+    assert [p.stat().st_mtime_ns for p in shards] == stamps
+    assert second.tokenizer.fingerprint == first.tokenizer.fingerprint
+    assert torch.equal(second.batch(3, 0, 0, 4, 16)[0], first.batch(3, 0, 0, 4, 16)[0])
+
+
+def test_changed_source_is_rebuilt(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path)
+    TrainData.prepare(load_recipe(path), tmp_path / "cache")
+    plant(tmp_path, 3, "A brand new question about rivers and stones?")
+    again = TrainData.prepare(load_recipe(path), tmp_path / "cache")
+    assert not again.stats.sources["qa"].reused
+
+
+def test_planted_leak_names_file_line_and_question(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path)
+    plant(tmp_path, 17, DEV_QUESTION.upper().replace("?", " ?!"))
+    with pytest.raises(DataLeakError) as info:
+        TrainData.prepare(load_recipe(path), tmp_path / "cache")
+    message = str(info.value)
+    assert "train.jsonl:17" in message and "dev.jsonl" in message and "d1" in message
+
+
+def test_short_question_leaks_only_through_question_field(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path)
+    plant(tmp_path, 5, SHORT_DEV_QUESTION)
+    with pytest.raises(DataLeakError, match="d2"):
+        TrainData.prepare(load_recipe(path), tmp_path / "cache")
+
+
+def test_leak_inside_free_text_is_found_by_shingles(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path)
+    text = tmp_path / "data" / "text.txt.gz"
+    with gzip.open(text, "rt", encoding="utf-8") as handle:
+        docs = handle.read().split("\n\n")
+    docs[9] += (
+        " as the book asked: where would a curious fox most likely hide its food during the long winter"
+    )
+    with gzip.open(text, "wt", encoding="utf-8") as handle:
+        handle.write("\n\n".join(docs))
+    with pytest.raises(DataLeakError) as info:
+        TrainData.prepare(load_recipe(path), tmp_path / "cache")
+    assert "text.txt.gz:" in str(info.value) and "d1" in str(info.value)
+
+
+def test_one_shared_phrase_is_not_a_leak(tmp_path: Path) -> None:
+    """A stock phrase shared with a dev question (1 of its 7 shingles) is not that question."""
+    path = write_recipe(tmp_path)
+    plant(tmp_path, 17, "Where would a curious fox most likely hide from the hunters in spring?")
+    data = TrainData.prepare(load_recipe(path), tmp_path / "cache")
+    assert data.stats.sources["qa"].rows_dropped_as_leaks == 0
+
+
+def test_drop_eval_overlap_drops_and_counts(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, drop=True)
+    plant(tmp_path, 17, DEV_QUESTION)
+    plant(tmp_path, 30, SHORT_DEV_QUESTION)
+    data = TrainData.prepare(load_recipe(path), tmp_path / "cache")
+    qa = data.stats.sources["qa"]
+    assert qa.rows_dropped_as_leaks == 2
+    assert qa.documents == 58
+    assert data.stats.leak_check.eval_questions == 2
+
+
+def test_source_too_small_for_block(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path)
+    train = tmp_path / "data" / "train.jsonl"
+    train.write_text("\n".join(train.read_text().splitlines()[:3]) + "\n")
+    path.write_text(path.read_text().replace("block_size = 16", "block_size = 64"))
+    with pytest.raises(DataError, match=r"source 'qa': \w+ split has \d+ tokens.*block_size"):
+        TrainData.prepare(load_recipe(path), tmp_path / "cache")
+
+
+# ---- the real small recipe against the staged data ---------------------------------------------------------
+
+
+@pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"no staged data at {DATA_DIR} (set REASONKIT_DATA_DIR)")
+def test_small_recipe_has_no_dev_or_test_question_in_training() -> None:
+    recipe = load_recipe("small", data_dir=DATA_DIR)
+    checker = LeakChecker([(check, recipe.leak_path(check)) for check in recipe.leak_check])
+    assert checker.stats.eval_questions > 15_000
+    dropped: dict[str, int] = {}
+    for source in recipe.sources:
+        path = recipe.source_path(source)
+        docs = read_documents(source, path)
+        apply_leak_check(checker, source, path, docs)  # raises DataLeakError where dropping is not allowed
+        dropped[source.name] = docs.dropped_leaks
+        if docs.dropped_leaks:
+            assert checker.find(docs) == []
+        if source.name.startswith("strategyqa"):  # dev.jsonl is a split of the official train set
+            assert not any(
+                checker.questions[leak.question].file == "strategyqa/dev.jsonl" for leak in checker.find(docs)
+            )
+    assert sum(dropped.values()) > 0
+
+    # ECQA's rows include 794 CommonsenseQA dev questions: the leak check itself must catch every one of them
+    ecqa = next(s for s in recipe.sources if s.path.startswith("ecqa/"))
+    unfiltered = ecqa.model_copy(update={"formatter": None, "field": "question"})
+    docs = read_documents(unfiltered, recipe.source_path(ecqa))
+    rows = [json.loads(line) for line in recipe.source_path(ecqa).read_text().splitlines()]
+    dev_lines = {number for number, row in enumerate(rows, start=1) if row["csqa_split"] == "dev"}
+    flagged = {docs.lines[leak.doc] for leak in checker.find(docs)}
+    assert len(dev_lines) == 794
+    assert dev_lines <= flagged
