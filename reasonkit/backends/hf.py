@@ -1,0 +1,356 @@
+"""Any Hugging Face `transformers` causal LM as a `LanguageModel`, so every strategy runs on it.
+
+Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.lm.encoding`, requests sorted by
+length and batched with right padding). Generation is our own loop over `past_key_values` with the token
+choice of `reasonkit.lm.sampling`, so seeds, temperature / top-k / top-p, stop strings, n samples and finish
+reasons mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
+from reasonkit.lm.export_hf import require_transformers
+from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
+from reasonkit.protocol import (
+    GenerationRequest,
+    GenerationResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    Sample,
+    TruncationPolicy,
+)
+
+logger = logging.getLogger(__name__)
+
+Decode = Callable[[Sequence[int]], str]
+
+# config entries that change with the library or the folder, not with what the model computes
+_VOLATILE_CONFIG_KEYS = (
+    "_name_or_path",
+    "transformers_version",
+    "_commit_hash",
+    "_attn_implementation_autoset",
+)
+
+
+class HFLanguageModel:
+    """A `transformers` causal LM and its tokenizer, from a local folder or the local hub cache.
+
+    batch_size bounds the rows of one forward pass (scoring pairs, or samples while generating; the n
+    samples of one prompt are split across batches when n exceeds it). truncation: "error" raises on a
+    request longer than the context window, "left" drops its oldest tokens (`reasonkit.lm.encoding`).
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | str | None = None,
+        batch_size: int = 16,
+        truncation: TruncationPolicy = "error",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if truncation not in ("error", "left"):
+            raise ValueError(f"truncation must be 'error' or 'left', got {truncation!r}")
+        transformers = require_transformers()
+        self.name = str(model_name_or_path)
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, local_files_only=True)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                self.name, local_files_only=True, dtype=dtype
+            )
+        except OSError as error:
+            raise FileNotFoundError(
+                f"{self.name}: no Hugging Face model there or in the local cache (reasonkit never downloads; "
+                f"fetch it first, e.g. `hf download {self.name}`): {error}"
+            ) from error
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.batch_size = batch_size
+        self.truncation: TruncationPolicy = truncation
+        self.window = _context_window(self.model.config, self.tokenizer, self.name)
+        self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        prefix = (
+            self.tokenizer.bos_token_id
+            if self.tokenizer.bos_token_id is not None
+            else self.tokenizer.eos_token_id
+        )
+        if prefix is None:
+            raise ValueError(
+                f"{self.name}: the tokenizer has neither a BOS nor an EOS token to start empty contexts"
+            )
+        self.prefix_id: int = prefix  # what an empty context or prompt becomes (lm-evaluation-harness)
+        self.pad_id: int = next(
+            i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0) if i is not None
+        )
+        self._fingerprint: str | None = None
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def fingerprint(self) -> str:
+        """Model name + hash of config, tokenizer and weights; the folder's location does not count.
+
+        Weights are identified by a strided sample of every tensor (cheap on a multi-GB model; any
+        training step changes nearly every weight).
+        """
+        if self._fingerprint is None:
+            config = {k: v for k, v in self.model.config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
+            digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+            digest.update(_tokenizer_identity(self.tokenizer).encode())
+            with torch.inference_mode():
+                for name, tensor in sorted(self.model.state_dict().items()):
+                    flat = tensor.detach().reshape(-1)
+                    sample = flat[:: max(1, flat.numel() // 1024)].float().cpu()
+                    digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+                    digest.update(sample.numpy().tobytes())
+            self._fingerprint = f"hf-{Path(self.name).name}-{digest.hexdigest()[:16]}"
+        return self._fingerprint
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    # ------------------------------------------------------------------ scoring
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        pairs = [
+            fit_pair(
+                *encode_pair(self.encode, r.context, r.continuation, self.prefix_id),
+                self.window,
+                self.truncation,
+                i,
+            )
+            for i, r in enumerate(requests)
+        ]
+        results = [LoglikelihoodResult(logprob=0.0, n_tokens=0, is_greedy=True) for _ in requests]
+        # longest first: an out-of-memory shows on the first batch; the results go back by index
+        order = sorted(
+            (i for i, (_, cont) in enumerate(pairs) if cont), key=lambda i: -sum(map(len, pairs[i]))
+        )
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                for i, result in zip(batch, self._score_batch([pairs[i] for i in batch]), strict=True):
+                    results[i] = result
+        return results
+
+    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
+        """One right-padded forward pass over context + continuation[:-1] of every pair."""
+        inputs = [(context + continuation)[:-1] for context, continuation in pairs]
+        width = max(map(len, inputs))
+        ids = torch.full((len(inputs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(inputs), width), dtype=torch.long)
+        for row, row_ids in enumerate(inputs):
+            ids[row, : len(row_ids)] = torch.tensor(row_ids)
+            mask[row, : len(row_ids)] = 1
+        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+        results = []
+        for row, (context, continuation) in enumerate(pairs):
+            start = len(context) - 1
+            scores = logits[row, start : start + len(continuation)].float()
+            targets = torch.tensor(continuation, device=scores.device)
+            logprob = (scores.gather(-1, targets[:, None]).squeeze(-1) - scores.logsumexp(dim=-1)).sum()
+            greedy = bool((scores.argmax(dim=-1) == targets).all())
+            results.append(
+                LoglikelihoodResult(logprob=float(logprob), n_tokens=len(continuation), is_greedy=greedy)
+            )
+        return results
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        pieces = []
+        for i, request in enumerate(requests):
+            ids = fit_prompt(
+                encode_prompt(self.encode, request.prompt, self.prefix_id),
+                self.window,
+                request.max_tokens,
+                self.truncation,
+                i,
+            )
+            steps = min(request.max_tokens, self.window + 1 - len(ids))
+            for start in range(0, request.n, self.batch_size):
+                samples = range(start, min(request.n, start + self.batch_size))
+                pieces.append(_Piece(i, ids, request, samples, steps))
+        out: list[list[Sample | None]] = [[None] * r.n for r in requests]
+        with torch.inference_mode():
+            for batch in self._generation_batches(pieces):
+                for row in self._generate_batch(batch):
+                    out[row.request_index][row.sample_index] = row.sample(self.decode)
+        return [GenerationResult(samples=tuple(s for s in samples if s is not None)) for samples in out]
+
+    def _generation_batches(self, pieces: list[_Piece]) -> Iterator[list[_Piece]]:
+        """Longest prompt first, packed while the rows fit `batch_size`."""
+        batch: list[_Piece] = []
+        rows = 0
+        for piece in sorted(pieces, key=lambda p: len(p.ids), reverse=True):
+            if batch and rows + len(piece.samples) > self.batch_size:
+                yield batch
+                batch, rows = [], 0
+            batch.append(piece)
+            rows += len(piece.samples)
+        if batch:
+            yield batch
+
+    def _generate_batch(self, pieces: list[_Piece]) -> list[_Row]:
+        """Prefill the left-padded prompts once, fan out to one row per sample, decode with the KV cache."""
+        device = self.device
+        lens = torch.tensor([len(p.ids) for p in pieces])
+        width = int(lens.max())
+        ids = torch.full((len(pieces), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(pieces), width), dtype=torch.long)
+        for b, piece in enumerate(pieces):
+            ids[b, width - len(piece.ids) :] = torch.tensor(piece.ids)
+            mask[b, width - len(piece.ids) :] = 1
+        positions = (mask.cumsum(dim=-1) - 1).clamp_min(0)
+        mask = mask.to(device)
+        output = self.model(
+            input_ids=ids.to(device), attention_mask=mask, position_ids=positions.to(device), use_cache=True
+        )
+        cache = output.past_key_values
+        owner = torch.tensor([b for b, p in enumerate(pieces) for _ in p.samples], device=device)
+        if len(owner) != len(pieces):
+            cache.batch_select_indices(owner)
+        last, mask, next_position = output.logits[owner, -1].float(), mask[owner], lens.to(device)[owner]
+
+        rows = [_Row(p.index, k, p.request, p.steps) for p in pieces for k in p.samples]
+        total_steps = max(p.steps for p in pieces)
+        uniforms = torch.zeros(len(rows), total_steps, dtype=torch.float64)
+        for r, row in enumerate(rows):
+            # drawn per sample (not per batch): the stream depends on seed and sample index only
+            uniforms[r, : row.limit] = row_uniforms(
+                row.request.seed, row.sample_index, row.request.max_tokens
+            )[: row.limit]
+        uniforms = uniforms.to(device)
+        params = SamplingParams(
+            temperature=torch.tensor([r.request.temperature for r in rows], device=device),
+            top_k=torch.tensor([r.request.top_k or 1 << 62 for r in rows], device=device),
+            top_p=torch.tensor([r.request.top_p or 1.0 for r in rows], device=device),
+        )
+        active = rows  # rows still in the batch, in batch order (finished ones leave in bulk)
+        for step in range(total_steps):
+            chosen = choose_tokens(last, params, uniforms[:, step])
+            logprobs = (last.gather(-1, chosen[:, None]).squeeze(-1) - last.logsumexp(dim=-1)).tolist()
+            alive = [
+                position
+                for position, (row, token, logprob) in enumerate(
+                    zip(active, chosen.tolist(), logprobs, strict=True)
+                )
+                if not row.finished and row.record(token, logprob, self.eos_ids, self.decode)
+            ]
+            if not alive:
+                break
+            if len(alive) <= 3 * len(active) // 4:  # compacting copies the cache: only once a quarter is done
+                keep = torch.tensor(alive, device=device)
+                cache.batch_select_indices(keep)
+                active = [active[p] for p in alive]
+                chosen, mask, next_position = chosen[keep], mask[keep], next_position[keep]
+                params, uniforms = params.select(keep), uniforms[keep]
+            mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+            output = self.model(
+                input_ids=chosen[:, None],
+                attention_mask=mask,
+                position_ids=(next_position + step)[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache, last = output.past_key_values, output.logits[:, -1].float()
+        return rows
+
+
+@dataclass
+class _Piece:
+    """A prompt and the sample indices one batch draws from it."""
+
+    index: int
+    ids: list[int]
+    request: GenerationRequest
+    samples: range
+    steps: int  # new tokens allowed: max_tokens, or fewer where the window ends first
+
+
+@dataclass
+class _Row:
+    """One sample being generated."""
+
+    request_index: int
+    sample_index: int
+    request: GenerationRequest
+    limit: int
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish: str | None = None
+    cut: int | None = None  # where the text ends, at the first stop string
+
+    @property
+    def finished(self) -> bool:
+        return self.finish is not None
+
+    def record(self, token: int, logprob: float, eos_ids: frozenset[int], decode: Decode) -> bool:
+        """Append one token; True while the sample goes on."""
+        self.tokens.append(token)
+        self.logprobs.append(logprob)
+        if token in eos_ids:
+            self.finish = "eos"
+        elif self.request.stop and (cut := _find_stop(decode(self.tokens), self.request.stop)) is not None:
+            self.finish, self.cut = "stop", cut
+        elif len(self.tokens) >= self.limit:
+            self.finish = "length"
+        return self.finish is None
+
+    def sample(self, decode: Decode) -> Sample:
+        finish = self.finish or "length"
+        text = decode(self.tokens[:-1] if finish == "eos" else self.tokens)
+        return Sample(text=text[: self.cut], token_logprobs=tuple(self.logprobs), finish_reason=finish)
+
+
+def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    """Start of the earliest stop string in `text`, or None."""
+    found = [at for stop in stops if stop and (at := text.find(stop)) >= 0]
+    return min(found) if found else None
+
+
+def _context_window(config: Any, tokenizer: Any, name: str) -> int:
+    window = getattr(config, "max_position_embeddings", None)
+    if window is None and tokenizer.model_max_length < 1_000_000:  # transformers' "unset" is a huge number
+        window = tokenizer.model_max_length
+    if window is None:
+        raise ValueError(
+            f"{name}: neither the config (max_position_embeddings) nor the tokenizer gives a context window"
+        )
+    return int(window)
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    """Every end-of-sequence id the tokenizer or the generation config knows (some models have several)."""
+    ids = {tokenizer.eos_token_id}
+    generation_config = getattr(model, "generation_config", None)
+    configured = getattr(generation_config, "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    return frozenset(i for i in ids if i is not None)
+
+
+def _tokenizer_identity(tokenizer: Any) -> str:
+    """The vocabulary, merges and special-token settings, as text."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    vocab = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    settings = {
+        "special": tokenizer.special_tokens_map,
+        "split_special_tokens": getattr(tokenizer, "split_special_tokens", None),
+    }
+    return vocab + json.dumps(settings, sort_keys=True, default=str)
