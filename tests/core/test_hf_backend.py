@@ -11,6 +11,7 @@ import torch
 from reasonkit.backends.hf import HFLanguageModel
 from reasonkit.lm.config import config_for_size
 from reasonkit.lm.encoding import ContextWindowError, encode_pair, encode_prompt
+from reasonkit.lm.engine import Engine
 from reasonkit.lm.export_hf import export_hf
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import TOKENIZER_FILE, save_pretrained
@@ -152,6 +153,27 @@ def test_generation_equals_our_model(ours: tuple[GPT, Tokenizer, Path], hf_lm: H
             finishes.add(sample.finish_reason)
     assert finishes == {"length", "stop", "eos"}
     assert len({s.text for s in results[3].samples}) > 1
+
+
+def test_agrees_with_our_engine(ours: tuple[GPT, Tokenizer, Path], hf_lm: HFLanguageModel) -> None:
+    """The two backends are interchangeable: same scores, same samples for the same seeds."""
+    engine = Engine(ours[0], ours[1])
+    for got, want in zip(hf_lm.loglikelihood(SCORING), engine.loglikelihood(SCORING), strict=True):
+        assert got.logprob == pytest.approx(want.logprob, abs=1e-3)
+        assert (got.n_tokens, got.is_greedy) == (want.n_tokens, want.is_greedy)
+    requests = [
+        GenerationRequest(prompt="a mat while", max_tokens=5),
+        GenerationRequest(
+            prompt="the cat", n=4, temperature=1.0, top_k=60, seed=9, max_tokens=6, stop=("at",)
+        ),
+        GenerationRequest(prompt="", n=2, temperature=1.2, top_k=300, top_p=0.8, seed=1, max_tokens=4),
+    ]
+    for got, want in zip(hf_lm.generate(requests), engine.generate(requests), strict=True):
+        assert [(s.text, s.finish_reason) for s in got.samples] == [
+            (s.text, s.finish_reason) for s in want.samples
+        ]
+        for got_sample, want_sample in zip(got.samples, want.samples, strict=True):
+            assert got_sample.token_logprobs == pytest.approx(want_sample.token_logprobs, abs=1e-4)
 
 
 def test_sampling_depends_on_seed_only(hf_lm: HFLanguageModel) -> None:
