@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -140,9 +141,19 @@ class MemoryStore:
     def add(self, key: str, value: str, kind: Literal["fact", "feedback"] = "fact") -> MemoryEntry:
         """Add an entry; adding an identical entry again changes nothing."""
         entry = MemoryEntry(key=key, value=value, kind=kind)
-        if entry not in self._entries:
-            self._append([entry], self.embed([entry.key]))
+        self.add_many([entry])
         return entry
+
+    def add_many(self, entries: Iterable[MemoryEntry]) -> int:
+        """Add entries with one batched embedding call (several times faster than `add` in a loop);
+        entries already in the store are skipped. Returns how many were added."""
+        new: list[MemoryEntry] = []
+        for entry in entries:
+            if entry not in self._entries and entry not in new:
+                new.append(entry)
+        if new:
+            self._append(new, self.embed([entry.key for entry in new]))
+        return len(new)
 
     def feedback(self, question: str, correction: str) -> MemoryEntry:
         """Remember a correction for `question`; it replaces earlier feedback on the same question."""

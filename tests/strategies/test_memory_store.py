@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reasonkit.strategies import memory_store
-from reasonkit.strategies.memory_store import DEFAULT_MODEL, MemoryStore
+from reasonkit.strategies.memory_store import DEFAULT_MODEL, MemoryEntry, MemoryStore
 
 FACTS = {
     "The capital of Australia is Canberra.": "Canberra is the capital of Australia, not Sydney.",
@@ -20,8 +20,7 @@ FACTS = {
 @pytest.fixture(scope="module")
 def store() -> MemoryStore:
     store = MemoryStore()
-    for key, value in FACTS.items():
-        store.add(key, value)
+    assert store.add_many(MemoryEntry(key=key, value=value) for key, value in FACTS.items()) == len(FACTS)
     return store
 
 
@@ -42,8 +41,7 @@ def test_threshold_and_k_limit_the_hits(store):
 
 def test_saves_and_reloads_with_equal_search_results(store, tmp_path, monkeypatch):
     saved = MemoryStore()
-    for entry in store.entries:
-        saved.add(entry.key, entry.value, entry.kind)
+    saved.add_many(store.entries)
     saved.feedback("Is a whale a fish?", "A whale is a mammal, not a fish.")
     path = saved.save(tmp_path / "memory")
     meta = json.loads((path / "meta.json").read_text())
@@ -97,6 +95,7 @@ def test_feedback_replaces_earlier_feedback_and_duplicates_are_ignored():
     memory = MemoryStore()
     memory.add("Spiders have eight legs.", "Eight legs.")
     memory.add("Spiders have eight legs.", "Eight legs.")
+    assert memory.add_many([MemoryEntry(key="Spiders have eight legs.", value="Eight legs.")]) == 0
     memory.feedback("Is a tomato a vegetable?", "A tomato is a fruit.")
     memory.feedback("Is a tomato a vegetable?", "Botanically, a tomato is a fruit.")
     assert [(e.kind, e.value) for e in memory.entries] == [
