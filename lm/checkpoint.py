@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import os
 import random
@@ -329,8 +328,3 @@ def _group_params(optimizer: torch.optim.Optimizer, indices: list[int]) -> list[
     """The parameters behind the integer ids `optimizer.state_dict()` gives a group's params."""
     flat = [p for group in optimizer.param_groups for p in group["params"]]
     return [flat[i] for i in indices]
-
-
-def fingerprint(payload: dict[str, Any]) -> str:
-    """A short stable hash of a JSON-able mapping (used when a recipe offers no fingerprint of its own)."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -18,6 +18,7 @@ class DistContext:
     world_size: int
     local_rank: int
     device: torch.device
+    owns_group: bool = False  # this process created the process group, so it tears it down
 
     @property
     def is_main(self) -> bool:
@@ -50,15 +51,16 @@ def setup(device_preference: str = "auto") -> DistContext:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
-        logger.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, device)
-    return DistContext(rank, world_size, local_rank, device)
+    if dist.is_initialized():
+        return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    logger.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, device)
+    return DistContext(rank, world_size, local_rank, device, owns_group=True)
 
 
 def teardown(context: DistContext) -> None:
-    if context.is_distributed and dist.is_initialized():
+    if context.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 

@@ -1,0 +1,67 @@
+"""`reasonkit train`: train a model from a recipe (one process, or every rank under `torchrun`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option(
+    "--recipe", "recipe_name", required=True, help="A shipped recipe name (e.g. tiny) or a TOML path."
+)
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder the recipe's source paths are relative to (overrides the recipe's data_dir).",
+)
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint on the same trajectory.")
+@click.option("--steps", type=click.IntRange(min=1), help="Override [train] steps (the schedule follows).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where tokenized data is cached (default ~/.cache/reasonkit/data, shared by runs).",
+)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Override [train] device.")
+def train(
+    recipe_name: str,
+    out_dir: Path,
+    data_dir: Path | None,
+    resume: bool,
+    steps: int | None,
+    cache_dir: Path | None,
+    device: str | None,
+) -> None:
+    """Train a language model from a recipe into OUT (checkpoint/, model/, metrics.jsonl, loss.png).
+
+    Overrides (--steps, --device, --data-dir) are part of the run's recipe: pass the same ones with --resume.
+    For several processes: torchrun --nproc_per_node N -m reasonkit train ...
+    """
+    from reasonkit.lm.checkpoint import CheckpointError
+    from reasonkit.lm.data import DataError
+    from reasonkit.lm.recipe import RecipeError, load_recipe
+    from reasonkit.lm.train import TrainError
+    from reasonkit.lm.train import train as run_training
+
+    if logging.getLogger().level > logging.INFO:  # progress lines when stderr is not a terminal
+        logging.getLogger("reasonkit.lm.train").setLevel(logging.INFO)
+    try:
+        recipe = load_recipe(recipe_name, data_dir=data_dir)
+        overrides = {key: value for key, value in (("steps", steps), ("device", device)) if value is not None}
+        if overrides:
+            train_section = type(recipe.train).model_validate({**recipe.train.model_dump(), **overrides})
+            recipe = recipe.model_copy(update={"train": train_section})
+        result = run_training(recipe, out_dir, resume=resume, cache_dir=cache_dir)
+    except (RecipeError, CheckpointError, DataError, TrainError) as error:
+        raise click.ClickException(str(error)) from None
+    if int(os.environ.get("RANK", "0")) == 0:
+        click.echo(
+            f"trained {result.steps} steps ({result.tokens_seen:,} tokens) in {result.seconds:.0f} s; "
+            f"val loss {result.val_loss:.4f}; model in {result.model_dir}"
+        )
