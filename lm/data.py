@@ -15,9 +15,10 @@ import logging
 import math
 import os
 import re
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,6 +313,25 @@ def split_validation(docs: _Documents, source: Source) -> tuple[list[str], list[
     return train, [docs.texts[i] for i in sorted(val)]
 
 
+def _read_checked_split(
+    source: Source, path: Path, checker: LeakChecker
+) -> tuple[list[str], list[str], _Documents]:
+    """(train texts, val texts, documents) of one source, after the leak check."""
+    started = time.perf_counter()
+    docs = read_documents(source, path)
+    apply_leak_check(checker, source, path, docs)
+    train, val = split_validation(docs, source)
+    logger.info(
+        "source %s: %d documents (%d rows skipped, %d leaks dropped) read and checked in %.1fs",
+        source.name,
+        len(docs.texts),
+        docs.skipped,
+        docs.dropped_leaks,
+        time.perf_counter() - started,
+    )
+    return train, val, docs
+
+
 def _write_tokens(tokenizer: Tokenizer, texts: list[str], path: Path) -> int:
     """Documents, each followed by eot_id, as uint16 into `path` (temp file + rename); returns the count."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -350,14 +370,14 @@ def _file_sha(path: Path) -> str:
 
 
 def _source_key(source: Source, path: Path) -> str:
-    """Content of the file + every option that changes its documents (+ the formatter's code)."""
+    """Content of the file + every option that changes its documents + the source of the formatter's module."""
     parts: dict[str, Any] = {"file": _file_sha(path), "source": source.model_dump(exclude={"weight", "path"})}
     if source.formatter:
-        function: Callable[..., Any] = import_formatter(source.formatter)
+        module = sys.modules[import_formatter(source.formatter).__module__]
         try:
-            parts["formatter_code"] = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
-        except (OSError, TypeError):
-            parts["formatter_code"] = None
+            parts["formatter_module"] = hashlib.sha256(inspect.getsource(module).encode()).hexdigest()
+        except (OSError, TypeError):  # no source available (compiled module): the name must do
+            parts["formatter_module"] = None
     return _digest(parts)
 
 
@@ -409,7 +429,6 @@ class TrainData:
         ]
         checker_stats: LeakCheckStats | None = None
         if missing:
-            need_text = recipe.sources if tokenizer is None else missing
             checker = LeakChecker(checks)
             checker_stats = checker.stats
             logger.info(
@@ -418,21 +437,10 @@ class TrainData:
                 len(checker.shingles),
                 len(checks),
             )
-            splits: dict[str, tuple[list[str], list[str], _Documents]] = {}
-            for source in need_text:
-                read_start = time.perf_counter()
-                docs = read_documents(source, paths[source.name])
-                apply_leak_check(checker, source, paths[source.name], docs)
-                train, val = split_validation(docs, source)
-                splits[source.name] = (train, val, docs)
-                logger.info(
-                    "source %s: %d documents (%d skipped, %d leaks dropped) read and checked in %.1fs",
-                    source.name,
-                    len(docs.texts),
-                    docs.skipped,
-                    docs.dropped_leaks,
-                    time.perf_counter() - read_start,
-                )
+            splits = {
+                source.name: _read_checked_split(source, paths[source.name], checker)
+                for source in (recipe.sources if tokenizer is None else missing)
+            }
             if tokenizer is None:
                 tokenizer = cls._train_tokenizer(recipe, {name: split[0] for name, split in splits.items()})
                 tokenizer.save(tok_path)

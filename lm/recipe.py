@@ -159,8 +159,12 @@ class Recipe(_Strict):
 
     @property
     def fingerprint(self) -> str:
-        """Hash of the normalised recipe (resolved data folder included), for caches and run records."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Hash of the normalised recipe, for caches and resume checks.
+
+        The data folder's location is left out (moving the data, or a different --data-dir holding the same
+        files, is the same recipe); the data pipeline hashes the files' content itself."""
+        content = self.model_dump(mode="json", exclude={"data_dir"})
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -86,6 +86,16 @@ def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
     assert load_recipe(path).fingerprint != first
 
 
+def test_fingerprint_ignores_where_the_data_lives(tmp_path: Path) -> None:
+    path = write_recipe(tmp_path, "")
+    moved = tmp_path / "moved"
+    (tmp_path / "data").rename(moved)
+    recipe = load_recipe(path, data_dir=moved)
+    assert recipe.data_root == moved.resolve()
+    write_recipe(tmp_path, "")
+    assert load_recipe(path).fingerprint == recipe.fingerprint
+
+
 def test_unknown_key_names_table_and_key(tmp_path: Path) -> None:
     path = write_recipe(tmp_path, "")
     path.write_text(path.read_text().replace("steps = 10", "stepz = 10"))
