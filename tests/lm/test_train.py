@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.resources
 import json
 import math
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+import torch
+from click.testing import CliRunner
+
+from reasonkit.cli import main
+from reasonkit.lm.checkpoint import CheckpointError, read_state
 from reasonkit.lm.pretrained import load_pretrained
-from reasonkit.lm.train import TrainResult, read_metrics
+from reasonkit.lm.recipe import load_recipe
+from reasonkit.lm.train import TrainError, TrainResult, read_metrics, train
 
 
 def test_tiny_run_learns_and_writes_every_output(tiny_run: TrainResult) -> None:
@@ -26,3 +37,142 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: TrainResult) -> None:
     assert (tiny_run.out_dir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     state = json.loads((tiny_run.checkpoint_dir / "state.json").read_text())
     assert state["step"] == tiny_run.steps
+
+
+UNIT_RECIPE = """
+name = "unit"
+data_dir = "."
+seed = 3
+
+[tokenizer]
+vocab_size = 300
+sample_chars = 50000
+
+[model]
+size = "tiny"
+block_size = 32
+n_layer = 1
+n_head = 2
+n_embd = 32
+
+[train]
+steps = 12
+batch_size = 4
+grad_accum = 2
+lr = 1e-2
+warmup_steps = 3
+eval_interval = 4
+eval_batches = 2
+checkpoint_interval = 4
+device = "cpu"
+
+[[sources]]
+name = "text"
+path = "corpus.txt"
+format = "text"
+weight = 1.0
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """These models are too small to gain from threads, and cores are shared with other test processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def unit_recipe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-layer recipe over 60 kB of Shakespeare: a run takes a second or two."""
+    root = tmp_path_factory.mktemp("unit_recipe")
+    corpus = importlib.resources.files("reasonkit.lm") / "corpora" / "tinyshakespeare.txt.gz"
+    (root / "corpus.txt").write_text(gzip.decompress(corpus.read_bytes()).decode()[:60_000])
+    (root / "unit.toml").write_text(UNIT_RECIPE)
+    return root / "unit.toml"
+
+
+@pytest.fixture(scope="module")
+def finished_run(unit_recipe: Path) -> TrainResult:
+    return train(
+        load_recipe(unit_recipe), unit_recipe.parent / "full", cache_dir=unit_recipe.parent / "cache"
+    )
+
+
+def _losses(run_dir: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if "loss" in r}
+
+
+def test_resume_retraces_the_uninterrupted_run_bit_for_bit(
+    unit_recipe: Path, finished_run: TrainResult
+) -> None:
+    recipe, cache = load_recipe(unit_recipe), unit_recipe.parent / "cache"
+    run_dir = unit_recipe.parent / "interrupted"
+    first = train(recipe, run_dir, cache_dir=cache, max_steps=5)
+    assert first.steps == 5 and read_state(run_dir / "checkpoint").step == 5
+    # a crash after step 6 was logged but before its checkpoint: the resume must drop that line
+    with (run_dir / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps({"step": 6, "loss": 123.0}) + "\n")
+
+    resumed = train(recipe, run_dir, cache_dir=cache, resume=True)
+
+    assert resumed.resumed_from == 5 and resumed.steps == finished_run.steps == 12
+    steps = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")]
+    assert steps == sorted(set(steps)) == list(range(13))
+    assert _losses(run_dir) == _losses(finished_run.out_dir)  # exact float equality, every step
+    assert resumed.weights_sha256 == finished_run.weights_sha256
+    assert resumed.val_loss == finished_run.val_loss
+    assert resumed.tokens_seen == finished_run.tokens_seen == 12 * 2 * 4 * 32
+
+
+def test_refuses_to_overwrite_a_run_or_resume_another_recipe(
+    unit_recipe: Path, finished_run: TrainResult
+) -> None:
+    cache = unit_recipe.parent / "cache"
+    with pytest.raises(TrainError, match="already holds a run"):
+        train(load_recipe(unit_recipe), finished_run.out_dir, cache_dir=cache)
+    other = unit_recipe.with_name("other.toml")
+    other.write_text(UNIT_RECIPE.replace("seed = 3", "seed = 4"))
+    with pytest.raises(CheckpointError, match="state.json: recipe fingerprint mismatch"):
+        train(load_recipe(other), finished_run.out_dir, cache_dir=cache, resume=True)
+    with pytest.raises(CheckpointError, match="no checkpoint there"):
+        train(load_recipe(unit_recipe), unit_recipe.parent / "empty", cache_dir=cache, resume=True)
+
+
+def test_cli_reports_a_bad_recipe_key_before_any_work(tmp_path: Path, unit_recipe: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        UNIT_RECIPE.replace("steps = 12", "stepz = 12").replace(
+            'data_dir = "."', f'data_dir = "{unit_recipe.parent}"'
+        )
+    )
+    result = CliRunner().invoke(main, ["train", "--recipe", str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    assert "bad.toml: [train] unknown key 'stepz'" in result.output
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_trains_and_reports_a_missing_checkpoint_cleanly(tmp_path: Path, unit_recipe: Path) -> None:
+    out = tmp_path / "out"
+    args = [
+        "train",
+        "--recipe",
+        str(unit_recipe),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(unit_recipe.parent / "cache"),
+    ]
+    result = CliRunner().invoke(main, [*args, "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "trained 2 steps" in result.output and (out / "model" / "model.safetensors").is_file()
+
+    missing = CliRunner().invoke(main, [*args[:4], str(tmp_path / "nothing"), "--resume"])
+    assert missing.exit_code != 0 and "Traceback" not in missing.output
+    assert f"{tmp_path / 'nothing' / 'checkpoint'}: no checkpoint there" in missing.output
