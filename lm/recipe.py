@@ -280,9 +280,13 @@ def _resolve_data_dir(
     else:
         root, origin = (base / Path(declared).expanduser()).resolve(), f"data_dir = {declared!r}"
     if not root.is_dir():
-        hint = " (pass --data-dir /path/to/data, see the recipe's header)" if override is None else ""
+        if override is not None:
+            raise RecipeError(f"{label}: data folder {root} ({origin}) does not exist")
         where = "the working directory" if builtin else "the recipe's folder"
-        raise RecipeError(f"{label}: data folder {root} ({origin}, relative to {where}) does not exist{hint}")
+        raise RecipeError(
+            f"{label}: data folder {root} ({origin}, relative to {where}) does not exist "
+            "(pass --data-dir /path/to/data, see the recipe's header)"
+        )
     return root
 
 
