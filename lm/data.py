@@ -36,6 +36,7 @@ CACHE_FORMAT = 1  # bump when the shard layout or document rules change
 VAL_FRACTION = 0.01
 MIN_VAL_DOCS = 4
 SHINGLE_WORDS = 8
+SCAN_CHUNK = 4096  # documents hashed at once by the leak scan
 SHINGLE_FRACTION = 0.5  # of an eval question's shingles that make a document a leak
 ENCODE_CHUNK = 4096  # documents per encode_batch call; bounds the memory of Python token lists
 _WORD = re.compile(r"[^\W_]+")
@@ -246,14 +247,15 @@ class LeakChecker:
                 if match is not None:
                     leaks[doc] = Leak(doc, match, "the same question")
         if self._shingle_hashes.size:
-            hashes, owner = self._window_hashes(docs.texts)
-            found = np.searchsorted(self._shingle_hashes, hashes)
-            found = np.minimum(found, len(self._shingle_hashes) - 1)
-            for doc in np.unique(owner[self._shingle_hashes[found] == hashes]).tolist():
-                if doc not in leaks:
-                    leak = self._shingle_leak(doc, docs.texts[doc])
-                    if leak is not None:
-                        leaks[doc] = leak
+            for first in range(0, len(docs.texts), SCAN_CHUNK):  # bounds the memory of the hash arrays
+                hashes, owner = self._window_hashes(docs.texts[first : first + SCAN_CHUNK])
+                found = np.searchsorted(self._shingle_hashes, hashes)
+                found = np.minimum(found, len(self._shingle_hashes) - 1)
+                for doc in (np.unique(owner[self._shingle_hashes[found] == hashes]) + first).tolist():
+                    if doc not in leaks:
+                        leak = self._shingle_leak(doc, docs.texts[doc])
+                        if leak is not None:
+                            leaks[doc] = leak
         return [leaks[doc] for doc in sorted(leaks)]
 
     def _shingle_leak(self, doc: int, text: str) -> Leak | None:
