@@ -13,10 +13,9 @@ from typing import Any
 from reasonkit.batching import solve_traced
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.memory_store import MemoryHit, MemoryStore
+from reasonkit.strategies.prompts import NOTE_PREFIX
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
-
-NOTE_PREFIX = "Note: "
 
 
 def notes_text(hits: list[MemoryHit]) -> str:

@@ -26,6 +26,8 @@ ANSWER_PREFIX = "So the answer is"
 UNCONDITIONAL_CONTEXT = "Answer:"
 """The context of the unconditional score logP(option | "Answer:") used by mutual-information scoring."""
 EXEMPLAR_SEPARATOR = "\n\n"
+NOTE_PREFIX = "Note: "
+"""Memory puts retrieved entries before a question as "Note: ..." lines; prompts keep them on their own lines."""
 COT_STOP = ("\nQuestion:", "\n\n")
 """Stop strings for a rationale: the model starting the next exemplar, or a blank line."""
 
@@ -42,8 +44,23 @@ def kind_of(options: Sequence[str] | None, kind: QuestionKind | None = None) -> 
     return kind if kind is not None else ("multiple_choice" if options is not None else "binary")
 
 
+def split_notes(text: str) -> tuple[str, str]:
+    """Leading "Note: ..." lines (from memory) and the question text after them."""
+    lines = text.strip().split("\n")
+    notes = []
+    while len(lines) > 1 and lines[0].startswith(NOTE_PREFIX):
+        notes.append(clean(lines.pop(0)) + "\n")
+    return "".join(notes), "\n".join(lines)
+
+
 def question_block(text: str, options: Sequence[str] | None, kind: QuestionKind | None = None) -> str:
-    """The question and its lettered options; a binary statement is asked as "True or false: ..."."""
+    """The question and its lettered options; a binary statement is asked as "True or false: ...".
+    Memory notes at the start of `text` stay on their own lines before "Question:"."""
+    notes, text = split_notes(text)
+    return notes + _question_block(text, options, kind)
+
+
+def _question_block(text: str, options: Sequence[str] | None, kind: QuestionKind | None) -> str:
     kind = kind_of(options, kind)
     if kind == "binary":
         return f"Question: True or false: {clean(text)}"
