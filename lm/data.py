@@ -18,7 +18,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,16 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
-from reasonkit.lm.recipe import LeakCheck, Recipe, Source, get_field, import_formatter, open_text, render_row
+from reasonkit.lm.recipe import (
+    LeakCheck,
+    Recipe,
+    Source,
+    generated_rows,
+    get_field,
+    import_formatter,
+    open_text,
+    render_row,
+)
 from reasonkit.lm.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -108,8 +117,13 @@ def read_documents(source: Source, path: Path) -> _Documents:
             line += piece.count("\n") + source.doc_separator.count("\n")
         return docs
     formatter = import_formatter(source.formatter) if source.formatter else None
-    for number, row in _jsonl_rows(path):
-        where = f"{path}:{number} (source {source.name!r})"
+    if source.format == "generated":
+        rows: Iterable[tuple[int, dict[str, Any]]] = enumerate(generated_rows(source), start=1)
+        origin = f"{source.generator}"
+    else:
+        rows, origin = _jsonl_rows(path), str(path)
+    for number, row in rows:
+        where = f"{origin}:{number} (source {source.name!r})"
         try:
             text = render_row(source, row, formatter)
             question = str(get_field(row, source.question_field)) if source.question_field else None
@@ -373,7 +387,10 @@ def _file_sha(path: Path) -> str:
 
 def _source_key(source: Source, path: Path) -> str:
     """Content of the file + every option that changes its documents + the source of the formatter's module."""
-    parts: dict[str, Any] = {"file": _file_sha(path), "source": source.model_dump(exclude={"weight", "path"})}
+    content = (
+        _digest(list(generated_rows(source))) if source.format == "generated" else _file_sha(path)
+    )
+    parts: dict[str, Any] = {"file": content, "source": source.model_dump(exclude={"weight", "path"})}
     if source.formatter:
         module = sys.modules[import_formatter(source.formatter).__module__]
         try:

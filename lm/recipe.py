@@ -6,6 +6,7 @@ file, the table and the key (or the source and the resolved data file) that is w
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import importlib
@@ -77,9 +78,13 @@ class Source(_Strict):
     """One corpus of the mixture. jsonl rows become text through exactly one of template / formatter / field."""
 
     name: str
-    path: str
-    format: Literal["text", "jsonl"]
+    path: str = Field("", description="text / jsonl: file under the data folder; empty for generated sources")
+    format: Literal["text", "jsonl", "generated"]
     weight: float = Field(gt=0)
+    generator: str | None = Field(
+        None, description="generated: 'package.module:function', (**generator_args) -> rows (dicts)"
+    )
+    generator_args: dict[str, Any] = Field(default_factory=dict)
     doc_separator: str = Field("\n\n", min_length=1, description="text: documents are split on this")
     template: str | None = Field(None, description="jsonl: Python str.format over the row")
     formatter: str | None = Field(None, description="jsonl: 'package.module:function', row -> str | None")
@@ -94,10 +99,16 @@ class Source(_Strict):
                 f"name {self.name!r} must be letters, digits, '_', '.', '-' (it names cache files)"
             )
         given = [key for key in ("template", "formatter", "field") if getattr(self, key) is not None]
-        if self.format == "jsonl" and len(given) != 1:
+        if self.format in ("jsonl", "generated") and len(given) != 1:
             raise ValueError(
-                f"a jsonl source needs exactly one of template / formatter / field, got {given or 'none'}"
+                f"a {self.format} source needs exactly one of template / formatter / field, got {given or 'none'}"
             )
+        if (self.format == "generated") != (self.generator is not None):
+            raise ValueError("'generator' is required by, and only allowed on, a source with format = 'generated'")
+        if (self.format == "generated") == bool(self.path):
+            raise ValueError("a generated source takes no 'path'; text and jsonl sources need one")
+        if self.generator_args and self.format != "generated":
+            raise ValueError("'generator_args' is only allowed on a generated source")
         if self.format == "text" and (given or self.question_field):
             raise ValueError(
                 f"a text source takes no {given + (['question_field'] if self.question_field else [])}"
@@ -191,19 +202,37 @@ def get_field(row: Any, dotted: str) -> Any:
     return value
 
 
-def import_formatter(spec: str) -> Callable[[dict[str, Any]], str | None]:
+def import_formatter(spec: str, role: str = "formatter") -> Callable[..., Any]:
+    """The callable named 'package.module:function' (formatters and generators of recipe sources)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise ValueError(f"formatter {spec!r} must look like 'package.module:function'")
+        raise ValueError(f"{role} {spec!r} must look like 'package.module:function'")
     try:
         function = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as error:
         raise ValueError(
-            f"formatter {spec!r} cannot be imported ({type(error).__name__}: {error})"
+            f"{role} {spec!r} cannot be imported ({type(error).__name__}: {error})"
         ) from error
     if not callable(function):
-        raise ValueError(f"formatter {spec!r} is not callable")
+        raise ValueError(f"{role} {spec!r} is not callable")
     return function
+
+
+@functools.cache
+def _generate(generator: str, args_json: str) -> tuple[dict[str, Any], ...]:
+    rows = tuple(import_formatter(generator, "generator")(**json.loads(args_json)))
+    if not all(isinstance(row, dict) for row in rows):
+        raise ValueError(f"generator {generator!r} must return dicts (rows)")
+    return rows
+
+
+def generated_rows(source: Source) -> tuple[dict[str, Any], ...]:
+    """The rows of a generated source (computed once per process)."""
+    assert source.generator is not None
+    try:
+        return _generate(source.generator, json.dumps(source.generator_args, sort_keys=True))
+    except TypeError as error:
+        raise ValueError(f"generator {source.generator!r} rejects generator_args: {error}") from error
 
 
 def render_row(
@@ -295,6 +324,17 @@ def _check_files(recipe: Recipe) -> list[str]:
     for source in recipe.sources:
         path = recipe.source_path(source)
         where = f"source {source.name!r}"
+        if source.format == "generated":
+            try:
+                rows = generated_rows(source)
+            except ValueError as error:
+                problems.append(f"{where}: {error}")
+                continue
+            if not rows:
+                problems.append(f"{where}: generator {source.generator!r} gave no rows")
+                continue
+            problems.extend(f"{where}: {problem}" for problem in _check_row(source, rows[0], path))
+            continue
         if not path.is_file():
             problems.append(f"{where}: data file not found: {path}")
             continue

@@ -377,3 +377,36 @@ def answer_from(
         scores={"True": b_true or 0.0, "False": b_false or 0.0},
         confidence=abs(mt.belief_weight(root.belief) or 0.0),
     )
+
+
+# Training-data formatters (recipes name them, e.g. "reasonkit.strategies.maieutic:abductive_text"): the
+# model learns the exact abduction and belief formats this strategy prompts with.
+
+
+def _statement_row(row: dict[str, Any]) -> tuple[str, bool, str | None] | None:
+    """(statement, label, explanation) of a train-split binary Question row or a CREAK train row."""
+    if "sentence" in row:  # CREAK
+        if str(row.get("ex_id", "")).startswith(("dev", "test")) or row.get("label") not in ("true", "false"):
+            return None
+        return row["sentence"], row["label"] == "true", row.get("explanation")
+    question = Question.model_validate(row)
+    if question.split != "train" or not isinstance(question.gold, bool):
+        return None
+    return question.text, question.gold, question.metadata.get("explanation")
+
+
+def abductive_text(row: dict[str, Any]) -> str | None:
+    """'Q: <statement>\\nA: This statement is <label>, because <explanation>' (rows without one: None)."""
+    parsed = _statement_row(row)
+    if parsed is None or not parsed[2]:
+        return None
+    statement, label, explanation = parsed
+    return f"Q: {statement}\nA: This statement is {_word(label)}, because {explanation}"
+
+
+def belief_text(row: dict[str, Any]) -> str | None:
+    """'Q: <statement>\\nA: This statement is <label>.' for statements, and for a world's facts ({"text"})."""
+    if set(row) == {"text"}:
+        return f"Q: {row['text']}\nA: This statement is true."
+    parsed = _statement_row(row)
+    return None if parsed is None else f"Q: {parsed[0]}\nA: This statement is {_word(parsed[1])}."

@@ -88,3 +88,18 @@ class WithMemory(Strategy):
         self.store.feedback(text, correction)
         if self.store.path is not None:
             self.store.save()
+
+
+def corrections_text(row: dict[str, Any]) -> str | None:
+    """Training formatter ("reasonkit.strategies.memory:corrections_text") for the corrections suite's TRAIN
+    rows: the question answered with its correction given as a memory note, then without it (the old
+    answer), so the model learns to follow notes exactly as WithMemory writes them."""
+    from reasonkit.strategies.prompts import direct_example
+
+    question = Question.model_validate(row)
+    meta = question.metadata
+    if question.split != "train" or question.options is None or "correction" not in meta:
+        return None
+    noted = direct_example(f"{NOTE_PREFIX}{meta['correction']}\n{question.text}", question.options, question.gold)
+    plain = direct_example(question.text, question.options, question.options.index(meta["original"]))
+    return f"{noted}\n\n{plain}"

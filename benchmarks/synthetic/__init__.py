@@ -15,4 +15,17 @@ def suites() -> dict[str, SyntheticSuite]:
     return {s.name: s for s in (ArithmeticSuite(), MultiStepSuite(), WorldSuite(), CorrectionsSuite())}
 
 
-__all__ = ["SuiteSplits", "SyntheticSuite", "suites"]
+
+
+def rows(suite: str, split: str = "train", seed: int = 0, documents: bool = False) -> list[dict[str, object]]:
+    """A suite's split (or its background documents, as {"text": ...}) as JSON rows, for training recipes:
+    `format = "generated"`, `generator = "reasonkit.benchmarks.synthetic:rows"`."""
+    generated = suites()[suite].generate(seed)
+    if documents:
+        return [{"text": text} for text in generated.documents]
+    if split not in generated.splits:
+        raise ValueError(f"suite {suite!r} has no split {split!r}; it has {', '.join(generated.splits)}")
+    return [question.model_dump(mode="json") for question in generated.splits[split]]
+
+
+__all__ = ["SuiteSplits", "SyntheticSuite", "rows", "suites"]
