@@ -2,17 +2,21 @@
 
 `load_questions("csqa")`, `load_questions("multistep", split="test_long")`, or a user's loader registered
 with `@register_benchmark("mine")` (for formats that need code; plain JSONL needs none, see custom.py).
+`prepare(strategy, questions)` takes the protocol steps a benchmark defines before its first question (the
+feedback of the corrections suite), so runners stay free of benchmark-specific code.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from reasonkit.benchmarks.loaders import BENCHMARKS, load_benchmark
+from reasonkit.strategy import Strategy
 from reasonkit.types import Question
 
 Loader = Callable[[Path | None, str], list[Question]]
@@ -35,7 +39,8 @@ SYNTHETIC_DESCRIPTIONS = {
     "arithmetic": ("free_form", "multi-digit addition / multiplication by a digit (scratchpad); test_long: longer"),
     "multistep": ("multiple_choice", "2-4 step arithmetic chains, 5 numeric options; test_long: 5-6 steps"),
     "world": ("binary", "true/false statements that follow from two facts of a made-up world"),
-    "corrections": ("multiple_choice", "questions whose answers a stated correction changes (memory)"),
+    "corrections": ("multiple_choice", "questions whose answers a stated correction changes; strategies that "
+                    "take feedback (memory) get it on another phrasing first"),
 }
 SYNTHETIC_SEED = 0
 
@@ -89,3 +94,37 @@ def load_questions(name: str, data_dir: Path | None = None, split: str | None = 
         return list(generated.splits[split])
     loader, _ = _user_loaders[name]
     return loader(data_dir, split)
+
+
+FEEDBACK_ON, CORRECTION = "feedback_on", "correction"
+"""Question metadata of the MemPrompt protocol: a phrasing the user gave feedback on, and that feedback."""
+
+
+def feedback_takers(strategy: Strategy) -> Iterator[Strategy]:
+    """The strategy and the strategies inside it (options holding strategies) that take feedback."""
+    if callable(getattr(strategy, "feedback", None)):
+        yield strategy
+    for value in getattr(strategy, "__dict__", {}).values():
+        for inner in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(inner, Strategy):
+                yield from feedback_takers(inner)
+
+
+def prepare(strategy: Strategy, questions: Sequence[Question]) -> dict[str, Any]:
+    """Do what the benchmark's protocol asks before the first question; returns a record of it for run.json
+    ({} when nothing was done).
+
+    MemPrompt (Madaan et al. 2022): a question carrying metadata "feedback_on" and "correction" stands for a
+    user who corrected the model on another phrasing earlier. Every strategy inside `strategy` with a
+    `feedback(question, correction)` method (e.g. `memory`) gets all of it first; others answer without it.
+    """
+    feedback = [(q.metadata[FEEDBACK_ON], q.metadata[CORRECTION]) for q in questions
+                if FEEDBACK_ON in q.metadata and CORRECTION in q.metadata]
+    takers = list(feedback_takers(strategy))
+    if not feedback or not takers:
+        return {}
+    for taker in takers:
+        for phrasing, correction in feedback:
+            taker.feedback(phrasing, correction)  # type: ignore[attr-defined]
+    return {"feedback": {"given": len(feedback), "to": [t.name for t in takers],
+                         "from_metadata": [FEEDBACK_ON, CORRECTION]}}

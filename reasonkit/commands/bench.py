@@ -1,4 +1,9 @@
-"""`reasonkit bench`: run strategies on benchmarks into resumable run folders and print the scores."""
+"""`reasonkit bench`: run strategies on benchmarks into resumable run folders and print the scores.
+
+Everything a user can get wrong (benchmark names, --jsonl lines, strategy specs) is checked before the model
+is loaded and before any run folder is written. Under `torchrun` every process answers its share of the
+questions and rank 0 merges the shares into one results.jsonl per run.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import logging
 import os
 import re
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +29,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from reasonkit.batching import QuestionError
 from reasonkit.benchmarks.custom import FieldMapping, load_jsonl_benchmark
 from reasonkit.benchmarks.metrics import bootstrap_accuracy
-from reasonkit.benchmarks.registry import load_questions
+from reasonkit.benchmarks.registry import load_questions, prepare
 from reasonkit.benchmarks.runner import (
     ResultLine,
     RunError,
     RunRecord,
     data_hash,
     merge_shards,
+    prepare_run_dir,
     run_benchmark,
 )
 from reasonkit.protocol import LanguageModel
@@ -40,62 +50,201 @@ from reasonkit.types import Question
 log = logging.getLogger(__name__)
 console = Console(stderr=True)
 
+Spec = str | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SpecSource:
+    """A strategy spec and the option it came from (for error messages)."""
+
+    spec: Spec
+    option: str
+
+
+@dataclass
+class PlannedRun:
+    benchmark: str
+    questions: list[Question]
+    label: str
+    strategy: Strategy
+
 
 def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")[:80] or "strategy"
+    """A folder name for a strategy label."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", re.sub(r"[\"']", "", text)).strip("_")[:80] or "strategy"
 
 
-def strategy_specs(specs: tuple[str, ...], config_file: Path | None) -> list[str | dict[str, Any]]:
-    """Specs from --strategy and from a TOML file of [[strategy]] tables (name plus options)."""
-    result: list[str | dict[str, Any]] = list(specs)
-    if config_file is not None:
-        try:
-            data = tomllib.loads(config_file.read_text())
-        except tomllib.TOMLDecodeError as error:
-            raise click.BadParameter(f"{config_file}: {error}", param_hint="--strategy-config") from error
-        tables = data.get("strategy", [])
-        if not isinstance(tables, list) or not all(isinstance(t, dict) and "name" in t for t in tables):
-            raise click.BadParameter(f"{config_file}: expected [[strategy]] tables each with a 'name'",
-                                     param_hint="--strategy-config")
-        result.extend(tables)
+def spec_label(spec: Spec) -> str:
+    """How a run is named: the spec string as given, or a dict spec written as one, `name(option=value)`."""
+    if isinstance(spec, str):
+        return " ".join(spec.split())
+
+    def render(value: Any) -> str:
+        return spec_label(value) if isinstance(value, dict) and "name" in value else repr(value)
+
+    options = ", ".join(f"{key}={render(value)}" for key, value in spec.items() if key != "name")
+    return f"{spec['name']}({options})" if options else str(spec["name"])
+
+
+def strategy_specs(specs: tuple[str, ...], config_file: Path | None) -> list[SpecSource]:
+    """Specs from --strategy, then from a TOML file of [[strategy]] tables (name plus options)."""
+    result = [SpecSource(spec, "--strategy") for spec in specs]
+    if config_file is None:
+        return result
+    try:
+        data = tomllib.loads(config_file.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise click.BadParameter(f"{config_file}: {error}", param_hint="--strategy-config") from error
+    tables = data.get("strategy", [])
+    if not isinstance(tables, list) or not tables:
+        raise click.BadParameter(f"{config_file}: expected [[strategy]] tables", param_hint="--strategy-config")
+    for number, table in enumerate(tables, start=1):
+        if not isinstance(table, dict) or not isinstance(table.get("name"), str):
+            raise click.BadParameter(
+                f"{config_file}: [[strategy]] table {number} needs a name = \"...\"", param_hint="--strategy-config"
+            )
+        result.append(SpecSource(table, f"--strategy-config ({config_file}, [[strategy]] table {number})"))
     return result
 
 
-def with_seed(spec: str | dict[str, Any], seed: int) -> Strategy:
-    """Apply the run's --seed to a strategy that takes a seed and whose spec did not set one."""
-    strategy = build_strategy(spec)
-    config = strategy.config()
-    explicit = "seed=" in spec if isinstance(spec, str) else "seed" in spec
-    if "seed" in config and not explicit and config["seed"] != seed:
-        return build_strategy({**config, "seed": seed})
-    return strategy
+def sets_seed(spec: Any) -> bool:
+    """Whether a spec sets a seed anywhere, nested strategies included."""
+    if isinstance(spec, str):
+        return re.search(r"\bseed\s*=", spec) is not None
+    if isinstance(spec, dict):
+        return "seed" in spec or any(sets_seed(value) for value in spec.values())
+    if isinstance(spec, list | tuple):
+        return any(sets_seed(value) for value in spec)
+    return False
 
 
-def default_strategies(questions: list[Question]) -> list[str]:
-    """Every registered strategy that applies to most of the benchmark's questions, with default options."""
-    names = []
+def seeded(config: Any, seed: int) -> Any:
+    """The config with every `seed` option, nested ones included, set to `seed`."""
+    if isinstance(config, dict):
+        return {key: seed if key == "seed" else seeded(value, seed) for key, value in config.items()}
+    if isinstance(config, list | tuple):
+        return type(config)(seeded(value, seed) for value in config)
+    return config
+
+
+def build(source: SpecSource, seed: int) -> Strategy:
+    """The strategy, with the run's --seed in every strategy that samples unless the spec sets a seed."""
+    try:
+        strategy = build_strategy(source.spec)
+        if sets_seed(source.spec):
+            return strategy
+        config = strategy.config()
+        with_seed = seeded(config, seed)
+        return strategy if with_seed == config else build_strategy(with_seed)
+    except StrategySpecError as error:
+        raise click.BadParameter(str(error), param_hint=source.option) from error
+
+
+def default_strategies(questions: list[Question]) -> list[SpecSource]:
+    """Every registered strategy that builds without options and applies to most of the questions."""
+    sources = []
+    sample = questions[:20]
     for name in available_strategies():
         try:
             strategy = build_strategy(name)
-        except (ValueError, TypeError) as error:  # needs options we cannot guess
+        except StrategySpecError as error:  # needs options we cannot guess
             log.info("skipping strategy %s as a default: %s", name, error)
             continue
-        sample = questions[:20]
         if sum(strategy.applies_to(q) for q in sample) > len(sample) / 2:
-            names.append(name)
-    return names
+            sources.append(SpecSource(name, "default strategies"))
+    return sources
 
 
-def distributed_context() -> tuple[int, int]:
-    """(rank, world size) under torchrun, with a gloo process group for the final barrier."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return 0, 1
-    import torch.distributed as dist
+def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...],
+                fields_toml: Path | None, data_dir: Path | None, split: str | None) -> dict[str, list[Question]]:
+    """Questions of every benchmark asked for, each checked in full (no model is loaded yet)."""
+    if jsonl is None and (fields or fields_toml):
+        raise click.UsageError("--field and --fields-toml describe a --jsonl file; give --jsonl too")
+    if fields and fields_toml:
+        raise click.UsageError("give the field mapping with --field or with --fields-toml, not both")
+    if not benchmarks and jsonl is None:
+        benchmarks = ("csqa",)
+    suites: dict[str, list[Question]] = {}
+    for name in dict.fromkeys(benchmarks):
+        try:
+            suites[name] = load_questions(name, data_dir, split)
+        except KeyError as error:
+            raise click.BadParameter(str(error.args[0]), param_hint="--benchmark") from error
+        except (ValueError, FileNotFoundError) as error:
+            raise click.BadParameter(str(error), param_hint="--benchmark / --split / --data-dir") from error
+    if jsonl is not None:
+        try:
+            mapping = FieldMapping.from_toml(fields_toml) if fields_toml else FieldMapping.parse_pairs(list(fields))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--fields-toml" if fields_toml else "--field") from error
+        if jsonl.stem in suites:
+            raise click.UsageError(f"--jsonl {jsonl}: its name {jsonl.stem!r} is also a --benchmark; rename the file")
+        try:
+            suites[jsonl.stem] = load_jsonl_benchmark(jsonl, mapping)
+        except (ValueError, FileNotFoundError) as error:
+            raise click.BadParameter(str(error), param_hint="--jsonl") from error
+    empty = [name for name, questions in suites.items() if not questions]
+    if empty:
+        raise click.UsageError(f"no questions in {', '.join(empty)}")
+    return suites
 
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return dist.get_rank(), world_size
+
+class Distributed:
+    """Rank and world size under torchrun (gloo: CPU processes and GPUs alike), and the few collective
+    steps the command needs. One process without torchrun."""
+
+    def __init__(self) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                dist.init_process_group("gloo")
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def on_rank_zero(self, step: Callable[[], None]) -> None:
+        """Run `step` on rank 0; a click error it raises is raised on every rank, so all stop together."""
+        message: str | None = None
+        try:
+            if self.rank == 0:
+                step()
+        except click.ClickException as error:
+            if self.world_size == 1:
+                raise
+            message = error.format_message()
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            box = [message]
+            dist.broadcast_object_list(box, src=0)
+            message = box[0]
+        if message is not None:
+            if self.rank != 0:
+                raise click.exceptions.Exit(1)  # rank 0 says why
+            raise click.ClickException(message)
+
+    def close(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+@contextmanager
+def distributed() -> Iterator[Distributed]:
+    context = Distributed()
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
@@ -108,100 +257,138 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str, Any]:
+    seconds = max((line.finished_s for line in lines), default=0.0)
+    n = max(len(lines), 1)
+    return {
+        "benchmark": benchmark, "strategy": label, "n": len(lines),
+        "accuracy": str(bootstrap_accuracy([line.correct for line in lines])),
+        "abstained": sum(line.abstained for line in lines),
+        "calls": f"{sum(line.lm_calls for line in lines) / n:.1f}",
+        "tokens": f"{sum(line.tokens for line in lines) / n:.0f}",
+        "qps": f"{len(lines) / seconds:.2f}" if seconds else "-",
+    }
+
+
 @click.command()
-@click.option("--benchmark", "-b", "benchmarks", multiple=True, help="Benchmark name (repeatable); see `reasonkit list`.")
+@click.option("--benchmark", "-b", "benchmarks", multiple=True,
+              help="Benchmark name (repeatable; default csqa); see `reasonkit list`.")
 @click.option("--jsonl", type=click.Path(path_type=Path, dir_okay=False), help="Your own benchmark: a JSONL file.")
-@click.option("--field", "fields", multiple=True, help="With --jsonl: KEY=FIELD mapping, e.g. question=stem options=choices answer=label id=uid.")
-@click.option("--fields-toml", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="With --jsonl: the field mapping as TOML.")
-@click.option("--strategy", "-s", "strategies", multiple=True, help='Strategy spec (repeatable), e.g. cot or "self_consistency(n=20)".')
-@click.option("--strategy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="TOML file of [[strategy]] tables.")
-@click.option("--model", "model_spec", default=None, help="Model folder, hf:NAME, or default (the embedded model).")
+@click.option("--field", "fields", multiple=True,
+              help="With --jsonl: KEY=FIELD (repeatable), e.g. --field question=stem --field options=choices "
+                   "--field answer=label --field id=uid.")
+@click.option("--fields-toml", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="With --jsonl: the field mapping as TOML.")
+@click.option("--strategy", "-s", "strategies", multiple=True,
+              help='Strategy spec (repeatable), e.g. cot or "self_consistency(n=20)". Default: every strategy '
+                   "that applies.")
+@click.option("--strategy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="TOML file of [[strategy]] tables (name = ..., then options).")
+@click.option("--model", "model_spec", default=None, help="Model folder, hf:NAME, or default (the bundled model).")
+@click.option("--device", default=None, help="Torch device for the model, e.g. cuda.")
+@click.option("--truncation", type=click.Choice(["error", "left"]), default="error", show_default=True,
+              help="A prompt longer than the model's window: fail, or drop its oldest tokens.")
 @click.option("--split", default=None, help="Split to evaluate (default: the benchmark's evaluation split).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N questions only.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed given to strategies that sample.")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Folder of the original datasets (default: bundled copies).")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("runs"), show_default=True, help="Runs go to OUT/<benchmark>/<strategy>/.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Questions in flight at once.")
-@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True, help="Largest batch sent to the model.")
-@click.option("--cache", "cache_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="sqlite cache of LM calls (off by default).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for strategies that sample (unless a spec sets one).")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder of the original datasets (default: bundled copies).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("runs"), show_default=True,
+              help="Runs go to OUT/<benchmark>/<strategy>/.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Questions in flight at once.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most requests sent to the model at once.")
+@click.option("--cache", "cache_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="sqlite cache of LM calls (off by default).")
 def bench(
     benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...], fields_toml: Path | None,
-    strategies: tuple[str, ...], strategy_config: Path | None, model_spec: str | None, split: str | None,
-    limit: int | None, seed: int, data_dir: Path | None, out: Path, concurrency: int, max_batch: int,
-    cache_path: Path | None,
+    strategies: tuple[str, ...], strategy_config: Path | None, model_spec: str | None, device: str | None,
+    truncation: str, split: str | None, limit: int | None, seed: int, data_dir: Path | None, out: Path,
+    concurrency: int, max_batch: int, cache_path: Path | None,
 ) -> None:
-    """Run strategies on benchmarks; rerun the same command to resume after a crash."""
-    from reasonkit.models import load_model
-
-    if not benchmarks and jsonl is None:
-        benchmarks = ("csqa",)
-    suites: dict[str, list[Question]] = {}
-    try:
-        for name in benchmarks:
-            suites[name] = load_questions(name, data_dir, split)
-        if jsonl is not None:
-            mapping = FieldMapping.from_toml(fields_toml) if fields_toml else FieldMapping.parse_pairs(list(fields))
-            suites[jsonl.stem] = load_jsonl_benchmark(jsonl, mapping)
-    except (KeyError, ValueError, FileNotFoundError) as error:
-        raise click.UsageError(str(error).strip("\"'")) from error
+    """Run strategies on benchmarks; rerun the same command to resume after a crash. Under torchrun
+    (`torchrun --nproc_per_node N -m reasonkit bench ...`) the questions are shared across processes."""
+    suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split)
     if limit is not None:
         suites = {name: questions[:limit] for name, questions in suites.items()}
-
-    rank, world_size = distributed_context()
-    try:
-        lm = load_model(model_spec, cache=cache_path)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as error:
-        raise click.BadParameter(str(error), param_hint="--model") from error
-    rows: list[dict[str, Any]] = []
-    for benchmark, questions in suites.items():
-        specs = strategy_specs(strategies, strategy_config) or default_strategies(questions)
-        for spec in specs:
-            try:
-                strategy = with_seed(spec, seed)
-            except StrategySpecError as error:
-                raise click.BadParameter(str(error), param_hint="--strategy") from error
-            label = spec if isinstance(spec, str) else strategy.config()["name"]
-            run_dir = out / benchmark / slug(label)
-            record = RunRecord(
-                benchmark=benchmark, split=questions[0].split, strategy=str(label), strategy_config=strategy.config(),
-                model=model_spec or "default", model_fingerprint=lm.fingerprint, seed=seed, limit=limit,
-                n_questions=len(questions), data_hash=data_hash(questions),
-            )
-            lines = run_with_progress(questions, strategy, lm, run_dir, record, concurrency, max_batch, rank,
-                                      world_size)
-            if world_size > 1:
-                import torch.distributed as dist
-
-                dist.barrier()
-                if rank != 0:
-                    continue
-                lines = merge_shards(run_dir, world_size)
-            interval = bootstrap_accuracy([line.correct for line in lines])
-            seconds = max((line.finished_s for line in lines), default=0.0)
-            rows.append({
-                "benchmark": benchmark, "strategy": label, "n": len(lines), "accuracy": str(interval),
-                "abstained": sum(line.abstained for line in lines),
-                "calls": f"{sum(line.lm_calls for line in lines) / len(lines):.1f}",
-                "tokens": f"{sum(line.tokens for line in lines) / len(lines):.0f}",
-                "qps": f"{len(lines) / seconds:.2f}" if seconds else "-",
-            })
-            click.echo(f"{benchmark} {label}: {interval} -> {run_dir}")
-    if rank == 0 and rows:
+    sources = strategy_specs(strategies, strategy_config)
+    plan = [
+        PlannedRun(name, questions, spec_label(source.spec), build(source, seed))
+        for name, questions in suites.items()
+        for source in sources or default_strategies(questions)
+    ]
+    labels = [(run.benchmark, slug(run.label)) for run in plan]
+    if len(set(labels)) < len(labels):
+        twice = next(label for label in labels if labels.count(label) > 1)
+        raise click.UsageError(f"two strategies would share the run folder {out / twice[0] / twice[1]}")
+    model_options = {"truncation": truncation}
+    with distributed() as dist:
+        lm = load_lm(model_spec, cache_path, {**model_options, **({"device": device} if device else {})})
+        rows = [
+            row
+            for run in plan
+            if (row := bench_one(run, lm, model_spec, model_options, seed, limit, out, concurrency, max_batch,
+                                 dist)) is not None
+        ]
+    if rows:
         Console().print(summary_table(rows))
 
 
+def load_lm(model_spec: str | None, cache_path: Path | None, options: dict[str, Any]) -> LanguageModel:
+    from reasonkit.models import load_model
+
+    try:
+        return load_model(model_spec, cache=cache_path, **options)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="--model") from error
+
+
+def bench_one(
+    run: PlannedRun, lm: LanguageModel, model_spec: str | None, model_options: dict[str, Any], seed: int,
+    limit: int | None, out: Path, concurrency: int, max_batch: int, dist: Distributed,
+) -> dict[str, Any] | None:
+    """One strategy on one benchmark; the summary row on rank 0, None on the other ranks."""
+    run_dir = out / run.benchmark / slug(run.label)
+    preparation = prepare(run.strategy, run.questions)
+    record = RunRecord(
+        benchmark=run.benchmark, split=run.questions[0].split, strategy=run.label,
+        strategy_config=run.strategy.config(), model=model_spec or "default", model_fingerprint=lm.fingerprint,
+        model_options=model_options, seed=seed, limit=limit, n_questions=len(run.questions),
+        data_hash=data_hash(run.questions), preparation=preparation,
+    )
+
+    def check_folder() -> None:
+        try:
+            prepare_run_dir(run_dir, record)
+        except RunError as error:
+            raise click.ClickException(str(error)) from error
+
+    dist.on_rank_zero(check_folder)
+    lines = run_with_progress(run, lm, run_dir, record, concurrency, max_batch, dist)
+    if dist.world_size > 1:
+        dist.barrier()
+        if dist.rank != 0:
+            return None
+        lines = merge_shards(run_dir, dist.world_size)
+    row = summary_row(run.benchmark, run.label, lines)
+    click.echo(f"{run.benchmark} {run.label}: {row['accuracy']} -> {run_dir}")
+    return row
+
+
 def run_with_progress(
-    questions: list[Question], strategy: Strategy, lm: LanguageModel, run_dir: Path, record: RunRecord,
-    concurrency: int, max_batch: int, rank: int, world_size: int,
+    run: PlannedRun, lm: LanguageModel, run_dir: Path, record: RunRecord, concurrency: int, max_batch: int,
+    dist: Distributed,
 ) -> list[ResultLine]:
-    """The run, with a progress bar showing questions/s, running accuracy and ETA (rank 0 only)."""
+    """This rank's share of the run, with a progress bar (questions/s, running accuracy, ETA) on rank 0."""
     correct = answered = 0
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[acc]}"), TextColumn("{task.fields[qps]}"), TimeElapsedColumn(),
                TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=rank != 0) as progress:
-        share = len(range(rank, len(questions), world_size))
-        task = progress.add_task(f"{record.benchmark} · {record.strategy}", total=share, acc="acc -", qps="")
+    with Progress(*columns, console=console, disable=dist.rank != 0) as progress:
+        share = len(range(dist.rank, len(run.questions), dist.world_size))
+        task = progress.add_task(f"{run.benchmark} · {run.label}", total=share, acc="acc -", qps="")
 
         def on_result(line: ResultLine) -> None:
             nonlocal correct, answered
@@ -212,7 +399,18 @@ def run_with_progress(
                             qps=f"{speed:.2f} q/s" if speed else "")
 
         try:
-            return run_benchmark(questions, strategy, lm, run_dir, record, concurrency=concurrency,
-                                 max_batch=max_batch, rank=rank, world_size=world_size, on_result=on_result)
+            return run_benchmark(run.questions, run.strategy, lm, run_dir, record, concurrency=concurrency,
+                                 max_batch=max_batch, rank=dist.rank, world_size=dist.world_size,
+                                 on_result=on_result)
         except RunError as error:
             raise click.ClickException(str(error)) from error
+        except QuestionError as error:
+            raise click.ClickException(f"{run_dir}: {error}{hint_for(error)}") from error
+
+
+def hint_for(error: QuestionError) -> str:
+    from reasonkit.lm.encoding import ContextWindowError
+
+    if isinstance(error.__cause__, ContextWindowError):
+        return "; rerun with --truncation left, or give the strategy fewer shots"
+    return ""

@@ -1,4 +1,5 @@
-"""`reasonkit list`: the strategies (built-in, plugins, your own) and the models this install can use."""
+"""`reasonkit list`: the strategies (built-in, plugins, your own), the benchmarks and the models this install
+can use."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from rich.table import Table
 
 @click.command(name="list")
 def list_strategies_and_models() -> None:
-    """Show the registered strategies and the model specs --model accepts."""
+    """Show the registered strategies, the benchmarks `reasonkit bench -b` runs and the model specs --model
+    accepts."""
+    from reasonkit.benchmarks.registry import available_benchmarks
     from reasonkit.models import available_models
     from reasonkit.registry import available_strategies
 
@@ -25,6 +28,12 @@ def list_strategies_and_models() -> None:
         aliases = f" ({', '.join(info.aliases)})" if info.aliases else ""
         options = ", ".join(_option(p) for p in inspect.signature(info.cls).parameters.values())
         strategies.add_row(escape(name + aliases), info.origin, escape(options), escape(info.summary))
+    benchmarks = Table(title="benchmarks (reasonkit bench -b NAME; your own: --jsonl FILE --field KEY=FIELD)")
+    for column in ("name", "kind", "split", "origin", "what it is"):
+        benchmarks.add_column(column, style="bold" if column == "name" else None, no_wrap=column == "name")
+    for info in available_benchmarks().values():
+        benchmarks.add_row(escape(info.name), info.kind, escape(info.default_split), info.origin,
+                           escape(info.description))
     models = Table(title="models (--model SPEC)")
     models.add_column("spec", style="bold")
     models.add_column("available")
@@ -33,6 +42,7 @@ def list_strategies_and_models() -> None:
         models.add_row(escape(model.spec), "yes" if model.available else "no", escape(model.description))
     console = Console()
     console.print(strategies)
+    console.print(benchmarks)
     console.print(models)
 
 
