@@ -426,7 +426,8 @@ def train(
                 if step % recipe.train.eval_interval == 0 or step == stop:
                     val = last_val = record["val_loss"] = trainer.evaluate(val_batches)
                 metrics.write(record)
-                reporter.update(step, last_loss, speed, val)
+                # the bar shows the session's average speed: steadier than one step's
+                reporter.update(step, last_loss, session_tokens / (time.perf_counter() - loop_started), val)
                 if step % recipe.train.checkpoint_interval == 0 or step == stop:
                     write_checkpoint()
 
