@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+NUCLEUS_CANDIDATES = 256
+
 
 @dataclass
 class SamplingParams:
@@ -40,28 +42,47 @@ def hash_seed(seed: int, sample_index: int) -> int:
 
 
 def choose_tokens(logits: Tensor, params: SamplingParams, uniforms: Tensor) -> Tensor:
-    """Next token per row (rows,) from logits (rows, vocab) and one uniform in [0, 1) per row."""
+    """Next token per row (rows,) from logits (rows, vocab) and one uniform in [0, 1) per row.
+
+    A row's choice depends only on its own logits, settings and uniform, never on the other rows.
+    """
     logits = logits.float()
     greedy = logits.argmax(dim=-1)
     sampled_rows = params.temperature > 0
     if not bool(sampled_rows.any()):
         return greedy
-    scaled = logits / params.temperature.clamp_min(1e-6)[:, None]
-    vocab = logits.shape[-1]
-    if bool((params.top_k < vocab).any() | (params.top_p < 1.0).any()):
-        sorted_logits, order = scaled.sort(dim=-1, descending=True, stable=True)
-        probs = sorted_logits.softmax(dim=-1)
-        ranks = torch.arange(vocab, device=logits.device)
-        keep = ranks[None, :] < params.top_k[:, None]
-        # nucleus: keep a token while the mass before it is below top_p (the first token always stays)
-        mass_before = probs.cumsum(dim=-1) - probs
-        keep &= mass_before < params.top_p[:, None]
-        probs = probs * keep
-        picked = inverse_cdf(probs, uniforms)
-        sampled = order.gather(-1, picked[:, None]).squeeze(-1)
+    probs = (logits / params.temperature.clamp_min(1e-6)[:, None]).softmax(dim=-1)
+    filtered = (params.top_k < probs.shape[-1]) | (params.top_p < 1.0)
+    if bool(filtered.all()):
+        choice = filtered_choice(probs, params, uniforms, filtered)
     else:
-        sampled = inverse_cdf(scaled.softmax(dim=-1), uniforms)
-    return torch.where(sampled_rows, sampled, greedy)
+        choice = inverse_cdf(probs, uniforms)
+        if bool(filtered.any()):
+            choice = torch.where(filtered, filtered_choice(probs, params, uniforms, filtered), choice)
+    return torch.where(sampled_rows, choice, greedy)
+
+
+def filtered_choice(probs: Tensor, params: SamplingParams, uniforms: Tensor, filtered: Tensor) -> Tensor:
+    """Top-k / top-p sampling over the most likely tokens, in descending order of probability.
+
+    Sorting the whole vocabulary every step is what makes naive nucleus sampling slow; the nucleus almost
+    always lies within the first few hundred tokens, so those are taken with `topk` and the full sort is
+    only done for rows whose kept set reaches the end of the candidates.
+    """
+    vocab = probs.shape[-1]
+    set_k = params.top_k[filtered & (params.top_k < vocab)]
+    limit = min(vocab, max(NUCLEUS_CANDIDATES, int(set_k.max()) if len(set_k) else 0))
+    while True:
+        top, order = probs.topk(limit, dim=-1)
+        ranks = torch.arange(limit, device=probs.device)
+        # keep a token while its rank is below top_k and the mass before it below top_p
+        keep = (ranks[None, :] < params.top_k[:, None]) & (top.cumsum(dim=-1) - top < params.top_p[:, None])
+        truncated = filtered & keep[:, -1] & (params.top_k > limit)
+        if limit == vocab or not bool(truncated.any()):
+            break
+        limit = vocab
+    picked = inverse_cdf(top * keep, uniforms)
+    return order.gather(-1, picked[:, None]).squeeze(-1)
 
 
 def inverse_cdf(probs: Tensor, uniforms: Tensor) -> Tensor:

@@ -193,7 +193,7 @@ def test_same_seed_same_text_different_seeds_differ(engine: Engine) -> None:
     assert len({sampled(engine, seed=s) for s in range(4)}) == 4
     in_batch = engine.generate(
         [
-            GenerationRequest(prompt="dogs ran across green", max_tokens=5, temperature=1.0, seed=9),
+            GenerationRequest(prompt="dogs ran across green", max_tokens=5, temperature=0.8, top_k=5, seed=9),
             GenerationRequest(prompt="the cat sat", max_tokens=16, temperature=1.0, seed=1),
         ]
     )[1]
@@ -302,3 +302,32 @@ def test_fingerprint_identifies_weights_and_survives_a_round_trip(
     loaded = Engine.from_pretrained(tmp_path)
     assert loaded.fingerprint == engine.fingerprint
     assert loaded.loglikelihood(SCORING[:2]) == engine.loglikelihood(SCORING[:2])
+
+
+@pytest.mark.slow
+def test_trained_tiny_model(tiny_engine: Engine) -> None:
+    """The real path: a trained model's scores equal a plain forward and its greedy text the uncached one."""
+    tokenizer, model = tiny_engine.tokenizer, tiny_engine.model
+    requests = [
+        LoglikelihoodRequest(
+            context="First Citizen:\nBefore we proceed any further,", continuation=" hear me speak."
+        ),
+        LoglikelihoodRequest(
+            context="First Citizen:\nBefore we proceed any further,", continuation=" the king."
+        ),
+    ]
+    for request, result in zip(requests, tiny_engine.loglikelihood(requests), strict=True):
+        expected, greedy = full_forward_score(model, tokenizer, request.context, request.continuation)
+        assert result.logprob == pytest.approx(expected, abs=1e-4)
+        assert result.is_greedy == greedy
+    prompt = "ROMEO:\n"
+    greedy_text = tiny_engine.generate([GenerationRequest(prompt=prompt, max_tokens=24)])[0].samples[0].text
+    assert greedy_text == decode_greedy(
+        tokenizer, naive_greedy(model, tokenizer.encode(prompt), 24, tokenizer.eot_id)
+    )
+    request = GenerationRequest(prompt=prompt, n=4, max_tokens=24, temperature=1.0, seed=3)
+    first, again = tiny_engine.generate([request, request])
+    assert [s.text for s in first.samples] == [s.text for s in again.samples]
+    for one, other in zip(first.samples, again.samples, strict=True):
+        assert one.token_logprobs == pytest.approx(other.token_logprobs, abs=1e-4)
+    assert len({s.text for s in first.samples}) == 4

@@ -1,0 +1,151 @@
+"""How much the engine's three speed-ups buy, each measured against the plain way in the same run.
+
+    python -m reasonkit.benchmarks.engine_speed            # `small` size, 2 threads
+    python -m reasonkit.benchmarks.engine_speed --size tiny --reps 3
+
+The model is randomly initialised (speed does not depend on the weights); the tokenizer is trained on the
+bundled Tiny Shakespeare with the model's vocabulary size. The two sides of each comparison run
+interleaved, repetition by repetition, and the medians are compared, so machine load hits both alike.
+"""
+
+from __future__ import annotations
+
+import gzip
+import statistics
+import time
+from collections.abc import Callable
+from importlib import resources
+
+import click
+import torch
+
+from reasonkit.lm.config import config_for_size
+from reasonkit.lm.engine import Engine
+from reasonkit.lm.model import GPT
+from reasonkit.lm.tokenizer import Tokenizer
+from reasonkit.protocol import GenerationRequest, GenerationResult, LoglikelihoodRequest
+
+
+def shakespeare() -> str:
+    data = resources.files("reasonkit.lm").joinpath("corpora/tinyshakespeare.txt.gz").read_bytes()
+    return gzip.decompress(data).decode("utf-8")
+
+
+def text_of_tokens(tokenizer: Tokenizer, corpus: str, start: int, n_tokens: int) -> str:
+    """A stretch of the corpus that encodes to exactly `n_tokens` tokens (cut at token boundaries)."""
+    ids = tokenizer.encode(corpus[start : start + 20 * n_tokens])[:n_tokens]
+    text = tokenizer.decode(ids)
+    if len(tokenizer.encode(text)) != n_tokens:
+        raise RuntimeError(f"corpus text at {start} does not re-encode to {n_tokens} tokens")
+    return text
+
+
+def no_cache_greedy(model: GPT, ids: list[int], new_tokens: int) -> int:
+    """Greedy decoding the plain way: the whole sequence runs through the model for every new token."""
+    sequence = torch.tensor([ids])
+    with torch.inference_mode():
+        for _ in range(new_tokens):
+            token = model(sequence)[:, -1].argmax(dim=-1, keepdim=True)
+            sequence = torch.cat([sequence, token], dim=1)
+    return new_tokens
+
+
+def one_forward_per_option(model: GPT, tokenizer: Tokenizer, requests: list[LoglikelihoodRequest]) -> int:
+    """Multiple-choice scoring the plain way: a full forward pass over context + option, per option."""
+    with torch.inference_mode():
+        for request in requests:
+            context = tokenizer.encode(request.context)
+            option = tokenizer.encode(request.continuation)
+            logprobs = model(torch.tensor([context + option[:-1]]))[0, len(context) - 1 :].log_softmax(-1)
+            logprobs.gather(-1, torch.tensor(option)[:, None]).sum()
+    return len(requests)
+
+
+def rate(fn: Callable[[], int]) -> float:
+    """Work units (tokens generated, options scored) per second of one call."""
+    start = time.perf_counter()
+    done = fn()
+    return done / (time.perf_counter() - start)
+
+
+def compare(
+    name: str, unit: str, goal: float, plain: Callable[[], int], fast: Callable[[], int], reps: int
+) -> float:
+    """Median throughput of each side, measured alternately after one warm-up call each."""
+    plain(), fast()
+    plain_rates, fast_rates = [], []
+    for _ in range(reps):
+        plain_rates.append(rate(plain))
+        fast_rates.append(rate(fast))
+    plain_rate, fast_rate = statistics.median(plain_rates), statistics.median(fast_rates)
+    ratio = fast_rate / plain_rate
+    verdict = "ok" if ratio >= goal else "MISSED"
+    click.echo(
+        f"{name:<62} {plain_rate:8.1f} {fast_rate:8.1f} {unit:<9} {ratio:5.1f}x  (goal {goal:.0f}x: {verdict})"
+    )
+    return ratio
+
+
+def generated(results: list[GenerationResult]) -> int:
+    return sum(len(sample.token_logprobs) for result in results for sample in result.samples)
+
+
+@click.command()
+@click.option("--size", default="small", show_default=True, help="named model size (random weights)")
+@click.option("--threads", default=2, show_default=True, help="torch.set_num_threads")
+@click.option("--reps", default=3, show_default=True, help="timed repetitions per side (median reported)")
+@click.option("--new-tokens", default=128, show_default=True, help="tokens generated per sample")
+@click.option("--samples", default=20, show_default=True, help="samples of one prompt")
+@click.option("--vocab-size", default=8192, show_default=True)
+def main(size: str, threads: int, reps: int, new_tokens: int, samples: int, vocab_size: int) -> None:
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    corpus = shakespeare()
+    tokenizer = Tokenizer.train([corpus], vocab_size=vocab_size)
+    model = GPT(config_for_size(size, vocab_size=vocab_size)).eval()
+    engine = Engine(model, tokenizer)
+    click.echo(
+        f"model {size} ({model.num_params() / 1e6:.1f}M params, random weights), vocab {vocab_size}, "
+        f"{threads} threads, median of {reps}"
+    )
+    click.echo(f"{'':<62} {'plain':>8} {'engine':>8}")
+
+    prompt = text_of_tokens(tokenizer, corpus, 0, 32)
+    greedy = GenerationRequest(prompt=prompt, max_tokens=new_tokens)
+    compare(
+        f"generate {new_tokens} tokens after 32: no cache vs KV cache",
+        "tokens/s",
+        3,
+        lambda: no_cache_greedy(model, tokenizer.encode(prompt), new_tokens),
+        lambda: generated(engine.generate([greedy])),
+        reps,
+    )
+
+    sampling = {"prompt": prompt, "max_tokens": new_tokens, "temperature": 1.0, "top_k": 50}
+    compare(
+        f"{samples} samples of one prompt: {samples} calls vs one batch (n={samples})",
+        "tokens/s",
+        4,
+        lambda: generated(
+            [engine.generate([GenerationRequest(**sampling, seed=k)])[0] for k in range(samples)]
+        ),
+        lambda: generated(engine.generate([GenerationRequest(**sampling, n=samples)])),
+        reps,
+    )
+
+    context = text_of_tokens(tokenizer, corpus, 5000, 200)
+    options = [" " + text_of_tokens(tokenizer, corpus, 9000 + 700 * k, 4 + k).strip() for k in range(5)]
+    requests = [LoglikelihoodRequest(context=context, continuation=option) for option in options]
+    lengths = [len(tokenizer.encode(option)) for option in options]
+    compare(
+        f"score 5 options ({min(lengths)}-{max(lengths)} tokens) after 200: per option vs shared",
+        "options/s",
+        3,
+        lambda: one_forward_per_option(model, tokenizer, requests),
+        lambda: len(engine.loglikelihood(requests)),
+        reps * 4,
+    )
+
+
+if __name__ == "__main__":
+    main()
