@@ -212,7 +212,9 @@ class MetricsLog:
         self.path = path
         kept: list[str] = []
         if keep_until is not None and path.is_file():
-            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= keep_until]
+            kept = [
+                line for line in path.read_text().splitlines() if _step_of(line, keep_until) <= keep_until
+            ]
         atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
         self._handle = path.open("a", encoding="utf-8")
 
@@ -227,6 +229,14 @@ class MetricsLog:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _step_of(line: str, checkpoint_step: int) -> int:
+    """The step a metrics line records; a line torn by a crash counts as after the checkpoint."""
+    try:
+        return int(json.loads(line)["step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return checkpoint_step + 1
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -111,9 +111,9 @@ def test_resume_retraces_the_uninterrupted_run_bit_for_bit(
     run_dir = unit_recipe.parent / "interrupted"
     first = train(recipe, run_dir, cache_dir=cache, max_steps=5)
     assert first.steps == 5 and read_state(run_dir / "checkpoint").step == 5
-    # a crash after step 6 was logged but before its checkpoint: the resume must drop that line
+    # a crash after step 6 was logged, mid-way through step 7's line: the resume must drop both
     with (run_dir / "metrics.jsonl").open("a") as handle:
-        handle.write(json.dumps({"step": 6, "loss": 123.0}) + "\n")
+        handle.write(json.dumps({"step": 6, "loss": 123.0}) + '\n{"step": 7, "lo')
 
     resumed = train(recipe, run_dir, cache_dir=cache, resume=True)
 
