@@ -7,8 +7,6 @@ data folder; Com2Sense states no licence and loads only from a folder the user g
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from reasonkit.jsonl import JsonlError, iter_jsonl
 from reasonkit.types import Question
 
 RowParser = Callable[[dict[str, Any], str, int], Question]
@@ -39,18 +38,10 @@ class BenchmarkSpec(BaseModel):
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) for every non-blank line; .gz transparently; bad JSON names file and line."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DatasetError(f"{path}:{number}: invalid JSON ({error.msg})") from error
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            yield number, row
+    try:
+        yield from iter_jsonl(path)
+    except JsonlError as error:
+        raise DatasetError(str(error)) from None
 
 
 def field(row: dict[str, Any], name: str, where: str) -> Any:

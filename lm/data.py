@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from reasonkit.jsonl import JsonlError, iter_jsonl, open_text
 from reasonkit.lm.recipe import (
     LeakCheck,
     Recipe,
@@ -34,7 +35,6 @@ from reasonkit.lm.recipe import (
     generated_rows,
     get_field,
     import_formatter,
-    open_text,
     render_row,
 )
 from reasonkit.lm.tokenizer import Tokenizer
@@ -139,17 +139,10 @@ def read_documents(source: Source, path: Path) -> _Documents:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{number}: invalid JSON ({error})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: a row must be a JSON object")
-            yield number, row
+    try:
+        yield from iter_jsonl(path)
+    except JsonlError as error:
+        raise DataError(str(error)) from None
 
 
 def _doc_hash(text: str) -> int:
@@ -553,13 +546,21 @@ class TrainData:
         )
 
     def _check_lengths(self, block_size: int) -> None:
+        """Every source must fill a training window; small sources may be left out of validation."""
         for stream in self._streams:
-            for split, tokens in (("train", stream.train), ("val", stream.val)):
-                if len(tokens) < block_size + 1:
-                    raise DataError(
-                        f"source {stream.name!r}: {split} split has {len(tokens)} tokens, fewer than "
-                        f"block_size + 1 = {block_size + 1}; add data or lower block_size"
-                    )
+            if len(stream.train) < block_size + 1:
+                raise DataError(
+                    f"source {stream.name!r}: train split has {len(stream.train)} tokens, fewer than "
+                    f"block_size + 1 = {block_size + 1}; add data or lower block_size"
+                )
+        if not self._split_weights("val", block_size).any():
+            raise DataError(f"no source has a val split of block_size + 1 = {block_size + 1} tokens")
+
+    def _split_weights(self, split: str, block_size: int) -> np.ndarray:
+        """Mixture weights over the sources whose `split` fills a window (val: small sources drop out)."""
+        fits = np.array([len(getattr(s, split)) > block_size for s in self._streams], dtype=np.float64)
+        weights = self._weights * fits
+        return weights / weights.sum() if weights.any() else weights
 
     def summary(self) -> str:
         parts = [f"{name} {s.train_tokens:,}+{s.val_tokens:,}" for name, s in self.stats.sources.items()]
@@ -585,7 +586,8 @@ class TrainData:
         self, rng: np.random.Generator, split: str, batch_size: int, block_size: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         self._check_lengths(block_size)
-        sources = rng.choice(len(self._streams), size=batch_size, p=self._weights)
+        weights = self._weights if split == "train" else self._split_weights(split, block_size)
+        sources = rng.choice(len(self._streams), size=batch_size, p=weights)
         rows = np.empty((batch_size, block_size + 1), dtype=np.int64)
         window = np.arange(block_size + 1)
         for index in np.unique(sources):

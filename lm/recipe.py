@@ -7,7 +7,6 @@ file, the table and the key (or the source and the resolved data file) that is w
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import importlib
 import importlib.resources
@@ -17,10 +16,11 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from reasonkit.jsonl import iter_jsonl
 from reasonkit.lm.config import ModelConfig, SizeName, config_for_size
 from reasonkit.lm.tokenizer import MIN_VOCAB_SIZE
 
@@ -180,13 +180,6 @@ class Recipe(_Strict):
 
 
 # ---- helpers shared with the data pipeline -------------------------------------------------------------
-
-
-def open_text(path: Path) -> IO[str]:
-    """Open a UTF-8 text file, transparently decompressing `.gz`."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
 
 
 def get_field(row: Any, dotted: str) -> Any:
@@ -394,16 +387,8 @@ def _check_row(source: Source, row: dict[str, Any], path: Path) -> list[str]:
 
 
 def first_jsonl_row(path: Path) -> dict[str, Any]:
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{number}: invalid JSON ({error})") from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}:{number}: a row must be a JSON object")
-                return row
+    for _, row in iter_jsonl(path):
+        return row
     raise ValueError(f"{path}: no rows")
 
 

@@ -214,9 +214,20 @@ def test_source_too_small_for_block(tmp_path: Path) -> None:
     path = write_recipe(tmp_path)
     train = tmp_path / "data" / "train.jsonl"
     train.write_text("\n".join(train.read_text().splitlines()[:3]) + "\n")
-    path.write_text(path.read_text().replace("block_size = 16", "block_size = 64"))
-    with pytest.raises(DataError, match=r"source 'qa': \w+ split has \d+ tokens.*block_size"):
+    path.write_text(path.read_text().replace("block_size = 16", "block_size = 256"))
+    with pytest.raises(DataError, match=r"source 'qa': train split has \d+ tokens.*block_size"):
         TrainData.prepare(load_recipe(path), tmp_path / "cache")
+
+
+def test_a_source_with_a_short_val_split_is_left_out_of_validation_only(tmp_path: Path) -> None:
+    data = TrainData.prepare(load_recipe(write_recipe(tmp_path)), tmp_path / "cache")
+    block = 16
+    short = min(data._streams, key=lambda s: len(s.val))
+    short.val = short.val[:block]  # too short for a window
+    weights = data._split_weights("val", block)
+    assert weights[data._streams.index(short)] == 0 and weights.sum() == pytest.approx(1.0)
+    assert data._split_weights("train", block).all()
+    data.val_batches(2, 4, block)  # samples the other sources only
 
 
 # ---- the real small recipe against the staged data ---------------------------------------------------------
