@@ -95,9 +95,20 @@ def generated(results: list[GenerationResult]) -> int:
 @click.option("--threads", default=2, show_default=True, help="torch.set_num_threads")
 @click.option("--reps", default=3, show_default=True, help="timed repetitions per side (median reported)")
 @click.option("--new-tokens", default=128, show_default=True, help="tokens generated per sample")
+@click.option("--prompt-tokens", default=32, show_default=True, help="prompt length for generation")
+@click.option("--context-tokens", default=200, show_default=True, help="shared context length for scoring")
 @click.option("--samples", default=20, show_default=True, help="samples of one prompt")
 @click.option("--vocab-size", default=8192, show_default=True)
-def main(size: str, threads: int, reps: int, new_tokens: int, samples: int, vocab_size: int) -> None:
+def main(
+    size: str,
+    threads: int,
+    reps: int,
+    new_tokens: int,
+    prompt_tokens: int,
+    context_tokens: int,
+    samples: int,
+    vocab_size: int,
+) -> None:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     corpus = shakespeare()
@@ -110,10 +121,10 @@ def main(size: str, threads: int, reps: int, new_tokens: int, samples: int, voca
     )
     click.echo(f"{'':<62} {'plain':>8} {'engine':>8}")
 
-    prompt = text_of_tokens(tokenizer, corpus, 0, 32)
+    prompt = text_of_tokens(tokenizer, corpus, 0, prompt_tokens)
     greedy = GenerationRequest(prompt=prompt, max_tokens=new_tokens)
     compare(
-        f"generate {new_tokens} tokens after 32: no cache vs KV cache",
+        f"generate {new_tokens} tokens after {prompt_tokens}: no cache vs KV cache",
         "tokens/s",
         3,
         lambda: no_cache_greedy(model, tokenizer.encode(prompt), new_tokens),
@@ -133,12 +144,12 @@ def main(size: str, threads: int, reps: int, new_tokens: int, samples: int, voca
         reps,
     )
 
-    context = text_of_tokens(tokenizer, corpus, 5000, 200)
+    context = text_of_tokens(tokenizer, corpus, 5000, context_tokens)
     options = [" " + text_of_tokens(tokenizer, corpus, 9000 + 700 * k, 4 + k).strip() for k in range(5)]
     requests = [LoglikelihoodRequest(context=context, continuation=option) for option in options]
     lengths = [len(tokenizer.encode(option)) for option in options]
     compare(
-        f"score 5 options ({min(lengths)}-{max(lengths)} tokens) after 200: per option vs shared",
+        f"score 5 options ({min(lengths)}-{max(lengths)} tokens) after {context_tokens}: per option vs shared",
         "options/s",
         3,
         lambda: one_forward_per_option(model, tokenizer, requests),

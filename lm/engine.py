@@ -75,7 +75,7 @@ class Engine:
         tokenizer: Tokenizer,
         *,
         device: str | torch.device = "cpu",
-        max_batch_tokens: int = 16384,
+        max_batch_tokens: int = 8192,
         truncation: TruncationPolicy = "error",
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -198,9 +198,7 @@ class Engine:
         context_lens = torch.tensor([len(g.context) for g in groups], device=device)
         context_width = int(context_lens.max())
         longest = max(g.longest for g in groups)
-        contexts = torch.full((len(groups), context_width), pad, device=device)
-        for row, group in enumerate(groups):
-            contexts[row, : len(group.context)] = torch.tensor(group.context, device=device)
+        contexts = _pad([g.context for g in groups], context_width, pad).to(device)
         cache = self._new_cache(len(groups), context_width + longest - 1)
         logits = self.model(contexts, cache=cache)  # right padding: real positions never see the pads
         first = logits[torch.arange(len(groups), device=device), context_lens - 1]  # (groups, vocab)
@@ -208,10 +206,7 @@ class Engine:
         members = [i for g in groups for i in g.members]
         counts = torch.tensor([len(g.members) for g in groups], device=device)
         first = first.repeat_interleave(counts, dim=0)
-        targets = torch.full((len(members), longest), -1, device=device)
-        for row, i in enumerate(members):
-            continuation = pairs[i][1]
-            targets[row, : len(continuation)] = torch.tensor(continuation, device=device)
+        targets = _pad([pairs[i][1] for i in members], longest, -1).to(device)
         if longest > 1:
             if int(counts.max()) > 1:
                 cache = cache.repeat_rows(counts)
@@ -230,18 +225,10 @@ class Engine:
         safe_targets = targets.clamp_min(0)[..., None]
         token_logprobs = (logits.gather(-1, safe_targets).squeeze(-1) - logits.logsumexp(dim=-1)) * valid
         greedy = (logits.argmax(dim=-1) == targets) | ~valid
-        sums, all_greedy, n_tokens = (
-            token_logprobs.sum(dim=1).tolist(),
-            greedy.all(dim=1).tolist(),
-            valid.sum(1),
-        )
+        sums, all_greedy = token_logprobs.sum(dim=1).tolist(), greedy.all(dim=1).tolist()
+        n_tokens = valid.sum(dim=1).tolist()
         return [
-            (
-                i,
-                LoglikelihoodResult(
-                    logprob=sums[row], n_tokens=int(n_tokens[row]), is_greedy=all_greedy[row]
-                ),
-            )
+            (i, LoglikelihoodResult(logprob=sums[row], n_tokens=n_tokens[row], is_greedy=all_greedy[row]))
             for row, i in enumerate(members)
         ]
 
@@ -291,9 +278,7 @@ class Engine:
         width = int(lens.max())
         pads = width - lens
         total_steps = max(p.steps for p in prompts)
-        tokens = torch.full((len(prompts), width), self.tokenizer.pad_id, device=device)
-        for row, prompt in enumerate(prompts):
-            tokens[row, width - len(prompt.ids) :] = torch.tensor(prompt.ids, device=device)
+        tokens = _pad([p.ids for p in prompts], width, self.tokenizer.pad_id, left=True).to(device)
         cache = self._new_cache(len(prompts), width + total_steps - 1)
         slots = torch.arange(cache.max_len, device=device)
         key_valid = slots[None, :] >= pads[:, None]  # (prompts, cache slots): False on left padding
@@ -333,6 +318,18 @@ class Engine:
             positions = state.prompt_lens[:, None] + step
             last = self.model(chosen[:, None], positions=positions, cache=cache, attn_mask=mask)[:, -1]
         return state.samples(prompts, self.tokenizer)
+
+
+def _pad(rows: Sequence[Sequence[int]], width: int, fill: int, *, left: bool = False) -> Tensor:
+    """Rows of ids as one (rows, width) tensor padded with `fill` on the right (or the left).
+
+    Built on the CPU, so a GPU receives one copy instead of one per row.
+    """
+    out = torch.full((len(rows), width), fill, dtype=torch.long)
+    for row, ids in enumerate(rows):
+        if ids:
+            (out[row, width - len(ids) :] if left else out[row, : len(ids)]).copy_(torch.tensor(ids))
+    return out
 
 
 def _continuation_mask(context_lens: Tensor, context_width: int, new: int) -> Tensor:
