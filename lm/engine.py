@@ -235,6 +235,13 @@ class Engine:
     # ------------------------------------------------------------------ generation
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """n samples per request, in request order.
+
+        token_logprobs are the model's own log-probabilities of the chosen tokens (temperature 1, before
+        top-k / top-p), one per generated token, the end-of-text token included when it ends a sample; a
+        stop string cuts the text, not the log-probs of the tokens that produced it. A request's samples
+        depend only on its prompt, settings and seed, never on the other requests in the batch.
+        """
         window = self.config.block_size
         prompts = []
         for i, request in enumerate(requests):

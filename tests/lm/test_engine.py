@@ -244,6 +244,17 @@ def test_samples_of_one_prompt_share_the_prefill(model: GPT, tokenizer: Tokenize
     assert len(texts) == 6 and len(set(texts)) > 1
 
 
+def test_finished_rows_leave_the_batch(model: GPT, tokenizer: Tokenizer) -> None:
+    recorder = ForwardRecorder(model)
+    short = [GenerationRequest(prompt=p, max_tokens=2) for p in ("the cat", "a mat", "dogs ran")]
+    long = GenerationRequest(prompt="green fields", max_tokens=6)
+    results = Engine(recorder, tokenizer).generate([*short, long])
+    assert [row for row, _ in recorder.shapes] == [4, 4, 1, 1, 1, 1]
+    alone = Engine(model, tokenizer).generate([long])[0].samples[0]
+    assert results[3].samples[0].text == alone.text
+    assert results[3].samples[0].token_logprobs == pytest.approx(alone.token_logprobs, abs=1e-4)
+
+
 def test_stop_strings_cut_the_text(engine: Engine) -> None:
     prompt = "the cat sat on a"
     full = engine.generate([GenerationRequest(prompt=prompt, max_tokens=20)])[0].samples[0]
