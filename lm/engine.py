@@ -172,21 +172,18 @@ class Engine:
     def _score_batches(self, groups: list[_ScoreGroup]) -> Iterator[list[_ScoreGroup]]:
         """Longest first (an out-of-memory shows at once), packed while the padded batch fits the budget."""
         batch: list[_ScoreGroup] = []
-        rows = longest_context = longest_continuation = 0
+        rows = context_width = continuation_width = 0
         for group in sorted(groups, key=lambda g: (g.width, len(g.context)), reverse=True):
-            grown_context = max(longest_context, len(group.context))
-            grown_continuation = max(longest_continuation, group.longest)
-            width = grown_context + grown_continuation - 1
-            fits = (
-                width <= self.config.block_size
-                and (rows + len(group.members)) * width <= self.max_batch_tokens
-            )
-            if batch and not fits:
+            grown = (max(context_width, len(group.context)), max(continuation_width, group.longest))
+            width = grown[0] + grown[1] - 1
+            if batch and (
+                width > self.config.block_size or (rows + len(group.members)) * width > self.max_batch_tokens
+            ):
                 yield batch
-                batch, rows, grown_context, grown_continuation = [], 0, len(group.context), group.longest
+                batch, rows, grown = [], 0, (len(group.context), group.longest)
             batch.append(group)
             rows += len(group.members)
-            longest_context, longest_continuation = grown_context, grown_continuation
+            context_width, continuation_width = grown
         if batch:
             yield batch
 
@@ -309,15 +306,11 @@ class Engine:
         state = _DecodeState.start(prompts, total_steps, device)
         for step in range(total_steps):
             chosen = choose_tokens(last, state.params, state.uniforms[:, step])
-            logprobs = (
-                last.float().gather(-1, chosen[:, None]).squeeze(-1) - last.float().logsumexp(dim=-1)
-            ).tolist()
-            alive = state.record(chosen.tolist(), logprobs, step, self.tokenizer)
+            alive = state.record(chosen.tolist(), _chosen_logprobs(last, chosen), self.tokenizer)
             if not alive:
                 break
-            if (
-                len(alive) <= 3 * len(state.rows) // 4
-            ):  # compacting copies the cache: do it once a quarter is done
+            # compacting copies the cache, so it waits until a quarter of the rows are done
+            if len(alive) <= 3 * len(state.rows) // 4:
                 keep = torch.tensor(alive, device=device)
                 cache, key_valid, chosen = cache.select_rows(keep), key_valid[keep], chosen[keep]
                 state.keep(keep, alive)
@@ -325,6 +318,12 @@ class Engine:
             positions = state.prompt_lens[:, None] + step
             last = self.model(chosen[:, None], positions=positions, cache=cache, attn_mask=mask)[:, -1]
         return state.samples(prompts, self.tokenizer)
+
+
+def _chosen_logprobs(logits: Tensor, chosen: Tensor) -> list[float]:
+    """log softmax(logits)[chosen] per row, without materialising the whole log-softmax."""
+    logits = logits.float()
+    return (logits.gather(-1, chosen[:, None]).squeeze(-1) - logits.logsumexp(dim=-1)).tolist()
 
 
 def _pad(rows: Sequence[Sequence[int]], width: int, fill: int, *, left: bool = False) -> Tensor:
@@ -397,7 +396,7 @@ class _DecodeState:
             uniforms=uniforms.to(device),
         )
 
-    def record(self, chosen: list[int], logprobs: list[float], step: int, tokenizer: Tokenizer) -> list[int]:
+    def record(self, chosen: list[int], logprobs: list[float], tokenizer: Tokenizer) -> list[int]:
         """Append this step's tokens; returns the batch positions still generating."""
         alive = []
         for position, row in enumerate(self.rows):
