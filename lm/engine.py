@@ -66,7 +66,8 @@ class Engine:
     max_batch_tokens bounds rows x padded length of one forward batch (and so the KV cache's size); one
     request that alone exceeds it still runs, in a batch of its own. truncation says what happens to a
     request longer than the context window: "error" raises (naming the request), "left" drops its oldest
-    tokens (see `reasonkit.lm.encoding.fit_pair` / `fit_prompt`).
+    tokens (see `reasonkit.lm.encoding.fit_pair` / `fit_prompt`). On CUDA the model runs under bf16
+    autocast (scores then carry bf16 rounding); on the CPU in the model's dtype (fp32 unless `dtype`).
     """
 
     def __init__(
