@@ -124,6 +124,8 @@ class Trainer:
         self.data = data
         self.context = context
         self.precision = resolve_precision(train, context.device)
+        if context.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32
         self.model = GPT(config).to(context.device)
         self.optimizer = make_optimizer(self.model, train, context.device)
         net: nn.Module = torch.compile(self.model) if self.precision.compile else self.model
