@@ -221,8 +221,11 @@ def resolve_checkpoint(directory: str | Path) -> Path:
     raise CheckpointError(f"{directory}: no checkpoint there (nothing to resume from)")
 
 
-def read_state(directory: str | Path) -> CheckpointState:
-    """Parse state.json and verify both safetensors files against their recorded sha256."""
+def read_state(directory: str | Path, recipe_fingerprint: str | None = None) -> CheckpointState:
+    """Parse state.json and verify both safetensors files against their recorded sha256.
+
+    With `recipe_fingerprint`, also check that the checkpoint was written for that recipe.
+    """
     directory = resolve_checkpoint(directory)
     state_path = directory / STATE_FILE
     if not state_path.is_file():
@@ -231,6 +234,11 @@ def read_state(directory: str | Path) -> CheckpointState:
         state = CheckpointState.model_validate_json(state_path.read_bytes())
     except ValidationError as error:
         raise CheckpointError(f"{state_path}: unreadable or invalid checkpoint state: {error}") from error
+    if recipe_fingerprint is not None and state.recipe_fingerprint != recipe_fingerprint:
+        raise CheckpointError(
+            f"{state_path}: recipe fingerprint mismatch: checkpoint was written for "
+            f"{state.recipe_fingerprint}, this run's recipe is {recipe_fingerprint}"
+        )
     if state.format_version != FORMAT_VERSION:
         raise CheckpointError(
             f"{state_path}: checkpoint format {state.format_version}, this version reads {FORMAT_VERSION}"
@@ -270,12 +278,7 @@ def load_checkpoint(
     `optimizer` must be freshly built over `model`'s parameters, in the same way as when saving.
     """
     directory = resolve_checkpoint(directory)
-    state = read_state(directory)
-    if state.recipe_fingerprint != recipe_fingerprint:
-        raise CheckpointError(
-            f"{directory / STATE_FILE}: recipe fingerprint mismatch: checkpoint was written for "
-            f"{state.recipe_fingerprint}, this run's recipe is {recipe_fingerprint}"
-        )
+    state = read_state(directory, recipe_fingerprint)
 
     weights_path = directory / MODEL_FILE
     weights = _load_tensors(weights_path)

@@ -349,7 +349,7 @@ def train(
     total_steps = recipe.train.steps
     stop = total_steps if max_steps is None else min(max_steps, total_steps)
     if resume:
-        read_state(checkpoint_dir)  # fail before any work when there is nothing valid to resume
+        read_state(checkpoint_dir, recipe.fingerprint)  # fail before any work if there is nothing to resume
     elif checkpoint_dir.exists():
         raise TrainError(
             f"{out_dir} already holds a run ({checkpoint_dir}); resume it or choose another folder"
