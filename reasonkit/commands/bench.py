@@ -203,6 +203,12 @@ class Distributed:
                 dist.init_process_group("gloo")
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
 
+    def device(self, device: str) -> str:
+        """`cuda` means this process's own GPU (LOCAL_RANK) under torchrun."""
+        if device == "cuda" and self.world_size > 1:
+            return f"cuda:{os.environ.get('LOCAL_RANK', self.rank)}"
+        return device
+
     def barrier(self) -> None:
         if self.world_size > 1:
             import torch.distributed as dist
@@ -325,7 +331,7 @@ def bench(
         raise click.UsageError(f"two strategies would share the run folder {out / twice[0] / twice[1]}")
     model_options = {"truncation": truncation}
     with distributed() as dist:
-        lm = load_lm(model_spec, cache_path, {**model_options, **({"device": device} if device else {})})
+        lm = load_lm(model_spec, cache_path, {**model_options, **({"device": dist.device(device)} if device else {})})
         rows = [
             row
             for run in plan
