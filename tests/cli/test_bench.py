@@ -14,10 +14,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 import reasonkit.models
-from reasonkit.benchmarks.registry import load_questions
+from reasonkit.benchmarks.registry import feedback_takers, load_questions, prepare
 from reasonkit.benchmarks.runner import RESULTS_FILE, ResultLine, load_run
 from reasonkit.cli import main
 from reasonkit.protocol import LanguageModel
+from reasonkit.registry import build_strategy
 
 
 def bench(out: Path, model: Path, *args: str) -> Result:
@@ -189,10 +190,20 @@ def test_memory_gets_the_corrections_feedback_first(tmp_path: Path, tiny_model_d
     assert plain.preparation == {}
     record, lines = load_run(tmp_path / "corrections" / "memory_inner=direct")
     assert record.preparation["feedback"]["given"] == 3 and record.preparation["feedback"]["to"] == ["memory"]
+    assert build_strategy(record.strategy_config).config() == record.strategy_config  # config round-trips
     for line in lines:
         retrieved = line.prediction.trace.steps["retrieved"]
         assert line.question.metadata["correction"] in [hit["value"] for hit in retrieved]
         assert line.question.metadata["correction"] in line.prediction.trace.steps["prompt_text"]
+
+
+def test_feedback_reaches_memory_inside_other_strategies_and_only_there() -> None:
+    nested = build_strategy("ensemble(members=[direct, memory(inner=cot)])")
+    assert [s.name for s in feedback_takers(nested)] == ["memory"]
+    assert list(feedback_takers(build_strategy("self_consistency(inner=cot)"))) == []
+    questions = load_questions("corrections")[:2]
+    assert prepare(build_strategy("cot"), questions) == {}
+    assert prepare(nested, [q.model_copy(update={"metadata": {}}) for q in questions]) == {}
 
 
 def test_torchrun_shards_the_questions_and_merges_them_as_one_process_would(
