@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5, help="optimizer steps per repetition")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per side first")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="ours: autocast dtype")
+    parser.add_argument("--compile", action="store_true", help="torch.compile all three (warm-up not timed)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument(
         "--clock",
@@ -140,15 +141,24 @@ def main(argv: list[str] | None = None) -> int:
         vocab_size=args.vocab, block_size=args.block, n_layer=args.layers, n_head=args.heads, n_embd=args.embd
     )
     settings = TrainSection(
-        steps=10**9, batch_size=args.batch, warmup_steps=0, device="cpu", dtype=args.dtype, compile=False
+        steps=10**9,
+        batch_size=args.batch,
+        warmup_steps=0,
+        device="cpu",
+        dtype=args.dtype,
+        compile=args.compile,
     )
     trainer = Trainer(config, settings, data, DistContext(0, 1, 0, torch.device("cpu")))
     our_model = GPT(config)
     reference = ReferenceGPT(args.vocab, args.block, args.layers, args.heads, args.embd)
+    our_loss: Callable[[Tensor, Tensor], Tensor] = our_model.loss
+    reference_loss: Callable[[Tensor, Tensor], Tensor] = reference
+    if args.compile:
+        our_loss, reference_loss = torch.compile(our_model.loss), torch.compile(reference)
     contestants: dict[str, Callable[[int], int]] = {
         "trainer": lambda index: trainer.step(index).tokens,
-        "our model, plain loop": plain_loop(our_model, our_model.loss, data, args.batch, args.block),
-        "reference": plain_loop(reference, reference, data, args.batch, args.block),
+        "our model, plain loop": plain_loop(our_model, our_loss, data, args.batch, args.block),
+        "reference": plain_loop(reference, reference_loss, data, args.batch, args.block),
     }
     for step in contestants.values():
         timed(step, 0, args.warmup, clock)
@@ -162,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     ratios = sorted(a / b for a, b in zip(speeds["trainer"], speeds["reference"], strict=True))
     lines = [
         f"model {args.layers}L/{args.embd}d/{args.heads}h vocab {args.vocab}, batch {args.batch}x{args.block}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, trainer {args.dtype}, {args.clock} clock",
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, trainer {args.dtype}, {args.clock} clock"
+        + (", compiled" if args.compile else ""),
         f"params: ours {our_model.num_params() / 1e6:.2f}M, reference "
         f"{sum(p.numel() for p in reference.parameters()) / 1e6:.2f}M",
         *(f"tokens/s {name:>22}: {value:9,.0f}" for name, value in median.items()),
