@@ -20,7 +20,6 @@ from reasonkit.lm.checkpoint import (
 )
 from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.model import GPT
-from reasonkit.lm.schedule import learning_rate
 
 CONFIG = ModelConfig(vocab_size=300, block_size=16, n_layer=1, n_head=2, n_embd=16)
 
@@ -138,17 +137,3 @@ def test_save_replaces_atomically_and_survives_an_interrupted_swap(tmp_path: Pat
     _save(target, model, optimizer, step=3)
     assert read_state(target).step == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
-
-
-def test_learning_rate_schedule() -> None:
-    kwargs = {"peak": 1.0, "total_steps": 110, "warmup_steps": 10, "min_lr_ratio": 0.1}
-    warmup = [learning_rate(s, **kwargs) for s in range(10)]
-    assert warmup == pytest.approx([(s + 1) / 10 for s in range(10)])
-    decay = [learning_rate(s, **kwargs) for s in range(10, 110)]
-    assert decay[0] == pytest.approx(1.0)
-    assert all(a > b for a, b in zip(decay, decay[1:], strict=False))
-    assert decay[-1] == pytest.approx(0.1)
-    assert learning_rate(60, **kwargs) == pytest.approx(0.55, abs=0.01)
-    assert learning_rate(500, **kwargs) == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="step"):
-        learning_rate(-1, **kwargs)

@@ -17,6 +17,7 @@ from reasonkit.cli import main
 from reasonkit.lm.checkpoint import CheckpointError, read_state
 from reasonkit.lm.pretrained import load_pretrained
 from reasonkit.lm.recipe import load_recipe
+from reasonkit.lm.schedule import learning_rate
 from reasonkit.lm.train import TrainError, TrainResult, read_metrics, train
 
 
@@ -37,6 +38,20 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: TrainResult) -> None:
     assert (tiny_run.out_dir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     state = json.loads((tiny_run.checkpoint_dir / "state.json").read_text())
     assert state["step"] == tiny_run.steps
+
+
+def test_learning_rate_schedule() -> None:
+    kwargs = {"peak": 1.0, "total_steps": 110, "warmup_steps": 10, "min_lr_ratio": 0.1}
+    warmup = [learning_rate(s, **kwargs) for s in range(10)]
+    assert warmup == pytest.approx([(s + 1) / 10 for s in range(10)])
+    decay = [learning_rate(s, **kwargs) for s in range(10, 110)]
+    assert decay[0] == pytest.approx(1.0)
+    assert all(a > b for a, b in zip(decay, decay[1:], strict=False))
+    assert decay[-1] == pytest.approx(0.1)
+    assert learning_rate(60, **kwargs) == pytest.approx(0.55, abs=0.01)
+    assert learning_rate(500, **kwargs) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="step"):
+        learning_rate(-1, **kwargs)
 
 
 UNIT_RECIPE = """
