@@ -113,6 +113,21 @@ class StepOutput:
     tokens: int  # all ranks together
 
 
+class LossOf(nn.Module):
+    """The model and its cross-entropy as one module, so torch.compile fuses the loss into the graph."""
+
+    def __init__(self, model: GPT, autocast_dtype: torch.dtype | None) -> None:
+        super().__init__()
+        self.model = model
+        self.autocast_dtype = autocast_dtype
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        device = x.device.type
+        with torch.autocast(device, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            logits = self.model(x)
+        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+
+
 class Trainer:
     """A model, its optimizer and one optimizer step; no files, no progress (that is `train()`'s job)."""
 
@@ -128,28 +143,20 @@ class Trainer:
             torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32
         self.model = GPT(config).to(context.device)
         self.optimizer = make_optimizer(self.model, train, context.device)
-        net: nn.Module = torch.compile(self.model) if self.precision.compile else self.model
+        net: nn.Module = LossOf(self.model, self.precision.autocast_dtype)
+        if self.precision.compile:
+            net = torch.compile(net)
         self.eval_net = net
         self.net: nn.Module = net
         if context.is_distributed:
             device_ids = [context.device.index] if context.device.type == "cuda" else None
             self.net = DistributedDataParallel(net, device_ids=device_ids)
 
-    def autocast(self) -> Any:
-        if self.precision.autocast_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.context.device.type, dtype=self.precision.autocast_dtype)
-
     def lr_at(self, step: int) -> float:
         t = self.settings
         return learning_rate(
             step, peak=t.lr, total_steps=t.steps, warmup_steps=t.warmup_steps, min_lr_ratio=t.min_lr_ratio
         )
-
-    def _loss(self, net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        with self.autocast():
-            logits = net(x)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
 
     def step(self, step: int) -> StepOutput:
         """Optimizer step `step` (0-based): accumulate grad_accum micro batches, clip, update."""
@@ -166,7 +173,7 @@ class Trainer:
             last = micro == t.grad_accum - 1
             sync = nullcontext() if last or not self.context.is_distributed else self.net.no_sync()
             with sync:
-                loss = self._loss(self.net, x, y) / t.grad_accum
+                loss = self.net(x, y) / t.grad_accum
                 loss.backward()
             total += loss.detach()
             tokens += x.numel()
@@ -187,10 +194,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, batches: Sequence[tuple[Tensor, Tensor]]) -> float:
         self.eval_net.eval()
-        losses = [
-            self._loss(self.eval_net, x.to(self.context.device), y.to(self.context.device))
-            for x, y in batches
-        ]
+        losses = [self.eval_net(x.to(self.context.device), y.to(self.context.device)) for x, y in batches]
         return float(torch.stack(losses).mean())
 
     def weights_sha256(self) -> str:
