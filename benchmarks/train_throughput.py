@@ -1,10 +1,16 @@
 """Training throughput of our `Trainer.step` against a minimal nanoGPT-style loop, side by side.
 
-    python -m reasonkit.benchmarks.train_throughput [--layers 4 --embd 128 --heads 4 --batch 16 --block 256]
+    python -m reasonkit.benchmarks.train_throughput --threads 1 --clock cpu [--compile]
 
-The reference is a plain GPT-2 (LayerNorm, learned positions, GELU MLP, fused qkv, SDPA attention, tied
-embeddings) of the same width and depth with a plain AdamW loop. Both see the same batch shape; the two are
-timed in alternating repetitions and the medians compared, so machine noise hits both alike.
+Three contestants see the same batches: our trainer's step (the code `train()` runs), our GPT in a plain
+nanoGPT loop (forward, backward, clip, default AdamW), and a plain GPT-2 (LayerNorm, learned positions, GELU
+MLP, fused qkv, SDPA, tied embeddings) of the same width and depth in that loop. They are timed in
+alternating repetitions and the medians compared, so machine noise hits all alike. The first ratio is the
+headline; the other two split it into trainer overhead and architecture cost.
+
+Measured on 2 shared cores, torch 2.13 CPU, 4L/128d, batch 16x256, one thread, CPU clock: eager fp32
+trainer / reference 0.90-0.94 (trainer / plain loop 0.98-1.00: the gap is RoPE and RMSNorm, which have no fused CPU
+kernels); with --compile 1.00.
 """
 
 from __future__ import annotations
