@@ -206,5 +206,5 @@ class GPT(nn.Module):
     def loss(self, idx: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
         logits = self(idx)
         return F.cross_entropy(
-            logits.float().view(-1, logits.size(-1)), targets.view(-1), ignore_index=ignore_index
+            logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=ignore_index
         )
