@@ -5,7 +5,8 @@
 
 The model is randomly initialised (speed does not depend on the weights); the tokenizer is trained on the
 bundled Tiny Shakespeare with the model's vocabulary size. The two sides of each comparison run
-interleaved, repetition by repetition, and the medians are compared, so machine load hits both alike.
+interleaved, repetition by repetition; the ratio is the median of the paired ratios, so changes in machine
+load hit both sides alike.
 """
 
 from __future__ import annotations
@@ -74,19 +75,23 @@ def rates(fn: Callable[[], int]) -> tuple[float, float]:
 def compare(
     name: str, unit: str, goal: float, plain: Callable[[], int], fast: Callable[[], int], reps: int
 ) -> float:
-    """Median throughput of each side, measured alternately after one warm-up call each."""
+    """Median throughput of each side and median of the paired ratios (runs side by side share the load).
+
+    The two sides alternate, after one warm-up call each.
+    """
     plain(), fast()
     plain_runs, fast_runs = [], []
     for _ in range(reps):
         plain_runs.append(rates(plain))
         fast_runs.append(rates(fast))
-    plain_wall, fast_wall = (statistics.median(run[0] for run in runs) for runs in (plain_runs, fast_runs))
-    plain_cpu, fast_cpu = (statistics.median(run[1] for run in runs) for runs in (plain_runs, fast_runs))
-    ratio = fast_wall / plain_wall
+    plain_wall = statistics.median(run[0] for run in plain_runs)
+    fast_wall = statistics.median(run[0] for run in fast_runs)
+    ratio = statistics.median(f[0] / p[0] for p, f in zip(plain_runs, fast_runs, strict=True))
+    cpu_ratio = statistics.median(f[1] / p[1] for p, f in zip(plain_runs, fast_runs, strict=True))
     verdict = "ok" if ratio >= goal else "MISSED"
     click.echo(
         f"{name:<62} {plain_wall:8.1f} {fast_wall:8.1f} {unit:<9} {ratio:5.1f}x "
-        f"(cpu time {fast_cpu / plain_cpu:4.1f}x)  goal {goal:.0f}x: {verdict}"
+        f"(cpu time {cpu_ratio:4.1f}x)  goal {goal:.0f}x: {verdict}"
     )
     return ratio
 
