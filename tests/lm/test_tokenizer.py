@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from reasonkit.lm.tokenizer import EOT, PAD, Tokenizer
 
 CORPUS = [
