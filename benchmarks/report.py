@@ -1,7 +1,7 @@
 """Reports over run folders: a markdown table, PNG plots, and a self-contained HTML page of traces.
 
 Every accuracy carries a bootstrap 95% interval; each benchmark gets chance and majority-class rows, and
-each strategy a paired comparison against the first strategy run on the same questions.
+each strategy a paired comparison against `direct` (or the first strategy) on the same questions.
 """
 
 from __future__ import annotations
@@ -68,10 +68,20 @@ def load_runs(paths: list[Path]) -> list[Run]:
     return runs
 
 
+def benchmark_label(record: RunRecord) -> str:
+    """The benchmark, with its split when that is not the usual evaluation split (e.g. arithmetic [test_long])."""
+    return record.benchmark if record.split in ("dev", "test") else f"{record.benchmark} [{record.split}]"
+
+
+def reference_run(group: list[Run]) -> Run:
+    """What the other strategies are compared with: `direct` when it ran, else the first run."""
+    return next((run for run in group if run.label.startswith("direct")), group[0])
+
+
 def rows_for(runs: list[Run]) -> list[Row]:
     by_benchmark: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
-        by_benchmark[run.record.benchmark].append(run)
+        by_benchmark[benchmark_label(run.record)].append(run)
     rows: list[Row] = []
     for benchmark, group in by_benchmark.items():
         questions = {line.question_id: line.question for run in group for line in run.lines}
@@ -83,8 +93,8 @@ def rows_for(runs: list[Run]) -> list[Row]:
             label, interval = majority_baseline(all_questions)
             rows.append(Row(benchmark=benchmark, strategy=f"majority class ({label})", n=interval.n, abstained=0,
                             accuracy=interval))
-        reference = group[0]
-        for run in group:
+        reference = reference_run(group)
+        for run in [reference, *(r for r in group if r is not reference)]:
             correct = [line.correct for line in run.lines]
             row = Row(
                 benchmark=benchmark, strategy=run.label, n=len(correct), accuracy=bootstrap_accuracy(correct),
@@ -104,7 +114,7 @@ def rows_for(runs: list[Run]) -> list[Row]:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    out = ["| benchmark | strategy | n | accuracy % [95% CI] | abstained | calls/q | tokens/q | vs first strategy (paired) |",
+    out = ["| benchmark | strategy | n | accuracy % [95% CI] | abstained | calls/q | tokens/q | vs reference (paired) |",
            "|---|---|---:|---|---:|---:|---:|---|"]
     for row in rows:
         paired = ""
@@ -214,7 +224,8 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
     rows = rows_for(runs)
     written = [out / "report.md", out / "accuracy.png"]
     atomic_write_text(out / "report.md", "# reasonkit report\n\nAccuracy with bootstrap 95% intervals; paired "
-                      "differences against the first strategy run on each benchmark (exact McNemar p).\n\n"
+                      "differences against `direct` (or the first strategy) on the same questions (exact McNemar "
+                      "p).\n\n"
                       + markdown_table(rows) + "\n![accuracy](accuracy.png)\n")
     accuracy_plot(rows, out / "accuracy.png")
     images = [out / "accuracy.png"]
