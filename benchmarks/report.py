@@ -140,8 +140,12 @@ def html_table(rows: list[Row]) -> str:
 
 def accuracy_plot(rows: list[Row], path: Path) -> None:
     benchmarks = list(dict.fromkeys(row.benchmark for row in rows))
-    fig, axes = plt.subplots(1, len(benchmarks), figsize=(4.5 * len(benchmarks), 4), squeeze=False)
-    for ax, benchmark in zip(axes[0], benchmarks, strict=True):
+    columns = min(4, len(benchmarks))
+    grid_rows = -(-len(benchmarks) // columns)
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(4.5 * columns, 4 * grid_rows), squeeze=False)
+    for ax in axes.flat[len(benchmarks):]:
+        ax.set_visible(False)
+    for ax, benchmark in zip(axes.flat, benchmarks, strict=False):
         group = [r for r in rows if r.benchmark == benchmark]
         strategies = [r for r in group if r.calls_per_question is not None]
         baselines = [r for r in group if r.calls_per_question is None]
