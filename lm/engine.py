@@ -279,24 +279,31 @@ class Engine:
 
     def _generate_batch(self, prompts: list[_Prompt]) -> list[list[Sample]]:
         device = self.device
-        lens = torch.tensor([len(p.ids) for p in prompts], device=device)
+        total_steps = max(p.steps for p in prompts)
+        shared = _shared_prefix_len([p.ids for p in prompts])
+        lens = torch.tensor([len(p.ids) - shared for p in prompts], device=device)
         width = int(lens.max())
         pads = width - lens
-        total_steps = max(p.steps for p in prompts)
-        tokens = _pad([p.ids for p in prompts], width, self.tokenizer.pad_id, left=True).to(device)
-        cache = self._new_cache(len(prompts), width + total_steps - 1)
+        tokens = _pad([p.ids[shared:] for p in prompts], width, self.tokenizer.pad_id, left=True).to(device)
+        cache = self._new_cache(1 if shared else len(prompts), shared + width + total_steps - 1)
+        if shared:  # the common prefix runs once, then every prompt's row starts from a copy of it
+            self.model(torch.tensor([prompts[0].ids[:shared]], device=device), cache=cache)
+            cache = cache.repeat_rows(len(prompts))
         slots = torch.arange(cache.max_len, device=device)
-        key_valid = slots[None, :] >= pads[:, None]  # (prompts, cache slots): False on left padding
+        # (prompts, cache slots): False on the left padding that sits between the shared prefix and a suffix
+        key_valid = (slots[None, :] < shared) | (slots[None, :] >= shared + pads[:, None])
         padded = bool((pads > 0).any())
         if padded:
-            positions = (slots[None, :width] - pads[:, None]).clamp_min(0)
+            positions = shared + (slots[None, :width] - pads[:, None]).clamp_min(0)
             causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
             diagonal = torch.eye(width, dtype=torch.bool, device=device)
             # a padding query attends to itself only: no row is fully masked (which would give NaN)
-            mask = causal & (key_valid[:, None, :width] | diagonal)
+            mask = causal & (key_valid[:, None, shared : shared + width] | diagonal)
+            mask = torch.cat([key_valid[:, None, :shared].expand(-1, width, -1), mask], dim=2)
             logits = self.model(tokens, positions=positions, cache=cache, attn_mask=mask[:, None])
         else:
-            logits = self.model(tokens, cache=cache)
+            positions = shared + slots[None, :width].expand(len(prompts), -1)
+            logits = self.model(tokens, positions=positions, cache=cache)
         last = logits[:, -1]
 
         counts = torch.tensor([p.request.n for p in prompts], device=device)
@@ -319,6 +326,17 @@ class Engine:
             positions = state.prompt_lens[:, None] + step
             last = self.model(chosen[:, None], positions=positions, cache=cache, attn_mask=mask)[:, -1]
         return state.samples(prompts, self.tokenizer)
+
+
+def _shared_prefix_len(rows: Sequence[Sequence[int]], minimum: int = 16) -> int:
+    """Tokens every row starts with, when worth a separate prefill; each row keeps at least one token."""
+    if len(rows) < 2 or len({tuple(r) for r in rows}) < 2:
+        return 0
+    shared = min(len(r) for r in rows) - 1
+    first = rows[0]
+    for row in rows[1:]:
+        shared = next((i for i in range(shared) if row[i] != first[i]), shared)
+    return shared if shared >= minimum else 0
 
 
 def _chosen_logprobs(logits: Tensor, chosen: Tensor) -> list[float]:

@@ -244,6 +244,31 @@ def test_samples_of_one_prompt_share_the_prefill(model: GPT, tokenizer: Tokenize
     assert len(texts) == 6 and len(set(texts)) > 1
 
 
+SHARED = "the cat sat on a mat while seven dogs ran across green fields under a pale sky and sang. "
+
+
+def test_prompts_sharing_a_prefix_equal_each_alone(model: GPT, tokenizer: Tokenizer) -> None:
+    """Few-shot prompts share their exemplars' prefill; greedy and seeded samples stay exactly the same."""
+    suffixes = ("the cat", "dogs ran across green fields", "a pale")
+    requests = [GenerationRequest(prompt=SHARED + s, max_tokens=8) for s in suffixes] + [
+        GenerationRequest(prompt=SHARED + s, max_tokens=6, temperature=1.0, n=2, seed=i)
+        for i, s in enumerate(suffixes)
+    ]
+    recorder = ForwardRecorder(model)
+    batched = Engine(recorder, tokenizer).generate(requests)
+    engine = Engine(model, tokenizer)
+    alone = [engine.generate([r])[0] for r in requests]
+    for together, single in zip(batched, alone, strict=True):
+        assert [s.text for s in together.samples] == [s.text for s in single.samples]
+        for a, b in zip(together.samples, single.samples, strict=True):
+            assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-4)
+    prefix = tokenizer.encode(SHARED)
+    assert len(prefix) >= 16
+    first, second = recorder.shapes[:2]
+    assert first[0] == 1 and len(prefix) - 1 <= first[1] <= len(prefix) + 1  # the prefix runs once
+    assert second[0] == len(requests) and second[1] < max(len(tokenizer.encode(r.prompt)) for r in requests)
+
+
 def test_finished_rows_leave_the_batch(model: GPT, tokenizer: Tokenizer) -> None:
     recorder = ForwardRecorder(model)
     short = [GenerationRequest(prompt=p, max_tokens=2) for p in ("the cat", "a mat", "dogs ran")]
