@@ -12,7 +12,6 @@ renamed into place, so `<dir>` is always either the previous complete checkpoint
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import os
 import random
@@ -29,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from reasonkit import __version__
+from reasonkit.atomic import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +119,6 @@ def restore_rng(state: RngState) -> None:
     random.setstate((version, tuple(internal), gauss_next))
     n = state.numpy
     np.random.set_state((n.kind, np.asarray(n.keys, dtype=np.uint32), n.pos, n.has_gauss, n.cached_gaussian))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fsync(path: Path) -> None:

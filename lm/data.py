@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from reasonkit.atomic import sha256_file
 from reasonkit.jsonl import JsonlError, iter_jsonl, open_text
 from reasonkit.lm.recipe import (
     LeakCheck,
@@ -370,18 +371,10 @@ def _atomic_json(path: Path, value: Any) -> None:
     atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True).encode())
 
 
-def _file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _source_key(source: Source, path: Path) -> str:
     """Content of the file + every option that changes its documents + the source of the formatter's module."""
     content = (
-        _digest(list(generated_rows(source))) if source.format == "generated" else _file_sha(path)
+        _digest(list(generated_rows(source))) if source.format == "generated" else sha256_file(path)
     )
     parts: dict[str, Any] = {"file": content, "source": source.model_dump(exclude={"weight", "path"})}
     if source.formatter:
@@ -425,7 +418,7 @@ class TrainData:
         cache_dir.mkdir(parents=True, exist_ok=True)
         paths = {s.name: recipe.source_path(s) for s in recipe.sources}
         checks = [(check, recipe.leak_path(check)) for check in recipe.leak_check]
-        leak_key = _digest([[c.model_dump(), _file_sha(p)] for c, p in checks])
+        leak_key = _digest([[c.model_dump(), sha256_file(p)] for c, p in checks])
         source_keys = {s.name: _source_key(s, paths[s.name]) for s in recipe.sources}
         tok_key = _digest([CACHE_FORMAT, recipe.tokenizer.model_dump(), source_keys, leak_key])
         tok_path = cache_dir / f"tokenizer-{tok_key}.json"
