@@ -14,6 +14,8 @@ from pathlib import Path
 from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
+from reasonkit.atomic import atomic_write_bytes
+
 EOT = "<|endoftext|>"
 PAD = "<|pad|>"
 SPECIAL_TOKENS = (EOT, PAD)
@@ -66,8 +68,6 @@ class Tokenizer:
 
     def save(self, path: str | Path) -> None:
         """One JSON file, written atomically (readers never see a half-written tokenizer)."""
-        from reasonkit.lm.pretrained import atomic_write_bytes  # lazy: pretrained imports this module
-
         atomic_write_bytes(Path(path), self._json.encode("utf-8"))
 
     def encode(self, text: str) -> list[int]:

@@ -30,13 +30,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from reasonkit.atomic import atomic_write_bytes
 from reasonkit.lm import distributed
 from reasonkit.lm.checkpoint import load_checkpoint, read_state, save_checkpoint
 from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.data import TrainData
 from reasonkit.lm.distributed import DistContext
 from reasonkit.lm.model import GPT
-from reasonkit.lm.pretrained import atomic_write_bytes, save_pretrained
+from reasonkit.lm.pretrained import save_pretrained
 from reasonkit.lm.recipe import Recipe, TrainSection
 from reasonkit.lm.schedule import learning_rate
 
