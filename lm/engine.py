@@ -5,8 +5,10 @@
 - scoring: requests whose contexts encode to the same ids form a group; the context runs once (filling a
   KV cache) and all continuations of the group run as one batch against that cached prefix;
 - generation: prompts are left-padded into one batch with explicit positions and an attention mask (a
-  padded row computes what it would alone), the n samples of a prompt share its prefill
-  (`KVCache.repeat_rows`), and rows that finish leave the batch (`KVCache.select_rows`).
+  padded row computes what it would alone), the tokens all prompts start with (a few-shot prefix, or the
+  whole prompt of n samples) are prefilled once and attended to as one shared copy (`KVCache.prefix`), the
+  n samples of a prompt repeat only its own part (`KVCache.repeat_rows`), and rows that finish leave the
+  batch (`KVCache.select_rows`).
 """
 
 from __future__ import annotations
@@ -127,8 +129,8 @@ class Engine:
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._autocast):
             yield
 
-    def _new_cache(self, rows: int, length: int) -> KVCache:
-        return KVCache.empty(self.config, rows, length, self.device, self._cache_dtype)
+    def _new_cache(self, rows: int, length: int, prefix: KVCache | None = None) -> KVCache:
+        return KVCache.empty(self.config, rows, length, self.device, self._cache_dtype, prefix=prefix)
 
     # ------------------------------------------------------------------ scoring
 
@@ -280,31 +282,28 @@ class Engine:
     def _generate_batch(self, prompts: list[_Prompt]) -> list[list[Sample]]:
         device = self.device
         total_steps = max(p.steps for p in prompts)
-        shared = _shared_prefix_len([p.ids for p in prompts])
+        shared = _shared_prefix_len([p.ids for p in prompts], sum(p.request.n for p in prompts))
+        prefix = None
+        if shared:  # the common prefix runs once; every row attends to that one copy (KVCache.prefix)
+            prefix = self._new_cache(1, shared)
+            self.model(torch.tensor([prompts[0].ids[:shared]], device=device), cache=prefix, last_only=True)
         lens = torch.tensor([len(p.ids) - shared for p in prompts], device=device)
         width = int(lens.max())
         pads = width - lens
         tokens = _pad([p.ids[shared:] for p in prompts], width, self.tokenizer.pad_id, left=True).to(device)
-        cache = self._new_cache(1 if shared else len(prompts), shared + width + total_steps - 1)
-        if shared:  # the common prefix runs once, then every prompt's row starts from a copy of it
-            self.model(torch.tensor([prompts[0].ids[:shared]], device=device), cache=cache)
-            cache = cache.repeat_rows(len(prompts))
+        cache = self._new_cache(len(prompts), width + total_steps - 1, prefix=prefix)
         slots = torch.arange(cache.max_len, device=device)
-        # (prompts, cache slots): False on the left padding that sits between the shared prefix and a suffix
-        key_valid = (slots[None, :] < shared) | (slots[None, :] >= shared + pads[:, None])
+        # (prompts, cache slots): False on the left padding of each prompt's own part
+        key_valid = slots[None, :] >= pads[:, None]
         padded = bool((pads > 0).any())
+        positions = shared + (slots[None, :width] - pads[:, None]).clamp_min(0)
+        mask = None
         if padded:
-            positions = shared + (slots[None, :width] - pads[:, None]).clamp_min(0)
             causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
             diagonal = torch.eye(width, dtype=torch.bool, device=device)
             # a padding query attends to itself only: no row is fully masked (which would give NaN)
-            mask = causal & (key_valid[:, None, shared : shared + width] | diagonal)
-            mask = torch.cat([key_valid[:, None, :shared].expand(-1, width, -1), mask], dim=2)
-            logits = self.model(tokens, positions=positions, cache=cache, attn_mask=mask[:, None])
-        else:
-            positions = shared + slots[None, :width].expand(len(prompts), -1)
-            logits = self.model(tokens, positions=positions, cache=cache)
-        last = logits[:, -1]
+            mask = (causal & (key_valid[:, None, :width] | diagonal))[:, None]
+        last = self.model(tokens, positions=positions, cache=cache, attn_mask=mask, last_only=True)[:, -1]
 
         counts = torch.tensor([p.request.n for p in prompts], device=device)
         if int(counts.max()) > 1:
@@ -328,9 +327,10 @@ class Engine:
         return state.samples(prompts, self.tokenizer)
 
 
-def _shared_prefix_len(rows: Sequence[Sequence[int]], minimum: int = 16) -> int:
-    """Tokens every row starts with, when worth a separate prefill; each row keeps at least one token."""
-    if len(rows) < 2 or len({tuple(r) for r in rows}) < 2:
+def _shared_prefix_len(rows: Sequence[Sequence[int]], samples: int, minimum: int = 16) -> int:
+    """Tokens every prompt starts with, worth sharing when more than one sample row will attend to them;
+    each prompt keeps at least one token of its own."""
+    if samples < 2:
         return 0
     shared = min(len(r) for r in rows) - 1
     first = rows[0]

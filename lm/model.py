@@ -1,8 +1,9 @@
 """A decoder-only transformer in one file: RMSNorm, rotary positions, SwiGLU, tied embeddings, no biases.
 
 The layout matches Hugging Face's Llama (rotate-half RoPE, gate/up/down MLP) so export is a renaming of
-tensors. Logits come back for every position, because scoring needs them; a `KVCache` makes sampling
-incremental.
+tensors. Logits come back for every position (scoring needs them) unless only the last is asked for; a
+`KVCache` makes sampling incremental, and its optional shared prefix lets many rows (the n samples of
+self-consistency, the questions of a few-shot benchmark) attend to one copy of the tokens they all start with.
 """
 
 from __future__ import annotations
@@ -20,19 +21,36 @@ class KVCache:
     """Pre-allocated keys and values of every layer; the first `length` positions are filled.
 
     All rows share one length: prompts of different lengths are left-padded and masked by the caller.
+    `prefix`, when set, is a one-row cache of tokens that sit before every row (always visible to them):
+    its keys are stored and read once instead of once per row, which is what makes n samples cheap, since
+    decoding on a CPU is bound by reading the cache.
     """
 
-    def __init__(self, keys: Tensor, values: Tensor, length: int = 0) -> None:
+    def __init__(self, keys: Tensor, values: Tensor, length: int = 0, prefix: KVCache | None = None) -> None:
+        if prefix is not None and prefix.batch_size != 1:
+            raise ValueError(f"a shared prefix cache holds one row, not {prefix.batch_size}")
         self.keys = keys  # (n_layer, batch, n_head, max_len, head_dim)
         self.values = values
         self.length = length
+        self.prefix = prefix
+
+    @property
+    def prefix_length(self) -> int:
+        return self.prefix.length if self.prefix is not None else 0
 
     @classmethod
     def empty(
-        cls, config: ModelConfig, batch_size: int, max_len: int, device: torch.device | str, dtype: torch.dtype
+        cls,
+        config: ModelConfig,
+        batch_size: int,
+        max_len: int,
+        device: torch.device | str,
+        dtype: torch.dtype,
+        prefix: KVCache | None = None,
     ) -> KVCache:
         shape = (config.n_layer, batch_size, config.n_head, max_len, config.head_dim)
-        return cls(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
+        zeros = torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype)
+        return cls(*zeros, prefix=prefix)
 
     @property
     def batch_size(self) -> int:
@@ -48,11 +66,12 @@ class KVCache:
             self.keys.repeat_interleave(repeats, dim=1),
             self.values.repeat_interleave(repeats, dim=1),
             self.length,
+            self.prefix,
         )
 
     def select_rows(self, rows: Tensor) -> KVCache:
         """Keep only `rows` (drop finished sequences from a batch)."""
-        return KVCache(self.keys[:, rows], self.values[:, rows], self.length)
+        return KVCache(self.keys[:, rows], self.values[:, rows], self.length, self.prefix)
 
 
 def rotate_half(x: Tensor) -> Tensor:
@@ -107,6 +126,14 @@ class CausalSelfAttention(nn.Module):
             cache.values[layer, :, :, past : past + T] = v
             k = cache.keys[layer, :, :, : past + T]
             v = cache.values[layer, :, :, : past + T]
+            if cache.prefix is not None:
+                if attn_mask is None and T > 1:
+                    attn_mask = causal_mask(T, past, x.device)
+                prefix = cache.prefix
+                prefix_k = prefix.keys[layer, 0, :, : prefix.length]
+                prefix_v = prefix.values[layer, 0, :, : prefix.length]
+                y = attend_after_prefix(q, k, v, prefix_k, prefix_v, attn_mask)
+                return self.o_proj(y.transpose(1, 2).reshape(B, T, C))
         if attn_mask is not None:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         elif past == 0:
@@ -116,6 +143,30 @@ class CausalSelfAttention(nn.Module):
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(T, past, x.device))
         return self.o_proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+def attend_after_prefix(
+    q: Tensor, k: Tensor, v: Tensor, prefix_k: Tensor, prefix_v: Tensor, attn_mask: Tensor | None
+) -> Tensor:
+    """Attention over a shared prefix (n_head, P, head_dim) followed by each row's own keys (B, n_head, L, hd).
+
+    The prefix is multiplied with the queries of all rows at once (one (n_head, B*T, P) product), so its keys
+    and values are read once per step rather than once per row. Scores of both parts are normalised by one
+    softmax, which is exactly attention over their concatenation. attn_mask: (B, 1, T, L) over the row's own
+    keys (the prefix is visible to every query), or None for no masking.
+    """
+    B, H, T, D = q.shape
+    P = prefix_k.shape[1]
+    scale = 1.0 / math.sqrt(D)
+    rows_as_queries = q.transpose(0, 1).reshape(H, B * T, D)
+    prefix_scores = (rows_as_queries @ prefix_k.transpose(1, 2)).view(H, B, T, P).transpose(0, 1)
+    own_scores = q @ k.transpose(-1, -2)
+    if attn_mask is not None:
+        own_scores = own_scores.masked_fill(~attn_mask, float("-inf"))
+    weights = (torch.cat([prefix_scores, own_scores], dim=-1).float() * scale).softmax(dim=-1).to(q.dtype)
+    prefix_weights = weights[..., :P].transpose(0, 1).reshape(H, B * T, P)
+    from_prefix = (prefix_weights @ prefix_v).view(H, B, T, D).transpose(0, 1)
+    return from_prefix + weights[..., P:] @ v
 
 
 def causal_mask(new: int, past: int, device: torch.device | str) -> Tensor:
@@ -178,29 +229,35 @@ class GPT(nn.Module):
         positions: Tensor | None = None,
         cache: KVCache | None = None,
         attn_mask: Tensor | None = None,
+        last_only: bool = False,
     ) -> Tensor:
-        """Logits (B, T, vocab) for every position.
+        """Logits (B, T, vocab) for every position, or (B, 1, vocab) for the last one when `last_only`
+        (sampling needs no more, and the vocabulary projection of a long prompt is a third of its cost).
 
-        positions: (B, T) absolute positions; default continues from the cache (or starts at 0).
-        attn_mask: boolean (B, 1, T, past + T), True where a query may attend; default causal.
-        The cache, when given, is written at [length, length + T) and advanced.
+        positions: (B, T) absolute positions; default continues from the cache and its prefix (or starts at 0).
+        attn_mask: boolean (B, 1, T, past + T) over the cache's own rows, True where a query may attend;
+        default causal. A shared prefix is visible to every query. The cache, when given, is written at
+        [length, length + T) and advanced.
         """
         B, T = idx.shape
         past = cache.length if cache is not None else 0
-        if past + T > self.config.block_size:
+        start = past + (cache.prefix_length if cache is not None else 0)
+        if start + T > self.config.block_size:
             raise ValueError(
-                f"sequence of {past + T} tokens exceeds the context window of {self.config.block_size}"
+                f"sequence of {start + T} tokens exceeds the context window of {self.config.block_size}"
             )
         if cache is not None and past + T > cache.max_len:
             raise ValueError(f"KV cache holds {cache.max_len} positions, {past + T} needed")
         if positions is None:
-            positions = torch.arange(past, past + T, device=idx.device).expand(B, T)
+            positions = torch.arange(start, start + T, device=idx.device).expand(B, T)
         rope = self.rotary(positions)
         x = self.embed(idx)
         for layer, block in enumerate(self.blocks):
             x = block(x, rope, attn_mask, cache, layer)
         if cache is not None:
             cache.length = past + T
+        if last_only:
+            x = x[:, -1:]
         return F.linear(self.norm(x), self.embed.weight)
 
     def loss(self, idx: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:

@@ -247,6 +247,20 @@ def test_samples_of_one_prompt_share_the_prefill(model: GPT, tokenizer: Tokenize
 SHARED = "the cat sat on a mat while seven dogs ran across green fields under a pale sky and sang. "
 
 
+def test_samples_of_a_long_prompt_attend_to_one_copy_of_it(model: GPT, tokenizer: Tokenizer) -> None:
+    """n samples of one prompt: the prompt (but its last token) is prefilled once as a shared prefix, and the
+    samples equal those drawn when an unrelated prompt in the batch rules the sharing out."""
+    request = GenerationRequest(prompt=SHARED + "the cat", n=5, max_tokens=6, temperature=1.0, seed=3)
+    recorder = ForwardRecorder(model)
+    shared = Engine(recorder, tokenizer).generate([request])[0]
+    ids = tokenizer.encode(request.prompt)
+    assert recorder.shapes[:3] == [(1, len(ids) - 1), (1, 1), (5, 1)]
+    unshared = Engine(model, tokenizer).generate([request, GenerationRequest(prompt="dogs", max_tokens=2)])[0]
+    assert [s.text for s in shared.samples] == [s.text for s in unshared.samples]
+    for a, b in zip(shared.samples, unshared.samples, strict=True):
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-4)
+
+
 def test_prompts_sharing_a_prefix_equal_each_alone(model: GPT, tokenizer: Tokenizer) -> None:
     """Few-shot prompts share their exemplars' prefill; greedy and seeded samples stay exactly the same."""
     suffixes = ("the cat", "dogs ran across green fields", "a pale")
