@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import get_args
 
 import click
+
+from reasonkit.lm.config import SizeName
 
 
 @click.command()
@@ -29,6 +32,12 @@ import click
     help="Where tokenized data is cached (default ~/.cache/reasonkit/data, shared by runs).",
 )
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Override [train] device.")
+@click.option(
+    "--size",
+    type=click.Choice(get_args(SizeName)),
+    help="Override [model] size, dropping the recipe's own n_layer / n_head / n_embd (a scale study: the same "
+    "data and schedule at another width and depth).",
+)
 def train(
     recipe_name: str,
     out_dir: Path,
@@ -37,10 +46,11 @@ def train(
     steps: int | None,
     cache_dir: Path | None,
     device: str | None,
+    size: str | None,
 ) -> None:
     """Train a language model from a recipe into OUT (checkpoint/, model/, metrics.jsonl, loss.png).
 
-    Overrides (--steps, --device, --data-dir) are part of the run's recipe: pass the same ones with --resume.
+    Overrides (--steps, --device, --size, --data-dir) are part of the run's recipe: pass the same ones with --resume.
     For several processes: torchrun --nproc_per_node N -m reasonkit train ...
     """
     from reasonkit.lm.checkpoint import CheckpointError
@@ -57,6 +67,10 @@ def train(
         if overrides:
             train_section = type(recipe.train).model_validate({**recipe.train.model_dump(), **overrides})
             recipe = recipe.model_copy(update={"train": train_section})
+        if size is not None:
+            shape = {"size": size, "n_layer": None, "n_head": None, "n_embd": None}
+            model_section = type(recipe.model).model_validate({**recipe.model.model_dump(), **shape})
+            recipe = recipe.model_copy(update={"model": model_section})
         result = run_training(recipe, out_dir, resume=resume, cache_dir=cache_dir)
     except (RecipeError, CheckpointError, DataError, TrainError) as error:
         raise click.ClickException(str(error)) from None

@@ -188,6 +188,12 @@ def test_cli_trains_and_reports_a_missing_checkpoint_cleanly(tmp_path: Path, uni
     assert result.exit_code == 0, result.output
     assert "trained 2 steps" in result.output and (out / "model" / "model.safetensors").is_file()
 
+    resized = CliRunner().invoke(main, [*args[:4], str(tmp_path / "resized"), *args[5:], "--steps", "1",
+                                        "--size", "small"])
+    assert resized.exit_code == 0, resized.output
+    config = json.loads((tmp_path / "resized" / "model" / "config.json").read_text())["model"]
+    assert (config["n_layer"], config["n_embd"]) == (6, 256)
+
     missing = CliRunner().invoke(main, [*args[:4], str(tmp_path / "nothing"), "--resume"])
     assert missing.exit_code != 0 and "Traceback" not in missing.output
     assert f"{tmp_path / 'nothing' / 'checkpoint'}: no checkpoint there" in missing.output
