@@ -35,6 +35,7 @@ from reasonkit.protocol import (
     LoglikelihoodResult,
     Sample,
     TruncationPolicy,
+    find_stop,
 )
 
 logger = logging.getLogger(__name__)
@@ -428,7 +429,7 @@ class _DecodeState:
                 self.finish[row] = "eos"
             elif (
                 self.stops[row]
-                and (cut := _find_stop(tokenizer.decode(self.tokens[row]), self.stops[row])) is not None
+                and (cut := find_stop(tokenizer.decode(self.tokens[row]), self.stops[row])) is not None
             ):
                 self.finish[row], self.cut[row] = "stop", cut
             elif len(self.tokens[row]) >= self.step_limit[row]:
@@ -454,9 +455,3 @@ class _DecodeState:
                 Sample(text=text, token_logprobs=tuple(self.logprobs[row]), finish_reason=finish)
             )
         return out
-
-
-def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    """Start of the earliest stop string in `text`, or None."""
-    found = [at for stop in stops if stop and (at := text.find(stop)) >= 0]
-    return min(found) if found else None

@@ -62,6 +62,12 @@ class GenerationResult(BaseModel):
 TruncationPolicy = Literal["error", "left"]
 
 
+def find_stop(text: str, stops: Sequence[str]) -> int | None:
+    """Where a backend cuts generated text: the start of the earliest stop string in `text`, or None."""
+    found = [at for stop in stops if stop and (at := text.find(stop)) >= 0]
+    return min(found) if found else None
+
+
 @runtime_checkable
 class LanguageModel(Protocol):
     """A backend. `fingerprint` identifies weights + tokenizer so caches never mix models."""

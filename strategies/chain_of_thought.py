@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.protocol import GenerationRequest
+from reasonkit.protocol import GenerationRequest, Sample
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.answer_extraction import Extraction, Method, answer_phrase_start, extract_answer
@@ -38,6 +38,18 @@ class ReasoningPath(BaseModel):
     logprob: float
     n_tokens: int
     finish_reason: str
+
+    @classmethod
+    def of_sample(cls, sample: Sample, answer: Answer | None, method: Method, span: str) -> ReasoningPath:
+        return cls(
+            text=sample.text,
+            answer=answer,
+            method=method,
+            span=span,
+            logprob=sample.logprob,
+            n_tokens=len(sample.token_logprobs),
+            finish_reason=sample.finish_reason,
+        )
 
 
 @register_strategy("cot")
@@ -92,17 +104,7 @@ class ChainOfThought(Strategy):
         paths = []
         for sample in result.samples:
             read = self.parse(question, sample.text)
-            paths.append(
-                ReasoningPath(
-                    text=sample.text,
-                    answer=read.answer,
-                    method=read.method,
-                    span=read.span,
-                    logprob=sample.logprob,
-                    n_tokens=len(sample.token_logprobs),
-                    finish_reason=sample.finish_reason,
-                )
-            )
+            paths.append(ReasoningPath.of_sample(sample, read.answer, read.method, read.span))
         return paths
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:

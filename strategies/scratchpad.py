@@ -76,17 +76,10 @@ class Scratchpad(Strategy):
         for sample in result.samples:
             answer = self.read_answer(sample.text)
             lines = sample.text.strip().splitlines()
-            paths.append(
-                ReasoningPath(
-                    text=sample.text,
-                    answer=answer,
-                    method="free_text" if answer is not None else "none",
-                    span=lines[-1] if answer is not None else "",
-                    logprob=sample.logprob,
-                    n_tokens=len(sample.token_logprobs),
-                    finish_reason=sample.finish_reason,
-                )
-            )
+            if answer is None:
+                paths.append(ReasoningPath.of_sample(sample, None, "none", ""))
+            else:
+                paths.append(ReasoningPath.of_sample(sample, answer, "free_text", lines[-1]))
         return paths
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:

@@ -28,6 +28,7 @@ from reasonkit.protocol import (
     LoglikelihoodResult,
     Sample,
     TruncationPolicy,
+    find_stop,
 )
 
 logger = logging.getLogger(__name__)
@@ -307,7 +308,7 @@ class _Row:
         self.logprobs.append(logprob)
         if token in eos_ids:
             self.finish = "eos"
-        elif self.request.stop and (cut := _find_stop(decode(self.tokens), self.request.stop)) is not None:
+        elif self.request.stop and (cut := find_stop(decode(self.tokens), self.request.stop)) is not None:
             self.finish, self.cut = "stop", cut
         elif len(self.tokens) >= self.limit:
             self.finish = "length"
@@ -317,12 +318,6 @@ class _Row:
         finish = self.finish or "length"
         text = decode(self.tokens[:-1] if finish == "eos" else self.tokens)
         return Sample(text=text[: self.cut], token_logprobs=tuple(self.logprobs), finish_reason=finish)
-
-
-def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    """Start of the earliest stop string in `text`, or None."""
-    found = [at for stop in stops if stop and (at := text.find(stop)) >= 0]
-    return min(found) if found else None
 
 
 def _context_window(config: Any, tokenizer: Any, name: str) -> int:
