@@ -176,6 +176,29 @@ def votes_at_k(run: Run) -> dict[int, list[bool]]:
     return dict(sorted(out.items()))
 
 
+def samples_table(runs: list[Run]) -> str:
+    """Self-consistency runs: accuracy [95% CI] of the majority vote over the first k paths, one column per k."""
+    curves = [(run, curve) for run in runs if len(curve := votes_at_k(run)) > 1]
+    if not curves:
+        return ""
+    ks = sorted({k for _, curve in curves for k in curve})
+    out = ["| benchmark | strategy | n | " + " | ".join(f"k = {k}" for k in ks) + " |",
+           "|---|---|---:|" + "---|" * len(ks)]
+    for run, curve in curves:
+        cells = [str(bootstrap_accuracy(curve[k])) if k in curve else "" for k in ks]
+        n = len(next(iter(curve.values())))
+        out.append(f"| {benchmark_label(run.record)} | {run.label} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def samples_section(runs: list[Run]) -> str:
+    table = samples_table(runs)
+    if not table:
+        return ""
+    return ("\n## Self-consistency: accuracy vs sampled paths\n\nMajority vote over the first k of the n paths "
+            "(bootstrap 95% intervals).\n\n" + table + "\n![samples](samples.png)\n")
+
+
 def samples_plot(runs: list[Run], path: Path) -> bool:
     curves = [(run, votes_at_k(run)) for run in runs]
     curves = [(run, c) for run, c in curves if len(c) > 1]
@@ -230,7 +253,7 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
     atomic_write_text(out / "report.md", "# reasonkit report\n\nAccuracy with bootstrap 95% intervals; paired "
                       "differences against `direct` (or the first strategy) on the same questions (exact McNemar "
                       "p).\n\n"
-                      + markdown_table(rows) + "\n![accuracy](accuracy.png)\n")
+                      + markdown_table(rows) + "\n![accuracy](accuracy.png)\n" + samples_section(runs))
     accuracy_plot(rows, out / "accuracy.png")
     images = [out / "accuracy.png"]
     if samples_plot(runs, out / "samples.png"):

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reasonkit.benchmarks.report import load_runs, markdown_table, rows_for, votes_at_k, write_report
+from reasonkit.benchmarks.report import (
+    load_runs,
+    markdown_table,
+    rows_for,
+    samples_table,
+    votes_at_k,
+    write_report,
+)
 from reasonkit.benchmarks.runner import RunRecord, data_hash, run_benchmark
 from reasonkit.cli import main
 from reasonkit.fake import FakeLM
@@ -45,6 +52,9 @@ def test_self_consistency_votes_at_k_are_scored_against_gold(tmp_path: Path) -> 
     [run] = load_runs([tmp_path / "sc"])
     curve = votes_at_k(run)
     assert sorted(curve) == [1, 4] and all(len(v) == 6 for v in curve.values())
+    table = samples_table([run])
+    assert "| k = 1 | k = 4 |" in table and "| toy | self_consistency | 6 |" in table
+    assert samples_table(load_runs([tmp_path / "sc"])[:0]) == ""
 
 
 def test_report_command_writes_markdown_png_and_a_self_contained_page(tmp_path: Path) -> None:
