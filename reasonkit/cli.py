@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "report": "reasonkit.commands.report:report",
     "train": "reasonkit.commands.train:train",
     "export": "reasonkit.commands.export:export",
+    "memory": "reasonkit.commands.memory:memory",
 }
 
 

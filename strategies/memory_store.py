@@ -147,9 +147,11 @@ class MemoryStore:
     def add_many(self, entries: Iterable[MemoryEntry]) -> int:
         """Add entries with one batched embedding call (several times faster than `add` in a loop);
         entries already in the store are skipped. Returns how many were added."""
+        seen = set(self._entries)
         new: list[MemoryEntry] = []
         for entry in entries:
-            if entry not in self._entries and entry not in new:
+            if entry not in seen:
+                seen.add(entry)
                 new.append(entry)
         if new:
             self._append(new, self.embed([entry.key for entry in new]))
