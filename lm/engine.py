@@ -201,8 +201,8 @@ class Engine:
         longest = max(g.longest for g in groups)
         contexts = _pad([g.context for g in groups], context_width, pad).to(device)
         cache = self._new_cache(len(groups), context_width + longest - 1)
-        logits = self.model(contexts, cache=cache)  # right padding: real positions never see the pads
-        first = logits[torch.arange(len(groups), device=device), context_lens - 1]  # (groups, vocab)
+        # right padding: real positions never see the pads; (groups, vocab) at each context's last token
+        first = self.model(contexts, cache=cache, logits_at=context_lens - 1)[:, 0]
 
         members = [i for g in groups for i in g.members]
         counts = torch.tensor([len(g.members) for g in groups], device=device)
@@ -287,7 +287,7 @@ class Engine:
         prefix = None
         if shared:  # the common prefix runs once; every row attends to that one copy (KVCache.prefix)
             prefix = self._new_cache(1, shared)
-            self.model(torch.tensor([prompts[0].ids[:shared]], device=device), cache=prefix, last_only=True)
+            self.model(torch.tensor([prompts[0].ids[:shared]], device=device), cache=prefix, logits_at=-1)
         lens = torch.tensor([len(p.ids) - shared for p in prompts], device=device)
         width = int(lens.max())
         pads = width - lens
@@ -304,7 +304,7 @@ class Engine:
             diagonal = torch.eye(width, dtype=torch.bool, device=device)
             # a padding query attends to itself only: no row is fully masked (which would give NaN)
             mask = (causal & (key_valid[:, None, :width] | diagonal))[:, None]
-        last = self.model(tokens, positions=positions, cache=cache, attn_mask=mask, last_only=True)[:, -1]
+        last = self.model(tokens, positions=positions, cache=cache, attn_mask=mask, logits_at=-1)[:, -1]
 
         counts = torch.tensor([p.request.n for p in prompts], device=device)
         if int(counts.max()) > 1:

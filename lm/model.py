@@ -1,7 +1,7 @@
 """A decoder-only transformer in one file: RMSNorm, rotary positions, SwiGLU, tied embeddings, no biases.
 
 The layout matches Hugging Face's Llama (rotate-half RoPE, gate/up/down MLP) so export is a renaming of
-tensors. Logits come back for every position (scoring needs them) unless only the last is asked for; a
+tensors. Logits come back for every position (scoring continuations needs them) or at the positions asked for; a
 `KVCache` makes sampling incremental, and its optional shared prefix lets many rows (the n samples of
 self-consistency, the questions of a few-shot benchmark) attend to one copy of the tokens they all start with.
 """
@@ -229,10 +229,11 @@ class GPT(nn.Module):
         positions: Tensor | None = None,
         cache: KVCache | None = None,
         attn_mask: Tensor | None = None,
-        last_only: bool = False,
+        logits_at: int | Tensor | None = None,
     ) -> Tensor:
-        """Logits (B, T, vocab) for every position, or (B, 1, vocab) for the last one when `last_only`
-        (sampling needs no more, and the vocabulary projection of a long prompt is a third of its cost).
+        """Logits (B, T, vocab) for every position, or (B, 1, vocab) at `logits_at`: one position for every row
+        (-1: the last) or a (B,) tensor of one position per row. Sampling and scoring a context need no more,
+        and the vocabulary projection of a long prompt is a third of its cost.
 
         positions: (B, T) absolute positions; default continues from the cache and its prefix (or starts at 0).
         attn_mask: boolean (B, 1, T, past + T) over the cache's own rows, True where a query may attend;
@@ -256,8 +257,10 @@ class GPT(nn.Module):
             x = block(x, rope, attn_mask, cache, layer)
         if cache is not None:
             cache.length = past + T
-        if last_only:
-            x = x[:, -1:]
+        if isinstance(logits_at, int):
+            x = x[:, logits_at, None]
+        elif logits_at is not None:
+            x = x[torch.arange(B, device=x.device), logits_at, None]
         return F.linear(self.norm(x), self.embed.weight)
 
     def loss(self, idx: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:

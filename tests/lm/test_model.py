@@ -47,10 +47,15 @@ def test_rows_after_a_shared_prefix_compute_what_the_whole_sequence_does(model: 
     assert torch.allclose(steps, expected, atol=1e-4)
 
 
-def test_last_only_returns_the_last_position(model: GPT) -> None:
-    ids = torch.randint(0, CONFIG.vocab_size, (2, 9))
+def test_logits_at_one_position_or_one_per_row(model: GPT) -> None:
+    ids = torch.randint(0, CONFIG.vocab_size, (3, 9))
     with torch.no_grad():
-        assert torch.allclose(model(ids, last_only=True), model(ids)[:, -1:], atol=1e-5)
+        everywhere = model(ids)
+        assert torch.allclose(model(ids, logits_at=-1), everywhere[:, -1:], atol=1e-5)
+        per_row = model(ids, logits_at=torch.tensor([0, 4, 8]))
+    assert per_row.shape == (3, 1, CONFIG.vocab_size)
+    for row, position in enumerate((0, 4, 8)):
+        assert torch.allclose(per_row[row, 0], everywhere[row, position], atol=1e-5)
 
 
 def test_a_prefix_cache_must_be_one_row() -> None:
