@@ -2,7 +2,8 @@
 
 The last "answer is" / "answer:" phrase is read first (the trained format closes with "So the answer is X");
 X (its first sentence) may be an option letter ("(B)", "B", "b)"), an option's text (exact, or the one
-option named in it), or a yes / no / true / false word for a binary statement. Without such a phrase only
+option named in it; a letter followed by the exact text of another option reads as that option, since small
+models bind values to letters worse than they compute the values), or a yes / no / true / false word for a binary statement. Without such a phrase only
 the last line is read, and only if it is nothing but a letter, an option, a binary word or (free-form) a
 number: option texts named inside a rationale are not taken as answers. A free-form answer is the leading
 number of the phrase, else its first sentence. Anything ambiguous reads as no answer.
@@ -63,6 +64,8 @@ def _letter(candidate: str, options: Sequence[str], strict: bool) -> int | None:
     rest = normalize(match.group(2) or "")
     if not rest or rest == normalize(options[index]) or rest.startswith(normalize(options[index]) + " "):
         return index
+    if any(rest == normalize(option) for option in options):
+        return None  # "(D) 28" where 28 is option C: the text, which the rationale computed, is read instead
     return index if marked and not strict else None
 
 

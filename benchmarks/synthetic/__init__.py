@@ -17,10 +17,13 @@ def suites() -> dict[str, SyntheticSuite]:
 
 
 
-def rows(suite: str, split: str = "train", seed: int = 0, documents: bool = False) -> list[dict[str, object]]:
+def rows(
+    suite: str, split: str = "train", seed: int = 0, documents: bool = False, n_train: int | None = None
+) -> list[dict[str, object]]:
     """A suite's split (or its background documents, as {"text": ...}) as JSON rows, for training recipes:
-    `format = "generated"`, `generator = "reasonkit.benchmarks.synthetic:rows"`."""
-    generated = suites()[suite].generate(seed)
+    `format = "generated"`, `generator = "reasonkit.benchmarks.synthetic:rows"`. n_train enlarges (or
+    shrinks) the train split; the suites draw their test splits first, so those stay the same."""
+    generated = suites()[suite].generate(seed, n_train=n_train)
     if documents:
         return [{"text": text} for text in generated.documents]
     if split not in generated.splits:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.benchmarks.synthetic import suites
+from reasonkit.benchmarks.synthetic import rows, suites
 from reasonkit.benchmarks.synthetic.base import check_disjoint
 from reasonkit.types import Question
 
@@ -25,6 +25,17 @@ def test_test_splits_are_disjoint_from_train(name: str) -> None:
         assert all(q.split == split for q in questions)
         if split != "train":
             assert questions and not any(q.text in train_texts for q in questions)
+
+
+@pytest.mark.parametrize("name", ["arithmetic", "multistep"])
+def test_a_larger_train_split_for_a_recipe_leaves_the_test_splits_alone(name: str) -> None:
+    """Recipes draw more train problems (n_train); the suites draw their test splits first."""
+    default, larger = suites()[name].generate(0), suites()[name].generate(0, n_train=25_000)
+    assert len(larger.splits["train"]) == 25_000
+    for split in default.splits:
+        if split != "train":
+            assert larger.splits[split] == default.splits[split]
+    assert len(rows(name, n_train=25_000)) == 25_000
 
 
 def test_check_disjoint_catches_an_overlap() -> None:

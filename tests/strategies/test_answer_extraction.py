@@ -38,6 +38,8 @@ FREE = Question(id="free", text="Start with 2. Add 2. What is the result?", gold
         ("E", 4, "letter"),  # no phrase: a last line that is only a letter
         ("I think.\nlibrary", 1, "option_text"),  # ... or only an option
         ("So the answer is bank or library.", None, "none"),  # two options named: ambiguous
+        ("So the answer is (D) library.", 1, "option_text"),  # letter and option text disagree: the text
+        ("So the answer is (D) libraries.", 3, "letter"),  # a text that is no option leaves the letter
         ("So the answer is (F).", None, "none"),  # no option F
         ("Libraries have revolving doors and banks too.", None, "none"),  # options inside a rationale
         ("So the answer is purple.", None, "none"),
