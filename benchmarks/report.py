@@ -165,19 +165,20 @@ def accuracy_plot(rows: list[Row], path: Path) -> None:
     save_figure(fig, path)
 
 
-def votes_at_k(run: Run) -> dict[int, list[bool]]:
-    """Self-consistency: correctness of the vote over the first k sampled paths, per k."""
-    out: dict[int, list[bool]] = defaultdict(list)
+def votes_at_k(run: Run) -> dict[int, dict[str, bool]]:
+    """Self-consistency: per k, question id -> whether the vote over the first k sampled paths is right."""
+    out: dict[int, dict[str, bool]] = defaultdict(dict)
     for line in run.lines:
         for vote in line.prediction.trace.steps.get("votes_at_k", ()):
             answer = vote.get("majority")
-            out[int(vote["k"])].append(answer is not None and answer == line.question.gold
-                                       and type(answer) is type(line.question.gold))
+            out[int(vote["k"])][line.question_id] = (answer is not None and answer == line.question.gold
+                                                     and type(answer) is type(line.question.gold))
     return dict(sorted(out.items()))
 
 
 def samples_table(runs: list[Run]) -> str:
-    """Self-consistency runs: accuracy [95% CI] of the majority vote over the first k paths, one column per k."""
+    """Self-consistency runs: accuracy [95% CI] of the majority vote over the first k paths, one column per k,
+    and where a greedy `cot` run covers the same questions, the paired difference against it."""
     curves = [(run, curve) for run in runs if len(curve := votes_at_k(run)) > 1]
     if not curves:
         return ""
@@ -185,7 +186,22 @@ def samples_table(runs: list[Run]) -> str:
     out = ["| benchmark | strategy | n | " + " | ".join(f"k = {k}" for k in ks) + " |",
            "|---|---|---:|" + "---|" * len(ks)]
     for run, curve in curves:
-        cells = [str(bootstrap_accuracy(curve[k])) if k in curve else "" for k in ks]
+        greedy = next((other for other in runs if other.label == "cot" and other.record.benchmark == run.record.benchmark
+                       and other.record.split == run.record.split), None)
+        cells = []
+        for k in ks:
+            if k not in curve:
+                cells.append("")
+                continue
+            cell = str(bootstrap_accuracy(list(curve[k].values())))
+            if greedy is not None:
+                theirs = {line.question_id: line.correct for line in greedy.lines}
+                shared = [q for q in curve[k] if q in theirs]
+                if shared:
+                    d = paired_comparison([curve[k][q] for q in shared], [theirs[q] for q in shared])
+                    cell += (f"; {100 * d.difference.estimate:+.1f} [{100 * d.difference.low:+.1f}, "
+                             f"{100 * d.difference.high:+.1f}] vs cot (n={len(shared)}, p={d.p_value:.2g})")
+            cells.append(cell)
         n = len(next(iter(curve.values())))
         out.append(f"| {benchmark_label(run.record)} | {run.label} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
@@ -200,7 +216,7 @@ def samples_section(runs: list[Run]) -> str:
 
 
 def samples_plot(runs: list[Run], path: Path) -> bool:
-    curves = [(run, votes_at_k(run)) for run in runs]
+    curves = [(run, {k: list(v.values()) for k, v in votes_at_k(run).items()}) for run in runs]
     curves = [(run, c) for run, c in curves if len(c) > 1]
     if not curves:
         return False

@@ -53,7 +53,10 @@ def test_self_consistency_votes_at_k_are_scored_against_gold(tmp_path: Path) -> 
     curve = votes_at_k(run)
     assert sorted(curve) == [1, 4] and all(len(v) == 6 for v in curve.values())
     table = samples_table([run])
-    assert "| k = 1 | k = 4 |" in table and "| toy | self_consistency | 6 |" in table
+    assert "| k = 1 | k = 4 |" in table and "| toy | self_consistency | 6 |" in table and "vs cot" not in table
+    make_run(tmp_path / "cot", build_strategy("cot"), qs, lm)
+    paired = samples_table(load_runs([tmp_path / "sc", tmp_path / "cot"]))
+    assert "vs cot (n=6, p=" in paired
     assert samples_table(load_runs([tmp_path / "sc"])[:0]) == ""
 
 
