@@ -233,7 +233,7 @@ class GPT(nn.Module):
     ) -> Tensor:
         """Logits (B, T, vocab) for every position, or (B, 1, vocab) at `logits_at`: one position for every row
         (-1: the last) or a (B,) tensor of one position per row. Sampling and scoring a context need no more,
-        and the vocabulary projection of a long prompt is a third of its cost.
+        and the vocabulary projection is about a quarter of a long context pass.
 
         positions: (B, T) absolute positions; default continues from the cache and its prefix (or starts at 0).
         attn_mask: boolean (B, 1, T, past + T) over the cache's own rows, True where a query may attend;
