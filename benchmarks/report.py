@@ -188,14 +188,14 @@ def samples_table(runs: list[Run]) -> str:
     for run, curve in curves:
         greedy = next((other for other in runs if other.label == "cot" and other.record.benchmark == run.record.benchmark
                        and other.record.split == run.record.split), None)
+        theirs = {line.question_id: line.correct for line in greedy.lines} if greedy is not None else {}
         cells = []
         for k in ks:
             if k not in curve:
                 cells.append("")
                 continue
             cell = str(bootstrap_accuracy(list(curve[k].values())))
-            if greedy is not None:
-                theirs = {line.question_id: line.correct for line in greedy.lines}
+            if theirs:
                 shared = [q for q in curve[k] if q in theirs]
                 if shared:
                     d = paired_comparison([curve[k][q] for q in shared], [theirs[q] for q in shared])

@@ -75,11 +75,11 @@ class Scratchpad(Strategy):
         paths = []
         for sample in result.samples:
             answer = self.read_answer(sample.text)
-            lines = sample.text.strip().splitlines()
             if answer is None:
                 paths.append(ReasoningPath.of_sample(sample, None, "none", ""))
             else:
-                paths.append(ReasoningPath.of_sample(sample, answer, "free_text", lines[-1]))
+                last_line = sample.text.strip().splitlines()[-1]
+                paths.append(ReasoningPath.of_sample(sample, answer, "free_text", last_line))
         return paths
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
