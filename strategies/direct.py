@@ -10,7 +10,9 @@ Four numbers per option, all in the trace (lm-evaluation-harness calls the first
          option and the question: an option that is likely whatever the question (a common word) loses its
          head start (Holtzman et al. 2021, "domain conditional PMI").
 
-A binary statement scores " True" and " False" the same way (the four agree up to the MI correction).
+A binary statement scores " True" and " False": labels, not answers of different lengths, so token and
+char equal raw there (the four agree up to the MI correction). Divided by characters, the longer " False"
+would win whenever the two are close: runs before this rule read StrategyQA and CSQA 2.0 with that lean.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class ContinuationScores(BaseModel):
     char: tuple[float, ...]
     mi: tuple[float, ...] = ()
     n_tokens: tuple[int, ...]
+
+    def without_length_normalization(self) -> ContinuationScores:
+        """Token and char replaced by raw: for labels, where length says nothing about the answer."""
+        return self.model_copy(update={"token": self.raw, "char": self.raw})
 
     def get(self, normalization: Normalization) -> tuple[float, ...]:
         values = getattr(self, normalization)
@@ -112,6 +118,8 @@ class Direct(Strategy):
         prompt = prompts.direct_prompt(question.text, question.options)
         continuations = prompts.direct_continuations(question.options)
         scores = await score_continuations(lm, prompt, continuations, self.unconditional_context)
+        if question.is_binary:
+            scores = scores.without_length_normalization()
         labels = question.choices
         trace.steps = {
             "prompt": prompt,

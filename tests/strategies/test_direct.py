@@ -65,6 +65,16 @@ def test_binary_statements_score_true_and_false() -> None:
     assert prediction.confidence == pytest.approx(1 / (1 + math.exp(-1.3)))
 
 
+@pytest.mark.parametrize("normalization", ["raw", "token", "char"])
+def test_binary_labels_are_not_length_normalised(normalization: str) -> None:
+    """" False" is one character longer than " True": per character it would win at equal probability."""
+    statement = Question(id="b", text="Soup is a liquid.", gold=True)
+    table = {" True": -0.70, " False": -0.75}
+    prediction = Direct(normalization=normalization).run(statement, FakeLM(scores=table))
+    assert prediction.answer is True
+    assert prediction.trace.steps["answer_by"]["char"] == "True"
+
+
 def test_ties_go_to_the_first_option() -> None:
     prediction = Direct(normalization="raw").run(QUESTION, FakeLM(scores=lambda c, x: -1.0))
     assert prediction.answer == 0
