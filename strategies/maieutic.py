@@ -3,10 +3,12 @@ over a tree of the model's own explanations.
 
 1. Abduction: "Q: {E}\\nA: This statement is true, because" / "... false, because", sampled (3 + 3 at depth
    1 at temperature 1.0, 1 + 1 deeper at 0.5, max depth 2; the authors' generation constants), few-shot with
-   CREAK *train* explanations.
+   *train* explanations of the question's benchmark where one is shipped (the synthetic world), else CREAK's.
 2. Each explanation is negated (the LM continues "The statement is false." after few-shot negations; a
    rule-based negation when the LM gives nothing usable), and believed: b(E) = P(True | E) from the
-   log-likelihoods of " true" / " false". E is logically integral when |b(E) - b(~E)| > 0.45.
+   log-likelihoods of " true" / " false", calibrated by default against a content-free statement ("N/A";
+   Zhao et al. 2021) so a few-shot context's lean towards one word does not decide every belief. E is
+   logically integral when |b(E) - b(~E)| > 0.45.
 3. Non-integral leaves are expanded to the next depth; branches that end in no integral leaf are pruned.
 4. Relations between explanations (entail / contradict) from a pluggable scorer, then weighted MAX-SAT
    (reasonkit.strategies.maxsat) picks the root's truth value. Without a usable solution the answer is the
@@ -43,7 +45,12 @@ from reasonkit.types import Prediction, Question, Trace
 
 log = logging.getLogger(__name__)
 
-EXEMPLAR_FILE = "exemplars/maieutic_creak_train.jsonl"
+EXEMPLAR_FILES = {
+    "creak": "exemplars/maieutic_creak_train.jsonl",
+    "world": "exemplars/maieutic_world_train.jsonl",
+}
+"""Exemplar sets by name; a question uses the set named like its metadata "benchmark", else "creak"."""
+DEFAULT_EXEMPLARS = "creak"
 
 
 class MaieuticExemplar(BaseModel):
@@ -57,40 +64,55 @@ class MaieuticExemplar(BaseModel):
 
 
 @cache
-def load_exemplars() -> tuple[MaieuticExemplar, ...]:
-    path = resources.files("reasonkit.strategies").joinpath(EXEMPLAR_FILE)
+def load_exemplars(name: str = DEFAULT_EXEMPLARS) -> tuple[MaieuticExemplar, ...]:
+    if name not in EXEMPLAR_FILES:
+        raise ValueError(f"Maieutic: no exemplar set {name!r}; shipped: {', '.join(sorted(EXEMPLAR_FILES))}")
+    file = EXEMPLAR_FILES[name]
+    path = resources.files("reasonkit.strategies").joinpath(file)
     rows = []
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             rows.append(MaieuticExemplar.model_validate_json(line))
         except ValueError as err:
-            raise ValueError(f"{EXEMPLAR_FILE}, line {line_no}: {err}") from err
+            raise ValueError(f"{file}, line {line_no}: {err}") from err
     return tuple(rows)
+
+
+def exemplar_set_for(question: Question, override: str = "auto") -> str:
+    """`override` unless "auto"; else the set named like the question's benchmark, else the default.
+
+    A small model follows its few-shot context: CREAK's real-world claims in front of a made-up world's
+    statement led it to explain in real-world nonsense, where the world's own train explanations do not."""
+    if override != "auto":
+        return override
+    benchmark = str(question.metadata.get("benchmark", ""))
+    return benchmark if benchmark in EXEMPLAR_FILES else DEFAULT_EXEMPLARS
 
 
 def _word(value: bool) -> str:
     return "true" if value else "false"
 
 
-def abductive_prompt(statement: str, polarity: bool, shots: int) -> str:
+Shots = tuple[MaieuticExemplar, ...]
+CONTENT_FREE = "N/A"
+"""The statement whose belief measures a context's lean (contextual calibration, Zhao et al. 2021)."""
+
+
+def abductive_prompt(statement: str, polarity: bool, shots: Shots) -> str:
     lines = [
         f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}, because {ex.explanation}\n"
-        for ex in load_exemplars()[:shots]
+        for ex in shots
     ]
     return "".join(lines) + f"Q: {statement}\nA: This statement is {_word(polarity)}, because"
 
 
-def belief_context(statement: str, shots: int) -> str:
-    lines = [
-        f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}.\n" for ex in load_exemplars()[:shots]
-    ]
+def belief_context(statement: str, shots: Shots) -> str:
+    lines = [f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}.\n" for ex in shots]
     return "".join(lines) + f"Q: {statement}\nA: This statement is"
 
 
-def negation_prompt(statement: str, shots: int) -> str:
-    lines = [
-        f"Q: {ex.statement}\nA: The statement is false. {ex.negation}\n" for ex in load_exemplars()[:shots]
-    ]
+def negation_prompt(statement: str, shots: Shots) -> str:
+    lines = [f"Q: {ex.statement}\nA: The statement is false. {ex.negation}\n" for ex in shots]
     return "".join(lines) + f"Q: {statement}\nA: The statement is false."
 
 
@@ -132,7 +154,8 @@ class Maieutic(Strategy):
     """Maieutic prompting: a tree of abductive explanations, beliefs and relations, weighted MAX-SAT.
 
     relations: "lm" (the LM judges each pair), "hf:PATH" (a local NLI classifier, e.g. roberta-large-mnli),
-    a `RelationScorer`, or None (tree and belief clauses only).
+    a `RelationScorer`, or None (tree and belief clauses only). exemplars: "auto" (by the question's
+    benchmark, see `exemplar_set_for`) or a set name of `EXEMPLAR_FILES`.
     """
 
     name = "maieutic"
@@ -146,6 +169,8 @@ class Maieutic(Strategy):
         temperature_deeper: float = 0.5,
         max_tokens: int = 64,
         shots: int = 8,
+        exemplars: str = "auto",
+        calibrate: bool = True,
         integrity_threshold: float = mt.INTEGRITY_THRESHOLD,
         negation: Literal["lm", "rule"] = "lm",
         relations: str | RelationScorer | None = "lm",
@@ -162,6 +187,10 @@ class Maieutic(Strategy):
         self.temperature_first, self.temperature_deeper = temperature_first, temperature_deeper
         self.max_tokens, self.shots, self.integrity_threshold = max_tokens, shots, integrity_threshold
         self.negation = negation
+        if exemplars != "auto":
+            load_exemplars(exemplars)  # an unknown set fails here, naming the option
+        self.exemplars = exemplars
+        self.calibrate = calibrate
         self.relations = relations
         self.relation_scorer = relation_scorer_for(relations)
         self.max_nodes, self.max_relation_pairs = max_nodes, max_relation_pairs
@@ -180,6 +209,8 @@ class Maieutic(Strategy):
             "temperature_deeper": self.temperature_deeper,
             "max_tokens": self.max_tokens,
             "shots": self.shots,
+            "exemplars": self.exemplars,
+            "calibrate": self.calibrate,
             "integrity_threshold": self.integrity_threshold,
             "negation": self.negation,
             "relations": self.relations
@@ -196,8 +227,11 @@ class Maieutic(Strategy):
             raise ValueError(
                 f"Maieutic answers binary statements only; question {question.id!r} is {question.kind}"
             )
-        notes: list[str] = []
-        tree, root = await self._build_tree(question, lm, notes)
+        exemplar_set = exemplar_set_for(question, self.exemplars)
+        notes: list[str] = [f"exemplars: {exemplar_set}"]
+        shots = load_exemplars(exemplar_set)[: self.shots]
+        offset = await self._calibration_offset(lm, shots, notes)
+        tree, root = await self._build_tree(question, lm, shots, offset, notes)
         pruned = mt.prune(tree)
         notes.append(
             f"tree: {tree.number_of_nodes()} nodes generated, {pruned.number_of_nodes()} after pruning"
@@ -224,10 +258,10 @@ class Maieutic(Strategy):
         return prediction
 
     async def _build_tree(
-        self, question: Question, lm: AsyncLM, notes: list[str]
+        self, question: Question, lm: AsyncLM, shots: Shots, offset: float, notes: list[str]
     ) -> tuple[nx.DiGraph, mt.MaieuticNode]:
-        [(root_negation, method)] = await self._negate([question.text], lm)
-        [belief] = await self._beliefs([(question.text, root_negation)], lm)
+        [(root_negation, method)] = await self._negate([question.text], lm, shots)
+        [belief] = await self._beliefs([(question.text, root_negation)], lm, shots, offset)
         root = mt.MaieuticNode(
             id=mt.ROOT,
             text=question.text,
@@ -247,7 +281,7 @@ class Maieutic(Strategy):
             results = await lm.generate(
                 [
                     GenerationRequest(
-                        prompt=abductive_prompt(tree.nodes[p]["text"], pol, self.shots),
+                        prompt=abductive_prompt(tree.nodes[p]["text"], pol, shots),
                         n=n,
                         max_tokens=self.max_tokens,
                         temperature=temperature,
@@ -267,9 +301,9 @@ class Maieutic(Strategy):
                     f"depth {depth}: node cap {self.max_nodes} reached, dropped {len(children) - max(room, 0)}"
                 )
                 children = children[: max(room, 0)]
-            negations = await self._negate([text for _, _, text in children], lm)
+            negations = await self._negate([text for _, _, text in children], lm, shots)
             beliefs = await self._beliefs(
-                [(t, neg) for (_, _, t), (neg, _) in zip(children, negations, strict=True)], lm
+                [(t, neg) for (_, _, t), (neg, _) in zip(children, negations, strict=True)], lm, shots, offset
             )
             for (parent, child_id, text), (neg, method), belief in zip(
                 children, negations, beliefs, strict=True
@@ -291,7 +325,7 @@ class Maieutic(Strategy):
     def _seed(self, question_id: str, node_id: str, polarity: bool) -> int:
         return zlib.crc32(f"{self.seed}:{question_id}:{node_id}:{polarity}".encode())
 
-    async def _negate(self, statements: list[str], lm: AsyncLM) -> list[tuple[str, str]]:
+    async def _negate(self, statements: list[str], lm: AsyncLM, shots: Shots) -> list[tuple[str, str]]:
         """(negation, "lm" | "rule") per statement; the rule is used when the LM output is empty or a copy."""
         if not statements:
             return []
@@ -300,7 +334,7 @@ class Maieutic(Strategy):
         results = await lm.generate(
             [
                 GenerationRequest(
-                    prompt=negation_prompt(s, self.shots), max_tokens=self.max_tokens, stop=("\n",)
+                    prompt=negation_prompt(s, shots), max_tokens=self.max_tokens, stop=("\n",)
                 )
                 for s in statements
             ]
@@ -312,17 +346,32 @@ class Maieutic(Strategy):
             out.append((text, "lm") if usable else (rule_negation(statement), "rule"))
         return out
 
-    async def _beliefs(self, pairs: list[tuple[str, str]], lm: AsyncLM) -> list[tuple[float, float]]:
-        """(P(True | E), P(True | ~E)) per (E, ~E), each normalised over " true" / " false"."""
+    async def _calibration_offset(self, lm: AsyncLM, shots: Shots, notes: list[str]) -> float:
+        """log P(" true") - log P(" false") for a content-free statement: the context's own lean (0 when off)."""
+        if not self.calibrate:
+            return 0.0
+        context = belief_context(CONTENT_FREE, shots)
+        lp_true, lp_false = await lm.loglikelihood(
+            [LoglikelihoodRequest(context=context, continuation=answer) for answer in (" true", " false")]
+        )
+        offset = lp_true.logprob - lp_false.logprob
+        notes.append(f"calibration: P(true | {CONTENT_FREE!r}) = {mt.two_way_probability(offset, 0.0):.3f}")
+        return offset
+
+    async def _beliefs(
+        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float = 0.0
+    ) -> list[tuple[float, float]]:
+        """(P(True | E), P(True | ~E)) per (E, ~E), each normalised over " true" / " false" after removing
+        the calibration `offset` from the log-odds."""
         requests = [
-            LoglikelihoodRequest(context=belief_context(statement, self.shots), continuation=answer)
+            LoglikelihoodRequest(context=belief_context(statement, shots), continuation=answer)
             for pair in pairs
             for statement in pair
             for answer in (" true", " false")
         ]
         results = await lm.loglikelihood(requests) if requests else []
         probs = [
-            mt.two_way_probability(results[i].logprob, results[i + 1].logprob)
+            mt.two_way_probability(results[i].logprob - offset, results[i + 1].logprob)
             for i in range(0, len(results), 2)
         ]
         return [(probs[i], probs[i + 1]) for i in range(0, len(probs), 2)]

@@ -152,6 +152,23 @@ def balanced_sample(candidates: list[Exemplar], k: int, rng: random.Random) -> l
     return chosen
 
 
+def maieutic_world(k: int = 8) -> str:
+    """The maieutic strategy's exemplars for the synthetic world: train statements of the suite (seed 0) with
+    their two-fact explanation, half true and half false, negated by the strategy's rule."""
+    from reasonkit.benchmarks.synthetic.world import WorldSuite
+    from reasonkit.strategies.maieutic import MaieuticExemplar, rule_negation
+
+    train = WorldSuite().generate(seed=0).splits["train"]
+    chosen = [q for q in train if q.gold is True][: k // 2] + [q for q in train if q.gold is False][: k - k // 2]
+    random.Random(f"{SEED}:maieutic_world").shuffle(chosen)
+    rows = [
+        MaieuticExemplar(id=q.id, statement=q.text, label=bool(q.gold), explanation=q.metadata["explanation"],
+                         negation=rule_negation(q.text))
+        for q in chosen
+    ]
+    return "".join(row.model_dump_json() + "\n" for row in rows)
+
+
 BUILDERS = {"commonsenseqa": commonsenseqa, "strategyqa": strategyqa, "creak": creak, "multistep": multistep}
 
 
@@ -164,6 +181,7 @@ def main() -> None:
         chosen = balanced_sample(candidates, PER_SET, random.Random(f"{SEED}:{name}"))
         (HERE / f"{name}.jsonl").write_text(dump_exemplars(chosen), encoding="utf-8")
         log.info("%s: %d candidates, wrote %d", name, len(candidates), len(chosen))
+    (HERE / "maieutic_world_train.jsonl").write_text(maieutic_world(), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,14 @@ import pytest
 
 from reasonkit.fake import FakeLM, Rule
 from reasonkit.strategies import maieutic_tree as mt
-from reasonkit.strategies.maieutic import Maieutic, filter_explanations, rule_negation
+from reasonkit.strategies.maieutic import (
+    CONTENT_FREE,
+    Maieutic,
+    exemplar_set_for,
+    filter_explanations,
+    load_exemplars,
+    rule_negation,
+)
 from reasonkit.types import Question
 
 QUESTION = Question(id="penguins", text="Penguins can fly.", gold=False)
@@ -50,7 +57,7 @@ def scorer(beliefs: dict[str, float], contradictions: frozenset[tuple[str, str]]
             label = " False" if (premise.split("\n")[-1], hypothesis) in contradictions else " Neither"
             return -0.1 if continuation == label else -3.0
         statement = context.removesuffix("\nA: This statement is").rsplit("Q: ", 1)[1]
-        p_true = beliefs[statement]
+        p_true = beliefs.get(statement, 0.5) if statement == CONTENT_FREE else beliefs[statement]
         return math.log(p_true if continuation == " true" else 1.0 - p_true)
 
     return score
@@ -243,6 +250,50 @@ def test_registered_and_config_round_trips() -> None:
     assert strategy.relation_scorer.model_path == "/models/roberta-large-mnli"  # nothing loaded yet
     again = build_strategy(strategy.config())
     assert again.config() == strategy.config() and again.config()["depth"] == 1
+
+
+def test_a_question_uses_its_benchmarks_exemplars_when_shipped() -> None:
+    world = Question(id="w", text="Zapodu is striped.", gold=False, metadata={"benchmark": "world"})
+    assert exemplar_set_for(world) == "world" and exemplar_set_for(QUESTION) == "creak"
+    assert exemplar_set_for(world, "creak") == "creak"
+    lm = FakeLM(default=" nothing.")
+    prediction = Maieutic(depth=1, negation="rule", relations=None, shots=2).run(world, lm)
+    assert "exemplars: world" in prediction.trace.notes
+    [first] = [call.request["prompt"] for call in prediction.trace.calls if call.kind == "generate"][:1]
+    assert first.startswith("".join(
+        f"Q: {ex.statement}\nA: This statement is {'true' if ex.label else 'false'}, because {ex.explanation}\n"
+        for ex in load_exemplars("world")[:2]
+    )) and "Liberty Bell" not in first
+    with pytest.raises(ValueError, match="exemplar set 'nope'"):
+        Maieutic(exemplars="nope")
+
+
+def test_beliefs_are_calibrated_against_a_content_free_statement() -> None:
+    """A context that leans to " true" (P = 0.9 for "N/A") no longer makes every statement believed."""
+    beliefs = {CONTENT_FREE: 0.9, "Penguins can fly.": 0.9, "Penguins can not fly.": 0.6}
+
+    def root_belief(calibrate: bool) -> list[float]:
+        strategy = Maieutic(depth=1, negation="rule", relations=None, calibrate=calibrate)
+        prediction = strategy.run(QUESTION, FakeLM(default="", scores=scorer(beliefs)))
+        return mt.tree_from_json(prediction.trace.steps["unpruned_tree"]).nodes[mt.ROOT]["belief"]
+
+    odds = 0.6 / 0.4 / (0.9 / 0.1)
+    assert root_belief(False) == pytest.approx([0.9, 0.6])
+    assert root_belief(True) == pytest.approx([0.5, odds / (1 + odds)])
+
+
+def test_world_exemplars_are_train_statements_never_asked_in_test() -> None:
+    from reasonkit.benchmarks.synthetic import suites
+
+    splits = suites()["world"].generate(0).splits
+    train = {q.text: q for q in splits["train"]}
+    test_entities = {q.metadata["entity"] for q in splits["test"]}
+    exemplars = load_exemplars("world")
+    assert sorted(ex.label for ex in exemplars) == [False] * 4 + [True] * 4
+    for ex in exemplars:
+        assert train[ex.statement].gold is ex.label
+        assert ex.explanation == train[ex.statement].metadata["explanation"]
+        assert ex.statement.split()[0] not in test_entities
 
 
 def test_node_cap_is_noted() -> None:
