@@ -2,21 +2,26 @@
 
 One module renders training text and parses model output, so the two can never drift apart. Numbers are
 written digit by digit with spaces ("4 8 7") so a BPE tokenizer keeps one token per digit. The scratchpad
-works from the least significant digit up, one line per digit position with its carry (Nye et al. 2021):
+works from the least significant digit up, one line per digit position (Nye et al. 2021). Each line restates
+the digits still to be added and the incoming carry, so the digits a step uses are the last ones before a
+separator on its own line, and the result so far, so the answer is a copy of the last line:
 
     Input: 4 8 7 + 5 9
     Target:
     <scratch>
-    7 + 9 + 0 = 16, write 6 carry 1
-    8 + 5 + 1 = 14, write 4 carry 1
-    4 + 0 + 1 = 5, write 5 carry 0
+    4 8 7 + 5 9, carry 0: 7 + 9 + 0 = 16, write 6, so far 6
+    4 8 + 5, carry 1: 8 + 5 + 1 = 14, write 4, so far 4 6
+    4 + 0, carry 1: 4 + 0 + 1 = 5, write 5, so far 5 4 6
     </scratch>
     Answer: 5 4 6
 
-Multiplication by one digit has the same shape ("7 * 6 + 0 = 42, write 2 carry 4"), and a final carry gets
-its own line ("carry 4, write 4"). The direct format of the same problem is "Input: 4 8 7 + 5 9\\nAnswer: 5 4 6".
-The prompt's second line ("Target:" or "Answer:") tells the model which format to produce, so both can share a
-training corpus. Every example ends with a blank line (`END`), the stop string at generation time.
+Every step is a copy of the line above with a local change; a model never has to find the i-th digit of an
+operand by counting, which is what a small model got wrong with one-digit-pair lines (BENCHMARKS.md). An
+exhausted operand reads "0", and a final carry gets a line of its own ("0 + 0, carry 1: ..."). Multiplication
+by one digit has the same shape ("4 8 7 * 6, carry 0: 7 * 6 + 0 = 42, write 2, so far 2"). The direct format
+of the same problem is "Input: 4 8 7 + 5 9\nAnswer: 5 4 6". The prompt's second line ("Target:" or "Answer:")
+tells the model which format to produce, so both can share a training corpus. Every example ends with a
+blank line (`END`), the stop string at generation time.
 """
 
 from __future__ import annotations
@@ -79,29 +84,32 @@ def render_input(problem: ArithmeticProblem) -> str:
 
 
 def scratch_lines(problem: ArithmeticProblem) -> list[str]:
-    """One line per digit position, least significant first, then a line for a final carry."""
+    """One line per digit position, least significant first, until no digit and no carry is left."""
     a, b = problem.operands
-    a_digits = [int(d) for d in reversed(str(a))]
-    lines: list[str] = []
+    symbol = SYMBOLS[problem.op]
+    a_rest = str(a)
+    b_rest = str(b) if problem.op == "add" else ""
     carry = 0
-    if problem.op == "add":
-        b_digits = [int(d) for d in reversed(str(b))]
-        for i in range(max(len(a_digits), len(b_digits))):
-            x = a_digits[i] if i < len(a_digits) else 0
-            y = b_digits[i] if i < len(b_digits) else 0
+    written: list[str] = []
+    lines: list[str] = []
+    while True:
+        x = int(a_rest[-1]) if a_rest else 0
+        if problem.op == "add":
+            y = int(b_rest[-1]) if b_rest else 0
+            shown_b = " ".join(b_rest) if b_rest else "0"
             total = x + y + carry
-            lines.append(f"{x} + {y} + {carry} = {total}, write {total % 10} carry {total // 10}")
-            carry = total // 10
-        if carry:
-            lines.append(f"carry {carry}, write {carry}")
-        return lines
-    for x in a_digits:
-        total = x * b + carry
-        lines.append(f"{x} * {b} + {carry} = {total}, write {total % 10} carry {total // 10}")
-        carry = total // 10
-    if carry:
-        lines.append(f"carry {carry}, write {carry}")
-    return lines
+            step = f"{x} + {y} + {carry} = {total}"
+        else:
+            shown_b = str(b)
+            total = x * b + carry
+            step = f"{x} * {b} + {carry} = {total}"
+        shown_a = " ".join(a_rest) if a_rest else "0"
+        written.insert(0, str(total % 10))
+        lines.append(f"{shown_a} {symbol} {shown_b}, carry {carry}: {step}, write {total % 10}, "
+                     f"so far {' '.join(written)}")
+        a_rest, b_rest, carry = a_rest[:-1], b_rest[:-1], total // 10
+        if not a_rest and not b_rest and not carry:
+            return lines
 
 
 def render_prompt(problem: ArithmeticProblem, scratchpad: bool = True) -> str:

@@ -93,7 +93,9 @@ class WithMemory(Strategy):
 def corrections_text(row: dict[str, Any]) -> str | None:
     """Training formatter ("reasonkit.strategies.memory:corrections_text") for the corrections suite's TRAIN
     rows: the question answered with its correction given as a memory note, then without it (the old
-    answer), so the model learns to follow notes exactly as WithMemory writes them."""
+    answer), so the model learns to follow notes exactly as WithMemory writes them. A row whose metadata
+    holds the "fact" it corrects (the suite's note drills) starts with that fact, so the note must win over
+    a fact in view as well as one learned."""
     from reasonkit.strategies.prompts import direct_example
 
     question = Question.model_validate(row)
@@ -102,4 +104,5 @@ def corrections_text(row: dict[str, Any]) -> str | None:
         return None
     noted = direct_example(f"{NOTE_PREFIX}{meta['correction']}\n{question.text}", question.options, question.gold)
     plain = direct_example(question.text, question.options, question.options.index(meta["original"]))
-    return f"{noted}\n\n{plain}"
+    fact = f"{meta['fact']}\n\n" if "fact" in meta else ""
+    return f"{fact}{noted}\n\n{plain}"

@@ -17,6 +17,8 @@ bench -b multistep -s direct -s cot --limit 300
 bench -b multistep -s "self_consistency(inner=cot, n=40)" --limit 150
 bench -b world -s direct --limit 200
 bench -b world -s maieutic --limit 60
+# maieutic as first run: CREAK exemplars for every benchmark, beliefs not calibrated
+bench -b world -s "maieutic(exemplars='creak', calibrate=False)" --limit 60
 bench -b corrections -s direct -s "memory(inner=direct, k=1)"
 
 # commonsense QA

@@ -42,6 +42,32 @@ def correction_sentence(attribute: str, country: str, value: str) -> str:
     return ATTRIBUTES[attribute][2].format(c=country, v=value).replace(" is ", " is now ", 1)
 
 
+def _country_questions(
+    rng: random.Random, country: str, split: str, first_index: int
+) -> tuple[list[str], list[Question]]:
+    """One question per attribute of `country` (gold: the corrected value) and the facts they correct."""
+    documents: list[str] = []
+    questions: list[Question] = []
+    for attribute, (values, phrasings, fact) in ATTRIBUTES.items():
+        old, new = rng.sample(values, 2)
+        documents.append(fact.format(c=country, v=old))
+        options = [old, new, *rng.sample([v for v in values if v not in (old, new)], N_OPTIONS - 2)]
+        rng.shuffle(options)
+        asked, feedback_on = rng.sample(phrasings, 2)
+        metadata = {"benchmark": CorrectionsSuite.name, "country": country, "attribute": attribute,
+                    "original": old, "correction": correction_sentence(attribute, country, new),
+                    "feedback_on": feedback_on.format(c=country)}
+        questions.append(Question(
+            id=f"{CorrectionsSuite.name}-{split}-{first_index + len(questions)}", text=asked.format(c=country),
+            options=tuple(options), gold=options.index(new), split=split, metadata=metadata,
+        ))
+    return documents, questions
+
+
+def _countries(rng: random.Random, count: int) -> list[str]:
+    return [w.capitalize() + "ia" for w in nonce_words(rng, count)]
+
+
 class CorrectionsSuite:
     name = "corrections"
 
@@ -50,29 +76,36 @@ class CorrectionsSuite:
 
     def generate(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> SuiteSplits:
         rng = random.Random(f"{self.name}-{seed}")
-        countries = [w.capitalize() + "ia" for w in nonce_words(rng, self.n_countries)]
+        countries = _countries(rng, self.n_countries)
         test_countries = set(countries[: len(countries) // 4])
         documents: list[str] = []
         splits: dict[str, list[Question]] = {"train": [], "test": []}
         for country in countries:
             split = "test" if country in test_countries else "train"
-            for attribute, (values, phrasings, fact) in ATTRIBUTES.items():
-                old, new = rng.sample(values, 2)
-                documents.append(fact.format(c=country, v=old))
-                options = [old, new, *rng.sample([v for v in values if v not in (old, new)], N_OPTIONS - 2)]
-                rng.shuffle(options)
-                asked, feedback_on = rng.sample(phrasings, 2)
-                correction = correction_sentence(attribute, country, new)
-                metadata = {"benchmark": self.name, "country": country, "attribute": attribute,
-                            "original": old, "correction": correction,
-                            "feedback_on": feedback_on.format(c=country)}
-                splits[split].append(Question(
-                    id=f"{self.name}-{split}-{len(splits[split])}", text=asked.format(c=country),
-                    options=tuple(options), gold=options.index(new), split=split, metadata=metadata,
-                ))
+            facts, questions = _country_questions(rng, country, split, len(splits[split]))
+            documents.extend(facts)
+            splits[split].extend(questions)
         for split, limit in (("train", n_train), ("test", n_test)):
             if limit is not None:
                 splits[split] = splits[split][:limit]
         check_disjoint(self.name, splits["train"], splits["test"])
         return SuiteSplits(name=self.name, seed=seed, documents=tuple(documents),
                            splits={k: tuple(v) for k, v in splits.items()})
+
+
+def note_drill_rows(n_countries: int = 5000, seed: int = 0) -> list[dict[str, object]]:
+    """Train rows about fresh made-up countries, none of the suite's, each carrying the fact it corrects
+    (metadata "fact"), for a recipe source (`generator = "reasonkit.benchmarks.synthetic.corrections:
+    note_drill_rows"`). The suite has 450 train questions, few enough to memorise; thousands of fresh
+    countries make following the note the only way to fit them."""
+    suite_countries = {q.metadata["country"] for split in CorrectionsSuite().generate(seed).splits.values()
+                       for q in split}
+    rng = random.Random(f"{CorrectionsSuite.name}-drills-{seed}")
+    countries = [c for c in _countries(rng, n_countries + len(suite_countries)) if c not in suite_countries]
+    rows: list[dict[str, object]] = []
+    for country in countries[:n_countries]:
+        facts, questions = _country_questions(rng, country, "train", len(rows))
+        for fact, question in zip(facts, questions, strict=True):
+            drill = question.model_copy(update={"metadata": {**question.metadata, "fact": fact}})
+            rows.append(drill.model_dump(mode="json"))
+    return rows

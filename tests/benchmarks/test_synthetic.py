@@ -5,6 +5,7 @@ import pytest
 
 from reasonkit.benchmarks.synthetic import rows, suites
 from reasonkit.benchmarks.synthetic.base import check_disjoint
+from reasonkit.benchmarks.synthetic.corrections import note_drill_rows
 from reasonkit.types import Question
 
 SIZES = {"n_train": 300, "n_test": 60}
@@ -73,6 +74,17 @@ def test_corrections_gold_is_the_corrected_value_not_the_learned_one() -> None:
         assert answer != q.metadata["original"] and q.metadata["original"] in q.options
         assert any(q.metadata["country"] in d and q.metadata["original"] in d for d in suite.documents)
         assert q.metadata["feedback_on"] != q.text
+
+
+def test_note_drills_ask_about_none_of_the_suites_countries() -> None:
+    suite = suites()["corrections"].generate(0)
+    suite_countries = {q.metadata["country"] for split in suite.splits.values() for q in split}
+    drills = [Question.model_validate(row) for row in note_drill_rows(n_countries=400)]
+    assert len(drills) == 400 * 3 and len({q.metadata["country"] for q in drills}) == 400
+    assert not suite_countries & {q.metadata["country"] for q in drills}
+    for q in drills:
+        assert q.split == "train" and q.metadata["fact"].endswith(f" {q.metadata['original']}.")
+        assert q.options[q.gold] != q.metadata["original"] and q.options[q.gold] in q.metadata["correction"]
 
 
 def test_arithmetic_gold_is_the_true_result() -> None:

@@ -20,6 +20,7 @@ from reasonkit.strategies.arithmetic_format import (
     render_prompt,
     scratch_lines,
     scratchpad_text,
+    spaced,
     to_question,
 )
 
@@ -39,40 +40,53 @@ def test_addition_example_matches_the_documented_format():
     problem = ArithmeticProblem(op="add", operands=(487, 59))
     assert render_example(problem) == (
         "Input: 4 8 7 + 5 9\nTarget:\n<scratch>\n"
-        "7 + 9 + 0 = 16, write 6 carry 1\n"
-        "8 + 5 + 1 = 14, write 4 carry 1\n"
-        "4 + 0 + 1 = 5, write 5 carry 0\n"
+        "4 8 7 + 5 9, carry 0: 7 + 9 + 0 = 16, write 6, so far 6\n"
+        "4 8 + 5, carry 1: 8 + 5 + 1 = 14, write 4, so far 4 6\n"
+        "4 + 0, carry 1: 4 + 0 + 1 = 5, write 5, so far 5 4 6\n"
         "</scratch>\nAnswer: 5 4 6\n\n"
     )
     assert render_example(problem, scratchpad=False) == "Input: 4 8 7 + 5 9\nAnswer: 5 4 6\n\n"
 
 
-def test_multiplication_writes_the_final_carry_on_its_own_line():
+def test_a_final_carry_gets_a_line_of_its_own():
     lines = scratch_lines(ArithmeticProblem(op="mul", operands=(487, 6)))
-    assert lines[0] == "7 * 6 + 0 = 42, write 2 carry 4"
-    assert lines[-1] == "carry 2, write 2"
+    assert lines[0] == "4 8 7 * 6, carry 0: 7 * 6 + 0 = 42, write 2, so far 2"
+    assert lines[-1] == "0 * 6, carry 2: 0 * 6 + 2 = 2, write 2, so far 2 9 2 2"
+    assert scratch_lines(ArithmeticProblem(op="add", operands=(99, 1)))[-1] == (
+        "0 + 0, carry 1: 0 + 0 + 1 = 1, write 1, so far 1 0 0"
+    )
+
+
+_LINE = re.compile(
+    r"(?P<a>[\d ]+) (?P<op>[+*]) (?P<b>[\d ]+), carry (?P<carry>\d): (?P<x>\d) [+*] (?P<y>\d) \+ (?P=carry) = "
+    r"(?P<total>\d+), write (?P<digit>\d), so far (?P<so_far>[\d ]+)"
+)
 
 
 @given(problems)
 def test_scratch_lines_compute_the_result(problem):
-    """The written digits, read most significant first, are the result; every line's arithmetic holds."""
-    written = []
-    for line in scratch_lines(problem):
-        step = re.fullmatch(r"(\d) ([+*]) (\d) \+ (\d) = (\d+), write (\d) carry (\d)", line)
-        if step is None:
-            final = re.fullmatch(r"carry (\d), write (\d)", line)
-            assert final is not None and final.group(1) == final.group(2), line
-            written.append(final.group(2))
-            continue
-        x, symbol, y, carry, total, digit, carry_out = step.groups()
-        value = int(x) + int(y) if symbol == "+" else int(x) * int(y)
-        assert (
-            int(total) == value + int(carry)
-            and int(digit) == int(total) % 10
-            and int(carry_out) == int(total) // 10
-        )
-        written.append(digit)
-    assert int("".join(reversed(written))) == problem.result
+    """Each line's digits are the last ones it restates, its arithmetic holds, the next line drops them and
+    takes the carry, and the last line's "so far" is the result."""
+    lines = [_LINE.fullmatch(line) for line in scratch_lines(problem)]
+    assert all(lines), scratch_lines(problem)
+    first = lines[0]
+    assert first["a"] == spaced(problem.operands[0]) and first["b"] == spaced(problem.operands[1])
+    so_far = ""
+    for i, step in enumerate(lines):
+        x, y, carry, total = int(step["x"]), int(step["y"]), int(step["carry"]), int(step["total"])
+        assert step["a"][-1] == step["x"]
+        assert step["b"][-1] == step["y"] if problem.op == "add" else step["b"] == step["y"]
+        assert total == (x + y if problem.op == "add" else x * y) + carry
+        assert int(step["digit"]) == total % 10
+        so_far = f"{step['digit']} {so_far}".strip()
+        assert step["so_far"] == so_far
+        if i + 1 < len(lines):
+            after = lines[i + 1]
+            assert int(after["carry"]) == total // 10
+            assert after["a"] == (step["a"][:-2] or "0")
+            if problem.op == "add":
+                assert after["b"] == (step["b"][:-2] or "0")
+    assert int(so_far.replace(" ", "")) == problem.result
 
 
 @given(problems, st.booleans())
@@ -89,7 +103,7 @@ def test_parse_reads_back_what_render_wrote(problem, scratchpad):
     "text",
     [
         "",
-        "<scratch>\n7 + 9 + 0 = 16, write 6 carry 1",
+        "<scratch>\n4 8 7 + 5 9, carry 0: 7 + 9 + 0 = 16, write 6, so far 6",
         "Answer:",
         "Answer: 5 4 x",
         "Answer: 5 4 6\nmore text",

@@ -2,6 +2,8 @@
 
 import pytest
 
+from reasonkit.benchmarks.synthetic import rows
+from reasonkit.benchmarks.synthetic.corrections import note_drill_rows
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import GenerationRequest
 from reasonkit.registry import build_strategy
@@ -12,7 +14,7 @@ from reasonkit.strategies.arithmetic_format import (
     to_question,
 )
 from reasonkit.strategies.direct import Direct
-from reasonkit.strategies.memory import WithMemory
+from reasonkit.strategies.memory import WithMemory, corrections_text
 from reasonkit.strategies.memory_store import MemoryStore
 from reasonkit.strategies.scratchpad import Scratchpad
 from reasonkit.strategy import AsyncLM, Strategy
@@ -119,6 +121,23 @@ def test_is_registered_and_its_config_is_a_spec(tmp_path):
     assert build_strategy(built.config()).config() == built.config()
     with pytest.raises(ValueError, match="threshold"):
         WithMemory(Direct(), threshold=2.0)
+
+
+def test_corrections_text_answers_the_note_then_the_learned_fact():
+    [row] = rows("corrections", n_train=1)
+    noted, plain = corrections_text(row).split("\n\n")
+    question = Question.model_validate(row)
+    assert noted.startswith(f"Note: {question.metadata['correction']}\nQuestion: {question.text}")
+    assert noted.endswith(f"Answer: {question.options[question.gold]}")
+    assert plain.endswith(f"Answer: {question.metadata['original']}") and "Note:" not in plain
+    [test_row] = rows("corrections", split="test")[:1]
+    assert corrections_text(test_row) is None  # test corrections are never rendered for training
+
+
+def test_a_drill_shows_the_fact_it_corrects_first():
+    drill = note_drill_rows(n_countries=1)[0]
+    fact, noted, plain = corrections_text(drill).split("\n\n")
+    assert fact == drill["metadata"]["fact"] and noted.startswith("Note: ") and plain.startswith("Question: ")
 
 
 def test_end_to_end_on_the_tiny_model(tiny_engine):

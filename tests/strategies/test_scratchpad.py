@@ -46,7 +46,7 @@ def test_the_answer_is_the_last_line_even_when_the_steps_disagree():
 @pytest.mark.parametrize(
     "output",
     [
-        "<scratch>\n7 + 9 + 0 = 16, write 6 carry 1\n8 + 5 + 1 = 14,",  # ran out of tokens mid-scratchpad
+        "<scratch>\n4 8 7 + 5 9, carry 0: 7 + 9 + 0 = 16, write 6, so far 6\n4 8 + 5,",  # ran out of tokens mid-scratchpad
         "the answer is five hundred and forty-six",
     ],
 )
