@@ -3,8 +3,8 @@
 One module renders training text and parses model output, so the two can never drift apart. Numbers are
 written digit by digit with spaces ("4 8 7") so a BPE tokenizer keeps one token per digit. The scratchpad
 works from the least significant digit up, one line per digit position (Nye et al. 2021). Each line restates
-the digits still to be added and the incoming carry, so the digits a step uses are the last ones before a
-separator on its own line, and the result so far, so the answer is a copy of the last line:
+the digits still to be added and the incoming carry (the digits the step uses are the last ones before "+"
+and ","), and ends with the result so far (the answer is a copy of the last line's):
 
     Input: 4 8 7 + 5 9
     Target:
@@ -19,7 +19,7 @@ Every step is a copy of the line above with a local change; a model never has to
 operand by counting, which is what a small model got wrong with one-digit-pair lines (BENCHMARKS.md). An
 exhausted operand reads "0", and a final carry gets a line of its own ("0 + 0, carry 1: ..."). Multiplication
 by one digit has the same shape ("4 8 7 * 6, carry 0: 7 * 6 + 0 = 42, write 2, so far 2"). The direct format
-of the same problem is "Input: 4 8 7 + 5 9\nAnswer: 5 4 6". The prompt's second line ("Target:" or "Answer:")
+of the same problem is "Input: 4 8 7 + 5 9\\nAnswer: 5 4 6". The prompt's second line ("Target:" or "Answer:")
 tells the model which format to produce, so both can share a training corpus. Every example ends with a
 blank line (`END`), the stop string at generation time.
 """

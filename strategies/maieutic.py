@@ -66,7 +66,9 @@ class MaieuticExemplar(BaseModel):
 @cache
 def load_exemplars(name: str = DEFAULT_EXEMPLARS) -> tuple[MaieuticExemplar, ...]:
     if name not in EXEMPLAR_FILES:
-        raise ValueError(f"Maieutic: no exemplar set {name!r}; shipped: {', '.join(sorted(EXEMPLAR_FILES))}")
+        raise ValueError(
+            f"Maieutic: option 'exemplars': no exemplar set {name!r}; shipped: {', '.join(sorted(EXEMPLAR_FILES))}"
+        )
     file = EXEMPLAR_FILES[name]
     path = resources.files("reasonkit.strategies").joinpath(file)
     rows = []
