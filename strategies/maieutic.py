@@ -361,7 +361,7 @@ class Maieutic(Strategy):
         return offset
 
     async def _beliefs(
-        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float = 0.0
+        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float
     ) -> list[tuple[float, float]]:
         """(P(True | E), P(True | ~E)) per (E, ~E), each normalised over " true" / " false" after removing
         the calibration `offset` from the log-odds."""
