@@ -122,7 +122,7 @@ def replay_answer(tree: nx.DiGraph, abductive_weight: float = 1.0) -> tuple[bool
         return True, True
     clauses = belief_clauses(tree) + abductive_clauses(tree, weight=abductive_weight)
     notes: list[str] = []
-    prediction = answer_from("replay", solve(clauses), mt.node(tree, mt.ROOT), notes)
+    prediction = answer_from("replay", solve(clauses), mt.node(tree, mt.ROOT), notes, fallback="pair")
     return bool(prediction.answer), bool(notes)
 
 

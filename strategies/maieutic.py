@@ -157,7 +157,10 @@ class Maieutic(Strategy):
 
     relations: "lm" (the LM judges each pair), "hf:PATH" (a local NLI classifier, e.g. roberta-large-mnli),
     a `RelationScorer`, or None (tree and belief clauses only). exemplars: "auto" (by the question's
-    benchmark, see `exemplar_set_for`) or a set name of `EXEMPLAR_FILES`.
+    benchmark, see `exemplar_set_for`) or a set name of `EXEMPLAR_FILES`. fallback, the answer when MAX-SAT
+    gives none (an empty tree after pruning, a tie, a timeout): "statement", the root's calibrated
+    P(true | E) >= 0.5, or "pair", P(true | E) >= P(true | ~E). A small model answers "X is not p." much as
+    it answers "X is p.", so the pair cancels the signal the statement alone carries (see BENCHMARKS.md).
     """
 
     name = "maieutic"
@@ -175,6 +178,7 @@ class Maieutic(Strategy):
         calibrate: bool = True,
         integrity_threshold: float = mt.INTEGRITY_THRESHOLD,
         negation: Literal["lm", "rule"] = "lm",
+        fallback: Literal["statement", "pair"] = "statement",
         relations: str | RelationScorer | None = "lm",
         max_nodes: int = 40,
         max_relation_pairs: int = 200,
@@ -185,10 +189,12 @@ class Maieutic(Strategy):
             raise ValueError(f"Maieutic: option 'depth' must be >= 1, got {depth}")
         if negation not in ("lm", "rule"):
             raise ValueError(f"Maieutic: option 'negation' must be 'lm' or 'rule', got {negation!r}")
+        if fallback not in ("statement", "pair"):
+            raise ValueError(f"Maieutic: option 'fallback' must be 'statement' or 'pair', got {fallback!r}")
         self.depth, self.n_first, self.n_deeper = depth, n_first, n_deeper
         self.temperature_first, self.temperature_deeper = temperature_first, temperature_deeper
         self.max_tokens, self.shots, self.integrity_threshold = max_tokens, shots, integrity_threshold
-        self.negation = negation
+        self.negation, self.fallback = negation, fallback
         if exemplars != "auto":
             load_exemplars(exemplars)  # an unknown set fails here, naming the option
         self.exemplars = exemplars
@@ -215,6 +221,7 @@ class Maieutic(Strategy):
             "calibrate": self.calibrate,
             "integrity_threshold": self.integrity_threshold,
             "negation": self.negation,
+            "fallback": self.fallback,
             "relations": self.relations
             if not isinstance(self.relations, RelationScorer)
             else self.relations.name,
@@ -243,7 +250,7 @@ class Maieutic(Strategy):
         result = solve(clauses, time_limit_s=self.solver_time_limit_s) if pruned.number_of_nodes() else None
         for node_id, value in (result.assignment if result is not None else {}).items():
             pruned.nodes[node_id]["value"] = value
-        prediction = answer_from(question.id, result, root, notes)
+        prediction = answer_from(question.id, result, root, notes, self.fallback)
         prediction.trace = Trace(
             strategy=self.name,
             steps={
@@ -406,9 +413,14 @@ def relation_scorer_for(spec: str | RelationScorer | None) -> RelationScorer | N
 
 
 def answer_from(
-    question_id: str, result: SolveResult | None, root: mt.MaieuticNode, notes: list[str]
+    question_id: str,
+    result: SolveResult | None,
+    root: mt.MaieuticNode,
+    notes: list[str],
+    fallback: Literal["statement", "pair"],
 ) -> Prediction:
-    """The MAX-SAT answer when there is one, else the root's own belief (with the reason in notes)."""
+    """The MAX-SAT answer when there is one, else the root's own belief (with the reason in notes): its
+    statement's P(true) against 0.5, or against its negation's (`fallback`, see `Maieutic`)."""
     b_true, b_false = root.belief
     if result is not None and result.status == "solved" and result.answer is not None:
         cost_t, cost_f = result.cost_true or 0.0, result.cost_false or 0.0
@@ -420,7 +432,15 @@ def answer_from(
             confidence=margin / (cost_t + cost_f) if cost_t + cost_f > 0 else 1.0,
         )
     why = "empty tree after pruning" if result is None else f"MAX-SAT status {result.status!r}"
-    notes.append(f"fallback to the root belief: {why}")
+    notes.append(f"fallback to the root belief ({fallback}): {why}")
+    if fallback == "statement":
+        p_true = b_true if b_true is not None else 0.5
+        return Prediction(
+            question_id=question_id,
+            answer=p_true >= 0.5,
+            scores={"True": p_true, "False": 1.0 - p_true},
+            confidence=abs(2.0 * p_true - 1.0),
+        )
     answer = b_true is not None and b_false is not None and b_true >= b_false
     return Prediction(
         question_id=question_id,

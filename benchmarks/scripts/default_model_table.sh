@@ -13,12 +13,12 @@ bench() { reasonkit bench --model "$MODEL" --out "$OUT" "$@"; }
 # synthetic suites (trained formats)
 bench -b arithmetic -s scratchpad -s arithmetic_direct --limit 200
 bench -b arithmetic --split test_long -s scratchpad -s arithmetic_direct --limit 200 --out "$OUT/test_long"
-bench -b multistep -s direct -s cot --limit 300
-bench -b multistep -s "self_consistency(inner=cot, n=40)" --limit 150
+bench -b multistep -s direct -s cot --limit 500  # the whole test split
+bench -b multistep -s "self_consistency(inner=cot, n=40)" --limit 500
 bench -b world -s direct --limit 200
-bench -b world -s maieutic --limit 60
-# maieutic as first run: CREAK exemplars for every benchmark, beliefs not calibrated
-bench -b world -s "maieutic(exemplars='creak', calibrate=False)" --limit 60
+bench -b world -s maieutic --limit 200
+# maieutic answering an empty tree as before: P(true | E) against P(true | ~E)
+bench -b world -s "maieutic(fallback='pair')" --limit 60
 bench -b corrections -s direct -s "memory(inner=direct, k=1)"
 
 # commonsense QA

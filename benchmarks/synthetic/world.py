@@ -65,3 +65,58 @@ class WorldSuite:
         check_disjoint(self.name, statements["train"], statements["test"])
         return SuiteSplits(name=self.name, seed=seed, documents=tuple(documents),
                            splits={k: tuple(v) for k, v in statements.items()})
+
+
+def _entity_sentence(name: str, kind: str, holds: bool) -> str:
+    return f"{name} is {'' if holds else 'not '}a {kind}."
+
+
+def belief_drill_rows(seed: int = 0) -> list[dict[str, object]]:
+    """True and false sentences about the world, labelled by its documents: what `benchmarks/world_beliefs.py`
+    asks the model to judge, and a recipe source (`generator = "reasonkit.benchmarks.synthetic.world:
+    belief_drill_rows"`, formatter `maieutic:belief_text`; tried in one run, see BENCHMARKS.md). The documents
+    state only true sentences, so nothing else shows the model a false fact in the belief format.
+
+    - every entity (test ones too: their facts are documents): "X is a K." / "X is not a K." for its kind
+      and for one other kind, and every kind's "Ks are p." / "Ks are not p.";
+    - train entities only: explanation-shaped pairs "X is (not) a K. Ks are (not) p.", true only when both
+      sentences are: per kind and property the true pair and one false one, so the labels stay balanced.
+      No row combines a test entity's kind with a property, so test statements stay unseen.
+    """
+    suite = WorldSuite()
+    generated = suite.generate(seed)
+    rng = random.Random(f"{suite.name}-beliefs-{seed}")
+    kind_of = {q.metadata["entity"]: q.metadata["kind"] for split in generated.splits.values() for q in split}
+    kinds = sorted(set(kind_of.values()))
+    traits: dict[str, dict[str, bool]] = {}
+    for split in generated.splits.values():
+        for q in split:
+            traits.setdefault(q.metadata["kind"], {})[q.metadata["property"]] = bool(q.gold)
+    train_entities = {q.metadata["entity"] for q in generated.splits["train"]}
+
+    beliefs: list[tuple[str, bool]] = []
+    for kind, props in traits.items():
+        for prop, holds in props.items():
+            beliefs += [(kind_fact(kind, prop, holds), True), (kind_fact(kind, prop, not holds), False)]
+    for name, kind in kind_of.items():
+        other = rng.choice([k for k in kinds if k != kind])
+        for k, is_kind in ((kind, True), (other, False)):
+            beliefs += [(_entity_sentence(name, k, says), says == is_kind) for says in (True, False)]
+        if name not in train_entities:
+            continue
+        for k in (kind, other):
+            for prop, holds in traits[k].items():
+                combos = [(is_kind, says) for is_kind in (True, False) for says in (holds, not holds)]
+                true_combo = (k == kind, holds)
+                false_combo = rng.choice([c for c in combos if c != true_combo])  # as many false as true
+                for says_kind, says_holds in (true_combo, false_combo):
+                    text = f"{_entity_sentence(name, k, says_kind)} {kind_fact(k, prop, says_holds)}"
+                    beliefs.append((text, (says_kind, says_holds) == true_combo))
+    rng.shuffle(beliefs)
+    test_statements = {q.text for q in generated.splits["test"]}
+    return [
+        Question(id=f"{suite.name}-belief-{i}", text=text, gold=label, split="train",
+                 metadata={"benchmark": suite.name, "style": "statement"}).model_dump(mode="json")
+        for i, (text, label) in enumerate(beliefs)
+        if text not in test_statements
+    ]

@@ -6,6 +6,7 @@ import pytest
 from reasonkit.benchmarks.synthetic import rows, suites
 from reasonkit.benchmarks.synthetic.base import check_disjoint
 from reasonkit.benchmarks.synthetic.corrections import note_drill_rows
+from reasonkit.benchmarks.synthetic.world import belief_drill_rows
 from reasonkit.types import Question
 
 SIZES = {"n_train": 300, "n_test": 60}
@@ -64,6 +65,32 @@ def test_world_statements_follow_from_the_documents() -> None:
         negated = f"{kind.capitalize()}s are not {prop}." in documents
         assert negated != (f"{kind.capitalize()}s are {prop}." in documents)
         assert q.gold is (not negated)
+
+
+def _world_sentence_holds(sentence: str, documents: set[str]) -> bool:
+    """A world sentence is true when it is a document, or denies an entity a kind the documents don't give it."""
+    if sentence in documents:
+        return True
+    denied_kind = re.fullmatch(r"(\S+) is not a (\S+)\.", sentence)
+    return denied_kind is not None and f"{denied_kind[1]} is a {denied_kind[2]}." not in documents
+
+
+def test_world_belief_drills_are_labelled_by_the_documents_and_never_combine_a_test_entity() -> None:
+    suite = suites()["world"].generate(0)
+    documents = set(suite.documents)
+    test_entities = {q.metadata["entity"] for q in suite.splits["test"]}
+    drills = [Question.model_validate(row) for row in belief_drill_rows(0)]
+    labels = [q.gold for q in drills]
+    assert labels.count(True) == labels.count(False)
+    assert not {q.text for q in drills} & {q.text for q in suite.splits["test"]}
+    combined = 0
+    for q in drills:
+        sentences = [s + "." for s in q.text.rstrip(".").split(". ")]
+        assert q.split == "train" and q.gold == all(_world_sentence_holds(s, documents) for s in sentences), q.text
+        if len(sentences) == 2:
+            combined += 1
+            assert sentences[0].split()[0] not in test_entities, q.text
+    assert combined > len(drills) / 2
 
 
 def test_corrections_gold_is_the_corrected_value_not_the_learned_one() -> None:

@@ -194,7 +194,22 @@ def test_empty_tree_falls_back_to_root_belief() -> None:
     prediction = Maieutic(depth=1, negation="rule").run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(flat)))
     assert prediction.answer is True  # the root's lean, since nothing integral survived
     assert _tree(prediction).number_of_nodes() == 0
-    assert any("fallback to the root belief: empty tree" in note for note in prediction.trace.notes)
+    assert any("fallback to the root belief (statement): empty tree" in note for note in prediction.trace.notes)
+
+
+@pytest.mark.parametrize(("fallback", "answer"), [("statement", True), ("pair", False)])
+def test_fallback_reads_the_statement_alone_or_against_its_negation(fallback: str, answer: bool) -> None:
+    # a model that believes the statement, and its negation even more: "not" barely registers
+    flat = {s: 0.5 for s in BELIEFS} | {"Penguins can fly.": 0.7, "Penguins can not fly.": 0.8}
+    strategy = Maieutic(depth=1, negation="rule", fallback=fallback)  # type: ignore[arg-type]
+    prediction = strategy.run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(flat)))
+    assert prediction.answer is answer
+    assert _tree(prediction).number_of_nodes() == 0
+
+
+def test_unknown_fallback_is_named() -> None:
+    with pytest.raises(ValueError, match="option 'fallback'"):
+        Maieutic(fallback="majority")  # type: ignore[arg-type]
 
 
 def test_solver_timeout_falls_back() -> None:

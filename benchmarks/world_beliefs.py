@@ -1,0 +1,136 @@
+"""Can the model tell true world sentences from false ones when asked for a belief? Maieutic prompting needs
+it to: an explanation is kept only when the model answers it and its negation differently.
+
+For each group of labelled sentences (the world's test statements, their gold explanations and the
+explanations' negations, single facts about test entities, kind facts, explanation-shaped pairs about train
+entities) the script scores log P(true) - log P(false) in maieutic's belief prompt and in direct's prompt,
+and prints the AUC of that score against the label (0.5: no signal; 1: every true sentence above every
+false one). Then, on test statements 200-599 (none of the table's first 200), how maieutic's two fallbacks
+for an empty tree would answer: the statement's calibrated P(true) against 0.5, or against its negation's.
+
+    python -m reasonkit.benchmarks.world_beliefs --model lm/default_model [--per-group 150]
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+import click
+
+from reasonkit.benchmarks.synthetic import suites
+from reasonkit.benchmarks.synthetic.world import belief_drill_rows
+from reasonkit.models import load_model
+from reasonkit.protocol import LanguageModel, LoglikelihoodRequest
+from reasonkit.strategies import prompts
+from reasonkit.strategies.maieutic import CONTENT_FREE, belief_context, load_exemplars, rule_negation
+
+Labelled = list[tuple[str, bool]]
+
+
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """P(a random true sentence scores above a random false one); ties count half."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        raise ValueError(f"AUC needs both labels; got {len(pos)} true and {len(neg)} false")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def sentence_groups(per_group: int, seed: int = 0) -> dict[str, Labelled]:
+    """Labelled sentences per group, at most `per_group` each, drawn with a fixed seed."""
+    suite = suites()["world"].generate(seed)
+    test = list(suite.splits["test"])
+    test_entities = {q.metadata["entity"] for q in test}
+    drills = [(str(r["text"]), bool(r["gold"])) for r in belief_drill_rows(seed)]
+    rng = random.Random(f"world-beliefs-{seed}")
+    rng.shuffle(drills)
+
+    def entity(text: str) -> str:
+        return text.split()[0]
+
+    explained = [q for q in test if q.metadata.get("explanation")]
+    groups: dict[str, Labelled] = {
+        "test statements": [(q.text, bool(q.gold)) for q in test],
+        "gold explanation vs its negation": [
+            pair
+            for q in explained
+            for pair in ((q.metadata["explanation"], True), (rule_negation(q.metadata["explanation"]), False))
+        ],
+        "test entity: X is (not) a K": [
+            d for d in drills if d[0].count(".") == 1 and entity(d[0]) in test_entities
+        ],
+        "kind facts: Ks are (not) p": [d for d in drills if d[0].count(".") == 1 and " are " in d[0]],
+        "pairs about train entities": [d for d in drills if d[0].count(".") == 2],
+    }
+    return {name: rows[:per_group] for name, rows in groups.items()}
+
+
+def belief_scores(lm: LanguageModel, context_of: Callable[[str], str], answers: tuple[str, str],
+                  texts: Sequence[str]) -> list[float]:
+    requests = [LoglikelihoodRequest(context=context_of(t), continuation=a) for t in texts for a in answers]
+    results = lm.loglikelihood(requests)
+    return [results[i].logprob - results[i + 1].logprob for i in range(0, len(results), 2)]
+
+
+def probe(lm: LanguageModel, per_group: int, shots: int = 8) -> dict[str, dict[str, float]]:
+    """{group: {"maieutic": AUC, "direct": AUC}}."""
+    exemplars = load_exemplars("world")[:shots]
+    formats = {
+        "maieutic": (lambda t: belief_context(t, exemplars), (" true", " false")),
+        "direct": (lambda t: prompts.direct_prompt(t, None), (" True", " False")),
+    }
+    table: dict[str, dict[str, float]] = {}
+    for group, rows in sentence_groups(per_group).items():
+        texts, labels = [t for t, _ in rows], [y for _, y in rows]
+        table[group] = {
+            name: auc(belief_scores(lm, context_of, answers, texts), labels)
+            for name, (context_of, answers) in formats.items()
+        }
+    return table
+
+
+def fallback_accuracy(lm: LanguageModel, shots: int = 8, start: int = 200, stop: int = 600) -> dict[str, float]:
+    """Accuracy of maieutic's "statement" and "pair" fallbacks on test statements [start, stop), plus the AUC
+    of each score. The negation is the rule's ("X is not p."), which is what the LM negation writes here."""
+    exemplars = load_exemplars("world")[:shots]
+    questions = list(suites()["world"].generate(0).splits["test"])[start:stop]
+    gold = [bool(q.gold) for q in questions]
+
+    def log_odds(texts: list[str]) -> list[float]:
+        return belief_scores(lm, lambda t: belief_context(t, exemplars), (" true", " false"), texts)
+
+    [offset] = log_odds([CONTENT_FREE])
+    raw = log_odds([q.text for q in questions])
+    statement = [x - offset for x in raw]  # calibrated; in the pair the offset cancels
+    pair = [a - b for a, b in zip(raw, log_odds([rule_negation(q.text) for q in questions]), strict=True)]
+    n = len(questions)
+    return {
+        "n": n,
+        "statement": sum((x >= 0) == g for x, g in zip(statement, gold, strict=True)) / n,
+        "pair": sum((x >= 0) == g for x, g in zip(pair, gold, strict=True)) / n,
+        "statement_auc": auc(statement, gold),
+        "pair_auc": auc(pair, gold),
+    }
+
+
+@click.command()
+@click.option("--model", default="default", show_default=True, help="Model folder or default.")
+@click.option("--per-group", type=click.IntRange(min=2), default=150, show_default=True,
+              help="Sentences per group.")
+def main(model: str, per_group: int) -> None:
+    lm = load_model(model)
+    click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC")
+    groups = sentence_groups(per_group)
+    for group, aucs in probe(lm, per_group).items():
+        click.echo(f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}")
+    fb = fallback_accuracy(lm)
+    click.echo(
+        f"maieutic fallback on {fb['n']:.0f} test statements (200-599): statement {100 * fb['statement']:.1f}% "
+        f"(AUC {fb['statement_auc']:.3f}), pair {100 * fb['pair']:.1f}% (AUC {fb['pair_auc']:.3f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
