@@ -74,15 +74,15 @@ def belief_scores(lm: LanguageModel, context_of: Callable[[str], str], answers: 
     return [results[i].logprob - results[i + 1].logprob for i in range(0, len(results), 2)]
 
 
-def probe(lm: LanguageModel, per_group: int, shots: int = 8) -> dict[str, dict[str, float]]:
-    """{group: {"maieutic": AUC, "direct": AUC}}."""
+def probe(lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8) -> dict[str, dict[str, float]]:
+    """{group: {"maieutic": AUC, "direct": AUC}} for `sentence_groups`' groups."""
     exemplars = load_exemplars("world")[:shots]
     formats = {
         "maieutic": (lambda t: belief_context(t, exemplars), (" true", " false")),
         "direct": (lambda t: prompts.direct_prompt(t, None), (" True", " False")),
     }
     table: dict[str, dict[str, float]] = {}
-    for group, rows in sentence_groups(per_group).items():
+    for group, rows in groups.items():
         texts, labels = [t for t, _ in rows], [y for _, y in rows]
         table[group] = {
             name: auc(belief_scores(lm, context_of, answers, texts), labels)
@@ -123,7 +123,7 @@ def main(model: str, per_group: int) -> None:
     lm = load_model(model)
     click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC")
     groups = sentence_groups(per_group)
-    for group, aucs in probe(lm, per_group).items():
+    for group, aucs in probe(lm, groups).items():
         click.echo(f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}")
     fb = fallback_accuracy(lm)
     click.echo(

@@ -27,13 +27,14 @@ def _last_sentence(context: str) -> str:
 
 
 def test_a_model_that_knows_the_truth_scores_auc_one_in_both_formats() -> None:
-    truth = {text: label for rows in world_beliefs.sentence_groups(30).values() for text, label in rows}
+    groups = world_beliefs.sentence_groups(30)
+    truth = {text: label for rows in groups.values() for text, label in rows}
 
     def score(context: str, continuation: str) -> float:
         says_true = continuation.strip().lower() == "true"
         return 0.0 if says_true == truth[_last_sentence(context)] else -5.0
 
-    table = world_beliefs.probe(FakeLM(scores=score), per_group=30)
+    table = world_beliefs.probe(FakeLM(scores=score), groups)
     assert all(aucs == {"maieutic": 1.0, "direct": 1.0} for aucs in table.values()), table
 
 
