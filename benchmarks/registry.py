@@ -42,7 +42,6 @@ SYNTHETIC_DESCRIPTIONS = {
     "corrections": ("multiple_choice", "questions whose answers a stated correction changes; strategies that "
                     "take feedback (memory) get it on another phrasing first"),
 }
-SYNTHETIC_SEED = 0
 
 
 def register_benchmark(name: str, description: str = "", kind: str = "multiple_choice",
@@ -71,7 +70,11 @@ def available_benchmarks() -> dict[str, BenchmarkInfo]:
     return infos
 
 
-def load_questions(name: str, data_dir: Path | None = None, split: str | None = None) -> list[Question]:
+def load_questions(
+    name: str, data_dir: Path | None = None, split: str | None = None, suite_seed: int | None = None
+) -> list[Question]:
+    """A benchmark's questions. suite_seed (synthetic suites only): draw the split again from that seed,
+    leaving out every question of the trained seed's suite (`fresh_split`)."""
     infos = available_benchmarks()
     if name not in infos:
         close = difflib.get_close_matches(name, infos, n=3, cutoff=0.5)
@@ -79,16 +82,21 @@ def load_questions(name: str, data_dir: Path | None = None, split: str | None = 
         raise KeyError(f"unknown benchmark {name!r}{hint} (known: {', '.join(sorted(infos))})")
     info = infos[name]
     split = split or info.default_split
+    if suite_seed is not None and info.origin != "synthetic":
+        raise ValueError(f"benchmark {name!r} is not a synthetic suite; a suite seed draws synthetic suites only")
     if info.origin == "dataset":
         if split != info.default_split:
             raise ValueError(f"benchmark {name!r} has only its {info.default_split!r} split here, not {split!r}")
         return load_benchmark(name, data_dir)
     if info.origin == "synthetic":
-        from reasonkit.benchmarks.synthetic import suites
+        from reasonkit.benchmarks.synthetic import fresh_split, suites
+        from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
 
-        generated = suites()[name].generate(SYNTHETIC_SEED)
         if split == "train":
             raise ValueError(f"benchmark {name!r}: the train split is for training, not evaluation")
+        if suite_seed is not None and suite_seed != TRAINED_SEED:
+            return fresh_split(suites()[name], split, suite_seed)
+        generated = suites()[name].generate(TRAINED_SEED)
         if split not in generated.splits:
             raise ValueError(f"benchmark {name!r} has no split {split!r}; it has {', '.join(generated.splits)}")
         return list(generated.splits[split])

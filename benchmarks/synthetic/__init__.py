@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reasonkit.benchmarks.synthetic.base import SuiteSplits, SyntheticSuite
+from reasonkit.benchmarks.synthetic.base import SuiteSplits, SyntheticSuite, fresh_split
 
 
 def suites() -> dict[str, SyntheticSuite]:
@@ -31,4 +31,4 @@ def rows(
     return [question.model_dump(mode="json") for question in generated.splits[split]]
 
 
-__all__ = ["SuiteSplits", "SyntheticSuite", "rows", "suites"]
+__all__ = ["SuiteSplits", "SyntheticSuite", "fresh_split", "rows", "suites"]

@@ -19,6 +19,7 @@ LONG_DIGITS = (6, 7)
 
 class ArithmeticSuite:
     name = "arithmetic"
+    self_contained = True
 
     def generate(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> SuiteSplits:
         n_train = 4000 if n_train is None else n_train

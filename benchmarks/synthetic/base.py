@@ -42,6 +42,9 @@ class SuiteSplits(BaseModel):
 
 class SyntheticSuite(Protocol):
     name: str
+    self_contained: bool
+    """Whether a question can be answered without the suite's documents; only such suites can be drawn
+    again from another seed (`fresh_split`): a new world's facts were never in training."""
 
     def generate(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> SuiteSplits: ...
 
@@ -53,3 +56,39 @@ def check_disjoint(name: str, train: Sequence[Question], *tests: Sequence[Questi
         overlap = [q.id for q in test if q.text in train_texts]
         if overlap:
             raise AssertionError(f"suite {name}: {len(overlap)} test questions also in train, e.g. {overlap[:3]}")
+
+
+TRAINED_SEED = 0
+"""The seed of the splits that training recipes render and `reasonkit bench` evaluates by default."""
+TRAINED_N_TRAIN = 20_000
+"""The largest train split a shipped recipe draws (`small.toml`: 20,000 arithmetic and multistep problems;
+tests/benchmarks/test_synthetic.py checks it). A larger n_train draws a superset: train comes last."""
+
+
+def fresh_split(suite: SyntheticSuite, split: str, seed: int) -> list[Question]:
+    """`split` drawn again from `seed`, without any question of the seed-0 suite (its test splits and a train
+    split as large as any shipped recipe's): a held-out set no earlier run or training text has seen.
+
+    Short questions are likelier to be in the seed-0 train split, so the fresh set leans to longer ones;
+    `metadata["suite_seed"]` marks its questions and their ids end in "-seed{seed}"."""
+    if not suite.self_contained:
+        raise ValueError(
+            f"suite {suite.name!r}: its questions depend on the facts of the seed it was generated from, and "
+            f"the model was trained on seed {TRAINED_SEED}'s; another seed asks about a world it never saw"
+        )
+    if seed == TRAINED_SEED:
+        raise ValueError(f"suite {suite.name!r}: seed {TRAINED_SEED} is the trained one, not a fresh draw")
+    generated = suite.generate(seed)
+    if split == "train" or split not in generated.splits:
+        tests = ", ".join(name for name in generated.splits if name != "train")
+        raise ValueError(f"suite {suite.name!r} has no test split {split!r}; it has {tests}")
+    trained = suite.generate(TRAINED_SEED, n_train=TRAINED_N_TRAIN)
+    seen = {question.text for questions in trained.splits.values() for question in questions}
+    return [
+        question.model_copy(update={
+            "id": f"{question.id}-seed{seed}",
+            "metadata": {**question.metadata, "suite_seed": seed},
+        })
+        for question in generated.splits[split]
+        if question.text not in seen
+    ]

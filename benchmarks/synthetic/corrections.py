@@ -70,6 +70,7 @@ def _countries(rng: random.Random, count: int) -> list[str]:
 
 class CorrectionsSuite:
     name = "corrections"
+    self_contained = False
 
     def __init__(self, n_countries: int = 200) -> None:
         self.n_countries = n_countries

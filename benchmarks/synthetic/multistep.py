@@ -94,6 +94,7 @@ def make_question(qid: str, split: str, start: int, steps: tuple[Step, ...], rng
 
 class MultiStepSuite:
     name = "multistep"
+    self_contained = True
 
     def generate(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> SuiteSplits:
         n_train = 20_000 if n_train is None else n_train

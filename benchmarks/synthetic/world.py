@@ -27,6 +27,7 @@ def kind_fact(kind: str, prop: str, holds: bool) -> str:
 
 class WorldSuite:
     name = "world"
+    self_contained = False
 
     def __init__(self, n_kinds: int = 12, props_per_kind: int = 6, n_entities: int = 400) -> None:
         self.n_kinds = n_kinds

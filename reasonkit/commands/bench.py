@@ -156,7 +156,8 @@ def default_strategies(questions: list[Question]) -> list[SpecSource]:
 
 
 def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...],
-                fields_toml: Path | None, data_dir: Path | None, split: str | None) -> dict[str, list[Question]]:
+                fields_toml: Path | None, data_dir: Path | None, split: str | None,
+                suite_seed: int | None = None) -> dict[str, list[Question]]:
     """Questions of every benchmark asked for, each checked in full (no model is loaded yet)."""
     if jsonl is None and (fields or fields_toml):
         raise click.UsageError("--field and --fields-toml describe a --jsonl file; give --jsonl too")
@@ -167,11 +168,12 @@ def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[s
     suites: dict[str, list[Question]] = {}
     for name in dict.fromkeys(benchmarks):
         try:
-            suites[name] = load_questions(name, data_dir, split)
+            suites[name] = load_questions(name, data_dir, split, suite_seed)
         except KeyError as error:
             raise click.BadParameter(str(error.args[0]), param_hint="--benchmark") from error
         except (ValueError, FileNotFoundError) as error:
-            raise click.BadParameter(str(error), param_hint="--benchmark / --split / --data-dir") from error
+            hint = "--benchmark / --split / --data-dir" + (" / --suite-seed" if suite_seed is not None else "")
+            raise click.BadParameter(str(error), param_hint=hint) from error
     if jsonl is not None:
         try:
             mapping = FieldMapping.from_toml(fields_toml) if fields_toml else FieldMapping.parse_pairs(list(fields))
@@ -296,6 +298,9 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
               help="A prompt longer than the model's window: fail, or drop its oldest tokens.")
 @click.option("--split", default=None, help="Split to evaluate (default: the benchmark's evaluation split).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N questions only.")
+@click.option("--suite-seed", type=click.IntRange(min=1), default=None,
+              help="Synthetic suites (arithmetic, multistep): draw the split again from this seed, leaving out "
+                   "every question of the trained seed-0 suite; a held-out set no earlier run has seen.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for strategies that sample (unless a spec sets one).")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -311,12 +316,12 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
 def bench(
     benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...], fields_toml: Path | None,
     strategies: tuple[str, ...], strategy_config: Path | None, model_spec: str | None, device: str | None,
-    truncation: str, split: str | None, limit: int | None, seed: int, data_dir: Path | None, out: Path,
-    concurrency: int, max_batch: int, cache_path: Path | None,
+    truncation: str, split: str | None, limit: int | None, suite_seed: int | None, seed: int,
+    data_dir: Path | None, out: Path, concurrency: int, max_batch: int, cache_path: Path | None,
 ) -> None:
     """Run strategies on benchmarks; rerun the same command to resume after a crash. Under torchrun
     (`torchrun --nproc_per_node N -m reasonkit bench ...`) the questions are shared across processes."""
-    suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split)
+    suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split, suite_seed)
     if limit is not None:
         suites = {name: questions[:limit] for name, questions in suites.items()}
     sources = strategy_specs(strategies, strategy_config)

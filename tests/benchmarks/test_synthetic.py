@@ -1,10 +1,11 @@
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from reasonkit.benchmarks.synthetic import rows, suites
-from reasonkit.benchmarks.synthetic.base import check_disjoint
+from reasonkit.benchmarks.synthetic import fresh_split, rows, suites
+from reasonkit.benchmarks.synthetic.base import TRAINED_N_TRAIN, TRAINED_SEED, check_disjoint
 from reasonkit.benchmarks.synthetic.corrections import note_drill_rows
 from reasonkit.benchmarks.synthetic.world import belief_drill_rows
 from reasonkit.types import Question
@@ -34,10 +35,52 @@ def test_a_larger_train_split_for_a_recipe_leaves_the_test_splits_alone(name: st
     """Recipes draw more train problems (n_train); the suites draw their test splits first."""
     default, larger = suites()[name].generate(0), suites()[name].generate(0, n_train=25_000)
     assert len(larger.splits["train"]) == 25_000
+    assert larger.splits["train"][: len(default.splits["train"])] == default.splits["train"]  # a superset
     for split in default.splits:
         if split != "train":
             assert larger.splits[split] == default.splits[split]
     assert len(rows(name, n_train=25_000)) == 25_000
+
+
+def test_a_fresh_draw_holds_no_question_of_the_trained_suite() -> None:
+    suite = suites()["arithmetic"]
+    fresh = fresh_split(suite, "test_long", seed=7)
+    trained = suite.generate(TRAINED_SEED, n_train=TRAINED_N_TRAIN)
+    seen = {q.text for questions in trained.splits.values() for q in questions}
+    assert fresh and not any(q.text in seen for q in fresh)
+    assert all(q.id.endswith("-seed7") and q.metadata["suite_seed"] == 7 for q in fresh)
+    assert {q.id for q in fresh}.isdisjoint(q.id for q in trained.splits["test_long"])
+    assert fresh == fresh_split(suite, "test_long", seed=7)
+    assert len(fresh_split(suite, "test", seed=7)) < len(suite.generate(7).splits["test"])  # short ones were seen
+
+
+@pytest.mark.parametrize(
+    ("name", "split", "seed", "message"),
+    [
+        ("world", "test", 1, "a world it never saw"),
+        ("arithmetic", "test", TRAINED_SEED, "not a fresh draw"),
+        ("arithmetic", "train", 1, "no test split 'train'"),
+        ("arithmetic", "dev", 1, "no test split 'dev'; it has test, test_long"),
+    ],
+)
+def test_a_fresh_draw_refuses_what_would_not_be_held_out(name: str, split: str, seed: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fresh_split(suites()[name], split, seed)
+
+
+def test_no_shipped_recipe_trains_on_more_problems_than_a_fresh_draw_leaves_out() -> None:
+    """fresh_split drops the seed-0 train split drawn at TRAINED_N_TRAIN; a recipe drawing more would leak."""
+    checked = []
+    for recipe in Path("lm/recipes").glob("*.toml"):
+        for source in tomllib.loads(recipe.read_text()).get("sources", []):
+            args = source.get("generator_args", {})
+            if source.get("generator") == "reasonkit.benchmarks.synthetic:rows" and not args.get("documents"):
+                suite = suites()[args["suite"]]
+                if suite.self_contained:
+                    n_train = args.get("n_train") or len(suite.generate(TRAINED_SEED).splits["train"])
+                    assert n_train <= TRAINED_N_TRAIN, (recipe.name, source["name"])
+                    checked.append(source["name"])
+    assert "arithmetic_scratchpad" in checked and "multistep_cot" in checked
 
 
 def test_check_disjoint_catches_an_overlap() -> None:

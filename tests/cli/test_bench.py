@@ -120,6 +120,15 @@ def test_a_synthetic_suite(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert all(line.question.kind == "binary" for line in lines)
 
 
+def test_a_fresh_draw_of_a_suite_and_where_it_does_not_apply(tmp_path: Path, tiny_model_dir: Path) -> None:
+    ok(bench(tmp_path, tiny_model_dir, "-b", "arithmetic", "--suite-seed", "3", "--limit", "3", "-s", "scratchpad"))
+    record, lines = load_run(tmp_path / "arithmetic" / "scratchpad")
+    assert record.split == "test" and len(lines) == 3
+    assert all(line.question_id.endswith("-seed3") for line in lines)
+    result = bench(tmp_path, tiny_model_dir, "-b", "csqa", "--suite-seed", "3", "-s", "direct")
+    assert result.exit_code == 2 and "--suite-seed" in result.output and "not a synthetic suite" in result.output
+
+
 def test_a_second_run_resumes_without_calling_the_model(
     tmp_path: Path, tiny_model_dir: Path, counted: list[CountingLM]
 ) -> None:
