@@ -163,6 +163,8 @@ def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[s
         raise click.UsageError("--field and --fields-toml describe a --jsonl file; give --jsonl too")
     if fields and fields_toml:
         raise click.UsageError("give the field mapping with --field or with --fields-toml, not both")
+    if jsonl is not None and suite_seed is not None:
+        raise click.UsageError("--suite-seed draws a synthetic suite again; a --jsonl file has no seed")
     if not benchmarks and jsonl is None:
         benchmarks = ("csqa",)
     suites: dict[str, list[Question]] = {}

@@ -127,6 +127,8 @@ def test_a_fresh_draw_of_a_suite_and_where_it_does_not_apply(tmp_path: Path, tin
     assert all(line.question_id.endswith("-seed3") for line in lines)
     result = bench(tmp_path, tiny_model_dir, "-b", "csqa", "--suite-seed", "3", "-s", "direct")
     assert result.exit_code == 2 and "--suite-seed" in result.output and "not a synthetic suite" in result.output
+    result = bench(tmp_path, tiny_model_dir, "--jsonl", str(tmp_path / "mine.jsonl"), "--suite-seed", "3")
+    assert result.exit_code == 2 and "a --jsonl file has no seed" in result.output
 
 
 def test_a_second_run_resumes_without_calling_the_model(
