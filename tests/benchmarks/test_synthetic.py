@@ -1,3 +1,4 @@
+import importlib.resources
 import re
 import tomllib
 from pathlib import Path
@@ -71,8 +72,9 @@ def test_a_fresh_draw_refuses_what_would_not_be_held_out(name: str, split: str, 
 def test_no_shipped_recipe_trains_on_more_problems_than_a_fresh_draw_leaves_out() -> None:
     """fresh_split drops the seed-0 train split drawn at TRAINED_N_TRAIN; a recipe drawing more would leak."""
     checked = []
-    for recipe in Path("lm/recipes").glob("*.toml"):
-        for source in tomllib.loads(recipe.read_text()).get("sources", []):
+    shipped = importlib.resources.files("reasonkit.lm") / "recipes"
+    for recipe in (item for item in shipped.iterdir() if item.name.endswith(".toml")):
+        for source in tomllib.loads(recipe.read_text(encoding="utf-8")).get("sources", []):
             args = source.get("generator_args", {})
             if source.get("generator") == "reasonkit.benchmarks.synthetic:rows" and not args.get("documents"):
                 suite = suites()[args["suite"]]
