@@ -83,11 +83,33 @@ class Precision:
     compile: bool
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX-512 bf16 or AMX: without either, bf16 matmuls on the CPU are emulated.
+
+    The probes are private torch functions (present since 2.1); a torch without them is given the benefit of
+    the doubt rather than a warning that may be wrong."""
+    probes = [
+        getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    ]
+    if any(probe is None for probe in probes):
+        return True
+    return any(bool(probe()) for probe in probes)
+
+
 def resolve_precision(train: TrainSection, device: torch.device) -> Precision:
-    """'auto' means bf16 autocast and torch.compile on CUDA, plain fp32 eager on CPU."""
+    """'auto' means bf16 autocast and torch.compile on CUDA, plain fp32 eager on CPU.
+
+    An explicit bf16 is honoured everywhere, with a warning on a CPU that would emulate it: on an AVX2-only
+    CPU the 1.9M-parameter model trained ~12x slower in bf16 than in fp32 (BENCHMARKS.md)."""
     on_cuda = device.type == "cuda"
     dtype = train.dtype if train.dtype != "auto" else ("bf16" if on_cuda else "fp32")
     compile_ = train.compile if train.compile != "auto" else on_cuda
+    if dtype == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        logger.warning(
+            "[train] dtype = 'bf16' on a CPU without AVX-512 bf16 or AMX (torch sees %s): bf16 is emulated here "
+            "and training runs many times slower than fp32; pass --dtype fp32 (a different recipe fingerprint)",
+            torch.backends.cpu.get_cpu_capability(),
+        )
     return Precision(torch.bfloat16 if dtype == "bf16" else None, bool(compile_))
 
 

@@ -33,15 +33,25 @@ for b in strategyqa creak csqa2; do
   bench -b "$b" -s direct --limit 300
   bench -b "$b" -s cot --limit 300 --truncation left
 done
-bench -b creak -b csqa2 -s maieutic --limit 50 --truncation left
+bench -b strategyqa -b creak -b csqa2 -s maieutic --limit 50 --truncation left
+# self-consistency on every set cot applies to (csqa above: 100 questions)
+for b in strategyqa creak csqa2 arc_easy arc_challenge openbookqa; do
+  bench -b "$b" -s "self_consistency(inner=cot, n=40)" --limit 300 --truncation left
+done
 if [[ -n "$DATA" ]]; then
   # background knowledge the repo may use: GenericsKB sentences, retrieved by the memory strategy
   store="$OUT/stores/genericskb"
   [[ -f "$store/meta.json" ]] || reasonkit memory --store "$store" \
     --jsonl "$DATA/genericskb_subset/genericskb_50k.jsonl" --key generic_sentence
   bench -b csqa -s "memory(inner=direct, store='$store', k=3)" --limit 500
+  for b in strategyqa creak csqa2 arc_easy arc_challenge openbookqa; do
+    bench -b "$b" -s "memory(inner=direct, store='$store', k=3)" --limit 300 --truncation left
+  done
   bench -b com2sense --data-dir "$DATA" -s direct --limit 300
   bench -b com2sense --data-dir "$DATA" -s cot --limit 300 --truncation left
   bench -b com2sense --data-dir "$DATA" -s maieutic --limit 50 --truncation left
+  bench -b com2sense --data-dir "$DATA" -s "self_consistency(inner=cot, n=40)" --limit 300 --truncation left
+  bench -b com2sense --data-dir "$DATA" -s "memory(inner=direct, store='$store', k=3)" --limit 300 \
+    --truncation left
 fi
 reasonkit report "$OUT" --out "$OUT/report"

@@ -2,7 +2,8 @@
 # The scale study of BENCHMARKS.md: the `small` recipe's data and schedule at several model sizes, each
 # evaluated on the same questions. Rerunning resumes (training and evaluation alike). Usage:
 #   benchmarks/scripts/scale_study.sh DATA_DIR [OUT] [SIZE ...]
-# SIZEs default to "tiny small"; the `small` run is the embedded default model's own recipe.
+# SIZEs default to "tiny small"; the `small` run is the embedded default model's own recipe. DTYPE=fp32
+# overrides the recipe's bf16 autocast, which a CPU without AVX-512 bf16 or AMX emulates slowly.
 set -euo pipefail
 DATA=$1
 OUT=${2:-runs/scale}
@@ -13,7 +14,10 @@ for size in $SIZES; do
   if [[ ! -f "$model_run/model/model.safetensors" ]]; then
     resume=()
     [[ -d "$model_run/checkpoint" ]] && resume=(--resume)
-    reasonkit train --recipe small --size "$size" --data-dir "$DATA" --out "$model_run" "${resume[@]}"
+    dtype=()
+    [[ -n "${DTYPE:-}" ]] && dtype=(--dtype "$DTYPE")
+    reasonkit train --recipe small --size "$size" "${dtype[@]}" --data-dir "$DATA" --out "$model_run" \
+      "${resume[@]}"
   fi
   bench() { reasonkit bench --model "$model_run/model" --out "$OUT/eval-$size" "$@"; }
   bench -b arithmetic -s scratchpad -s arithmetic_direct --limit 200

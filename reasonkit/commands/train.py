@@ -33,6 +33,11 @@ from reasonkit.lm.config import SizeName
 )
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Override [train] device.")
 @click.option(
+    "--dtype",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    help="Override [train] dtype (fp32 on a CPU without native bf16: bf16 is emulated there and slow).",
+)
+@click.option(
     "--size",
     type=click.Choice(get_args(SizeName)),
     help="Override [model] size, dropping the recipe's own n_layer / n_head / n_embd (a scale study: the same "
@@ -46,11 +51,12 @@ def train(
     steps: int | None,
     cache_dir: Path | None,
     device: str | None,
+    dtype: str | None,
     size: str | None,
 ) -> None:
     """Train a language model from a recipe into OUT (checkpoint/, model/, metrics.jsonl, loss.png).
 
-    Overrides (--steps, --device, --size, --data-dir) are part of the run's recipe: pass the same ones with --resume.
+    Overrides (--steps, --device, --dtype, --size, --data-dir) are part of the run's recipe: pass the same ones with --resume.
     For several processes: torchrun --nproc_per_node N -m reasonkit train ...
     """
     from reasonkit.lm.checkpoint import CheckpointError
@@ -63,7 +69,11 @@ def train(
         logging.getLogger("reasonkit.lm.train").setLevel(logging.INFO)
     try:
         recipe = load_recipe(recipe_name, data_dir=data_dir)
-        overrides = {key: value for key, value in (("steps", steps), ("device", device)) if value is not None}
+        overrides = {
+            key: value
+            for key, value in (("steps", steps), ("device", device), ("dtype", dtype))
+            if value is not None
+        }
         if overrides:
             train_section = type(recipe.train).model_validate({**recipe.train.model_dump(), **overrides})
             recipe = recipe.model_copy(update={"train": train_section})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import json
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,10 @@ import torch
 from click.testing import CliRunner
 
 from reasonkit.cli import main
+from reasonkit.lm import train as train_module
 from reasonkit.lm.checkpoint import CheckpointError, read_state
 from reasonkit.lm.pretrained import load_pretrained
-from reasonkit.lm.recipe import load_recipe
+from reasonkit.lm.recipe import TrainSection, load_recipe
 from reasonkit.lm.schedule import learning_rate
 from reasonkit.lm.train import TrainError, TrainResult, read_metrics, train
 
@@ -188,12 +190,54 @@ def test_cli_trains_and_reports_a_missing_checkpoint_cleanly(tmp_path: Path, uni
     assert result.exit_code == 0, result.output
     assert "trained 2 steps" in result.output and (out / "model" / "model.safetensors").is_file()
 
-    resized = CliRunner().invoke(main, [*args[:4], str(tmp_path / "resized"), *args[5:], "--steps", "1",
-                                        "--size", "small"])
+    resized = CliRunner().invoke(
+        main,
+        [
+            *args[:4],
+            str(tmp_path / "resized"),
+            *args[5:],
+            "--steps",
+            "1",
+            "--size",
+            "small",
+            "--dtype",
+            "fp32",
+        ],
+    )
     assert resized.exit_code == 0, resized.output
-    config = json.loads((tmp_path / "resized" / "model" / "config.json").read_text())["model"]
-    assert (config["n_layer"], config["n_embd"]) == (6, 256)
+    config = json.loads((tmp_path / "resized" / "model" / "config.json").read_text())
+    assert (config["model"]["n_layer"], config["model"]["n_embd"]) == (6, 256)
+    recipe = load_recipe(str(unit_recipe))
+    expected = recipe.model_copy(
+        update={
+            "train": recipe.train.model_copy(update={"steps": 1, "dtype": "fp32"}),
+            "model": type(recipe.model).model_validate(
+                {
+                    **recipe.model.model_dump(),
+                    "size": "small",
+                    "n_layer": None,
+                    "n_head": None,
+                    "n_embd": None,
+                }
+            ),
+        }
+    )
+    assert config["metadata"]["recipe_fingerprint"] == expected.fingerprint
 
     missing = CliRunner().invoke(main, [*args[:4], str(tmp_path / "nothing"), "--resume"])
     assert missing.exit_code != 0 and "Traceback" not in missing.output
     assert f"{tmp_path / 'nothing' / 'checkpoint'}: no checkpoint there" in missing.output
+
+
+@pytest.mark.parametrize(("native", "warned"), [(False, True), (True, False)])
+def test_bf16_on_a_cpu_that_emulates_it_is_kept_but_warned_about(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, native: bool, warned: bool
+) -> None:
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: native)
+    section = TrainSection(steps=1, dtype="bf16")
+    with caplog.at_level(logging.WARNING, logger="reasonkit.lm.train"):
+        precision = train_module.resolve_precision(section, torch.device("cpu"))
+    assert precision.autocast_dtype == torch.bfloat16
+    assert ("--dtype fp32" in caplog.text) is warned
+    auto = train_module.resolve_precision(TrainSection(steps=1), torch.device("cpu"))
+    assert auto.autocast_dtype is None and not auto.compile
