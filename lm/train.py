@@ -100,7 +100,7 @@ def resolve_precision(train: TrainSection, device: torch.device) -> Precision:
     """'auto' means bf16 autocast and torch.compile on CUDA, plain fp32 eager on CPU.
 
     An explicit bf16 is honoured everywhere, with a warning on a CPU that would emulate it: on an AVX2-only
-    CPU the 1.9M-parameter model trained ~12x slower in bf16 than in fp32 (BENCHMARKS.md)."""
+    CPU a training step in bf16 took ~8x as long as in fp32 (BENCHMARKS.md)."""
     on_cuda = device.type == "cuda"
     dtype = train.dtype if train.dtype != "auto" else ("bf16" if on_cuda else "fp32")
     compile_ = train.compile if train.compile != "auto" else on_cuda
