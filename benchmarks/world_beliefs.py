@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import click
 
 from reasonkit.benchmarks.synthetic import suites
+from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
 from reasonkit.benchmarks.synthetic.world import belief_drill_rows
 from reasonkit.models import load_model
 from reasonkit.protocol import LanguageModel, LoglikelihoodRequest
@@ -38,7 +39,7 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     return wins / (len(pos) * len(neg))
 
 
-def sentence_groups(per_group: int, seed: int = 0) -> dict[str, Labelled]:
+def sentence_groups(per_group: int, seed: int = TRAINED_SEED) -> dict[str, Labelled]:
     """Labelled sentences per group, at most `per_group` each, drawn with a fixed seed."""
     suite = suites()["world"].generate(seed)
     test = list(suite.splits["test"])
