@@ -46,6 +46,50 @@ def bootstrap_accuracy(correct: Sequence[bool], *, resamples: int = 10_000, seed
     return Interval(estimate=float(values.mean()), low=float(low), high=float(high), n=int(values.size))
 
 
+def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """P(a random positive scores above a random negative); ties count half (Mann-Whitney)."""
+    values, positive = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
+    if values.shape != positive.shape:
+        raise ValueError(f"AUC needs one label per score; got {values.size} scores and {positive.size} labels")
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        raise ValueError(f"AUC needs both labels; got {n_pos} true and {n_neg} false")
+    ranks = _average_ranks(values)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, tied values sharing their mean rank."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], ordered.size]
+    ranks = np.empty(values.size)
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    return ranks
+
+
+def bootstrap_auc(
+    scores: Sequence[float], labels: Sequence[bool], *, resamples: int = 2_000, seed: int = 0
+) -> Interval:
+    """AUC with a percentile bootstrap 95% interval (questions resampled; a draw missing a label is redrawn).
+
+    Why beside accuracy: a binary set's accuracy can sit at its majority class because the threshold is off
+    or because the score carries nothing; an AUC near 0.5 says the latter, and then no calibration helps.
+    """
+    values, positive = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
+    estimate = auc(values, positive)
+    rng = np.random.default_rng(seed)
+    draws: list[float] = []
+    while len(draws) < resamples:
+        index = rng.integers(0, values.size, size=values.size)
+        if positive[index].all() or not positive[index].any():
+            continue
+        draws.append(auc(values[index], positive[index]))
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return Interval(estimate=estimate, low=float(low), high=float(high), n=int(values.size))
+
+
 def mcnemar_exact(a_only: int, b_only: int) -> float:
     """Two-sided exact McNemar p-value: binomial(a_only + b_only, 1/2) tail, doubled and capped at 1."""
     discordant = a_only + b_only

@@ -23,11 +23,13 @@ from reasonkit.benchmarks.metrics import (  # noqa: E402
     Interval,
     PairedComparison,
     bootstrap_accuracy,
+    bootstrap_auc,
     chance_accuracy,
     majority_baseline,
     paired_comparison,
 )
 from reasonkit.benchmarks.runner import ResultLine, RunRecord, load_run  # noqa: E402
+from reasonkit.types import Trace  # noqa: E402
 
 
 class Run(BaseModel):
@@ -207,6 +209,44 @@ def samples_table(runs: list[Run]) -> str:
     return "\n".join(out) + "\n"
 
 
+def true_false_margin(trace: Trace) -> float | None:
+    """log P(" True") - log P(" False") as scored by the first scoring step in the trace (depth first), under
+    the normalisation that step answered by; None when no step scored the two labels."""
+    scores = trace.steps.get("scores")
+    if isinstance(scores, dict):
+        by = scores.get(trace.steps.get("normalization", "raw"))
+        if isinstance(by, dict) and {"True", "False"} <= by.keys():
+            return float(by["True"]) - float(by["False"])
+    return next((m for child in trace.children if (m := true_false_margin(child)) is not None), None)
+
+
+def signal_table(runs: list[Run]) -> str:
+    """Binary runs that scored True against False: AUC of that margin against the gold label."""
+    out = []
+    for run in runs:
+        pairs = [(margin, line.question.gold) for line in run.lines
+                 if isinstance(line.question.gold, bool)
+                 and (margin := true_false_margin(line.prediction.trace)) is not None]
+        labels = {gold for _, gold in pairs}
+        if len(pairs) < len(run.lines) or labels != {True, False}:
+            continue
+        interval = bootstrap_auc([m for m, _ in pairs], [g for _, g in pairs])
+        out.append(f"| {benchmark_label(run.record)} | {run.label} | {len(pairs)} | {interval.estimate:.3f} "
+                   f"[{interval.low:.3f}, {interval.high:.3f}] |")
+    if not out:
+        return ""
+    return ("| benchmark | strategy | n | AUC [95% CI] |\n|---|---|---:|---|\n" + "\n".join(out) + "\n")
+
+
+def signal_section(runs: list[Run]) -> str:
+    table = signal_table(runs)
+    if not table:
+        return ""
+    return ("\n## True/false sets: is there a signal to threshold?\n\nAUC of log P(True) - log P(False) against "
+            "the gold label (bootstrap 95% intervals). 0.5 is no signal: then accuracy sits at the majority "
+            "class whatever the threshold, and no calibration can move it.\n\n" + table)
+
+
 def samples_section(runs: list[Run]) -> str:
     table = samples_table(runs)
     if not table:
@@ -269,7 +309,8 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
     atomic_write_text(out / "report.md", "# reasonkit report\n\nAccuracy with bootstrap 95% intervals; paired "
                       "differences against `direct` (or the first strategy) on the same questions (exact McNemar "
                       "p).\n\n"
-                      + markdown_table(rows) + "\n![accuracy](accuracy.png)\n" + samples_section(runs))
+                      + markdown_table(rows) + "\n![accuracy](accuracy.png)\n" + samples_section(runs)
+                      + signal_section(runs))
     accuracy_plot(rows, out / "accuracy.png")
     images = [out / "accuracy.png"]
     if samples_plot(runs, out / "samples.png"):

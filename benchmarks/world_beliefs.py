@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 import click
 
+from reasonkit.benchmarks.metrics import auc
 from reasonkit.benchmarks.synthetic import suites
 from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
 from reasonkit.benchmarks.synthetic.world import belief_drill_rows
@@ -27,16 +28,6 @@ from reasonkit.strategies import prompts
 from reasonkit.strategies.maieutic import CONTENT_FREE, belief_context, load_exemplars, rule_negation
 
 Labelled = list[tuple[str, bool]]
-
-
-def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """P(a random true sentence scores above a random false one); ties count half."""
-    pos = [s for s, y in zip(scores, labels, strict=True) if y]
-    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
-    if not pos or not neg:
-        raise ValueError(f"AUC needs both labels; got {len(pos)} true and {len(neg)} false")
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
 
 
 def sentence_groups(per_group: int, seed: int = TRAINED_SEED) -> dict[str, Labelled]:

@@ -1,11 +1,14 @@
 import math
+import random
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reasonkit.benchmarks.metrics import (
+    auc,
     bootstrap_accuracy,
+    bootstrap_auc,
     chance_accuracy,
     majority_baseline,
     mcnemar_exact,
@@ -53,3 +56,32 @@ def test_baselines() -> None:
     assert chance_accuracy(binary) == pytest.approx(0.5)
     label, interval = majority_baseline(binary)
     assert label == "True" and interval.estimate == pytest.approx(0.7)
+
+
+def test_auc_counts_pairs_ranked_right_and_ties_as_half() -> None:
+    assert auc([3.0, 2.0, 1.0, 0.0], [True, True, False, False]) == 1.0
+    assert auc([0.0, 1.0], [True, False]) == 0.0
+    assert auc([1.0, 1.0, 0.0], [True, False, False]) == 0.75
+    with pytest.raises(ValueError, match="both labels"):
+        auc([1.0, 2.0], [True, True])
+
+
+@given(st.lists(st.tuples(st.integers(-3, 3), st.booleans()), min_size=2, max_size=30))
+def test_auc_equals_the_pairwise_count(pairs: list[tuple[int, bool]]) -> None:
+    scores = [float(s) for s, _ in pairs]
+    labels = [y for _, y in pairs]
+    pos = [s for s, y in pairs if y]
+    neg = [s for s, y in pairs if not y]
+    if not pos or not neg:
+        return
+    pairwise = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+    assert auc(scores, labels) == pytest.approx(pairwise)
+
+
+def test_bootstrap_auc_interval_brackets_chance_for_noise_and_excludes_it_for_signal() -> None:
+    rng = random.Random(0)
+    labels = [rng.random() < 0.5 for _ in range(400)]
+    noise = bootstrap_auc([rng.gauss(0, 1) for _ in labels], labels)
+    assert noise.low < 0.5 < noise.high
+    signal = bootstrap_auc([rng.gauss(1.0 if y else 0.0, 1) for y in labels], labels)
+    assert 0.5 < signal.low < signal.estimate < signal.high

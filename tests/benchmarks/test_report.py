@@ -12,6 +12,7 @@ from reasonkit.benchmarks.report import (
     markdown_table,
     rows_for,
     samples_table,
+    signal_table,
     votes_at_k,
     write_report,
 )
@@ -19,6 +20,8 @@ from reasonkit.benchmarks.runner import RunRecord, data_hash, run_benchmark
 from reasonkit.cli import main
 from reasonkit.fake import FakeLM
 from reasonkit.registry import build_strategy
+from reasonkit.strategies.memory import WithMemory
+from reasonkit.strategies.memory_store import MemoryStore
 from reasonkit.types import Question
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -98,3 +101,30 @@ def test_page_renders_a_maieutic_tree_in_headless_chromium(tmp_path: Path) -> No
         capture_output=True, text=True, timeout=90, check=True,
     ).stdout
     assert '<ul class="tree">' in dom and "Fire is hot." in dom and "LM calls" in dom
+
+
+def _statements(n: int) -> list[Question]:
+    return [Question(id=f"s{i}", text=f"{i} is even.", gold=i % 2 == 0, metadata={"benchmark": "toy"})
+            for i in range(n)]
+
+
+def _parity_scores(context: str, continuation: str) -> float:
+    """An LM that knows parity: " True" is likelier exactly when the statement is true."""
+    number = int(context.split("True or false: ")[1].split()[0]) if "True or false: " in context else 1
+    right = (number % 2 == 0) == (continuation == " True")
+    return -0.5 if right else -2.0
+
+
+def test_signal_table_gives_the_auc_of_the_true_false_margin_and_finds_it_below_wrappers(tmp_path: Path) -> None:
+    qs = _statements(40)
+    make_run(tmp_path / "knows", build_strategy("direct"), qs, FakeLM(scores=_parity_scores))
+    make_run(tmp_path / "blind", build_strategy("direct"), qs, FakeLM(scores={" True": -1.0, " False": -1.0}))
+    wrapped = WithMemory(build_strategy("direct"), store=MemoryStore())
+    make_run(tmp_path / "memory", wrapped, qs, FakeLM(scores=_parity_scores))
+    runs = load_runs([tmp_path / "knows", tmp_path / "blind", tmp_path / "memory"])
+    table = signal_table(runs).splitlines()
+    assert table[2].startswith("| toy | direct | 40 | 1.000 [1.000, 1.000]")
+    assert table[3].startswith("| toy | direct | 40 | 0.500 [0.500, 0.500]")
+    assert table[4].startswith("| toy | memory | 40 | 1.000")
+    make_run(tmp_path / "cot", build_strategy("cot"), qs, FakeLM(default="So the answer is yes."))
+    assert signal_table(load_runs([tmp_path / "cot"])) == ""

@@ -1,15 +1,6 @@
-import pytest
 
 from reasonkit.benchmarks import world_beliefs
 from reasonkit.fake import FakeLM
-
-
-def test_auc_counts_pairs_ranked_right_and_ties_as_half() -> None:
-    assert world_beliefs.auc([3.0, 2.0, 1.0, 0.0], [True, True, False, False]) == 1.0
-    assert world_beliefs.auc([0.0, 1.0], [True, False]) == 0.0
-    assert world_beliefs.auc([1.0, 1.0, 0.0], [True, False, False]) == 0.75
-    with pytest.raises(ValueError, match="both labels"):
-        world_beliefs.auc([1.0, 2.0], [True, True])
 
 
 def test_every_group_has_both_labels_and_at_most_the_asked_size() -> None:
