@@ -246,6 +246,20 @@ class LeakChecker:
         owner = np.searchsorted(np.array(starts), keep, side="right") - 1
         return hashes[keep], owner
 
+    @classmethod
+    def for_recipe(cls, recipe: Recipe) -> LeakChecker:
+        """The checker over every question of the recipe's [[leak_check]] files."""
+        return cls([(check, recipe.leak_path(check)) for check in recipe.leak_check])
+
+    def describe(self, leak: Leak) -> str:
+        question = self.questions[leak.question]
+        return f"{question.file} question {question.qid} ({leak.evidence})"
+
+    def find_in_texts(self, texts: list[str], questions: list[str | None]) -> list[Leak]:
+        """`find` over plain texts (e.g. memory-store entries); Leak.doc indexes `texts`."""
+        docs = _Documents(texts=texts, lines=list(range(1, len(texts) + 1)), questions=questions)
+        return self.find(docs)
+
     def find(self, docs: _Documents) -> list[Leak]:
         """Every leaking document, with the eval question it leaks and why."""
         leaks: dict[int, Leak] = {}
@@ -289,11 +303,7 @@ def apply_leak_check(checker: LeakChecker, source: Source, path: Path, docs: _Do
     if not leaks:
         return
     if not source.drop_eval_overlap:
-        lines = [
-            f"  {path}:{docs.lines[leak.doc]}: {checker.questions[leak.question].file} question "
-            f"{checker.questions[leak.question].qid} ({leak.evidence})"
-            for leak in leaks[:10]
-        ]
+        lines = [f"  {path}:{docs.lines[leak.doc]}: {checker.describe(leak)}" for leak in leaks[:10]]
         more = f"\n  ... and {len(leaks) - 10} more" if len(leaks) > 10 else ""
         raise DataLeakError(
             f"source {source.name!r}: {len(leaks)} training document(s) contain dev/test questions "
@@ -434,7 +444,7 @@ class TrainData:
         ]
         checker_stats: LeakCheckStats | None = None
         if missing:
-            checker = LeakChecker(checks)
+            checker = LeakChecker.for_recipe(recipe)
             checker_stats = checker.stats
             logger.info(
                 "leak check against %d questions (%d shingles) from %d files",

@@ -42,7 +42,7 @@ if [[ -n "$DATA" ]]; then
   # background knowledge the repo may use: GenericsKB sentences, retrieved by the memory strategy
   store="$OUT/stores/genericskb"
   [[ -f "$store/meta.json" ]] || reasonkit memory --store "$store" \
-    --jsonl "$DATA/genericskb_subset/genericskb_50k.jsonl" --key generic_sentence
+    --jsonl "$DATA/genericskb_subset/genericskb_50k.jsonl" --key generic_sentence --leak-check small --data-dir "$DATA"
   bench -b csqa -s "memory(inner=direct, store='$store', k=3)" --limit 500
   for b in strategyqa creak csqa2 arc_easy arc_challenge openbookqa; do
     bench -b "$b" -s "memory(inner=direct, store='$store', k=3)" --limit 300 --truncation left

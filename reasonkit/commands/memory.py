@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from reasonkit.strategies.memory_store import MemoryEntry
 
 
 @click.command()
@@ -25,16 +29,41 @@ import click
 @click.option("--key", "key_field", required=True, help="Field embedded and matched against questions (a.b for nesting).")
 @click.option("--value", "value_field", help="Field put into the prompt (default: the key itself).")
 @click.option("--limit", type=click.IntRange(min=1), help="First N rows only.")
-def memory(store_dir: Path, jsonl_path: Path, key_field: str, value_field: str | None, limit: int | None) -> None:
+@click.option(
+    "--leak-check",
+    "leak_recipe",
+    help="Recipe (name or .toml) whose [[leak_check]] dev/test questions must not enter the store: a row whose "
+    "key is one of them, or whose key and value hold half of one's 8-word phrases, is dropped and counted.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --leak-check: the folder holding the recipe's data (as for `reasonkit train`).",
+)
+def memory(
+    store_dir: Path,
+    jsonl_path: Path,
+    key_field: str,
+    value_field: str | None,
+    limit: int | None,
+    leak_recipe: str | None,
+    data_dir: Path | None,
+) -> None:
     """Embed facts (e.g. GenericsKB sentences) into a store that `memory(inner=..., store=STORE)` retrieves from.
 
     Never add a row of a dev or test set: the store's entries are shown to the model at evaluation time.
+    `--leak-check small --data-dir DATA` drops such rows with the training pipeline's own check (ECQA's
+    explanations, for one, cover 794 CommonsenseQA dev questions).
     """
     from reasonkit.jsonl import JsonlError, iter_jsonl
     from reasonkit.lm.recipe import get_field
     from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
 
-    entries = []
+    if data_dir is not None and leak_recipe is None:
+        raise click.UsageError("--data-dir is only used with --leak-check")
+
+    entries: list[MemoryEntry] = []
+    lines: list[int] = []
     try:
         for number, row in iter_jsonl(jsonl_path):
             if limit is not None and len(entries) >= limit:
@@ -48,9 +77,38 @@ def memory(store_dir: Path, jsonl_path: Path, key_field: str, value_field: str |
             if not isinstance(key, str) or not isinstance(value, str) or not key.strip() or not value.strip():
                 raise click.ClickException(f"{where}: --key and --value must name non-empty text fields")
             entries.append(MemoryEntry(key=key, value=value))
+            lines.append(number)
     except JsonlError as error:
         raise click.ClickException(str(error)) from None
+    if leak_recipe is not None:
+        entries = _without_leaks(entries, lines, jsonl_path, leak_recipe, data_dir)
     store = MemoryStore(store_dir)
     added = store.add_many(entries)
     store.save()
     click.echo(f"added {added} of {len(entries)} rows to {store_dir} ({len(store)} entries)")
+
+
+def _without_leaks(
+    entries: list[MemoryEntry], lines: list[int], jsonl_path: Path, leak_recipe: str, data_dir: Path | None
+) -> list[MemoryEntry]:
+    """The entries that hold no dev/test question of the recipe's [[leak_check]] files; names the dropped."""
+    from reasonkit.lm.data import LeakChecker
+    from reasonkit.lm.recipe import RecipeError, load_recipe
+
+    try:
+        recipe = load_recipe(leak_recipe, data_dir)
+    except (RecipeError, FileNotFoundError) as error:
+        raise click.BadParameter(str(error), param_hint="--leak-check") from None
+    if not recipe.leak_check:
+        raise click.BadParameter(f"recipe {recipe.name!r} has no [[leak_check]] files", param_hint="--leak-check")
+    checker = LeakChecker.for_recipe(recipe)
+    texts = [entry.key if entry.value == entry.key else f"{entry.key}\n{entry.value}" for entry in entries]
+    leaks = checker.find_in_texts(texts, [entry.key for entry in entries])
+    for leak in leaks[:5]:
+        click.echo(f"dropped {jsonl_path}:{lines[leak.doc]}: {checker.describe(leak)}", err=True)
+    if leaks:
+        click.echo(
+            f"dropped {len(leaks)} rows holding dev/test questions of {len(checker.questions)} checked", err=True
+        )
+    leaking = {leak.doc for leak in leaks}
+    return [entry for i, entry in enumerate(entries) if i not in leaking]

@@ -40,3 +40,54 @@ def test_a_missing_field_names_file_and_line(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert f"{rows}:2: field 'generic.sentence' has no part 'generic'" in result.output
     assert not (tmp_path / "s").exists()
+
+
+DEV_QUESTION = "Where would a curious fox most likely hide its food during the long winter?"
+LEAK_RECIPE = """
+name = "unit"
+data_dir = "data"
+[[sources]]
+name = "text"
+path = "text.txt"
+format = "text"
+weight = 1.0
+[[leak_check]]
+path = "dev.jsonl"
+question_field = "q.stem"
+id_field = "id"
+"""
+
+
+def test_leak_check_drops_rows_holding_a_dev_question_and_names_them(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "text.txt").write_text("Some training text.\n")
+    (data / "dev.jsonl").write_text(json.dumps({"id": "d1", "q": {"stem": DEV_QUESTION}}) + "\n")
+    recipe = tmp_path / "unit.toml"
+    recipe.write_text(LEAK_RECIPE)
+    rows = write_rows(tmp_path / "explained.jsonl.gz", [
+        {"question": "Why do birds fly south?", "why": "Winter is cold."},
+        {"question": DEV_QUESTION.lower(), "why": "Foxes cache food."},  # the same question, other case
+        {"question": "A fox?", "why": f"Asked once: {DEV_QUESTION}"},  # inside the value
+    ])
+    store = tmp_path / "store"
+    args = ["memory", "--store", str(store), "--jsonl", str(rows), "--key", "question", "--value", "why",
+            "--leak-check", str(recipe), "--data-dir", str(data)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"dropped {rows}:2: dev.jsonl question d1 (the same question)" in result.output
+    assert f"dropped {rows}:3: dev.jsonl question d1" in result.output
+    assert "added 1 of 1 rows" in result.output
+    assert [e.key for e in MemoryStore.load(store).entries] == ["Why do birds fly south?"]
+
+
+def test_leak_check_options_are_checked(tmp_path: Path) -> None:
+    rows = write_rows(tmp_path / "facts.jsonl.gz", ROWS)
+    base = ["memory", "--store", str(tmp_path / "s"), "--jsonl", str(rows), "--key", "generic.sentence"]
+    alone = CliRunner().invoke(main, [*base, "--data-dir", str(tmp_path)])
+    assert alone.exit_code != 0 and "--data-dir is only used with --leak-check" in alone.output
+    tiny = CliRunner().invoke(main, [*base, "--leak-check", "tiny"])
+    assert tiny.exit_code != 0 and "--leak-check" in tiny.output and "no [[leak_check]]" in tiny.output
+    missing = CliRunner().invoke(main, [*base, "--leak-check", str(tmp_path / "nope.toml")])
+    assert missing.exit_code != 0 and "Traceback" not in missing.output and "nope.toml" in missing.output
+    assert not (tmp_path / "s").exists()

@@ -236,7 +236,7 @@ def test_a_source_with_a_short_val_split_is_left_out_of_validation_only(tmp_path
 @pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"no staged data at {DATA_DIR} (set REASONKIT_DATA_DIR)")
 def test_small_recipe_has_no_dev_or_test_question_in_training() -> None:
     recipe = load_recipe("small", data_dir=DATA_DIR)
-    checker = LeakChecker([(check, recipe.leak_path(check)) for check in recipe.leak_check])
+    checker = LeakChecker.for_recipe(recipe)
     assert checker.stats.eval_questions > 15_000
     dropped: dict[str, int] = {}
     for source in recipe.sources:
