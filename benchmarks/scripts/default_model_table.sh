@@ -23,7 +23,7 @@ bench -b corrections -s direct -s "memory(inner=direct, k=1)"
 
 # commonsense QA
 bench -b csqa -s direct -s cot --limit 500
-bench -b csqa -s "self_consistency(inner=cot, n=40)" --limit 100
+bench -b csqa -s "self_consistency(inner=cot, n=40)" --limit 500
 # 4-shot prompts of the longer sets can pass the 512-token window: drop the oldest tokens (of the first shot)
 for b in arc_easy arc_challenge openbookqa; do
   bench -b "$b" -s direct --limit 300
@@ -33,8 +33,8 @@ for b in strategyqa creak csqa2; do
   bench -b "$b" -s direct --limit 300
   bench -b "$b" -s cot --limit 300 --truncation left
 done
-bench -b strategyqa -b creak -b csqa2 -s maieutic --limit 50 --truncation left
-# self-consistency on every set cot applies to (csqa above: 100 questions)
+bench -b strategyqa -b creak -b csqa2 -s maieutic --limit 300 --truncation left
+# self-consistency on every set cot applies to (csqa above)
 for b in strategyqa creak csqa2 arc_easy arc_challenge openbookqa; do
   bench -b "$b" -s "self_consistency(inner=cot, n=40)" --limit 300 --truncation left
 done
@@ -49,7 +49,7 @@ if [[ -n "$DATA" ]]; then
   done
   bench -b com2sense --data-dir "$DATA" -s direct --limit 300
   bench -b com2sense --data-dir "$DATA" -s cot --limit 300 --truncation left
-  bench -b com2sense --data-dir "$DATA" -s maieutic --limit 50 --truncation left
+  bench -b com2sense --data-dir "$DATA" -s maieutic --limit 300 --truncation left
   bench -b com2sense --data-dir "$DATA" -s "self_consistency(inner=cot, n=40)" --limit 300 --truncation left
   bench -b com2sense --data-dir "$DATA" -s "memory(inner=direct, store='$store', k=3)" --limit 300 \
     --truncation left
