@@ -34,6 +34,7 @@ class BenchmarkSpec(BaseModel):
     shared_path: str  # relative to the shared data folder
     bundled_file: str | None  # file in benchmarks/data, None when the licence does not allow shipping it
     license: str
+    train_path: str  # the train split in the shared data folder (never shipped): for memorisation checks
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -54,19 +55,24 @@ def field(row: dict[str, Any], name: str, where: str) -> Any:
     return value
 
 
+def _merged(texts: list[str], gold: int | None, metadata: dict[str, Any]) -> tuple[list[str], int | None]:
+    """Identical option texts are one answer: keep the first copy, point gold at it, count the merge."""
+    options = list(dict.fromkeys(texts))
+    if len(options) < len(texts):
+        metadata["merged_duplicate_options"] = len(texts) - len(options)
+    return options, None if gold is None else options.index(texts[gold])
+
+
 def _csqa(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
     """24 dev rows repeat an option verbatim; identical texts are one answer, so keep the first copy."""
     choices = field(row, "question.choices", where)
     texts = [choice["text"] for choice in choices]
     labels = [choice["label"] for choice in choices]
-    options = list(dict.fromkeys(texts))
     answer_key = row.get("answerKey")
     if answer_key is not None and answer_key not in labels:
         raise DatasetError(f"{where}: answerKey {answer_key!r} is not one of the labels {labels}")
-    gold = options.index(texts[labels.index(answer_key)]) if answer_key is not None else None
     metadata: dict[str, Any] = {"benchmark": benchmark, "concept": row["question"].get("question_concept")}
-    if len(options) < len(texts):
-        metadata["merged_duplicate_options"] = len(texts) - len(options)
+    options, gold = _merged(texts, labels.index(answer_key) if answer_key is not None else None, metadata)
     return Question(
         id=str(field(row, "id", where)),
         text=field(row, "question.stem", where),
@@ -116,20 +122,28 @@ def _com2sense(row: dict[str, Any], split: str, benchmark: str, where: str) -> Q
         text=field(row, "sent", where),
         gold=None if label is None else label == "True",
         split=split,
-        metadata={"benchmark": benchmark, "style": "statement", "domain": row.get("domain"),
-                  "scenario": row.get("scenario")},
+        metadata={
+            "benchmark": benchmark,
+            "style": "statement",
+            "domain": row.get("domain"),
+            "scenario": row.get("scenario"),
+        },
     )
 
 
 def _indexed_choices(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
-    """ARC and OpenBookQA in the LLM-Adapters copy: question, choices list, 0-based label."""
+    """ARC and OpenBookQA in the LLM-Adapters copy: question, choices list, 0-based label. `idx` counts from 0
+    in each file, so a train question's id names its split (evaluation ids stay as runs recorded them)."""
+    metadata: dict[str, Any] = {"benchmark": benchmark}
+    options, gold = _merged(list(field(row, "choices", where)), int(field(row, "label", where)), metadata)
+    prefix = f"{benchmark}-train" if split == "train" else benchmark
     return Question(
-        id=f"{benchmark}-{field(row, 'idx', where)}",
+        id=f"{prefix}-{field(row, 'idx', where)}",
         text=field(row, "question", where),
-        options=tuple(field(row, "choices", where)),
-        gold=int(field(row, "label", where)),
+        options=tuple(options),
+        gold=gold,
         split=split,
-        metadata={"benchmark": benchmark},
+        metadata=metadata,
     )
 
 
@@ -147,29 +161,86 @@ PARSERS: dict[str, Callable[[dict[str, Any], str, str, str], Question]] = {
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     spec.name: spec
     for spec in (
-        BenchmarkSpec(name="csqa", description="CommonsenseQA v1.11, 5-way multiple choice", kind="multiple_choice",
-                      split="dev", shared_path="commonsenseqa/dev.jsonl", bundled_file="csqa_dev.jsonl.gz",
-                      license="MIT"),
-        BenchmarkSpec(name="strategyqa", description="StrategyQA yes/no questions needing implicit steps",
-                      kind="binary", split="dev", shared_path="strategyqa/dev.jsonl",
-                      bundled_file="strategyqa_dev.jsonl.gz", license="MIT"),
-        BenchmarkSpec(name="creak", description="CREAK true/false claims about entities", kind="binary",
-                      split="dev", shared_path="creak/dev.jsonl", bundled_file="creak_dev.jsonl.gz",
-                      license="MIT"),
-        BenchmarkSpec(name="csqa2", description="CommonsenseQA 2.0 yes/no questions", kind="binary", split="dev",
-                      shared_path="csqa2/dev.jsonl", bundled_file="csqa2_dev.jsonl.gz", license="CC BY 4.0"),
-        BenchmarkSpec(name="com2sense", description="Com2Sense true/false statements (complementary pairs)",
-                      kind="binary", split="dev", shared_path="com2sense/dev.jsonl", bundled_file=None,
-                      license="not stated (research use); not shipped"),
-        BenchmarkSpec(name="arc_easy", description="AI2 ARC-Easy science questions", kind="multiple_choice",
-                      split="test", shared_path="arc/easy_test.jsonl", bundled_file="arc_easy_test.jsonl.gz",
-                      license="CC BY-SA 4.0"),
-        BenchmarkSpec(name="arc_challenge", description="AI2 ARC-Challenge science questions",
-                      kind="multiple_choice", split="test", shared_path="arc/challenge_test.jsonl",
-                      bundled_file="arc_challenge_test.jsonl.gz", license="CC BY-SA 4.0"),
-        BenchmarkSpec(name="openbookqa", description="OpenBookQA (main), 4-way multiple choice",
-                      kind="multiple_choice", split="test", shared_path="openbookqa/test.jsonl",
-                      bundled_file="openbookqa_test.jsonl.gz", license="Apache-2.0"),
+        BenchmarkSpec(
+            name="csqa",
+            description="CommonsenseQA v1.11, 5-way multiple choice",
+            kind="multiple_choice",
+            split="dev",
+            shared_path="commonsenseqa/dev.jsonl",
+            bundled_file="csqa_dev.jsonl.gz",
+            license="MIT",
+            train_path="commonsenseqa/train.jsonl",
+        ),
+        BenchmarkSpec(
+            name="strategyqa",
+            description="StrategyQA yes/no questions needing implicit steps",
+            kind="binary",
+            split="dev",
+            shared_path="strategyqa/dev.jsonl",
+            bundled_file="strategyqa_dev.jsonl.gz",
+            license="MIT",
+            train_path="strategyqa/train.jsonl",
+        ),
+        BenchmarkSpec(
+            name="creak",
+            description="CREAK true/false claims about entities",
+            kind="binary",
+            split="dev",
+            shared_path="creak/dev.jsonl",
+            bundled_file="creak_dev.jsonl.gz",
+            license="MIT",
+            train_path="creak/train.jsonl",
+        ),
+        BenchmarkSpec(
+            name="csqa2",
+            description="CommonsenseQA 2.0 yes/no questions",
+            kind="binary",
+            split="dev",
+            shared_path="csqa2/dev.jsonl",
+            bundled_file="csqa2_dev.jsonl.gz",
+            license="CC BY 4.0",
+            train_path="csqa2/train.jsonl",
+        ),
+        BenchmarkSpec(
+            name="com2sense",
+            description="Com2Sense true/false statements (complementary pairs)",
+            kind="binary",
+            split="dev",
+            shared_path="com2sense/dev.jsonl",
+            bundled_file=None,
+            license="not stated (research use); not shipped",
+            train_path="com2sense/train.jsonl",
+        ),
+        BenchmarkSpec(
+            name="arc_easy",
+            description="AI2 ARC-Easy science questions",
+            kind="multiple_choice",
+            split="test",
+            shared_path="arc/easy_test.jsonl",
+            bundled_file="arc_easy_test.jsonl.gz",
+            license="CC BY-SA 4.0",
+            train_path="arc/easy_train.jsonl",
+        ),
+        BenchmarkSpec(
+            name="arc_challenge",
+            description="AI2 ARC-Challenge science questions",
+            kind="multiple_choice",
+            split="test",
+            shared_path="arc/challenge_test.jsonl",
+            bundled_file="arc_challenge_test.jsonl.gz",
+            license="CC BY-SA 4.0",
+            train_path="arc/challenge_train.jsonl",
+        ),
+        BenchmarkSpec(
+            name="openbookqa",
+            description="OpenBookQA (main), 4-way multiple choice",
+            kind="multiple_choice",
+            split="test",
+            shared_path="openbookqa/test.jsonl",
+            bundled_file="openbookqa_test.jsonl.gz",
+            license="Apache-2.0",
+            train_path="openbookqa/train.jsonl",
+        ),
     )
 }
 
@@ -189,19 +260,41 @@ def resolve_path(spec: BenchmarkSpec, data_dir: str | Path | None) -> Path:
     return Path(str(resources.files("reasonkit.benchmarks") / "data" / spec.bundled_file))
 
 
-def load_benchmark(name: str, data_dir: str | Path | None = None, path: str | Path | None = None) -> list[Question]:
-    """All questions of a benchmark's evaluation split, in file order; `path` overrides the file itself."""
+def train_split_path(spec: BenchmarkSpec, data_dir: str | Path | None) -> Path:
+    """The train split, which only the shared data folder holds."""
+    if data_dir is None:
+        raise FileNotFoundError(
+            f"benchmark {spec.name!r}: the train split is not shipped; pass the folder that holds "
+            f"{spec.train_path} with --data-dir"
+        )
+    path = Path(data_dir) / spec.train_path
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark {spec.name!r}: {path} does not exist (check --data-dir)")
+    return path
+
+
+def load_benchmark(
+    name: str, data_dir: str | Path | None = None, path: str | Path | None = None, split: str | None = None
+) -> list[Question]:
+    """All questions of a benchmark's evaluation split (or, with split="train", of its train split), in file
+    order; `path` overrides the file itself."""
     if name not in BENCHMARKS:
         raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
     spec = BENCHMARKS[name]
-    source = Path(path) if path is not None else resolve_path(spec, data_dir)
+    split = split or spec.split
+    if split not in (spec.split, "train"):
+        raise ValueError(f"benchmark {name!r} has its {spec.split!r} and 'train' splits here, not {split!r}")
+    if path is not None:
+        source = Path(path)
+    else:
+        source = train_split_path(spec, data_dir) if split == "train" else resolve_path(spec, data_dir)
     parse = PARSERS[name]
     questions: list[Question] = []
     seen: dict[str, int] = {}
     for number, row in read_jsonl(source):
         where = f"{source}:{number}"
         try:
-            question = parse(row, spec.split, name, where)
+            question = parse(row, split, name, where)
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, DatasetError):
                 raise

@@ -36,21 +36,33 @@ class BenchmarkInfo(BaseModel):
 _user_loaders: dict[str, tuple[Loader, BenchmarkInfo]] = {}
 
 SYNTHETIC_DESCRIPTIONS = {
-    "arithmetic": ("free_form", "multi-digit addition / multiplication by a digit (scratchpad); test_long: longer"),
+    "arithmetic": (
+        "free_form",
+        "multi-digit addition / multiplication by a digit (scratchpad); test_long: longer",
+    ),
     "multistep": ("multiple_choice", "2-4 step arithmetic chains, 5 numeric options; test_long: 5-6 steps"),
     "world": ("binary", "true/false statements that follow from two facts of a made-up world"),
-    "corrections": ("multiple_choice", "questions whose answers a stated correction changes; strategies that "
-                    "take feedback (memory) get it on another phrasing first"),
+    "corrections": (
+        "multiple_choice",
+        "questions whose answers a stated correction changes; strategies that "
+        "take feedback (memory) get it on another phrasing first",
+    ),
 }
 
 
-def register_benchmark(name: str, description: str = "", kind: str = "multiple_choice",
-                       default_split: str = "dev") -> Callable[[Loader], Loader]:
+def register_benchmark(
+    name: str, description: str = "", kind: str = "multiple_choice", default_split: str = "dev"
+) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         if name in available_benchmarks():
             raise ValueError(f"benchmark {name!r} is already registered")
-        info = BenchmarkInfo(name=name, description=description or (loader.__doc__ or "").strip(), kind=kind,
-                             default_split=default_split, origin="user")
+        info = BenchmarkInfo(
+            name=name,
+            description=description or (loader.__doc__ or "").strip(),
+            kind=kind,
+            default_split=default_split,
+            origin="user",
+        )
         _user_loaders[name] = (loader, info)
         return loader
 
@@ -59,13 +71,19 @@ def register_benchmark(name: str, description: str = "", kind: str = "multiple_c
 
 def available_benchmarks() -> dict[str, BenchmarkInfo]:
     infos = {
-        spec.name: BenchmarkInfo(name=spec.name, description=spec.description, kind=spec.kind,
-                                 default_split=spec.split, origin="dataset")
+        spec.name: BenchmarkInfo(
+            name=spec.name,
+            description=spec.description,
+            kind=spec.kind,
+            default_split=spec.split,
+            origin="dataset",
+        )
         for spec in BENCHMARKS.values()
     }
     for name, (kind, description) in SYNTHETIC_DESCRIPTIONS.items():
-        infos[name] = BenchmarkInfo(name=name, description=description, kind=kind, default_split="test",
-                                    origin="synthetic")
+        infos[name] = BenchmarkInfo(
+            name=name, description=description, kind=kind, default_split="test", origin="synthetic"
+        )
     infos.update({name: info for name, (_, info) in _user_loaders.items()})
     return infos
 
@@ -83,11 +101,12 @@ def load_questions(
     info = infos[name]
     split = split or info.default_split
     if suite_seed is not None and info.origin != "synthetic":
-        raise ValueError(f"benchmark {name!r} is not a synthetic suite; a suite seed draws synthetic suites only")
+        raise ValueError(
+            f"benchmark {name!r} is not a synthetic suite; a suite seed draws synthetic suites only"
+        )
     if info.origin == "dataset":
-        if split != info.default_split:
-            raise ValueError(f"benchmark {name!r} has only its {info.default_split!r} split here, not {split!r}")
-        return load_benchmark(name, data_dir)
+        # the train split (from --data-dir) measures how well a model fits what it was trained on
+        return load_benchmark(name, data_dir, split=split)
     if info.origin == "synthetic":
         from reasonkit.benchmarks.synthetic import fresh_split, suites
         from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
@@ -98,7 +117,9 @@ def load_questions(
             return fresh_split(suites()[name], split, suite_seed)
         generated = suites()[name].generate(TRAINED_SEED)
         if split not in generated.splits:
-            raise ValueError(f"benchmark {name!r} has no split {split!r}; it has {', '.join(generated.splits)}")
+            raise ValueError(
+                f"benchmark {name!r} has no split {split!r}; it has {', '.join(generated.splits)}"
+            )
         return list(generated.splits[split])
     loader, _ = _user_loaders[name]
     return loader(data_dir, split)
@@ -126,13 +147,21 @@ def prepare(strategy: Strategy, questions: Sequence[Question]) -> dict[str, Any]
     user who corrected the model on another phrasing earlier. Every strategy inside `strategy` with a
     `feedback(question, correction)` method (e.g. `memory`) gets all of it first; others answer without it.
     """
-    feedback = [(q.metadata[FEEDBACK_ON], q.metadata[CORRECTION]) for q in questions
-                if FEEDBACK_ON in q.metadata and CORRECTION in q.metadata]
+    feedback = [
+        (q.metadata[FEEDBACK_ON], q.metadata[CORRECTION])
+        for q in questions
+        if FEEDBACK_ON in q.metadata and CORRECTION in q.metadata
+    ]
     takers = list(feedback_takers(strategy))
     if not feedback or not takers:
         return {}
     for taker in takers:
         for phrasing, correction in feedback:
             taker.feedback(phrasing, correction)  # type: ignore[attr-defined]
-    return {"feedback": {"given": len(feedback), "to": [t.name for t in takers],
-                         "from_metadata": [FEEDBACK_ON, CORRECTION]}}
+    return {
+        "feedback": {
+            "given": len(feedback),
+            "to": [t.name for t in takers],
+            "from_metadata": [FEEDBACK_ON, CORRECTION],
+        }
+    }

@@ -298,7 +298,8 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
 @click.option("--device", default=None, help="Torch device for the model, e.g. cuda.")
 @click.option("--truncation", type=click.Choice(["error", "left"]), default="error", show_default=True,
               help="A prompt longer than the model's window: fail, or drop its oldest tokens.")
-@click.option("--split", default=None, help="Split to evaluate (default: the benchmark's evaluation split).")
+@click.option("--split", default=None, help="Split to evaluate (default: the benchmark's evaluation split). "
+              "'train' of a dataset (read from --data-dir) measures how well a model fits its training data.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N questions only.")
 @click.option("--suite-seed", type=click.IntRange(min=1), default=None,
               help="Synthetic suites (arithmetic, multistep): draw the split again from this seed, leaving out "

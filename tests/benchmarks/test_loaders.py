@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from reasonkit.benchmarks.loaders import BENCHMARKS, DatasetError, load_benchmark
+from reasonkit.benchmarks.registry import load_questions
 
 SHARED = Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
 
@@ -66,3 +67,25 @@ def test_bad_json_and_duplicate_ids_name_the_line(tmp_path: Path) -> None:
 def test_unknown_benchmark_lists_known_ones() -> None:
     with pytest.raises(KeyError, match="csqa2"):
         load_benchmark("csqa3")
+
+
+def test_train_split_is_read_from_the_data_folder_only(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"train split is not shipped.*creak/train.jsonl.*--data-dir"):
+        load_benchmark("creak", split="train")
+    (tmp_path / "creak").mkdir()
+    rows = [{"ex_id": f"t{i}", "sentence": f"Claim {i}.", "label": "true" if i % 2 else "false"} for i in range(3)]
+    (tmp_path / "creak" / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    questions = load_questions("creak", data_dir=tmp_path, split="train")
+    assert [(q.id, q.split, q.gold) for q in questions] == [("t0", "train", False), ("t1", "train", True),
+                                                             ("t2", "train", False)]
+    with pytest.raises(ValueError, match="'dev' and 'train' splits here, not 'test'"):
+        load_questions("creak", data_dir=tmp_path, split="test")
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared data folder not present")
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_train_splits_load_and_share_no_id_with_the_evaluation_split(name: str) -> None:
+    train = load_benchmark(name, data_dir=SHARED, split="train")
+    assert len(train) > 400 and {q.split for q in train} == {"train"}
+    assert all(q.gold is not None for q in train)
+    assert not {q.id for q in train} & {q.id for q in load_benchmark(name, data_dir=SHARED)}
