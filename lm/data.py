@@ -432,6 +432,8 @@ class TrainData:
         source_keys = {s.name: _source_key(s, paths[s.name]) for s in recipe.sources}
         tok_key = _digest([CACHE_FORMAT, recipe.tokenizer.model_dump(), source_keys, leak_key])
         tok_path = cache_dir / f"tokenizer-{tok_key}.json"
+        if recipe.init_dir is not None:  # fine-tuning keeps the init model's tokenizer
+            tok_path = recipe.init_dir / "tokenizer.json"
         tokenizer = Tokenizer.load(tok_path) if tok_path.is_file() else None
 
         def shard_dir(name: str, tok: Tokenizer) -> Path:
@@ -487,7 +489,7 @@ class TrainData:
             leak_check=checker_stats or LeakCheckStats(eval_files=[], eval_questions=0, shingles=0),
         )
         data = cls(recipe, tokenizer, streams, stats)
-        data._check_lengths(recipe.model.to_config(tokenizer.vocab_size).block_size)
+        data._check_lengths(recipe.architecture(tokenizer.vocab_size).block_size)
         logger.info("training data ready in %.1fs: %s", time.perf_counter() - started, data.summary())
         return data
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from reasonkit.atomic import sha256_file
 from reasonkit.jsonl import iter_jsonl
 from reasonkit.lm.config import ModelConfig, SizeName, config_for_size
 from reasonkit.lm.tokenizer import MIN_VOCAB_SIZE
@@ -133,6 +134,22 @@ class Recipe(_Strict):
     train: TrainSection = TrainSection()
     sources: list[Source] = Field(min_length=1)
     leak_check: list[LeakCheck] = []
+    init_from: str | None = Field(
+        None,
+        description="fine-tuning: a model folder ('default': the embedded model) whose tokenizer, config and "
+        "weights start the run; after load_recipe, the resolved absolute folder",
+    )
+    init_weights_sha256: str | None = Field(None, description="set by load_recipe: the init weights' hash")
+
+    @model_validator(mode="after")
+    def _check_init(self) -> Recipe:
+        given = sorted({"model", "tokenizer"} & self.model_fields_set)
+        if self.init_from is not None and given:
+            tables = " and ".join(f"[{name}]" for name in given)
+            raise ValueError(
+                f"init_from takes the model and tokenizer from {self.init_from!r}; remove {tables}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_model(self) -> Recipe:
@@ -162,6 +179,17 @@ class Recipe(_Strict):
     def data_root(self) -> Path:
         return Path(self.data_dir)
 
+    @property
+    def init_dir(self) -> Path | None:
+        return None if self.init_from is None else Path(self.init_from)
+
+    def architecture(self, vocab_size: int) -> ModelConfig:
+        """The [model] section's config, or the init model's own when fine-tuning."""
+        if self.init_dir is None:
+            return self.model.to_config(vocab_size)
+        raw = json.loads((self.init_dir / "config.json").read_text(encoding="utf-8"))
+        return ModelConfig.model_validate(raw["model"])
+
     def source_path(self, source: Source) -> Path:
         return self.data_root / source.path
 
@@ -173,8 +201,9 @@ class Recipe(_Strict):
         """Hash of the normalised recipe, for caches and resume checks.
 
         The data folder's location is left out (moving the data, or a different --data-dir holding the same
-        files, is the same recipe); the data pipeline hashes the files' content itself."""
-        content = self.model_dump(mode="json", exclude={"data_dir"})
+        files, is the same recipe); the data pipeline hashes the files' content itself. So is the init model's
+        folder: its weights' hash stands for it."""
+        content = self.model_dump(mode="json", exclude={"data_dir", "init_from"})
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -263,6 +292,11 @@ def load_recipe(name_or_path: str | Path, data_dir: str | Path | None = None) ->
         raise RecipeError("\n".join(lines)) from None
     root = _resolve_data_dir(recipe.data_dir, data_dir, base, builtin, label)
     recipe = recipe.model_copy(update={"data_dir": str(root)})
+    if recipe.init_from is not None:
+        init = _resolve_init_dir(recipe.init_from, base, label)
+        recipe = recipe.model_copy(
+            update={"init_from": str(init), "init_weights_sha256": sha256_file(init / "model.safetensors")}
+        )
     problems = _check_files(recipe)
     if problems:
         raise RecipeError("\n".join(f"{label}: {problem}" for problem in problems))
@@ -287,6 +321,27 @@ def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, Path, bool]:
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
     return path.read_text(encoding="utf-8"), str(path), path.resolve().parent, False
+
+
+def _resolve_init_dir(declared: str, base: Path, label: str) -> Path:
+    """'default' is the embedded model; a relative folder resolves like data_dir."""
+    if declared == "default":
+        folder = Path(str(importlib.resources.files("reasonkit.lm") / "default_model"))
+    else:
+        folder = (base / Path(declared).expanduser()).resolve()
+    files = ("config.json", "model.safetensors", "tokenizer.json")
+    missing = [name for name in files if not (folder / name).is_file()]
+    if missing:
+        raise RecipeError(
+            f"{label}: init_from = {declared!r}: {folder} is not a model folder ({', '.join(missing)} missing)"
+        )
+    try:
+        ModelConfig.model_validate(json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"])
+    except (ValueError, KeyError) as error:  # bad JSON, no "model" key, or an invalid config
+        raise RecipeError(
+            f"{label}: init_from = {declared!r}: {folder / 'config.json'} is unreadable ({error})"
+        ) from None
+    return folder
 
 
 def _resolve_data_dir(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,16 @@ def test_jsonl_source_needs_one_renderer(tmp_path: Path) -> None:
 def test_unknown_shipped_name() -> None:
     with pytest.raises(RecipeError, match="tiny"):
         load_recipe("no-such-recipe")
+
+
+SHARED = Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"no staged data at {SHARED} (set REASONKIT_DATA_DIR)")
+def test_shipped_finetune_recipe_starts_from_the_embedded_model() -> None:
+    from reasonkit.models import default_model_dir
+
+    recipe = load_recipe("csqa_finetune", data_dir=SHARED)
+    assert recipe.init_dir == default_model_dir().resolve()
+    assert recipe.architecture(8192).n_layer == 6 and recipe.init_weights_sha256 is not None
+    assert {check.path for check in recipe.leak_check} >= {"commonsenseqa/dev.jsonl"}

@@ -7,6 +7,7 @@ import importlib.resources
 import json
 import logging
 import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from reasonkit.cli import main
 from reasonkit.lm import train as train_module
 from reasonkit.lm.checkpoint import CheckpointError, read_state
 from reasonkit.lm.pretrained import load_pretrained
-from reasonkit.lm.recipe import TrainSection, load_recipe
+from reasonkit.lm.recipe import RecipeError, TrainSection, load_recipe
 from reasonkit.lm.schedule import learning_rate
 from reasonkit.lm.train import TrainError, TrainResult, read_metrics, train
 
@@ -241,3 +242,44 @@ def test_bf16_on_a_cpu_that_emulates_it_is_kept_but_warned_about(
     assert ("--dtype fp32" in caplog.text) is warned
     auto = train_module.resolve_precision(TrainSection(steps=1), torch.device("cpu"))
     assert auto.autocast_dtype is None and not auto.compile
+
+
+def _finetune_recipe(unit_recipe: Path, name: str, init_from: str, extra: str = "") -> Path:
+    """UNIT_RECIPE without [tokenizer] and [model] (the init model brings them), 4 steps at a low lr."""
+    body = UNIT_RECIPE.split("[tokenizer]")[0] + "[train]" + UNIT_RECIPE.split("[train]")[1]
+    body = body.replace("steps = 12", "steps = 4").replace("lr = 1e-2", "lr = 1e-4")
+    path = unit_recipe.with_name(name)
+    path.write_text(f'init_from = "{init_from}"\n' + body + extra)
+    return path
+
+
+def test_init_from_starts_from_the_trained_weights_and_tokenizer(
+    unit_recipe: Path, finished_run: TrainResult
+) -> None:
+    recipe = load_recipe(_finetune_recipe(unit_recipe, "tuned.toml", "full/model"))
+    assert recipe.init_dir == finished_run.model_dir.resolve()
+    assert recipe.architecture(300) == load_pretrained(finished_run.model_dir)[0].config
+    tuned = train(recipe, unit_recipe.parent / "tuned", cache_dir=unit_recipe.parent / "cache")
+    # same val batches, same weights: the run starts where the trained model ended (a fresh one starts ~5.7)
+    assert tuned.initial_val_loss == pytest.approx(finished_run.val_loss, abs=1e-4)
+    tokenizer = "tokenizer.json"
+    assert (tuned.model_dir / tokenizer).read_bytes() == (finished_run.model_dir / tokenizer).read_bytes()
+    assert tuned.weights_sha256 != finished_run.weights_sha256
+
+
+def test_init_from_fingerprint_follows_the_weights_not_the_folder(
+    unit_recipe: Path, finished_run: TrainResult, tmp_path: Path
+) -> None:
+    here = load_recipe(_finetune_recipe(unit_recipe, "here.toml", "full/model"))
+    copy = shutil.copytree(finished_run.model_dir, tmp_path / "copy")
+    there = load_recipe(_finetune_recipe(unit_recipe, "there.toml", str(copy)))
+    assert here.fingerprint == there.fingerprint
+    (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    assert load_recipe(_finetune_recipe(unit_recipe, "there.toml", str(copy))).fingerprint != here.fingerprint
+
+
+def test_init_from_refuses_a_model_section_and_a_folder_that_is_not_a_model(unit_recipe: Path) -> None:
+    with pytest.raises(RecipeError, match=r"init_from takes the model and tokenizer .* remove \[model\]"):
+        load_recipe(_finetune_recipe(unit_recipe, "both.toml", "full/model", '\n[model]\nsize = "tiny"\n'))
+    with pytest.raises(RecipeError, match=r"init_from = 'nowhere': .* is not a model folder \(config.json"):
+        load_recipe(_finetune_recipe(unit_recipe, "nowhere.toml", "nowhere"))
