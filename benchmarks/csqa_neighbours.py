@@ -18,7 +18,7 @@ import click
 import numpy as np
 from pydantic import BaseModel
 
-from reasonkit.benchmarks.loaders import read_jsonl
+from reasonkit.benchmarks.loaders import load_benchmark
 from reasonkit.benchmarks.registry import load_questions
 from reasonkit.strategies.memory_store import MemoryStore
 from reasonkit.types import Question
@@ -33,13 +33,10 @@ class NeighbourCounts(BaseModel):
 
 
 def train_answers(data_dir: Path) -> tuple[list[str], list[str]]:
-    """Stems and answer texts of commonsenseqa/train.jsonl (the official train split: no dev question)."""
-    stems, answers = [], []
-    for _, row in read_jsonl(data_dir / "commonsenseqa" / "train.jsonl"):
-        choices = {choice["label"]: choice["text"] for choice in row["question"]["choices"]}
-        stems.append(row["question"]["stem"])
-        answers.append(choices[row["answerKey"]])
-    return stems, answers
+    """Stems and answer texts of the official train split (no dev question in it)."""
+    train = load_benchmark("csqa", data_dir, split="train")
+    pairs = [(q.text, q.options[q.gold]) for q in train if q.options is not None and isinstance(q.gold, int)]
+    return [stem for stem, _ in pairs], [answer for _, answer in pairs]
 
 
 def neighbour_counts(
