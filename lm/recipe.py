@@ -185,10 +185,7 @@ class Recipe(_Strict):
 
     def architecture(self, vocab_size: int) -> ModelConfig:
         """The [model] section's config, or the init model's own when fine-tuning."""
-        if self.init_dir is None:
-            return self.model.to_config(vocab_size)
-        raw = json.loads((self.init_dir / "config.json").read_text(encoding="utf-8"))
-        return ModelConfig.model_validate(raw["model"])
+        return self.model.to_config(vocab_size) if self.init_dir is None else _saved_config(self.init_dir)
 
     def source_path(self, source: Source) -> Path:
         return self.data_root / source.path
@@ -323,6 +320,12 @@ def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, Path, bool]:
     return path.read_text(encoding="utf-8"), str(path), path.resolve().parent, False
 
 
+def _saved_config(folder: Path) -> ModelConfig:
+    """The architecture in a model folder's config.json (as `save_pretrained` writes it)."""
+    raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return ModelConfig.model_validate(raw["model"])
+
+
 def _resolve_init_dir(declared: str, base: Path, label: str) -> Path:
     """'default' is the embedded model; a relative folder resolves like data_dir."""
     if declared == "default":
@@ -333,10 +336,11 @@ def _resolve_init_dir(declared: str, base: Path, label: str) -> Path:
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
         raise RecipeError(
-            f"{label}: init_from = {declared!r}: {folder} is not a model folder ({', '.join(missing)} missing)"
+            f"{label}: init_from = {declared!r}: {folder} is not a model folder "
+            f"({', '.join(missing)} missing)"
         )
     try:
-        ModelConfig.model_validate(json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"])
+        _saved_config(folder)
     except (ValueError, KeyError) as error:  # bad JSON, no "model" key, or an invalid config
         raise RecipeError(
             f"{label}: init_from = {declared!r}: {folder / 'config.json'} is unreadable ({error})"

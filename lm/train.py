@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from safetensors.torch import load_file
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -38,7 +37,7 @@ from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.data import TrainData
 from reasonkit.lm.distributed import DistContext
 from reasonkit.lm.model import GPT
-from reasonkit.lm.pretrained import WEIGHTS_FILE, save_pretrained
+from reasonkit.lm.pretrained import load_pretrained, save_pretrained
 from reasonkit.lm.recipe import Recipe, TrainSection
 from reasonkit.lm.schedule import learning_rate
 
@@ -229,18 +228,6 @@ class Trainer:
         return digest.hexdigest()
 
 
-def init_weights(model: GPT, path: Path) -> None:
-    """Copy a saved model's weights (any float dtype) into `model`, in place: fine-tuning starts from them."""
-    tensors = load_file(path)
-    reference = model.state_dict()
-    wrong = sorted(set(tensors) ^ set(reference)) + sorted(
-        name for name in set(tensors) & set(reference) if tensors[name].shape != reference[name].shape
-    )
-    if wrong:
-        raise TrainError(f"{path}: weights do not match the model config ({', '.join(wrong[:5])})")
-    model.load_state_dict({name: t.to(reference[name].dtype) for name, t in tensors.items()})
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -406,7 +393,8 @@ def train(
         config = recipe.architecture(data.tokenizer.vocab_size)
         trainer = Trainer(config, recipe.train, data, context)
         if recipe.init_dir is not None and not resume:
-            init_weights(trainer.model, recipe.init_dir / WEIGHTS_FILE)
+            pretrained, _, _ = load_pretrained(recipe.init_dir)  # checks the weights against its config
+            trainer.model.load_state_dict(pretrained.state_dict())
             logger.info(
                 "fine-tuning from %s (weights sha256 %s)", recipe.init_dir, recipe.init_weights_sha256
             )
