@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reasonkit.lm.config import ModelConfig
+from reasonkit.lm.data import Batch
 from reasonkit.lm.distributed import DistContext
 from reasonkit.lm.model import GPT
 from reasonkit.lm.recipe import TrainSection
@@ -39,12 +40,10 @@ class RandomTokens:
     def __init__(self, vocab_size: int) -> None:
         self.vocab_size = vocab_size
 
-    def batch(
-        self, step: int, micro_step: int, rank: int, batch_size: int, block_size: int
-    ) -> tuple[Tensor, Tensor]:
+    def batch(self, step: int, micro_step: int, rank: int, batch_size: int, block_size: int) -> Batch:
         generator = torch.Generator().manual_seed(step * 1_000 + micro_step * 10 + rank)
         tokens = torch.randint(0, self.vocab_size, (batch_size, block_size + 1), generator=generator)
-        return tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+        return Batch(tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous())
 
 
 class ReferenceBlock(nn.Module):
@@ -97,7 +96,7 @@ def plain_loop(
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
 
     def step(index: int) -> int:
-        x, y = data.batch(index, 0, 0, batch, block)
+        x, y, _ = data.batch(index, 0, 0, batch, block)
         loss(x, y).backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -23,6 +23,11 @@ class ModelConfig(BaseModel):
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     init_std: float = 0.02
+    position_scheme: str | None = Field(
+        None,
+        description="'package.module:function' giving position ids from a text's structure "
+        "(reasonkit.lm.positions); None: positions 0, 1, 2, ...",
+    )
 
     @model_validator(mode="after")
     def _check_heads(self) -> ModelConfig:
@@ -55,7 +60,7 @@ NAMED_SIZES: dict[str, dict[str, int]] = {
 }
 
 
-def config_for_size(size: str, vocab_size: int, **overrides: int | float) -> ModelConfig:
+def config_for_size(size: str, vocab_size: int, **overrides: int | float | str) -> ModelConfig:
     if size not in NAMED_SIZES:
         raise ValueError(f"unknown model size {size!r}; choose one of {sorted(NAMED_SIZES)}")
     return ModelConfig(vocab_size=vocab_size, **{**NAMED_SIZES[size], **overrides})

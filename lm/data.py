@@ -7,6 +7,7 @@ resumed at step k sees exactly the batches it would have seen, and DDP ranks see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import itertools
@@ -21,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from pydantic import BaseModel
 
 from reasonkit.atomic import sha256_file
 from reasonkit.jsonl import JsonlError, iter_jsonl, open_text
+from reasonkit.lm.positions import PositionScheme, load_scheme
 from reasonkit.lm.recipe import (
     LeakCheck,
     Recipe,
@@ -352,27 +354,59 @@ def _read_checked_split(
     return train, val, docs
 
 
-def _write_tokens(tokenizer: Tokenizer, texts: list[str], path: Path) -> int:
-    """Documents, each followed by eot_id, as uint16 into `path` (temp file + rename); returns the count."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _write_tokens(
+    tokenizer: Tokenizer, texts: list[str], path: Path, scheme: PositionScheme | None = None
+) -> int:
+    """Documents, each followed by eot_id, as uint16 into `path` (temp file + rename); returns the count.
+
+    With a position scheme, also every token's position id as int32 into `positions_path(path)`: a document
+    the scheme declines counts 0, 1, 2, ...; every document starts one after the previous one's end-of-text
+    (only differences between positions reach the model)."""
+    next_start = 0
     total = 0
+    with _atomic_file(path) as handle, (
+        _atomic_file(positions_path(path)) if scheme is not None else contextlib.nullcontext()
+    ) as pos_handle:
+        for start in range(0, len(texts), ENCODE_CHUNK):
+            chunk = texts[start : start + ENCODE_CHUNK]
+            encoded = tokenizer.encode_batch(chunk)
+            if scheme is not None:
+                positions = []
+                for text, ids in zip(chunk, encoded, strict=True):
+                    own = scheme.for_ids(tokenizer, ids, text) or list(range(len(ids)))
+                    row = np.asarray(own + [max(own, default=-1) + 1], dtype=np.int64) + next_start
+                    next_start = int(row[-1]) + 1
+                    positions.append(row)
+                if next_start > np.iinfo(np.int32).max:
+                    raise DataError(f"{path.name}: position ids pass the int32 range; split the source")
+                np.concatenate(positions).astype(np.int32).tofile(pos_handle)
+            for ids in encoded:
+                ids.append(tokenizer.eot_id)
+            count = sum(map(len, encoded))
+            flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.uint16, count=count)
+            flat.tofile(handle)
+            total += len(flat)
+    return total
+
+
+def positions_path(tokens_path: Path) -> Path:
+    """Where the position ids of a token shard live ("x.train.bin" -> "x.train.pos.bin")."""
+    return tokens_path.with_suffix(".pos.bin")
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that appears at `path` complete (temp file, fsync, rename) or not at all."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            for start in range(0, len(texts), ENCODE_CHUNK):
-                encoded = tokenizer.encode_batch(texts[start : start + ENCODE_CHUNK])
-                for ids in encoded:
-                    ids.append(tokenizer.eot_id)
-                count = sum(map(len, encoded))
-                flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.uint16, count=count)
-                flat.tofile(handle)
-                total += len(flat)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return total
 
 
 def _atomic_json(path: Path, value: Any) -> None:
@@ -388,12 +422,17 @@ def _source_key(source: Source, path: Path) -> str:
     )
     parts: dict[str, Any] = {"file": content, "source": source.model_dump(exclude={"weight", "path"})}
     if source.formatter:
-        module = sys.modules[import_formatter(source.formatter).__module__]
-        try:
-            parts["formatter_module"] = hashlib.sha256(inspect.getsource(module).encode()).hexdigest()
-        except (OSError, TypeError):  # no source available (compiled module): the name must do
-            parts["formatter_module"] = None
+        parts["formatter_module"] = _module_digest(source.formatter)
     return _digest(parts)
+
+
+def _module_digest(spec: str) -> str | None:
+    """Hash of the source of the module holding 'package.module:function': editing it renews the caches."""
+    module = sys.modules[import_formatter(spec).__module__]
+    try:
+        return hashlib.sha256(inspect.getsource(module).encode()).hexdigest()
+    except (OSError, TypeError):  # no source available (compiled module): the name must do
+        return None
 
 
 def _digest(value: Any) -> str:
@@ -405,6 +444,16 @@ class _Stream:
     name: str
     train: np.ndarray
     val: np.ndarray
+    train_positions: np.ndarray | None = None  # int32 per token, with a position scheme
+    val_positions: np.ndarray | None = None
+
+
+class Batch(NamedTuple):
+    """Inputs and next-token targets (batch_size, block_size); positions only under a position scheme."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    positions: torch.Tensor | None = None
 
 
 class TrainData:
@@ -436,8 +485,12 @@ class TrainData:
             tok_path = recipe.init_dir / "tokenizer.json"
         tokenizer = Tokenizer.load(tok_path) if tok_path.is_file() else None
 
+        scheme = load_scheme(recipe.position_scheme)
+        # no key part without a scheme: the caches of earlier runs stay valid
+        scheme_key = [] if scheme is None else [scheme.spec, _module_digest(scheme.spec)]
+
         def shard_dir(name: str, tok: Tokenizer) -> Path:
-            return cache_dir / _digest([CACHE_FORMAT, tok.fingerprint, source_keys[name], leak_key])
+            return cache_dir / _digest([CACHE_FORMAT, tok.fingerprint, source_keys[name], leak_key, *scheme_key])
 
         missing = [
             s
@@ -464,7 +517,7 @@ class TrainData:
             for source in missing:
                 train, val, docs = splits[source.name]
                 cls._write_source(
-                    tokenizer, source, shard_dir(source.name, tokenizer), train, val, docs, checker
+                    tokenizer, source, shard_dir(source.name, tokenizer), train, val, docs, checker, scheme
                 )
         assert tokenizer is not None
         streams, source_stats = [], {}
@@ -475,11 +528,14 @@ class TrainData:
                 logger.info("source %s: reusing cached tokens in %s", source.name, folder)
             checker_stats = checker_stats or LeakCheckStats.model_validate(meta["leak_check"])
             source_stats[source.name] = SourceStats(**meta["stats"], reused=source not in missing)
+            train_path, val_path = folder / f"{source.name}.train.bin", folder / f"{source.name}.val.bin"
             streams.append(
                 _Stream(
                     source.name,
-                    _memmap(folder / f"{source.name}.train.bin"),
-                    _memmap(folder / f"{source.name}.val.bin"),
+                    _memmap(train_path),
+                    _memmap(val_path),
+                    None if scheme is None else _memmap(positions_path(train_path), np.int32),
+                    None if scheme is None else _memmap(positions_path(val_path), np.int32),
                 )
             )
         stats = DataStats(
@@ -525,11 +581,12 @@ class TrainData:
         val: list[str],
         docs: _Documents,
         checker: LeakChecker,
+        scheme: PositionScheme | None,
     ) -> None:
         started = time.perf_counter()
         folder.mkdir(parents=True, exist_ok=True)
-        train_tokens = _write_tokens(tokenizer, train, folder / f"{source.name}.train.bin")
-        val_tokens = _write_tokens(tokenizer, val, folder / f"{source.name}.val.bin")
+        train_tokens = _write_tokens(tokenizer, train, folder / f"{source.name}.train.bin", scheme)
+        val_tokens = _write_tokens(tokenizer, val, folder / f"{source.name}.val.bin", scheme)
         stats = {
             "documents": len(train) + len(val),
             "val_documents": len(val),
@@ -571,40 +628,44 @@ class TrainData:
         parts = [f"{name} {s.train_tokens:,}+{s.val_tokens:,}" for name, s in self.stats.sources.items()]
         return "tokens (train+val): " + ", ".join(parts)
 
-    def batch(
-        self, step: int, micro_step: int, rank: int, batch_size: int, block_size: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y) int64 (batch_size, block_size): windows from sources drawn by mixture weight.
+    def batch(self, step: int, micro_step: int, rank: int, batch_size: int, block_size: int) -> Batch:
+        """Windows from sources drawn by mixture weight.
 
         A pure function of (recipe seed, step, micro_step, rank): resuming reproduces it, ranks differ."""
         rng = np.random.default_rng([self.recipe.seed, 0, step, micro_step, rank])
         return self._sample(rng, "train", batch_size, block_size)
 
-    def val_batches(
-        self, n_batches: int, batch_size: int, block_size: int
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def val_batches(self, n_batches: int, batch_size: int, block_size: int) -> list[Batch]:
         """The same held-out batches on every call, so validation losses are comparable across a run."""
         rng = np.random.default_rng([self.recipe.seed, 1, batch_size, block_size])
         return [self._sample(rng, "val", batch_size, block_size) for _ in range(n_batches)]
 
-    def _sample(
-        self, rng: np.random.Generator, split: str, batch_size: int, block_size: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sample(self, rng: np.random.Generator, split: str, batch_size: int, block_size: int) -> Batch:
         self._check_lengths(block_size)
         weights = self._weights if split == "train" else self._split_weights(split, block_size)
         sources = rng.choice(len(self._streams), size=batch_size, p=weights)
         rows = np.empty((batch_size, block_size + 1), dtype=np.int64)
+        positioned = self._streams[0].train_positions is not None
+        positions = np.empty((batch_size, block_size), dtype=np.int64) if positioned else None
         window = np.arange(block_size + 1)
         for index in np.unique(sources):
-            tokens = getattr(self._streams[index], split)
+            stream = self._streams[index]
+            tokens = getattr(stream, split)
             picked = np.flatnonzero(sources == index)
             starts = rng.integers(0, len(tokens) - block_size, size=len(picked))
             rows[picked] = tokens[starts[:, None] + window]
+            if positions is not None:
+                ids = getattr(stream, f"{split}_positions")[starts[:, None] + window[:-1]].astype(np.int64)
+                positions[picked] = ids - ids[:, :1]  # only differences matter; keep the numbers small
         tensor = torch.from_numpy(rows)
-        return tensor[:, :-1].contiguous(), tensor[:, 1:].contiguous()
+        return Batch(
+            tensor[:, :-1].contiguous(),
+            tensor[:, 1:].contiguous(),
+            None if positions is None else torch.from_numpy(positions),
+        )
 
 
-def _memmap(path: Path) -> np.ndarray:
+def _memmap(path: Path, dtype: type[np.integer] = np.uint16) -> np.ndarray:
     if path.stat().st_size == 0:
-        return np.zeros(0, dtype=np.uint16)
-    return np.memmap(path, dtype=np.uint16, mode="r")
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r")

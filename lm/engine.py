@@ -26,6 +26,7 @@ from torch import Tensor
 
 from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
 from reasonkit.lm.model import GPT, KVCache
+from reasonkit.lm.positions import load_scheme
 from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.lm.tokenizer import Tokenizer
 from reasonkit.protocol import (
@@ -61,6 +62,7 @@ class _Prompt:
     ids: list[int]
     request: GenerationRequest
     steps: int  # new tokens allowed: max_tokens, or fewer where the window ends first
+    positions: list[int] | None = None  # the position scheme's, for a prompt of its format
 
 
 class Engine:
@@ -100,6 +102,7 @@ class Engine:
         self._fingerprint: str | None = None
         self._autocast = self.device.type == "cuda"
         self._cache_dtype = torch.bfloat16 if self._autocast else next(model.parameters()).dtype
+        self.scheme = load_scheme(model.config.position_scheme)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Engine:
@@ -147,25 +150,33 @@ class Engine:
             for i, r in enumerate(requests)
         ]
         results: list[LoglikelihoodResult | None] = [None] * len(requests)
-        by_context: dict[tuple[int, ...], list[int]] = {}
+        # under a position scheme a request of its format has its own positions (None: 0, 1, 2, ...)
+        positions = [self._positions(c + x) if self.scheme else None for c, x in pairs]
+        by_context: dict[tuple[Any, ...], list[int]] = {}
         for i, (context, continuation) in enumerate(pairs):
             if continuation:
-                by_context.setdefault(tuple(context), []).append(i)
+                own = positions[i]
+                key = (tuple(context), None if own is None else tuple(own[: len(context)]))
+                by_context.setdefault(key, []).append(i)
             else:
                 results[i] = LoglikelihoodResult(logprob=0.0, n_tokens=0, is_greedy=True)
         groups = self._split_groups(by_context, pairs)
         with self._inference():
             for batch in self._score_batches(groups):
-                for i, result in self._score_batch(batch, pairs):
+                for i, result in self._score_batch(batch, pairs, positions):
                     results[i] = result
         return [r for r in results if r is not None]
 
+    def _positions(self, ids: list[int]) -> list[int] | None:
+        assert self.scheme is not None
+        return self.scheme.for_ids(self.tokenizer, ids)
+
     def _split_groups(
-        self, by_context: dict[tuple[int, ...], list[int]], pairs: list[tuple[list[int], list[int]]]
+        self, by_context: dict[tuple[Any, ...], list[int]], pairs: list[tuple[list[int], list[int]]]
     ) -> list[_ScoreGroup]:
         """Groups of requests sharing a context, cut so that none alone exceeds the batch budget."""
         groups = []
-        for context, members in by_context.items():
+        for (context, _), members in by_context.items():
             longest = max(len(pairs[i][1]) for i in members)
             per_chunk = max(1, self.max_batch_tokens // (len(context) + longest - 1))
             for start in range(0, len(members), per_chunk):
@@ -192,7 +203,10 @@ class Engine:
             yield batch
 
     def _score_batch(
-        self, groups: list[_ScoreGroup], pairs: list[tuple[list[int], list[int]]]
+        self,
+        groups: list[_ScoreGroup],
+        pairs: list[tuple[list[int], list[int]]],
+        positions: list[list[int] | None],
     ) -> list[tuple[int, LoglikelihoodResult]]:
         """Contexts (right-padded) fill a KV cache; the continuations of every group then run against it."""
         device, pad = self.device, self.tokenizer.pad_id
@@ -201,8 +215,14 @@ class Engine:
         longest = max(g.longest for g in groups)
         contexts = _pad([g.context for g in groups], context_width, pad).to(device)
         cache = self._new_cache(len(groups), context_width + longest - 1)
+        schemed = any(positions[i] is not None for g in groups for i in g.members)
+        context_positions = None
+        if schemed:  # a group's members share its context's positions (they are part of the group's key)
+            context_positions = _pad_positions(
+                [positions[g.members[0]] for g in groups], [0] * len(groups), context_width
+            ).to(device)
         # right padding: real positions never see the pads; (groups, vocab) at each context's last token
-        first = self.model(contexts, cache=cache, logits_at=context_lens - 1)[:, 0]
+        first = self.model(contexts, positions=context_positions, cache=cache, logits_at=context_lens - 1)[:, 0]
 
         members = [i for g in groups for i in g.members]
         counts = torch.tensor([len(g.members) for g in groups], device=device)
@@ -213,11 +233,16 @@ class Engine:
                 cache = cache.repeat_rows(counts)
             row_context_lens = context_lens.repeat_interleave(counts)
             inputs = targets[:, :-1].clamp_min(0)  # padding slots hold token 0; their outputs are ignored
-            positions = row_context_lens[:, None] + torch.arange(longest - 1, device=device)
+            if schemed:
+                starts = [len(pairs[i][0]) for i in members]
+                continuation_positions = _pad_positions([positions[i] for i in members], starts, longest - 1)
+                continuation_positions = continuation_positions.to(device)
+            else:
+                continuation_positions = row_context_lens[:, None] + torch.arange(longest - 1, device=device)
             mask = None
             if bool((context_lens < context_width).any()):
                 mask = _continuation_mask(row_context_lens, context_width, longest - 1)
-            rest = self.model(inputs, positions=positions, cache=cache, attn_mask=mask)
+            rest = self.model(inputs, positions=continuation_positions, cache=cache, attn_mask=mask)
             logits = torch.cat([first[:, None], rest], dim=1)
         else:
             logits = first[:, None]
@@ -253,7 +278,8 @@ class Engine:
                 self.truncation,
                 i,
             )
-            prompts.append(_Prompt(i, ids, request, min(request.max_tokens, window + 1 - len(ids))))
+            steps = min(request.max_tokens, window + 1 - len(ids))
+            prompts.append(_Prompt(i, ids, request, steps, self._positions(ids) if self.scheme else None))
         results: list[GenerationResult | None] = [None] * len(requests)
         with self._inference():
             for batch in self._generation_batches(prompts):
@@ -283,7 +309,9 @@ class Engine:
     def _generate_batch(self, prompts: list[_Prompt]) -> list[list[Sample]]:
         device = self.device
         total_steps = max(p.steps for p in prompts)
-        shared = _shared_prefix_len([p.ids for p in prompts], sum(p.request.n for p in prompts))
+        schemed = any(p.positions is not None for p in prompts)
+        # a shared prefix runs at positions 0, 1, 2, ...; prompts with a scheme's positions keep their own
+        shared = 0 if schemed else _shared_prefix_len([p.ids for p in prompts], sum(p.request.n for p in prompts))
         prefix = None
         if shared:  # the common prefix runs once; every row attends to that one copy (KVCache.prefix)
             prefix = self._new_cache(1, shared)
@@ -298,6 +326,10 @@ class Engine:
         key_valid = slots[None, :] >= pads[:, None]
         padded = bool((pads > 0).any())
         positions = shared + (slots[None, :width] - pads[:, None]).clamp_min(0)
+        if schemed:
+            for row, prompt in enumerate(prompts):
+                if prompt.positions is not None:
+                    positions[row, int(pads[row]) :] = torch.tensor(prompt.positions, device=device)
         mask = None
         if padded:
             causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
@@ -311,7 +343,7 @@ class Engine:
             cache = cache.repeat_rows(counts)
             last = last.repeat_interleave(counts, dim=0)
             key_valid = key_valid.repeat_interleave(counts, dim=0)
-        state = _DecodeState.start(prompts, total_steps, device)
+        state = _DecodeState.start(prompts, total_steps, device, self.tokenizer)
         for step in range(total_steps):
             chosen = choose_tokens(last, state.params, state.uniforms[:, step])
             alive = state.record(chosen.tolist(), _chosen_logprobs(last, chosen), self.tokenizer)
@@ -324,8 +356,25 @@ class Engine:
                 state.keep(keep, alive)
             mask = key_valid[:, None, None, : cache.length + 1] if padded else None
             positions = state.prompt_lens[:, None] + step
+            if schemed:
+                positions = self._scheme_positions(state, positions)
             last = self.model(chosen[:, None], positions=positions, cache=cache, attn_mask=mask)[:, -1]
         return state.samples(prompts, self.tokenizer)
+
+
+    def _scheme_positions(self, state: _DecodeState, counted: Tensor) -> Tensor:
+        """The positions of the tokens just chosen: the scheme's for rows whose prompt it gave positions."""
+        assert self.scheme is not None
+        positions = counted.clone()
+        for batch_row, row in enumerate(state.rows):
+            prompt_text = state.prompt_texts[row]
+            if prompt_text is None or state.finish[row] is not None:
+                continue
+            last = self.scheme.last_position(prompt_text + self.tokenizer.decode(state.tokens[row]))
+            previous = state.last_positions[row]
+            state.last_positions[row] = previous + 1 if last is None else last
+            positions[batch_row, 0] = state.last_positions[row]
+        return positions
 
 
 def _shared_prefix_len(rows: Sequence[Sequence[int]], samples: int, minimum: int = 16) -> int:
@@ -358,6 +407,17 @@ def _pad(rows: Sequence[Sequence[int]], width: int, fill: int, *, left: bool = F
     return out
 
 
+def _pad_positions(rows: Sequence[list[int] | None], starts: Sequence[int], width: int) -> Tensor:
+    """(rows, width) positions of each row's tokens from `starts[row]` on: the scheme's where the row has
+    them (None: counting from its start), then one more per padding slot."""
+    out = torch.empty((len(rows), width), dtype=torch.long)
+    for row, (own, start) in enumerate(zip(rows, starts, strict=True)):
+        values = list(range(start, start + width)) if own is None else own[start : start + width]
+        tail = (values[-1] + 1) if values else start
+        out[row] = torch.tensor(values + list(range(tail, tail + width - len(values))))
+    return out
+
+
 def _continuation_mask(context_lens: Tensor, context_width: int, new: int) -> Tensor:
     """(rows, 1, new, context_width + new): a continuation token sees its row's real context and its own past."""
     device = context_lens.device
@@ -384,9 +444,13 @@ class _DecodeState:
     prompt_lens: Tensor
     params: SamplingParams
     uniforms: Tensor
+    prompt_texts: list[str | None]  # the prompt of a row whose positions come from a position scheme
+    last_positions: list[int]  # of such a row: its last token's position
 
     @classmethod
-    def start(cls, prompts: list[_Prompt], total_steps: int, device: torch.device) -> _DecodeState:
+    def start(
+        cls, prompts: list[_Prompt], total_steps: int, device: torch.device, tokenizer: Tokenizer
+    ) -> _DecodeState:
         owner = [b for b, p in enumerate(prompts) for _ in range(p.request.n)]
         sample_index = [k for p in prompts for k in range(p.request.n)]
         requests = [prompts[b].request for b in owner]
@@ -414,6 +478,10 @@ class _DecodeState:
             prompt_lens=torch.tensor([len(prompts[b].ids) for b in owner], device=device),
             params=params,
             uniforms=uniforms.to(device),
+            prompt_texts=[
+                None if prompts[b].positions is None else tokenizer.decode(prompts[b].ids) for b in owner
+            ],
+            last_positions=[(prompts[b].positions or [0])[-1] for b in owner],
         )
 
     def record(self, chosen: list[int], logprobs: list[float], tokenizer: Tokenizer) -> list[int]:

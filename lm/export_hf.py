@@ -100,6 +100,13 @@ def export_hf(model_dir: str | Path, out_dir: str | Path) -> Path:
             f"vocab_size is {model.config.vocab_size}"
         )
 
+    if model.config.position_scheme is not None:
+        log.warning(
+            "%s uses position_scheme %r: Llama numbers positions 0, 1, 2, ...; texts of that format need "
+            "the scheme's position ids passed as position_ids to match",
+            model_dir,
+            model.config.position_scheme,
+        )
     # no BOS token of our own: documents are separated by end-of-text, which also starts an empty context
     config = llama_config(
         model.config, bos_id=tokenizer.eot_id, eos_id=tokenizer.eot_id, pad_id=tokenizer.pad_id

@@ -52,6 +52,15 @@ class ModelSection(_Strict):
     rope_theta: float | None = None
     norm_eps: float | None = None
     init_std: float | None = None
+    position_scheme: str | None = Field(
+        None, description="'package.module:function': position ids from the text's structure (lm/positions.py)"
+    )
+
+    @model_validator(mode="after")
+    def _check_scheme(self) -> ModelSection:
+        if self.position_scheme is not None:
+            import_formatter(self.position_scheme, "position_scheme")
+        return self
 
     def to_config(self, vocab_size: int) -> ModelConfig:
         overrides = self.model_dump(exclude={"size"}, exclude_none=True)
@@ -186,6 +195,11 @@ class Recipe(_Strict):
     def architecture(self, vocab_size: int) -> ModelConfig:
         """The [model] section's config, or the init model's own when fine-tuning."""
         return self.model.to_config(vocab_size) if self.init_dir is None else _saved_config(self.init_dir)
+
+    @property
+    def position_scheme(self) -> str | None:
+        """The [model] section's position scheme, or the init model's own when fine-tuning."""
+        return self.model.position_scheme if self.init_dir is None else _saved_config(self.init_dir).position_scheme
 
     def source_path(self, source: Source) -> Path:
         return self.data_root / source.path

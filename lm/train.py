@@ -34,7 +34,7 @@ from reasonkit.atomic import atomic_write_bytes
 from reasonkit.lm import distributed
 from reasonkit.lm.checkpoint import load_checkpoint, read_state, save_checkpoint
 from reasonkit.lm.config import ModelConfig
-from reasonkit.lm.data import TrainData
+from reasonkit.lm.data import Batch, TrainData
 from reasonkit.lm.distributed import DistContext
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import load_pretrained, save_pretrained
@@ -72,9 +72,7 @@ class TrainResult(BaseModel):
 class BatchSource(Protocol):
     """What the trainer needs from the data: a batch that depends only on its arguments."""
 
-    def batch(
-        self, step: int, micro_step: int, rank: int, batch_size: int, block_size: int
-    ) -> tuple[Tensor, Tensor]: ...
+    def batch(self, step: int, micro_step: int, rank: int, batch_size: int, block_size: int) -> Batch: ...
 
 
 @dataclass(frozen=True)
@@ -144,10 +142,10 @@ class LossOf(nn.Module):
         self.model = model
         self.autocast_dtype = autocast_dtype
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, positions: Tensor | None = None) -> Tensor:
         device = x.device.type
         with torch.autocast(device, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            logits = self.model(x)
+            logits = self.model(x, positions=positions)
         return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
 
 
@@ -191,12 +189,14 @@ class Trainer:
         total = torch.zeros((), device=device)
         tokens = 0
         for micro in range(t.grad_accum):
-            x, y = self.data.batch(step, micro, self.context.rank, t.batch_size, self.config.block_size)
+            x, y, positions = self.data.batch(step, micro, self.context.rank, t.batch_size, self.config.block_size)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if positions is not None:
+                positions = positions.to(device, non_blocking=True)
             last = micro == t.grad_accum - 1
             sync = nullcontext() if last or not self.context.is_distributed else self.net.no_sync()
             with sync:
-                loss = self.net(x, y) / t.grad_accum
+                loss = self.net(x, y, positions) / t.grad_accum
                 loss.backward()
             total += loss.detach()
             tokens += x.numel()
@@ -215,9 +215,12 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def evaluate(self, batches: Sequence[tuple[Tensor, Tensor]]) -> float:
+    def evaluate(self, batches: Sequence[Batch]) -> float:
         self.eval_net.eval()
-        losses = [self.eval_net(x.to(self.context.device), y.to(self.context.device)) for x, y in batches]
+        device = self.context.device
+        losses = [
+            self.eval_net(x.to(device), y.to(device), None if p is None else p.to(device)) for x, y, p in batches
+        ]
         return float(torch.stack(losses).mean())
 
     def weights_sha256(self) -> str:

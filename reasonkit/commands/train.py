@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import get_args
 
 import click
+from pydantic import ValidationError
 
 from reasonkit.lm.config import SizeName
 
@@ -43,6 +44,12 @@ from reasonkit.lm.config import SizeName
     help="Override [model] size, dropping the recipe's own n_layer / n_head / n_embd (a scale study: the same "
     "data and schedule at another width and depth).",
 )
+@click.option(
+    "--position-scheme",
+    metavar="MODULE:FUNCTION",
+    help="Override [model] position_scheme: position ids from the text's structure for the texts it knows "
+    "(e.g. reasonkit.strategies.arithmetic_positions:coupled_positions, position coupling for arithmetic).",
+)
 def train(
     recipe_name: str,
     out_dir: Path,
@@ -53,10 +60,11 @@ def train(
     device: str | None,
     dtype: str | None,
     size: str | None,
+    position_scheme: str | None,
 ) -> None:
     """Train a language model from a recipe into OUT (checkpoint/, model/, metrics.jsonl, loss.png).
 
-    Overrides (--steps, --device, --dtype, --size, --data-dir) are part of the run's recipe: pass the same ones with --resume.
+    Overrides (--steps, --device, --dtype, --size, --position-scheme, --data-dir) are part of the run's recipe: pass the same ones with --resume.
     For several processes: torchrun --nproc_per_node N -m reasonkit train ...
     """
     from reasonkit.lm.checkpoint import CheckpointError
@@ -77,9 +85,16 @@ def train(
         if overrides:
             train_section = type(recipe.train).model_validate({**recipe.train.model_dump(), **overrides})
             recipe = recipe.model_copy(update={"train": train_section})
+        shape: dict[str, str | None] = {}
         if size is not None:
             shape = {"size": size, "n_layer": None, "n_head": None, "n_embd": None}
-            model_section = type(recipe.model).model_validate({**recipe.model.model_dump(), **shape})
+        if position_scheme is not None:
+            shape["position_scheme"] = position_scheme
+        if shape:
+            try:
+                model_section = type(recipe.model).model_validate({**recipe.model.model_dump(), **shape})
+            except ValidationError as error:
+                raise click.BadParameter(error.errors()[0]["msg"], param_hint="--position-scheme") from None
             recipe = recipe.model_copy(update={"model": model_section})
         result = run_training(recipe, out_dir, resume=resume, cache_dir=cache_dir)
     except (RecipeError, CheckpointError, DataError, TrainError) as error:

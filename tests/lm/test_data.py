@@ -18,7 +18,8 @@ from reasonkit.lm.data import (
     apply_leak_check,
     read_documents,
 )
-from reasonkit.lm.recipe import load_recipe
+from reasonkit.lm.positions import load_scheme
+from reasonkit.lm.recipe import RecipeError, load_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("REASONKIT_DATA_DIR", REPO.parent / "shared" / "data"))
@@ -99,7 +100,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> TrainData:
 
 
 def test_batch_shapes_and_shift(prepared: TrainData) -> None:
-    x, y = prepared.batch(step=0, micro_step=0, rank=0, batch_size=4, block_size=16)
+    x, y, positions = prepared.batch(step=0, micro_step=0, rank=0, batch_size=4, block_size=16)
+    assert positions is None  # no position scheme: the model counts 0, 1, 2, ...
     assert x.shape == y.shape == (4, 16)
     assert x.dtype == y.dtype == torch.int64
     assert torch.equal(x[:, 1:], y[:, :-1])
@@ -110,7 +112,7 @@ def test_batch_is_a_pure_function_of_its_arguments(prepared: TrainData) -> None:
     first = prepared.batch(5, 1, 0, 8, 16)
     prepared.batch(6, 0, 0, 8, 16)  # other calls in between change nothing
     again = prepared.batch(5, 1, 0, 8, 16)
-    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert torch.equal(first.inputs, again.inputs) and torch.equal(first.targets, again.targets)
     for other in (
         prepared.batch(5, 1, 1, 8, 16),
         prepared.batch(5, 0, 0, 8, 16),
@@ -132,7 +134,7 @@ def test_val_batches_are_fixed_and_held_out(prepared: TrainData) -> None:
 
 
 def test_documents_end_with_eot(prepared: TrainData) -> None:
-    x, _ = prepared.batch(0, 0, 0, 16, 16)
+    x = prepared.batch(0, 0, 0, 16, 16).inputs
     assert (x == prepared.tokenizer.eot_id).any()
     assert "<|endoftext|>" in prepared.tokenizer.decode(x.flatten().tolist())
 
@@ -261,3 +263,74 @@ def test_small_recipe_has_no_dev_or_test_question_in_training() -> None:
     flagged = {docs.lines[leak.doc] for leak in checker.find(docs)}
     assert len(dev_lines) == 794
     assert dev_lines <= flagged
+
+
+SCHEMED_RECIPE = """
+name = "schemed"
+data_dir = "data"
+seed = 3
+[tokenizer]
+vocab_size = 300
+[model]
+size = "tiny"
+block_size = 32
+position_scheme = "reasonkit.strategies.arithmetic_positions:coupled_positions"
+[[sources]]
+name = "text"
+path = "text.txt.gz"
+format = "text"
+weight = 0.5
+[[sources]]
+name = "arithmetic"
+format = "generated"
+generator = "reasonkit.benchmarks.synthetic:rows"
+generator_args = { suite = "arithmetic", n_train = 200 }
+weight = 0.5
+formatter = "reasonkit.strategies.arithmetic_format:scratchpad_text"
+question_field = "text"
+"""
+
+
+def test_a_position_scheme_gives_its_documents_their_positions(tmp_path: Path) -> None:
+    """Arithmetic documents carry the scheme's positions, everything else counts 0, 1, 2, ... and a batch
+    window keeps the differences (where it starts does not matter to rotary positions)."""
+    write_recipe(tmp_path)
+    (tmp_path / "schemed.toml").write_text(SCHEMED_RECIPE)
+    data = TrainData.prepare(load_recipe(tmp_path / "schemed.toml"), tmp_path / "cache")
+    scheme = load_scheme(SCHEMED_RECIPE.split('position_scheme = "')[1].split('"')[0])
+    assert scheme is not None
+    seen = {"coupled": 0, "counted": 0}
+    for step in range(4):
+        batch = data.batch(step, 0, 0, 8, 32)
+        assert batch.positions is not None and batch.positions.shape == batch.inputs.shape
+        assert bool((batch.positions[:, 0] == 0).all())
+        for ids, positions in zip(batch.inputs.tolist(), batch.positions.tolist(), strict=True):
+            text = data.tokenizer.decode(ids)
+            steps = [b - a for a, b in zip(positions, positions[1:], strict=False)]
+            if not any(ch.isdigit() or ch in ":,+*\n" for ch in text.replace("<|endoftext|>", "")):  # text source
+                seen["counted"] += 1
+                assert steps == [1] * len(steps)
+            else:
+                seen["coupled"] += 1
+                assert max(steps) > 1  # jumps between fields and lines
+    assert seen["coupled"] and seen["counted"]
+    # the first arithmetic document, as stored, is exactly the scheme's positions of its text
+    stream = next(s for s in data._streams if s.name == "arithmetic")
+    tokens, stored = stream.train.tolist(), stream.train_positions
+    assert stored is not None
+    end = tokens.index(data.tokenizer.eot_id)
+    expected = scheme.for_ids(data.tokenizer, tokens[:end])
+    assert expected is not None and stored[:end].tolist() == expected
+    assert int(stored[end]) == max(expected) + 1  # end-of-text right after the document
+    # the next document's positions start one after that end-of-text
+    following = tokens.index(data.tokenizer.eot_id, end + 1)
+    second = scheme.for_ids(data.tokenizer, tokens[end + 1 : following])
+    assert second is not None
+    assert stored[end + 1 : following].tolist() == [int(stored[end]) + 1 + p for p in second]
+
+
+def test_a_position_scheme_that_cannot_be_imported_is_named(tmp_path: Path) -> None:
+    write_recipe(tmp_path)
+    (tmp_path / "schemed.toml").write_text(SCHEMED_RECIPE.replace("coupled_positions", "no_such_scheme"))
+    with pytest.raises(RecipeError, match="position_scheme 'reasonkit.strategies.arithmetic_positions:no_such_scheme'"):
+        load_recipe(tmp_path / "schemed.toml")
