@@ -199,3 +199,10 @@ def test_shipped_finetune_recipe_starts_from_the_embedded_model() -> None:
     assert recipe.init_dir == default_model_dir().resolve()
     assert recipe.architecture(8192).n_layer == 6 and recipe.init_weights_sha256 is not None
     assert {check.path for check in recipe.leak_check} >= {"commonsenseqa/dev.jsonl"}
+
+
+def test_shipped_arithmetic_recipe_needs_no_data_folder() -> None:
+    """Its sources are the suite's train split, drawn after (and disjoint from) the test splits."""
+    recipe = load_recipe("arithmetic_mini")
+    assert {source.format for source in recipe.sources} == {"generated"}
+    assert all(source.generator_args["suite"] == "arithmetic" for source in recipe.sources)
