@@ -7,12 +7,14 @@ a digit, its significance within the number the format expects there:
 
     position = l * LINE_STRIDE + f * FIELD_STRIDE + offset
 
-so a digit and the digit it is copied from (same field, line above; the first step copies the problem
-line, three lines up) are always the same distance apart, whatever the operands' length. Digits are aligned from the right by the length the
-format says the number must have (a restated operand is one digit shorter than the line above; the result
-so far has one digit per step), which depends only on earlier text, so positions of generated tokens can be
-computed as they are generated. A number whose length the format does not fix (a step's sum, the direct
-format's answer) is aligned from the left.
+Digits are aligned from the right by the length the format says the number must have (a restated operand
+is one digit shorter than the line above, the result so far has one digit per step), and the text before
+such a number ends right before it; the line break before a step sits right before that step's first
+digit. So a restated digit and the digit it copies (same field, line above; the first step copies the
+problem line, three lines up), and the token before a copied number and the source's first digit, are the
+same distance apart whatever the operands' length. All of it depends only on earlier text, so positions of
+generated tokens can be computed as they are generated. A number whose length the format does not fix (a
+step's sum, the direct format's answer) starts its field, as does the text before it.
 """
 
 from __future__ import annotations
