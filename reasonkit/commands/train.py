@@ -90,6 +90,11 @@ def train(
             shape = {"size": size, "n_layer": None, "n_head": None, "n_embd": None}
         if position_scheme is not None:
             shape["position_scheme"] = position_scheme
+        if shape and recipe.init_dir is not None:
+            raise click.UsageError(
+                f"--size and --position-scheme change the model, and this recipe fine-tunes {recipe.init_dir} "
+                "(init_from): its architecture and position scheme are that model's"
+            )
         if shape:
             try:
                 model_section = type(recipe.model).model_validate({**recipe.model.model_dump(), **shape})

@@ -286,6 +286,16 @@ def test_init_from_refuses_a_model_section_and_a_folder_that_is_not_a_model(unit
         load_recipe(_finetune_recipe(unit_recipe, "nowhere.toml", "nowhere"))
 
 
+def test_cli_refuses_to_reshape_a_fine_tuning_recipe(unit_recipe: Path, finished_run: TrainResult) -> None:
+    """A fine-tune takes the init model's architecture and scheme; an override would be silently lost."""
+    path = _finetune_recipe(unit_recipe, "reshaped.toml", "full/model")
+    out = unit_recipe.parent / "reshaped"
+    for option in (["--size", "mini"], ["--position-scheme", "reasonkit.strategies.arithmetic_positions:coupled_positions"]):
+        result = CliRunner().invoke(main, ["train", "--recipe", str(path), "--out", str(out), *option])
+        assert result.exit_code == 2 and "fine-tunes" in result.output and "(init_from)" in result.output
+    assert not out.exists()
+
+
 def test_a_position_scheme_trains_resumes_exactly_and_reaches_the_engine(unit_recipe: Path) -> None:
     """The scheme's positions go through the trainer (a resumed run retraces them bit for bit) into the
     saved config, and the engine built from the model folder uses them."""
