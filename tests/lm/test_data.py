@@ -265,7 +265,8 @@ def test_small_recipe_has_no_dev_or_test_question_in_training() -> None:
     assert dev_lines <= flagged
 
 
-SCHEMED_RECIPE = """
+COUPLED = "reasonkit.strategies.arithmetic_positions:coupled_positions"
+SCHEMED_RECIPE = f"""
 name = "schemed"
 data_dir = "data"
 seed = 3
@@ -274,7 +275,7 @@ vocab_size = 300
 [model]
 size = "tiny"
 block_size = 32
-position_scheme = "reasonkit.strategies.arithmetic_positions:coupled_positions"
+position_scheme = "{COUPLED}"
 [[sources]]
 name = "text"
 path = "text.txt.gz"
@@ -284,7 +285,7 @@ weight = 0.5
 name = "arithmetic"
 format = "generated"
 generator = "reasonkit.benchmarks.synthetic:rows"
-generator_args = { suite = "arithmetic", n_train = 200 }
+generator_args = {{ suite = "arithmetic", n_train = 200 }}
 weight = 0.5
 formatter = "reasonkit.strategies.arithmetic_format:scratchpad_text"
 question_field = "text"
@@ -297,7 +298,7 @@ def test_a_position_scheme_gives_its_documents_their_positions(tmp_path: Path) -
     write_recipe(tmp_path)
     (tmp_path / "schemed.toml").write_text(SCHEMED_RECIPE)
     data = TrainData.prepare(load_recipe(tmp_path / "schemed.toml"), tmp_path / "cache")
-    scheme = load_scheme(SCHEMED_RECIPE.split('position_scheme = "')[1].split('"')[0])
+    scheme = load_scheme(COUPLED)
     assert scheme is not None
     seen = {"coupled": 0, "counted": 0}
     for step in range(4):
