@@ -361,19 +361,21 @@ class Engine:
             last = self.model(chosen[:, None], positions=positions, cache=cache, attn_mask=mask)[:, -1]
         return state.samples(prompts, self.tokenizer)
 
-
     def _scheme_positions(self, state: _DecodeState, counted: Tensor) -> Tensor:
         """The positions of the tokens just chosen: the scheme's for rows whose prompt it gave positions."""
         assert self.scheme is not None
-        positions = counted.clone()
+        rows, values = [], []
         for batch_row, row in enumerate(state.rows):
             prompt_text = state.prompt_texts[row]
             if prompt_text is None or state.finish[row] is not None:
                 continue
             last = self.scheme.last_position(prompt_text + self.tokenizer.decode(state.tokens[row]))
-            previous = state.last_positions[row]
-            state.last_positions[row] = previous + 1 if last is None else last
-            positions[batch_row, 0] = state.last_positions[row]
+            state.last_positions[row] = state.last_positions[row] + 1 if last is None else last
+            rows.append(batch_row)
+            values.append(state.last_positions[row])
+        positions = counted.clone()
+        if rows:  # one copy to the device, not one per row
+            positions[torch.tensor(rows, device=counted.device), 0] = torch.tensor(values, device=counted.device)
         return positions
 
 
