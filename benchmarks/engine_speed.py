@@ -174,6 +174,7 @@ def main(
 
     coupled = GPT(model.config.model_copy(update={"position_scheme": COUPLED})).eval()
     coupled.load_state_dict(model.state_dict())
+    coupled_engine = Engine(coupled, tokenizer)
     rng = random.Random(0)
     problems = [make_problem(rng, rng.randint(2, 7), rng.choice(OPS)) for _ in range(32)]
     requests_32 = [GenerationRequest(prompt=render_prompt(p), max_tokens=new_tokens) for p in problems]
@@ -182,7 +183,7 @@ def main(
         "tokens/s",
         0.5,
         lambda: generated(engine.generate(requests_32)),
-        lambda: generated(Engine(coupled, tokenizer).generate(requests_32)),
+        lambda: generated(coupled_engine.generate(requests_32)),
         reps,
     )
 
