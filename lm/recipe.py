@@ -143,6 +143,11 @@ class Recipe(_Strict):
     train: TrainSection = TrainSection()
     sources: list[Source] = Field(min_length=1)
     leak_check: list[LeakCheck] = []
+    mixture_from: str | None = Field(
+        None,
+        description="another recipe (a shipped name or a path) whose [[sources]] and [[leak_check]] this one "
+        "trains on, e.g. a second stage on the first stage's mixture; load_recipe copies them in",
+    )
     init_from: str | None = Field(
         None,
         description="fine-tuning: a model folder ('default': the embedded model) whose tokenizer, config and "
@@ -152,11 +157,17 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _check_init(self) -> Recipe:
+        """A fine-tune keeps the init model's tokenizer and architecture; it may count positions anew."""
+        if self.init_from is None:
+            return self
         given = sorted({"model", "tokenizer"} & self.model_fields_set)
-        if self.init_from is not None and given:
+        if "model" in given and self.model.model_fields_set <= {"position_scheme"}:
+            given.remove("model")
+        if given:
             tables = " and ".join(f"[{name}]" for name in given)
             raise ValueError(
-                f"init_from takes the model and tokenizer from {self.init_from!r}; remove {tables}"
+                f"init_from takes the model and tokenizer from {self.init_from!r}; remove {tables} "
+                "([model] may set position_scheme only)"
             )
         return self
 
@@ -193,13 +204,19 @@ class Recipe(_Strict):
         return None if self.init_from is None else Path(self.init_from)
 
     def architecture(self, vocab_size: int) -> ModelConfig:
-        """The [model] section's config, or the init model's own when fine-tuning."""
-        return self.model.to_config(vocab_size) if self.init_dir is None else _saved_config(self.init_dir)
+        """The [model] section's config, or the init model's own when fine-tuning (with the fine-tune's
+        position scheme where [model] sets one)."""
+        if self.init_dir is None:
+            return self.model.to_config(vocab_size)
+        saved = _saved_config(self.init_dir)
+        if "position_scheme" not in self.model.model_fields_set:
+            return saved
+        return ModelConfig.model_validate({**saved.model_dump(), "position_scheme": self.model.position_scheme})
 
     @property
     def position_scheme(self) -> str | None:
-        """The [model] section's position scheme, or the init model's own when fine-tuning."""
-        return self.model.position_scheme if self.init_dir is None else _saved_config(self.init_dir).position_scheme
+        """How the run counts positions: [model]'s scheme, or the init model's own when fine-tuning."""
+        return self.architecture(self.tokenizer.vocab_size).position_scheme
 
     def source_path(self, source: Source) -> Path:
         return self.data_root / source.path
@@ -296,6 +313,8 @@ def load_recipe(name_or_path: str | Path, data_dir: str | Path | None = None) ->
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RecipeError(f"{label}: invalid TOML: {error}") from error
+    if "mixture_from" in raw:
+        raw = _with_mixture(raw, base, label)
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as error:
@@ -312,6 +331,27 @@ def load_recipe(name_or_path: str | Path, data_dir: str | Path | None = None) ->
     if problems:
         raise RecipeError("\n".join(f"{label}: {problem}" for problem in problems))
     return recipe
+
+
+def _with_mixture(raw: dict[str, Any], base: Path, label: str) -> dict[str, Any]:
+    """`raw` with the [[sources]] and [[leak_check]] of the recipe its mixture_from names."""
+    declared = raw["mixture_from"]
+    own = [f"[[{table}]]" for table in ("sources", "leak_check") if table in raw]
+    if own:
+        raise RecipeError(
+            f"{label}: mixture_from = {declared!r} brings the sources and leak checks; remove {' and '.join(own)}"
+        )
+    if not isinstance(declared, str):
+        raise RecipeError(f"{label}: mixture_from must be a recipe name or path, got {declared!r}")
+    name_or_path = declared if re.fullmatch(r"[A-Za-z0-9_-]+", declared) else base / Path(declared).expanduser()
+    try:
+        text, other, _, _ = _read_recipe_text(name_or_path)
+        mixture = tomllib.loads(text)
+    except (RecipeError, tomllib.TOMLDecodeError) as error:
+        raise RecipeError(f"{label}: mixture_from = {declared!r}: {error}") from None
+    if "mixture_from" in mixture:
+        raise RecipeError(f"{label}: mixture_from = {declared!r}: {other} takes its own mixture from another recipe")
+    return {**raw, "sources": mixture.get("sources", []), "leak_check": mixture.get("leak_check", [])}
 
 
 def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, Path, bool]:

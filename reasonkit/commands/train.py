@@ -85,19 +85,21 @@ def train(
         if overrides:
             train_section = type(recipe.train).model_validate({**recipe.train.model_dump(), **overrides})
             recipe = recipe.model_copy(update={"train": train_section})
+        if size is not None and recipe.init_dir is not None:
+            raise click.UsageError(
+                f"--size changes the model, and this recipe fine-tunes {recipe.init_dir} (init_from): its "
+                "architecture is that model's"
+            )
         shape: dict[str, str | None] = {}
         if size is not None:
             shape = {"size": size, "n_layer": None, "n_head": None, "n_embd": None}
         if position_scheme is not None:
             shape["position_scheme"] = position_scheme
-        if shape and recipe.init_dir is not None:
-            raise click.UsageError(
-                f"--size and --position-scheme change the model, and this recipe fine-tunes {recipe.init_dir} "
-                "(init_from): its architecture and position scheme are that model's"
-            )
         if shape:
+            # a fine-tune's [model] holds the scheme alone: the init model brings everything else
+            base = recipe.model.model_dump(exclude_unset=recipe.init_dir is not None)
             try:
-                model_section = type(recipe.model).model_validate({**recipe.model.model_dump(), **shape})
+                model_section = type(recipe.model).model_validate({**base, **shape})
             except ValidationError as error:
                 raise click.BadParameter(error.errors()[0]["msg"], param_hint="--position-scheme") from None
             recipe = recipe.model_copy(update={"model": model_section})

@@ -206,3 +206,24 @@ def test_shipped_arithmetic_recipe_needs_no_data_folder() -> None:
     recipe = load_recipe("arithmetic_mini")
     assert {source.format for source in recipe.sources} == {"generated"}
     assert all(source.generator_args["suite"] == "arithmetic" for source in recipe.sources)
+
+
+def test_mixture_from_trains_on_another_recipes_sources_and_leak_checks(tmp_path: Path) -> None:
+    first = write_recipe(tmp_path, JSONL_SOURCE.format(weight=0.5, extra='template = "{answer}"'), 0.5)
+    first.write_text(first.read_text() + '\n[[leak_check]]\npath = "qa.jsonl"\nquestion_field = "question.stem"\n')
+    second = tmp_path / "second.toml"
+    second.write_text('name = "second"\ndata_dir = "data"\nmixture_from = "r.toml"\n[train]\nsteps = 3\n')
+    loaded, base = load_recipe(second), load_recipe(first)
+    assert loaded.sources == base.sources and loaded.leak_check == base.leak_check
+    assert loaded.mixture_from == "r.toml" and loaded.train.steps == 3
+
+
+def test_mixture_from_refuses_a_mixture_of_its_own_and_names_a_missing_recipe(tmp_path: Path) -> None:
+    write_recipe(tmp_path, "")
+    both = tmp_path / "both.toml"
+    both.write_text('name = "b"\ndata_dir = "data"\nmixture_from = "r.toml"\n' + TEXT_SOURCE.format(weight=1.0))
+    assert "mixture_from = 'r.toml' brings the sources and leak checks; remove [[sources]]" in recipe_error(both)
+    missing = tmp_path / "missing.toml"
+    missing.write_text('name = "m"\ndata_dir = "data"\nmixture_from = "nowhere.toml"\n')
+    message = recipe_error(missing)
+    assert f"{missing}: mixture_from = 'nowhere.toml'" in message and "recipe file not found" in message

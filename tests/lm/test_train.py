@@ -286,14 +286,39 @@ def test_init_from_refuses_a_model_section_and_a_folder_that_is_not_a_model(unit
         load_recipe(_finetune_recipe(unit_recipe, "nowhere.toml", "nowhere"))
 
 
-def test_cli_refuses_to_reshape_a_fine_tuning_recipe(unit_recipe: Path, finished_run: TrainResult) -> None:
-    """A fine-tune takes the init model's architecture and scheme; an override would be silently lost."""
+def test_cli_refuses_to_resize_a_fine_tuning_recipe(unit_recipe: Path, finished_run: TrainResult) -> None:
+    """A fine-tune takes the init model's architecture; a --size would be silently lost."""
     path = _finetune_recipe(unit_recipe, "reshaped.toml", "full/model")
     out = unit_recipe.parent / "reshaped"
-    for option in (["--size", "mini"], ["--position-scheme", "reasonkit.strategies.arithmetic_positions:coupled_positions"]):
-        result = CliRunner().invoke(main, ["train", "--recipe", str(path), "--out", str(out), *option])
-        assert result.exit_code == 2 and "fine-tunes" in result.output and "(init_from)" in result.output
+    result = CliRunner().invoke(main, ["train", "--recipe", str(path), "--out", str(out), "--size", "mini"])
+    assert result.exit_code == 2 and "fine-tunes" in result.output and "(init_from)" in result.output
     assert not out.exists()
+
+
+SCHEME = "reasonkit.strategies.arithmetic_positions:coupled_positions"
+
+
+def test_a_fine_tune_may_count_positions_anew(unit_recipe: Path, finished_run: TrainResult) -> None:
+    """[model] position_scheme (alone) in a fine-tuning recipe, or --position-scheme on the command line:
+    the init model's architecture and weights, trained and saved with the new scheme."""
+    init = load_pretrained(finished_run.model_dir)[0].config
+    assert init.position_scheme is None
+    recipe = load_recipe(
+        _finetune_recipe(unit_recipe, "coupled.toml", "full/model", f'\n[model]\nposition_scheme = "{SCHEME}"\n')
+    )
+    assert recipe.architecture(300) == init.model_copy(update={"position_scheme": SCHEME})
+    assert recipe.position_scheme == SCHEME
+    assert recipe.fingerprint != load_recipe(_finetune_recipe(unit_recipe, "plain.toml", "full/model")).fingerprint
+
+    out = unit_recipe.parent / "coupled-cli"
+    path = _finetune_recipe(unit_recipe, "cli.toml", "full/model")
+    args = ["train", "--recipe", str(path), "--out", str(out), "--cache-dir", str(unit_recipe.parent / "cache")]
+    result = CliRunner().invoke(main, [*args, "--position-scheme", SCHEME])
+    assert result.exit_code == 0, result.output
+    saved = load_pretrained(out / "model")[0].config
+    assert saved == init.model_copy(update={"position_scheme": SCHEME})
+    # the unit corpus has no arithmetic, so its positions do not change: the run starts where the model ended
+    assert read_metrics(out / "metrics.jsonl")[0]["val_loss"] == pytest.approx(finished_run.val_loss, abs=1e-4)
 
 
 def test_a_position_scheme_trains_resumes_exactly_and_reaches_the_engine(unit_recipe: Path) -> None:
@@ -301,7 +326,7 @@ def test_a_position_scheme_trains_resumes_exactly_and_reaches_the_engine(unit_re
     saved config, and the engine built from the model folder uses them."""
     from reasonkit.lm.engine import Engine
 
-    scheme = "reasonkit.strategies.arithmetic_positions:coupled_positions"
+    scheme = SCHEME
     text = UNIT_RECIPE.replace("n_embd = 32\n", f'n_embd = 32\nposition_scheme = "{scheme}"\n').replace(
         "weight = 1.0",
         'weight = 0.5\n\n[[sources]]\nname = "arithmetic"\nformat = "generated"\n'
