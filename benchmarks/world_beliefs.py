@@ -7,14 +7,19 @@ entities) the script scores log P(true) - log P(false) in maieutic's belief prom
 and prints the AUC of that score against the label (0.5: no signal; 1: every true sentence above every
 false one). Then, on test statements 200-599 (none of the table's first 200), how maieutic's two fallbacks
 for an empty tree would answer: the statement's calibrated P(true) against 0.5, or against its negation's.
+With --threshold (repeatable), maieutic itself runs on test statements 200-399 at each integrity threshold:
+how far apart the model's beliefs in E and ~E are over the generated nodes, and whether keeping the nodes
+that pass a lower threshold helps.
 
-    python -m reasonkit.benchmarks.world_beliefs --model lm/default_model [--per-group 150]
+    python -m reasonkit.benchmarks.world_beliefs --model lm/default_model [--per-group 150] \
+        [--threshold 0.45 --threshold 0.05]
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import click
 
@@ -24,8 +29,15 @@ from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
 from reasonkit.benchmarks.synthetic.world import belief_drill_rows
 from reasonkit.models import load_model
 from reasonkit.protocol import LanguageModel, LoglikelihoodRequest
+from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies import prompts
-from reasonkit.strategies.maieutic import CONTENT_FREE, belief_context, load_exemplars, rule_negation
+from reasonkit.strategies.maieutic import (
+    CONTENT_FREE,
+    Maieutic,
+    belief_context,
+    load_exemplars,
+    rule_negation,
+)
 
 Labelled = list[tuple[str, bool]]
 
@@ -107,11 +119,54 @@ def fallback_accuracy(lm: LanguageModel, shots: int = 8, start: int = 200, stop:
     }
 
 
+class ThresholdRun(NamedTuple):
+    threshold: float
+    accuracy: float
+    non_empty_trees: int
+    gaps: list[float]
+    """|b(E) - b(~E)| of every generated node below the root, sorted."""
+
+
+def threshold_sweep(
+    lm: LanguageModel, thresholds: Sequence[float], start: int = 200, stop: int = 400
+) -> list[ThresholdRun]:
+    """Maieutic (defaults but the threshold) on test statements [start, stop) at each integrity threshold."""
+    questions = list(suites()["world"].generate(TRAINED_SEED).splits["test"])[start:stop]
+    runs = []
+    for threshold in thresholds:
+        predictions = Maieutic(integrity_threshold=threshold).run_many(questions, lm)
+        gaps = sorted(
+            abs(b_e - b_not_e)
+            for p in predictions
+            for node_id, attrs in mt.tree_from_json(p.trace.steps["unpruned_tree"]).nodes(data=True)
+            if node_id != mt.ROOT
+            for b_e, b_not_e in [attrs["belief"]]
+            if b_e is not None and b_not_e is not None
+        )
+        runs.append(
+            ThresholdRun(
+                threshold=threshold,
+                accuracy=sum(p.answer == q.gold for p, q in zip(predictions, questions, strict=True))
+                / len(questions),
+                non_empty_trees=sum(bool(p.trace.steps["tree"]["nodes"]) for p in predictions),
+                gaps=gaps,
+            )
+        )
+    return runs
+
+
+def quantile(sorted_values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank quantile; `fraction` 1.0 is the maximum."""
+    return sorted_values[round(fraction * (len(sorted_values) - 1))]
+
+
 @click.command()
 @click.option("--model", default="default", show_default=True, help="Model folder or default.")
 @click.option("--per-group", type=click.IntRange(min=2), default=150, show_default=True,
               help="Sentences per group.")
-def main(model: str, per_group: int) -> None:
+@click.option("--threshold", "thresholds", type=click.FloatRange(min=0.0, max=1.0), multiple=True,
+              help="Also run maieutic on test statements 200-399 at this integrity threshold (repeatable).")
+def main(model: str, per_group: int, thresholds: tuple[float, ...]) -> None:
     lm = load_model(model)
     click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC")
     groups = sentence_groups(per_group)
@@ -122,6 +177,14 @@ def main(model: str, per_group: int) -> None:
         f"maieutic fallback on {fb['n']:.0f} test statements (200-599): statement {100 * fb['statement']:.1f}% "
         f"(AUC {fb['statement_auc']:.3f}), pair {100 * fb['pair']:.1f}% (AUC {fb['pair_auc']:.3f})"
     )
+    for run in threshold_sweep(lm, thresholds):
+        spread = (
+            ", ".join(f"{q:.0%} {quantile(run.gaps, q):.3f}" for q in (0.5, 0.9, 0.99, 1.0)) if run.gaps else "none"
+        )
+        click.echo(
+            f"maieutic, threshold {run.threshold:.2f}, test statements 200-399: {100 * run.accuracy:.1f}%, "
+            f"{run.non_empty_trees} trees non-empty; |b(E) - b(~E)| over {len(run.gaps)} nodes: {spread}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 
 from reasonkit.benchmarks import world_beliefs
 from reasonkit.fake import FakeLM
+from reasonkit.strategies.maieutic import CONTENT_FREE
 
 
 def test_every_group_has_both_labels_and_at_most_the_asked_size() -> None:
@@ -43,3 +44,34 @@ def test_fallbacks_disagree_when_the_model_ignores_not() -> None:
     # True to every statement
     true_share = sum(list(truth.values())[:100]) / 100
     assert result["pair_auc"] == 0.5 and result["pair"] == true_share
+
+
+def _believes_unless_negated(context: str, continuation: str) -> float:
+    """Belief prompts: P(true) near 1 for a sentence without "not", near 0 with it; anything else neutral."""
+    if not context.endswith("\nA: This statement is"):
+        return 0.0
+    statement = _last_sentence(context)
+    if statement == CONTENT_FREE:
+        return 0.0
+    lean = -1.0 if " not " in f" {statement} " else 1.0
+    return 0.0 if (continuation == " true") == (lean > 0) else -5.0
+
+
+def test_threshold_sweep_keeps_trees_only_when_e_and_not_e_get_different_beliefs() -> None:
+    # every explanation is "Zapodus are striped."; its negation falls back to the rule's "... not ..."
+    indifferent = FakeLM(default=" zapodus are striped.", scores=lambda context, continuation: 0.0)
+    flat = world_beliefs.threshold_sweep(indifferent, [0.45, 0.0], start=0, stop=4)
+    assert [run.non_empty_trees for run in flat] == [0, 0]
+    assert flat[0].gaps and set(flat[0].gaps) == {0.0}
+
+    believing = FakeLM(default=" zapodus are striped.", scores=_believes_unless_negated)
+    [sweep] = world_beliefs.threshold_sweep(believing, [0.45], start=0, stop=4)
+    assert sweep.non_empty_trees == 4
+    assert min(sweep.gaps) > 0.9
+
+
+def test_quantile_is_nearest_rank() -> None:
+    values = [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert world_beliefs.quantile(values, 0.5) == 0.2
+    assert world_beliefs.quantile(values, 1.0) == 0.4
+    assert world_beliefs.quantile(values, 0.0) == 0.0
