@@ -14,21 +14,19 @@ import itertools
 import json
 import logging
 import math
-import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from pydantic import BaseModel
 
-from reasonkit.atomic import sha256_file
+from reasonkit.atomic import atomic_file, atomic_write_bytes, sha256_file
 from reasonkit.jsonl import JsonlError, iter_jsonl, open_text
 from reasonkit.lm.positions import PositionScheme, load_scheme
 from reasonkit.lm.recipe import (
@@ -364,8 +362,8 @@ def _write_tokens(
     (only differences between positions reach the model)."""
     next_start = 0
     total = 0
-    with _atomic_file(path) as handle, (
-        _atomic_file(positions_path(path)) if scheme is not None else contextlib.nullcontext()
+    with atomic_file(path) as handle, (
+        atomic_file(positions_path(path)) if scheme is not None else contextlib.nullcontext()
     ) as pos_handle:
         for start in range(0, len(texts), ENCODE_CHUNK):
             chunk = texts[start : start + ENCODE_CHUNK]
@@ -394,24 +392,7 @@ def positions_path(tokens_path: Path) -> Path:
     return tokens_path.with_suffix(".pos.bin")
 
 
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A binary file that appears at `path` complete (temp file, fsync, rename) or not at all."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _atomic_json(path: Path, value: Any) -> None:
-    from reasonkit.lm.pretrained import atomic_write_bytes  # lazy: pretrained imports torch and the model
-
     atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True).encode())
 
 

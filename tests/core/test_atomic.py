@@ -1,0 +1,33 @@
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from reasonkit.atomic import atomic_file, atomic_write_bytes, atomic_write_text, sha256_file
+
+
+def test_a_write_in_pieces_appears_whole_and_creates_the_folder(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "tokens.bin"
+    with atomic_file(target) as handle:
+        handle.write(b"abc")
+        assert not target.exists()  # nothing at the path until the block ends
+        handle.write(b"def")
+    assert target.read_bytes() == b"abcdef"
+    assert [p.name for p in target.parent.iterdir()] == ["tokens.bin"]
+
+
+def test_an_error_inside_the_block_keeps_the_old_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "meta.json"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError, match="disk full"), atomic_file(target) as handle:
+        handle.write(b"half of the new")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["meta.json"]
+
+
+def test_write_bytes_replaces_and_sha256_matches_hashlib(tmp_path: Path) -> None:
+    target = tmp_path / "weights.bin"
+    atomic_write_bytes(target, b"first")
+    atomic_write_bytes(target, b"x" * (3 << 20))  # larger than one read block
+    assert sha256_file(target) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
