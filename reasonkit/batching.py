@@ -170,18 +170,7 @@ class BatchingClient:
             for r in p.requests:
                 users[r] += 1
         for start in range(0, len(unique), self.max_batch):
-            chunk = unique[start : start + self.max_batch]
-            began = time.perf_counter()
-            try:
-                results, cached = self._call_backend(kind, chunk)
-                if len(results) != len(chunk):
-                    raise RuntimeError(f"{kind} returned {len(results)} results for {len(chunk)} requests")
-            except Exception as error:  # handed to the questions that asked, never swallowed
-                errors.update(dict.fromkeys(chunk, error))
-                continue
-            share = (time.perf_counter() - began) / sum(users[r] for r in chunk)
-            for request, result, hit in zip(chunk, results, cached, strict=True):
-                answers[request] = (result, hit, share)
+            self._answer(kind, unique[start : start + self.max_batch], users, answers, errors)
         for p in group:
             failed = next((errors[r] for r in p.requests if r in errors), None)
             if failed is not None:
@@ -189,6 +178,40 @@ class BatchingClient:
             else:
                 got = [answers[r] for r in p.requests]
                 p.future.set_result(_Outcome([g[0] for g in got], [g[1] for g in got], [g[2] for g in got]))
+
+    def _answer(
+        self,
+        kind: Kind,
+        chunk: list[Any],
+        users: dict[Any, int],
+        answers: dict[Any, tuple[Any, bool, float]],
+        errors: dict[Any, BaseException],
+    ) -> None:
+        """Send `chunk`; errors are handed to the questions that asked, never swallowed.
+
+        A backend rejects a whole batch when one request in it is bad input (a ValueError, e.g. a prompt
+        too long for the window). The chunk is then split in halves until the bad requests are alone, so
+        only the questions that sent them fail and the error names the right one; any other error (a lost
+        device, a broken backend) fails the whole chunk at once, with no retries."""
+        began = time.perf_counter()
+        try:
+            results, cached = self._call_backend(kind, chunk)
+            if len(results) != len(chunk):
+                raise RuntimeError(f"{kind} returned {len(results)} results for {len(chunk)} requests")
+        except ValueError as error:
+            if len(chunk) == 1:
+                errors[chunk[0]] = error
+                return
+            middle = len(chunk) // 2
+            self._answer(kind, chunk[:middle], users, answers, errors)
+            self._answer(kind, chunk[middle:], users, answers, errors)
+            return
+        except Exception as error:
+            errors.update(dict.fromkeys(chunk, error))
+            return
+        share = (time.perf_counter() - began) / sum(users[r] for r in chunk)
+        for request, result, hit in zip(chunk, results, cached, strict=True):
+            answers[request] = (result, hit, share)
 
     def _call_backend(self, kind: Kind, chunk: list[Any]) -> tuple[list[Any], list[bool]]:
         self.backend_calls += 1

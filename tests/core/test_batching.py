@@ -115,6 +115,43 @@ def test_a_backend_error_reaches_the_question_that_asked() -> None:
         run_questions(ThinkThenScore(), [Question(id="odd", text="Unscripted?", options=("a", "b"))], fake())
 
 
+class RejectsSeven(FakeLM):
+    """Rejects a whole batch when one request in it is bad, as a backend that validates its input does."""
+
+    def __init__(self) -> None:
+        super().__init__({r"What is (\d+)": ["it is even"]}, regex=True)
+        self.failed_calls = 0
+
+    def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
+        bad = [i for i, r in enumerate(requests) if "What is 7 " in r.context]
+        if bad:
+            self.failed_calls += 1
+            raise ValueError(f"loglikelihood request {bad[0]}: too long for the window")
+        return super().loglikelihood(requests)
+
+
+def test_a_bad_request_fails_only_its_own_question_not_the_others_in_its_batch() -> None:
+    lm = RejectsSeven()
+    with pytest.raises(QuestionError, match=r"question 'q7'.*too long for the window"):
+        run_questions(ThinkThenScore(), questions(10), lm)
+    client = BatchingClient(lm)
+    good = [q for q in questions(10) if q.id != "q7"]
+    results = run_questions(ThinkThenScore(), good, client)
+    assert [p.question_id for p in results] == [q.id for q in good]
+
+
+def test_other_backend_errors_still_fail_the_whole_batch_without_retries() -> None:
+    class Broken(RejectsSeven):
+        def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
+            self.failed_calls += 1
+            raise RuntimeError("device lost")
+
+    lm = Broken()
+    with pytest.raises(QuestionError, match="device lost"):
+        run_questions(ThinkThenScore(), questions(10), lm)
+    assert lm.failed_calls == 1
+
+
 class Composite(Strategy):
     """Runs an inner strategy twice in parallel and keeps the inner traces as children."""
 
