@@ -134,10 +134,23 @@ def test_a_bad_request_fails_only_its_own_question_not_the_others_in_its_batch()
     lm = RejectsSeven()
     with pytest.raises(QuestionError, match=r"question 'q7'.*too long for the window"):
         run_questions(ThinkThenScore(), questions(10), lm)
+
+
+def test_a_request_batched_with_a_bad_one_still_gets_its_answer() -> None:
+    lm = RejectsSeven()
     client = BatchingClient(lm)
-    good = [q for q in questions(10) if q.id != "q7"]
-    results = run_questions(ThinkThenScore(), good, client)
-    assert [p.question_id for p in results] == [q.id for q in good]
+
+    async def ask(question: str) -> object:
+        [result] = await client.loglikelihood([LoglikelihoodRequest(context=question, continuation=" x")])
+        return result
+
+    async def both() -> list[object]:
+        return await asyncio.gather(ask("What is 1 plus 1?"), ask("What is 7 plus 7?"), return_exceptions=True)
+
+    good, bad = asyncio.run(both())
+    assert isinstance(bad, ValueError) and "too long" in str(bad)
+    assert good == lm.loglikelihood([LoglikelihoodRequest(context="What is 1 plus 1?", continuation=" x")])[0]
+    assert lm.failed_calls == 2  # the batch of both, then the bad request alone
 
 
 def test_other_backend_errors_still_fail_the_whole_batch_without_retries() -> None:
