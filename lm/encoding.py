@@ -9,15 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from reasonkit.protocol import TruncationPolicy
+from reasonkit.protocol import ContextWindowError, TruncationPolicy
 
 logger = logging.getLogger(__name__)
 
 Encode = Callable[[str], list[int]]
-
-
-class ContextWindowError(ValueError):
-    """A request does not fit the model's context window and the policy is "error"."""
 
 
 def encode_pair(encode: Encode, context: str, continuation: str, eot_id: int) -> tuple[list[int], list[int]]:

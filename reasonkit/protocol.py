@@ -62,6 +62,10 @@ class GenerationResult(BaseModel):
 TruncationPolicy = Literal["error", "left"]
 
 
+class ContextWindowError(ValueError):
+    """A request does not fit the model's context window and the truncation policy is "error"."""
+
+
 def find_stop(text: str, stops: Sequence[str]) -> int | None:
     """Where a backend cuts generated text: the start of the earliest stop string in `text`, or None."""
     found = [at for stop in stops if stop and (at := text.find(stop)) >= 0]

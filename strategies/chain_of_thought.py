@@ -5,7 +5,8 @@ Exemplars come from training splits only (strategies/exemplars/, chosen per benc
 for every question so prompts share a cacheable prefix). The answer is read by
 `reasonkit.strategies.answer_extraction`; when nothing reads, the options are scored by log-likelihood
 after the rationale + " So the answer is" (`fallback="score"`), or the question is abstained on with the
-raw text kept in the trace (`fallback="abstain"`). `build_prompt`, `generation_request`, `parse` and
+raw text kept in the trace (`fallback="abstain"`). A rationale that filled the context window leaves no room
+to score the options under truncation "error": that question abstains, with the reason in its trace. `build_prompt`, `generation_request`, `parse` and
 `sample_paths` are the hooks self-consistency reuses.
 """
 
@@ -16,7 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.protocol import GenerationRequest, Sample
+from reasonkit.protocol import ContextWindowError, GenerationRequest, Sample
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.answer_extraction import Extraction, Method, answer_phrase_start, extract_answer
@@ -141,7 +142,17 @@ class ChainOfThought(Strategy):
         continuations = [
             f" {prompts.answer_label(question.options, question.answer_of(i))}." for i in range(n_choices)
         ]
-        scores = await score_continuations(lm, context, continuations)
+        try:
+            scores = await score_continuations(lm, context, continuations)
+        except ContextWindowError as error:
+            # the model's own rationale used the room the options need; under truncation "left" the
+            # backend would drop the oldest prompt tokens instead of raising
+            trace.steps["fallback"] = {"continuations": continuations, "error": str(error)}
+            trace.notes.append(
+                "abstained: no answer read from the rationale, and the options do not fit the context "
+                "window after it (truncation 'left' scores them with the oldest prompt tokens dropped)"
+            )
+            return Prediction(question_id=question.id, answer=None, trace=trace)
         chosen = scores.get(self.fallback_normalization)
         best = argmax(chosen)
         labels = question.choices

@@ -42,7 +42,7 @@ from reasonkit.benchmarks.runner import (
     prepare_run_dir,
     run_benchmark,
 )
-from reasonkit.protocol import LanguageModel
+from reasonkit.protocol import ContextWindowError, LanguageModel
 from reasonkit.registry import StrategySpecError, available_strategies, build_strategy
 from reasonkit.strategy import Strategy
 from reasonkit.types import Question
@@ -423,8 +423,6 @@ def run_with_progress(
 
 
 def hint_for(error: QuestionError) -> str:
-    from reasonkit.lm.encoding import ContextWindowError
-
     if isinstance(error.__cause__, ContextWindowError):
         return "; rerun with --truncation left, or give the strategy fewer shots"
     return ""

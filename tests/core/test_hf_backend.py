@@ -10,14 +10,14 @@ import torch
 
 from reasonkit.backends.hf import HFLanguageModel
 from reasonkit.lm.config import config_for_size
-from reasonkit.lm.encoding import ContextWindowError, encode_pair, encode_prompt
+from reasonkit.lm.encoding import encode_pair, encode_prompt
 from reasonkit.lm.engine import Engine
 from reasonkit.lm.export_hf import export_hf
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import TOKENIZER_FILE, save_pretrained
 from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.lm.tokenizer import EOT, PAD, Tokenizer
-from reasonkit.protocol import GenerationRequest, LanguageModel, LoglikelihoodRequest
+from reasonkit.protocol import ContextWindowError, GenerationRequest, LanguageModel, LoglikelihoodRequest
 
 transformers = pytest.importorskip("transformers")
 

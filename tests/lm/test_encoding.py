@@ -1,7 +1,6 @@
 import pytest
 
 from reasonkit.lm.encoding import (
-    ContextWindowError,
     encode_pair,
     encode_prompt,
     fit_pair,
@@ -9,6 +8,7 @@ from reasonkit.lm.encoding import (
     truncate_left,
 )
 from reasonkit.lm.tokenizer import Tokenizer
+from reasonkit.protocol import ContextWindowError
 
 WORDS = "the cat sat on a mat while seven dogs ran across green fields under a pale sky".split()
 

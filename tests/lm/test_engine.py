@@ -4,12 +4,12 @@ import torch
 from torch import Tensor, nn
 
 from reasonkit.lm.config import ModelConfig
-from reasonkit.lm.encoding import ContextWindowError, encode_pair
+from reasonkit.lm.encoding import encode_pair
 from reasonkit.lm.engine import Engine
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import save_pretrained
 from reasonkit.lm.tokenizer import Tokenizer
-from reasonkit.protocol import GenerationRequest, LanguageModel, LoglikelihoodRequest
+from reasonkit.protocol import ContextWindowError, GenerationRequest, LanguageModel, LoglikelihoodRequest
 
 WINDOW = 64
 WORDS = "the cat sat on a mat while seven dogs ran across green fields under a pale sky and sang".split()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reasonkit.fake import FakeLM
-from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
+from reasonkit.protocol import ContextWindowError, GenerationRequest, LoglikelihoodRequest
 from reasonkit.strategies import prompts
 from reasonkit.strategies.chain_of_thought import ChainOfThought
 from reasonkit.strategies.exemplars import Exemplar, load_exemplars
@@ -165,3 +165,43 @@ def test_real_tiny_model(tiny_engine) -> None:
                 assert prediction.answer in (range(3) if question.options else (True, False))
             if "fallback" in prediction.trace.steps:
                 assert len(calls) == 1 + len(question.choices)
+
+
+class SmallWindow(FakeLM):
+    """Rejects a scoring context longer than `window` characters, as a backend under truncation "error"."""
+
+    window = 200
+
+    def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
+        for index, request in enumerate(requests):
+            if len(request.context) > self.window:
+                raise ContextWindowError(f"loglikelihood request {index}: too long for the window")
+        return super().loglikelihood(requests)
+
+
+def test_a_rationale_that_fills_the_window_abstains_and_the_other_questions_go_on() -> None:
+    rambling = " and then " * 30
+    other = Question(id="c2", text="Where do you keep milk?", options=("fridge", "shoe"), gold=0)
+    lm = SmallWindow({"revolving door": rambling, "milk": " Hmm."}, scores=lambda context, cont: -1.0)
+    cot = ChainOfThought(shots=0)
+    assert len(cot.build_prompt(CSQA) + rambling) > SmallWindow.window > len(cot.build_prompt(other) + " Hmm.")
+    long, short = cot.run_many([CSQA, other], lm)
+    assert long.abstained and "too long for the window" in long.trace.steps["fallback"]["error"]
+    assert any("do not fit the context window" in note for note in long.trace.notes)
+    assert short.answer == 0 and "scores" in short.trace.steps["fallback"]
+
+
+def test_real_tiny_model_abstains_when_its_rationale_leaves_no_room_for_the_options(tiny_engine) -> None:
+    window = tiny_engine.config.block_size
+    cot = ChainOfThought(shots=0, max_tokens=8)
+    words = ["door"]
+    while len(tiny_engine.tokenizer.encode(cot.build_prompt(_long_question(words)))) < window - 2:
+        words.append("door")
+    question = _long_question(words)
+    [prediction] = cot.run_many([question], tiny_engine)
+    assert prediction.trace.steps["finish_reason"] == "length"
+    assert prediction.abstained and "window" in prediction.trace.steps["fallback"]["error"]
+
+
+def _long_question(words: list[str]) -> Question:
+    return Question(id="long", text=" ".join(words) + "?", options=("bank", "library", "forest"), gold=0)
