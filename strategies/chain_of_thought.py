@@ -6,8 +6,8 @@ for every question so prompts share a cacheable prefix). The answer is read by
 `reasonkit.strategies.answer_extraction`; when nothing reads, the options are scored by log-likelihood
 after the rationale + " So the answer is" (`fallback="score"`), or the question is abstained on with the
 raw text kept in the trace (`fallback="abstain"`). A rationale that filled the context window leaves no room
-to score the options under truncation "error": that question abstains, with the reason in its trace. `build_prompt`, `generation_request`, `parse` and
-`sample_paths` are the hooks self-consistency reuses.
+to score the options under truncation "error": that question abstains, with the reason in its trace.
+`build_prompt`, `generation_request`, `parse` and `sample_paths` are the hooks self-consistency reuses.
 """
 
 from __future__ import annotations
