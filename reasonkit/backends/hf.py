@@ -1,7 +1,7 @@
 """Any Hugging Face `transformers` causal LM as a `LanguageModel`, so every strategy runs on it.
 
 Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.lm.encoding`, requests sorted by
-length and batched with right padding). Generation is our own loop over `past_key_values` with the token
+length and batched with right padding). Generation is our own loop over the model's KV cache with the token
 choice of `reasonkit.lm.sampling`, so seeds, temperature / top-k / top-p, stop strings, n samples and finish
 reasons mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
 """
@@ -9,6 +9,7 @@ reasons mean what they mean for our own engine. Models load from local files onl
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -83,6 +84,7 @@ class HFLanguageModel:
         self.truncation: TruncationPolicy = truncation
         self.window = _context_window(self.model.config, self.tokenizer, self.name)
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        self.cache_name = _cache_name(self.model)
         prefix = (
             self.tokenizer.bos_token_id
             if self.tokenizer.bos_token_id is not None
@@ -223,7 +225,7 @@ class HFLanguageModel:
         output = self.model(
             input_ids=ids.to(device), attention_mask=mask, position_ids=positions.to(device), use_cache=True
         )
-        cache = output.past_key_values
+        cache = getattr(output, self.cache_name)
         owner = torch.tensor([b for b, p in enumerate(pieces) for _ in p.samples], device=device)
         if len(owner) != len(pieces):
             cache.batch_select_indices(owner)
@@ -267,11 +269,17 @@ class HFLanguageModel:
                 input_ids=chosen[:, None],
                 attention_mask=mask,
                 position_ids=(next_position + step)[:, None],
-                past_key_values=cache,
                 use_cache=True,
+                **{self.cache_name: cache},
             )
-            cache, last = output.past_key_values, output.logits[:, -1].float()
+            cache, last = getattr(output, self.cache_name), output.logits[:, -1].float()
         return rows
+
+
+def _cache_name(model: Any) -> str:
+    """The KV cache's name in `forward` and its output: `cache` in newer transformers, which warn on the
+    older `past_key_values` (what the project's oldest supported release, 4.56, takes)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 @dataclass
