@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from reasonkit.strategy import Strategy
 
@@ -234,8 +235,18 @@ def _construct(name: str, options: dict[str, Any]) -> Strategy:
         raise StrategySpecError(f"strategy {name!r} needs option {', '.join(map(repr, missing))}")
     try:
         return cls(**values)
+    except ValidationError as error:  # constraints a pydantic strategy declares on its fields (n >= 1, ...)
+        problems = "; ".join(_field_problem(e, values) for e in error.errors())
+        raise StrategySpecError(f"strategy {name!r}, {problems}") from error
     except (TypeError, ValueError) as error:
         raise StrategySpecError(f"strategy {name!r}: {error}") from error
+
+
+def _field_problem(error: ErrorDetails, values: dict[str, Any]) -> str:
+    option = str(error["loc"][0]) if error["loc"] else ""
+    if option in values:
+        return f"option {option!r} = {values[option]!r}: {error['msg']}"
+    return error["msg"]
 
 
 def _parameters(cls: type[Strategy]) -> dict[str, inspect.Parameter]:

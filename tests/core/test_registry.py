@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from pydantic import Field
+from pydantic.dataclasses import dataclass
 
 from reasonkit import registry
 from reasonkit.registry import (
@@ -123,6 +125,25 @@ def test_unknown_names_get_suggestions() -> None:
 def test_bad_specs_name_the_strategy_and_the_option(spec: str, message: str) -> None:
     with pytest.raises(StrategySpecError, match=message):
         build_strategy(spec)
+
+
+def test_a_field_constraint_of_a_pydantic_strategy_names_the_option() -> None:
+    """Built-in strategies are pydantic dataclasses whose fields carry constraints (n >= 1); a spec that breaks
+    one gets the option named, not pydantic's multi-line dump."""
+
+    @register_strategy("voter")
+    @dataclass(frozen=True)
+    class Voter(Strategy):
+        n: int = Field(20, ge=1)
+
+        async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+            raise NotImplementedError
+
+    with pytest.raises(StrategySpecError) as caught:
+        build_strategy("voter(n=-1)")
+    assert (
+        str(caught.value) == "strategy 'voter', option 'n' = -1: Input should be greater than or equal to 1"
+    )
 
 
 def test_a_name_cannot_be_taken_twice() -> None:
