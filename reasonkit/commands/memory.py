@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from reasonkit.strategies.memory_store import MemoryEntry
 
 
-@click.command()
+@click.command(short_help="Embed facts into a store that the memory strategy retrieves from.")
 @click.option(
     "--store",
     "store_dir",
