@@ -1,23 +1,31 @@
 """A vote over several strategies' predictions on the same question; each member's trace is kept as a child.
 
 "majority" counts each member's answer (times its weight); "weighted" counts each answer's confidence times
-the member's weight (a member without a confidence counts 1). Members that abstain, or do not apply to the
-question, do not vote. Ties go to the larger other total, then to the earlier member.
+the member's weight (a member without a confidence counts 1). "scores" pools the members' per-choice scores
+instead of their answers: each choice gets the sum of every member's score for it times the member's weight
+(a log-linear pool when the scores are log-probabilities: `direct`'s normalised log-likelihoods,
+`retrieval`'s similarities); the weights set the exchange rate between the members' scales, so they are
+fitted on held-out questions, never on the evaluation split. Members that abstain, or do not apply to the
+question, do not vote (under "scores", nor do members that leave a choice unscored). Ties go to the larger
+other total, then to the earlier member (the earlier choice under "scores").
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
 from reasonkit.batching import solve_traced
 from reasonkit.registry import register_strategy
-from reasonkit.strategies.self_consistency import Vote, answer_key
+from reasonkit.strategies.direct import softmax
+from reasonkit.strategies.self_consistency import answer_key
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Answer, Prediction, Question, Trace
+
+EnsembleVote = Literal["majority", "weighted", "scores"]
 
 
 @register_strategy("ensemble")
@@ -28,7 +36,7 @@ class Ensemble(Strategy):
     name: ClassVar[str] = "ensemble"
 
     members: tuple[Strategy, ...] = Field(min_length=1)
-    vote: Vote = "majority"
+    vote: EnsembleVote = "majority"
     weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -65,6 +73,8 @@ class Ensemble(Strategy):
             counts[key] = counts.get(key, 0.0) + weight
             totals[key] = totals.get(key, 0.0) + weight * confidence
         trace = Trace(strategy=self.name, children=[p.trace for p in predictions])
+        if self.vote == "scores":
+            return self._pool_scores(question, [w for _, w in active], predictions, rows, trace)
         primary, secondary = (counts, totals) if self.vote == "majority" else (totals, counts)
         trace.steps = {"members": rows, "tally": {"majority": counts, "weighted": totals, "vote": self.vote}}
         skipped = len(self.members) - len(active)
@@ -82,5 +92,41 @@ class Ensemble(Strategy):
             answer=answers[winner],
             scores=shares,
             confidence=shares.get(winner),
+            trace=trace,
+        )
+
+    def _pool_scores(
+        self,
+        question: Question,
+        weights: list[float],
+        predictions: list[Prediction],
+        rows: list[dict[str, object]],
+        trace: Trace,
+    ) -> Prediction:
+        labels = question.choices
+        if not labels:
+            trace.steps = {"members": rows, "vote": self.vote}
+            trace.notes.append("abstained: a free-form question has no choices to pool scores over")
+            return Prediction(question_id=question.id, answer=None, trace=trace)
+        pooled = dict.fromkeys(labels, 0.0)
+        voters = 0
+        for weight, prediction, row in zip(weights, predictions, rows, strict=True):
+            row["scores"] = prediction.scores
+            if prediction.answer is None or any(label not in prediction.scores for label in labels):
+                trace.notes.append(f"{row['name']} left a choice unscored and did not vote")
+                continue
+            voters += 1
+            for label in labels:
+                pooled[label] += weight * prediction.scores[label]
+        trace.steps = {"members": rows, "pooled": pooled, "vote": self.vote}
+        if not voters:
+            trace.notes.append("abstained: no member scored every choice")
+            return Prediction(question_id=question.id, answer=None, trace=trace)
+        best = max(range(len(labels)), key=lambda i: (pooled[labels[i]], -i))
+        return Prediction(
+            question_id=question.id,
+            answer=question.answer_of(best),
+            scores=pooled,
+            confidence=softmax([pooled[label] for label in labels])[best],
             trace=trace,
         )

@@ -169,17 +169,25 @@ class MemoryStore:
 
     def search(self, text: str, k: int = 3, threshold: float = 0.0) -> list[MemoryHit]:
         """The `k` entries most similar to `text` with similarity >= `threshold`, most similar first."""
+        return self.search_many([text], k, threshold)[0]
+
+    def search_many(self, texts: list[str], k: int = 3, threshold: float = 0.0) -> list[list[MemoryHit]]:
+        """`search` for each text, with one embedding call for all of them."""
         if k < 1:
             raise ValueError(f"memory search: k must be >= 1, got {k}")
         if not self._entries:
-            return []
-        similarities = self._embeddings @ self.embed([text])[0]
-        order = np.argsort(-similarities, kind="stable")[:k]
-        return [
-            MemoryHit(entry=self._entries[i], similarity=float(similarities[i]), index=int(i))
-            for i in order
-            if similarities[i] >= threshold
-        ]
+            return [[] for _ in texts]
+        hits = []
+        for similarities in self.embed(texts) @ self._embeddings.T:
+            order = np.argsort(-similarities, kind="stable")[:k]
+            hits.append(
+                [
+                    MemoryHit(entry=self._entries[i], similarity=float(similarities[i]), index=int(i))
+                    for i in order
+                    if similarities[i] >= threshold
+                ]
+            )
+        return hits
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the store to `path` (default: the store's own path) and make that its path."""

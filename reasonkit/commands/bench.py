@@ -7,6 +7,7 @@ questions and rank 0 merges the shares into one results.jsonl per run.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -69,9 +70,17 @@ class PlannedRun:
     strategy: Strategy
 
 
+SLUG_LENGTH = 80
+
+
 def slug(text: str) -> str:
-    """A folder name for a strategy label."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", re.sub(r"[\"']", "", text)).strip("_")[:80] or "strategy"
+    """A folder name for a strategy label; a long one is cut and ends in a hash of the whole label, so specs
+    that differ only past the cut (e.g. in an ensemble's last weight) get folders of their own."""
+    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", re.sub(r"[\"']", "", text)).strip("_") or "strategy"
+    if len(name) <= SLUG_LENGTH:
+        return name
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{name[: SLUG_LENGTH - 9]}-{digest}"
 
 
 def spec_label(spec: Spec) -> str:

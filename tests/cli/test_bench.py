@@ -232,3 +232,15 @@ def test_torchrun_shards_the_questions_and_merges_them_as_one_process_would(
     assert answers(run_dir) == answers(tmp_path / "single" / "csqa" / "direct")
     assert [line.index for line in load_run(run_dir)[1]] == list(range(5))
     assert done.stdout.count("csqa direct:") == 1  # rank 0 reports, once
+
+
+def test_long_specs_that_differ_past_the_cut_get_folders_of_their_own() -> None:
+    from reasonkit.commands.bench import SLUG_LENGTH, slug
+
+    assert slug("memory(inner=direct, store='stores/genericskb', k=3)") == (
+        "memory_inner=direct_store=stores_genericskb_k=3"
+    )
+    stem = "ensemble(members=[direct, retrieval(store='runs/ir/stores/genericskb')], vote='scores', "
+    names = {slug(f"{stem}weights=[1, {w}])") for w in (1, 2, 4, 8, 16)}
+    assert len(names) == 5 and all(len(name) == SLUG_LENGTH for name in names)
+    assert slug(f"{stem}weights=[1, 2])") == slug(f"{stem}weights=[1, 2])")  # stable: a rerun resumes

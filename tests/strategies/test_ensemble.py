@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import pytest
@@ -31,12 +32,14 @@ class Says(Strategy):
     name: ClassVar[str] = "says"
     answer: Answer | None
     confidence: float | None = None
+    scores: dict[str, float] | None = None
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         return Prediction(
             question_id=question.id,
             answer=self.answer,
             confidence=self.confidence,
+            scores=self.scores or {},
             trace=Trace(notes=[f"said {self.answer}"]),
         )
 
@@ -95,3 +98,27 @@ def test_real_tiny_model(tiny_engine) -> None:
     assert prediction.answer in range(3)
     direct, cot = prediction.trace.children
     assert len(direct.calls) == 6 and cot.calls[0].kind == "generate"
+
+
+def test_scores_vote_pools_per_choice_scores_by_weight() -> None:
+    """Each choice gets the weighted sum of the members' scores: a confident member's runner-up can win."""
+    model = Says(0, scores={"bank": -1.0, "library": -1.2, "forest": -3.0})
+    store = Says(2, scores={"bank": 0.30, "library": 0.40, "forest": 0.45})
+    pooled = Ensemble((model, store), vote="scores", weights=(1.0, 4.0)).run(QUESTION, FakeLM())
+    assert pooled.scores == pytest.approx({"bank": 0.2, "library": 0.4, "forest": -1.2})
+    assert pooled.answer == 1  # neither member's own answer
+    assert pooled.confidence == pytest.approx(math.exp(0.4) / (math.exp(0.2) + math.exp(0.4) + math.exp(-1.2)))
+    assert [m["scores"] for m in pooled.trace.steps["members"]] == [model.scores, store.scores]
+    # weights 1, 0: the first member alone decides
+    assert Ensemble((model, store), vote="scores", weights=(1.0, 0.0)).run(QUESTION, FakeLM()).answer == 0
+
+
+def test_scores_vote_skips_members_without_every_score() -> None:
+    partial = Says(2, scores={"forest": 9.0})
+    whole = Says(0, scores={"bank": -1.0, "library": -2.0, "forest": -3.0})
+    pooled = Ensemble((partial, whole, Says(None)), vote="scores").run(QUESTION, FakeLM())
+    assert pooled.answer == 0 and any("says left a choice unscored" in n for n in pooled.trace.notes)
+    nobody = Ensemble((partial,), vote="scores").run(QUESTION, FakeLM())
+    assert nobody.abstained and any("no member scored every choice" in n for n in nobody.trace.notes)
+    free_form = Question(id="f", text="12 + 7 =", kind="free_form", gold="19")
+    assert Ensemble((Says("19"),), vote="scores").run(free_form, FakeLM()).abstained

@@ -39,6 +39,16 @@ def test_threshold_and_k_limit_the_hits(store):
         store.search("anything", k=0)
 
 
+def test_search_many_gives_each_text_what_search_gives_it(store):
+    texts = ["How many legs does a spider have?", "Who painted the Mona Lisa?", "capital city of Australia"]
+    many = store.search_many(texts, k=2, threshold=0.2)
+    for text, hits in zip(texts, many, strict=True):
+        alone = store.search(text, k=2, threshold=0.2)
+        assert [h.index for h in hits] == [h.index for h in alone]
+        assert [h.similarity for h in hits] == pytest.approx([h.similarity for h in alone], abs=1e-5)
+    assert MemoryStore().search_many(texts) == [[], [], []]
+
+
 def test_saves_and_reloads_with_equal_search_results(store, tmp_path, monkeypatch):
     saved = MemoryStore()
     saved.add_many(store.entries)

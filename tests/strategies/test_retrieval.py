@@ -1,0 +1,58 @@
+"""Retrieval scoring with the real all-MiniLM-L6-v2 encoder over a small store: no LM call is made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reasonkit.fake import FakeLM
+from reasonkit.registry import build_strategy
+from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
+from reasonkit.strategies.retrieval import Retrieval
+from reasonkit.types import Question
+
+FACTS = [
+    "Spiders have eight legs.",
+    "Revolving doors are common at the entrances of banks.",
+    "Penguins live in Antarctica.",
+    "Milk is kept in a refrigerator.",
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> MemoryStore:
+    store = MemoryStore(tmp_path_factory.mktemp("retrieval") / "store")
+    store.add_many(MemoryEntry(key=fact, value=fact) for fact in FACTS)
+    store.save()
+    return store
+
+
+def test_the_option_whose_query_meets_a_fact_wins_and_no_lm_call_is_made(store: MemoryStore) -> None:
+    question = Question(
+        id="q", text="Where do you keep milk cold?", options=("oven", "refrigerator", "garden"), gold=1
+    )
+    prediction = Retrieval(store).run(question, FakeLM())
+    assert prediction.answer == 1
+    assert max(prediction.scores, key=prediction.scores.__getitem__) == "refrigerator"
+    assert 1 / 3 < prediction.confidence <= 1.0
+    retrieved = prediction.trace.steps["retrieved"]
+    assert [r["query"] for r in retrieved] == [f"Where do you keep milk cold? {o}" for o in question.options]
+    assert retrieved[1]["key"] == "Milk is kept in a refrigerator."
+    assert prediction.trace.calls == []
+
+
+def test_only_multiple_choice_and_a_spec_loads_the_store_folder(store: MemoryStore) -> None:
+    retrieval = build_strategy(f"retrieval(store='{store.path}', temperature=0.1)")
+    assert isinstance(retrieval, Retrieval) and len(retrieval.store) == len(FACTS)
+    assert retrieval.config() == {"name": "retrieval", "store": str(store.path), "temperature": 0.1}
+    statement = Question(id="s", text="Spiders have six legs.", gold=False)
+    assert not retrieval.applies_to(statement)
+    assert retrieval.run(statement, FakeLM()).abstained
+
+
+def test_bad_options_are_named(tmp_path: Path, store: MemoryStore) -> None:
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        Retrieval(store, temperature=0)
+    with pytest.raises(FileNotFoundError, match="no entries.jsonl in"):
+        Retrieval(tmp_path / "missing")
