@@ -95,6 +95,19 @@ def _encoder(model: str, model_path: Path) -> SentenceTransformer:
         return _encoders[model]
 
 
+def top_k(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first, ties to the lower index (a stable full sort's order),
+    without sorting all of them: a store holds tens of thousands of entries, a search wants a few."""
+    if k < len(values):
+        candidates = np.argpartition(-values, k - 1)[:k]
+        # an entry tied with the k-th value but outside the partition must still win by its lower index
+        tied = np.flatnonzero(values == values[candidates].min())
+        candidates = np.union1d(candidates, tied)
+    else:
+        candidates = np.arange(len(values))
+    return candidates[np.lexsort((candidates, -values[candidates]))][:k]
+
+
 def _keys_hash(entries: list[MemoryEntry]) -> str:
     return hashlib.sha256(json.dumps([e.key for e in entries]).encode()).hexdigest()
 
@@ -179,7 +192,7 @@ class MemoryStore:
             return [[] for _ in texts]
         hits = []
         for similarities in self.embed(texts) @ self._embeddings.T:
-            order = np.argsort(-similarities, kind="stable")[:k]
+            order = top_k(similarities, k)
             hits.append(
                 [
                     MemoryHit(entry=self._entries[i], similarity=float(similarities[i]), index=int(i))

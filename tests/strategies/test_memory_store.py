@@ -5,9 +5,11 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reasonkit.strategies import memory_store
-from reasonkit.strategies.memory_store import DEFAULT_MODEL, MemoryEntry, MemoryStore
+from reasonkit.strategies.memory_store import DEFAULT_MODEL, MemoryEntry, MemoryStore, top_k
 
 FACTS = {
     "The capital of Australia is Canberra.": "Canberra is the capital of Australia, not Sydney.",
@@ -118,3 +120,10 @@ def test_the_encoder_is_loaded_once_and_offline(store):
     MemoryStore().add("One more store.", "Same encoder.")
     assert list(memory_store._encoders) == [DEFAULT_MODEL]
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=60), st.integers(1, 70))
+def test_top_k_orders_as_a_stable_full_sort(values, k):
+    """Ties (many here: five distinct values) go to the lower index, as np.argsort(kind='stable') orders them."""
+    array = np.asarray(values, dtype=np.float32)
+    assert top_k(array, k).tolist() == np.argsort(-array, kind="stable")[:k].tolist()

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from reasonkit.batching import QuestionError
 from reasonkit.fake import FakeLM
 from reasonkit.registry import build_strategy
-from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
-from reasonkit.strategies.retrieval import Retrieval
+from reasonkit.strategies.memory_store import MemoryEntry, MemoryHit, MemoryStore
+from reasonkit.strategies.retrieval import QueryBatcher, Retrieval
 from reasonkit.types import Question
 
 FACTS = [
@@ -56,3 +57,34 @@ def test_bad_options_are_named(tmp_path: Path, store: MemoryStore) -> None:
         Retrieval(store, temperature=0)
     with pytest.raises(FileNotFoundError, match="no entries.jsonl in"):
         Retrieval(tmp_path / "missing")
+
+
+def test_questions_in_flight_share_one_encoder_call_and_get_their_own_hits(store: MemoryStore) -> None:
+    questions = [
+        Question(id=f"q{i}", text=text, options=("refrigerator", "bank", "Antarctica", "eight legs"), gold=gold)
+        for i, (text, gold) in enumerate(
+            [("Where is milk kept?", 0), ("Where are revolving doors common?", 1), ("Where do penguins live?", 2)]
+            * 4
+        )
+    ]
+    batched = Retrieval(store)
+    together = batched.run_many(questions, FakeLM(), concurrency=64)
+    assert batched.batcher.encoder_calls == 1
+    alone = Retrieval(store)
+    one_by_one = [alone.run(q, FakeLM()) for q in questions]
+    assert alone.batcher.encoder_calls == len(questions)
+    assert [p.answer for p in together] == [p.answer for p in one_by_one] == [q.gold for q in questions]
+    for a, b in zip(together, one_by_one, strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)
+
+
+def test_an_encoder_failure_reaches_every_waiting_question(store: MemoryStore) -> None:
+    retrieval = Retrieval(store)
+
+    def broken(queries: list[str]) -> list[list[MemoryHit]]:
+        raise RuntimeError("encoder lost")
+
+    retrieval.batcher = QueryBatcher(broken)
+    questions = [Question(id=f"q{i}", text="Where is milk kept?", options=("a", "b"), gold=0) for i in range(3)]
+    with pytest.raises(QuestionError, match="encoder lost"):
+        retrieval.run_many(questions, FakeLM())
