@@ -73,13 +73,13 @@ class Ensemble(Strategy):
             counts[key] = counts.get(key, 0.0) + weight
             totals[key] = totals.get(key, 0.0) + weight * confidence
         trace = Trace(strategy=self.name, children=[p.trace for p in predictions])
+        skipped = len(self.members) - len(active)
+        if skipped:
+            trace.notes.append(f"{skipped} member(s) do not apply to this question and did not vote")
         if self.vote == "scores":
             return self._pool_scores(question, [w for _, w in active], predictions, rows, trace)
         primary, secondary = (counts, totals) if self.vote == "majority" else (totals, counts)
         trace.steps = {"members": rows, "tally": {"majority": counts, "weighted": totals, "vote": self.vote}}
-        skipped = len(self.members) - len(active)
-        if skipped:
-            trace.notes.append(f"{skipped} member(s) do not apply to this question and did not vote")
         if not answers:
             trace.notes.append("abstained: no member gave an answer")
             return Prediction(question_id=question.id, answer=None, trace=trace)
@@ -112,7 +112,10 @@ class Ensemble(Strategy):
         voters = 0
         for weight, prediction, row in zip(weights, predictions, rows, strict=True):
             row["scores"] = prediction.scores
-            if prediction.answer is None or any(label not in prediction.scores for label in labels):
+            if prediction.answer is None:
+                trace.notes.append(f"{row['name']} abstained and did not vote")
+                continue
+            if any(label not in prediction.scores for label in labels):
                 trace.notes.append(f"{row['name']} left a choice unscored and did not vote")
                 continue
             voters += 1

@@ -35,6 +35,8 @@ class QueryBatcher:
 
     async def search(self, queries: list[str]) -> list[list[MemoryHit]]:
         loop = asyncio.get_running_loop()
+        if self._flusher is not None and self._flusher.get_loop() is not loop:
+            self._pending = []  # left by a run whose loop is gone (e.g. stopped by an error): nobody waits
         future: asyncio.Future[list[list[MemoryHit]]] = loop.create_future()
         self._pending.append((queries, future))
         if self._flusher is None or self._flusher.done():
@@ -82,7 +84,8 @@ class Retrieval(Strategy):
         if len(self.store) == 0:
             raise ValueError(f"retrieval: the store at {self.store.path} holds no entries")
         self.temperature = temperature
-        self.batcher = QueryBatcher(lambda queries: self.store.search_many(queries, k=1))
+        # threshold -1: the nearest entry counts even when its cosine similarity is negative
+        self.batcher = QueryBatcher(lambda queries: self.store.search_many(queries, k=1, threshold=-1.0))
 
     def applies_to(self, question: Question) -> bool:
         return question.options is not None

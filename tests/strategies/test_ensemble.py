@@ -117,7 +117,8 @@ def test_scores_vote_skips_members_without_every_score() -> None:
     partial = Says(2, scores={"forest": 9.0})
     whole = Says(0, scores={"bank": -1.0, "library": -2.0, "forest": -3.0})
     pooled = Ensemble((partial, whole, Says(None)), vote="scores").run(QUESTION, FakeLM())
-    assert pooled.answer == 0 and any("says left a choice unscored" in n for n in pooled.trace.notes)
+    assert pooled.answer == 0 and "says left a choice unscored and did not vote" in pooled.trace.notes
+    assert "says abstained and did not vote" in pooled.trace.notes
     nobody = Ensemble((partial,), vote="scores").run(QUESTION, FakeLM())
     assert nobody.abstained and any("no member scored every choice" in n for n in nobody.trace.notes)
     free_form = Question(id="f", text="12 + 7 =", kind="free_form", gold="19")
