@@ -184,7 +184,7 @@ def check_resume(device: torch.device) -> Check:
         root = Path(folder)
         corpus = importlib.resources.files("reasonkit.lm") / "corpora" / "tinyshakespeare.txt.gz"
         (root / "corpus.txt").write_text(gzip.decompress(corpus.read_bytes()).decode()[:80_000])
-        (root / "recipe.toml").write_text(RESUME_RECIPE.format(device=device))
+        (root / "recipe.toml").write_text(RESUME_RECIPE.format(device=device.type))
         recipe, cache = load_recipe(root / "recipe.toml"), root / "cache"
         whole = train(recipe, root / "whole", cache_dir=cache, progress=False)
         train(recipe, root / "resumed", cache_dir=cache, max_steps=8, progress=False)
