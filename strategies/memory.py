@@ -12,7 +12,7 @@ from typing import Any
 
 from reasonkit.batching import solve_traced
 from reasonkit.registry import register_strategy
-from reasonkit.strategies.memory_store import MemoryHit, MemoryStore
+from reasonkit.strategies.memory_store import MemoryHit, MemoryStore, QueryBatcher
 from reasonkit.strategies.prompts import NOTE_PREFIX
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
@@ -21,6 +21,13 @@ from reasonkit.types import Prediction, Question, Trace
 def notes_text(hits: list[MemoryHit]) -> str:
     """The lines put before the question: one "Note: <value>" line per retrieved entry, most similar first."""
     return "".join(f"{NOTE_PREFIX}{' '.join(hit.entry.value.split())}\n" for hit in hits)
+
+
+def with_notes(question: Question, hits: list[MemoryHit]) -> Question:
+    """The question with its notes prepended (unchanged when nothing was similar enough)."""
+    if not hits:
+        return question
+    return question.model_copy(update={"text": notes_text(hits) + question.text})
 
 
 @register_strategy("memory")
@@ -45,6 +52,7 @@ class WithMemory(Strategy):
         self.store = store if isinstance(store, MemoryStore) else MemoryStore(store)
         self.k = k
         self.threshold = threshold
+        self.batcher = QueryBatcher(lambda texts: self.store.search_many(texts, k=self.k, threshold=self.threshold))
 
     def applies_to(self, question: Question) -> bool:
         return self.inner.applies_to(question)
@@ -61,12 +69,11 @@ class WithMemory(Strategy):
     def augment(self, question: Question) -> tuple[Question, list[MemoryHit]]:
         """The question with its notes prepended (unchanged when nothing is similar enough) and the hits."""
         hits = self.store.search(question.text, k=self.k, threshold=self.threshold)
-        if not hits:
-            return question, hits
-        return question.model_copy(update={"text": notes_text(hits) + question.text}), hits
+        return with_notes(question, hits), hits
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
-        augmented, hits = self.augment(question)
+        hits = (await self.batcher.search([question.text]))[0]  # batched with the other questions in flight
+        augmented = with_notes(question, hits)
         inner = await solve_traced(self.inner, augmented, lm)
         trace = Trace(
             strategy=self.name,

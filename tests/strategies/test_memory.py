@@ -156,3 +156,21 @@ def test_end_to_end_on_the_tiny_model(tiny_engine):
         assert child.calls and {c.kind for c in child.calls} == {"loglikelihood"}
     assert "A whale is a mammal" in noted.trace.children[0].steps["prompt"]
     assert "Note:" not in plain.trace.children[0].steps["prompt"]
+
+
+def test_questions_in_flight_share_one_search_and_each_gets_its_notes(tmp_path):
+    store = MemoryStore(tmp_path / "memory")
+    store.feedback("What is the capital of Australia?", CORRECTION)
+    lm = FakeLM({"Note: ": " Canberra"}, default=" Sydney")
+    memory = WithMemory(SayAnswer(), store, k=1, threshold=0.5)
+    questions = [
+        Question(id=f"q{i}", text=text, gold=gold)
+        for i, (text, gold) in enumerate(
+            [("Which city is Australia's capital?", "Canberra"), ("How many legs does a spider have?", "Sydney")]
+            * 5
+        )
+    ]
+    predictions = memory.run_many(questions, lm)
+    assert memory.batcher.encoder_calls == 1
+    assert [p.answer for p in predictions] == [q.gold for q in questions]
+    assert [len(p.trace.steps["retrieved"]) for p in predictions] == [1, 0] * 5

@@ -9,8 +9,8 @@ import pytest
 from reasonkit.batching import QuestionError
 from reasonkit.fake import FakeLM
 from reasonkit.registry import build_strategy
-from reasonkit.strategies.memory_store import MemoryEntry, MemoryHit, MemoryStore
-from reasonkit.strategies.retrieval import QueryBatcher, Retrieval
+from reasonkit.strategies.memory_store import MemoryEntry, MemoryHit, MemoryStore, QueryBatcher
+from reasonkit.strategies.retrieval import Retrieval
 from reasonkit.types import Question
 
 FACTS = [
