@@ -290,7 +290,9 @@ class QueryBatcher:
     async def search(self, queries: list[str]) -> list[list[MemoryHit]]:
         loop = asyncio.get_running_loop()
         if self._flusher is not None and self._flusher.get_loop() is not loop:
-            self._pending = []  # left by a run whose loop is gone (e.g. stopped by an error): nobody waits
+            # left by a run whose loop is gone (e.g. stopped by an error): nobody waits on them, and that
+            # loop's flusher will never run, so this loop needs its own
+            self._pending, self._flusher = [], None
         future: asyncio.Future[list[list[MemoryHit]]] = loop.create_future()
         self._pending.append((queries, future))
         if self._flusher is None or self._flusher.done():
@@ -305,6 +307,8 @@ class QueryBatcher:
             quiet = quiet + 1 if len(self._pending) == size else 0
         pending, self._pending = self._pending, []
         pending = [(queries, future) for queries, future in pending if not future.done()]
+        if not pending:  # every waiting question was cancelled
+            return
         self.encoder_calls += 1
         try:
             hits = self._search([query for queries, _ in pending for query in queries])

@@ -1,5 +1,6 @@
 """The memory store with the real all-MiniLM-L6-v2 encoder (loaded once per test process)."""
 
+import asyncio
 import json
 import os
 
@@ -127,3 +128,22 @@ def test_top_k_orders_as_a_stable_full_sort(values, k):
     """Ties (many here: five distinct values) go to the lower index, as np.argsort(kind='stable') orders them."""
     array = np.asarray(values, dtype=np.float32)
     assert top_k(array, k).tolist() == np.argsort(-array, kind="stable")[:k].tolist()
+
+
+def test_a_batcher_left_waiting_by_a_dead_loop_serves_the_next_one(store):
+    """A run stopped mid-way leaves a query and an unfinished flusher behind; the next run must not wait on
+    them (a new loop needs a new flusher) and must not receive their hits."""
+    batcher = memory_store.QueryBatcher(lambda texts: store.search_many(texts, k=1))
+    stale_loop = asyncio.new_event_loop()
+    stale = stale_loop.create_task(batcher.search(["capital of Australia"]))
+    stale_loop.run_until_complete(asyncio.sleep(0))  # the query is queued; the loop stops before the flush
+    stale_flusher = batcher._flusher
+    assert batcher._pending and stale_flusher is not None and not stale_flusher.done()
+
+    [hits] = asyncio.run(asyncio.wait_for(batcher.search(["How many legs does a spider have?"]), timeout=30))
+    assert [h.entry.key for h in hits] == ["Spiders have eight legs."]
+    assert batcher.encoder_calls == 1
+    for task in (stale, stale_flusher):
+        task.cancel()
+    stale_loop.run_until_complete(asyncio.gather(stale, stale_flusher, return_exceptions=True))
+    stale_loop.close()
