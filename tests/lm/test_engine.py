@@ -416,4 +416,6 @@ def test_bf16_autocast_runs_every_path_and_stays_near_fp32(tiny_model_dir: Path)
 
     samples = bf16.generate([GenerationRequest(prompt=prompts[0], max_tokens=12, n=6, temperature=1.0, seed=3)])
     assert len(samples[0].samples) == 6
-    assert all(len(s.token_logprobs) == 12 and all(map(math.isfinite, s.token_logprobs)) for s in samples[0].samples)
+    for sample in samples[0].samples:  # 12 tokens unless a sample ends its text first
+        assert len(sample.token_logprobs) == 12 or sample.finish_reason == "eos"
+        assert all(map(math.isfinite, sample.token_logprobs))
