@@ -5,7 +5,8 @@ the member's weight (a member without a confidence counts 1). "scores" pools the
 instead of their answers: each choice gets the sum of every member's score for it times the member's weight
 (a log-linear pool when the scores are log-probabilities: `direct`'s normalised log-likelihoods,
 `retrieval`'s similarities); the weights set the exchange rate between the members' scales, so they are
-fitted on held-out questions, never on the evaluation split. Members that abstain, or do not apply to the
+fitted on held-out questions, never on the evaluation split (`reasonkit.benchmarks.pool_weights` sweeps
+them over two runs already made). Members that abstain, or do not apply to the
 question, do not vote (under "scores", nor do members that leave a choice unscored). Ties go to the larger
 other total, then to the earlier member (the earlier choice under "scores").
 """
@@ -13,6 +14,7 @@ other total, then to the earlier member (the earlier choice under "scores").
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field
@@ -77,7 +79,12 @@ class Ensemble(Strategy):
         if skipped:
             trace.notes.append(f"{skipped} member(s) do not apply to this question and did not vote")
         if self.vote == "scores":
-            return self._pool_scores(question, [w for _, w in active], predictions, rows, trace)
+            for row, prediction in zip(rows, predictions, strict=True):
+                row["scores"] = prediction.scores
+            named = [(str(row["name"]), w, p) for row, (_, w), p in zip(rows, active, predictions, strict=True)]
+            pooled = pool_scores(question, named, trace.notes)
+            trace.steps = {"members": rows, "pooled": pooled, "vote": self.vote}
+            return pooled_prediction(question, pooled, trace)
         primary, secondary = (counts, totals) if self.vote == "majority" else (totals, counts)
         trace.steps = {"members": rows, "tally": {"majority": counts, "weighted": totals, "vote": self.vote}}
         if not answers:
@@ -95,41 +102,42 @@ class Ensemble(Strategy):
             trace=trace,
         )
 
-    def _pool_scores(
-        self,
-        question: Question,
-        weights: list[float],
-        predictions: list[Prediction],
-        rows: list[dict[str, object]],
-        trace: Trace,
-    ) -> Prediction:
-        labels = question.choices
-        if not labels:
-            trace.steps = {"members": rows, "vote": self.vote}
-            trace.notes.append("abstained: a free-form question has no choices to pool scores over")
-            return Prediction(question_id=question.id, answer=None, trace=trace)
-        pooled = dict.fromkeys(labels, 0.0)
-        voters = 0
-        for weight, prediction, row in zip(weights, predictions, rows, strict=True):
-            row["scores"] = prediction.scores
-            if prediction.answer is None:
-                trace.notes.append(f"{row['name']} abstained and did not vote")
-                continue
-            if any(label not in prediction.scores for label in labels):
-                trace.notes.append(f"{row['name']} left a choice unscored and did not vote")
-                continue
+
+def pool_scores(
+    question: Question, members: Sequence[tuple[str, float, Prediction]], notes: list[str]
+) -> dict[str, float] | None:
+    """Each choice's weighted sum of the (name, weight, prediction) members' scores; None when no member
+    scored every choice. Why a member did not vote goes to `notes`."""
+    labels = question.choices
+    if not labels:
+        notes.append("abstained: a free-form question has no choices to pool scores over")
+        return None
+    pooled = dict.fromkeys(labels, 0.0)
+    voters = 0
+    for name, weight, prediction in members:
+        if prediction.answer is None:
+            notes.append(f"{name} abstained and did not vote")
+        elif any(label not in prediction.scores for label in labels):
+            notes.append(f"{name} left a choice unscored and did not vote")
+        else:
             voters += 1
             for label in labels:
                 pooled[label] += weight * prediction.scores[label]
-        trace.steps = {"members": rows, "pooled": pooled, "vote": self.vote}
-        if not voters:
+    return pooled if voters else None
+
+
+def pooled_prediction(question: Question, pooled: dict[str, float] | None, trace: Trace) -> Prediction:
+    """The choice with the highest pooled score (ties to the earlier choice), or an abstention."""
+    if pooled is None:
+        if question.choices:
             trace.notes.append("abstained: no member scored every choice")
-            return Prediction(question_id=question.id, answer=None, trace=trace)
-        best = max(range(len(labels)), key=lambda i: (pooled[labels[i]], -i))
-        return Prediction(
-            question_id=question.id,
-            answer=question.answer_of(best),
-            scores=pooled,
-            confidence=softmax([pooled[label] for label in labels])[best],
-            trace=trace,
-        )
+        return Prediction(question_id=question.id, answer=None, trace=trace)
+    labels = question.choices
+    best = max(range(len(labels)), key=lambda i: (pooled[labels[i]], -i))
+    return Prediction(
+        question_id=question.id,
+        answer=question.answer_of(best),
+        scores=pooled,
+        confidence=softmax([pooled[label] for label in labels])[best],
+        trace=trace,
+    )
