@@ -32,7 +32,12 @@ class Retrieval(Strategy):
     def __init__(self, store: MemoryStore | str | Path, temperature: float = 0.05) -> None:
         if temperature <= 0:
             raise ValueError(f"retrieval: temperature must be > 0, got {temperature}")
-        self.store = store if isinstance(store, MemoryStore) else MemoryStore.load(store)
+        if not isinstance(store, MemoryStore):
+            try:
+                store = MemoryStore.load(store)
+            except FileNotFoundError as error:  # a ValueError reaches the user as a bad option, not a traceback
+                raise ValueError(f"retrieval: option 'store': {error} (build one with `reasonkit memory`)") from error
+        self.store = store
         if len(self.store) == 0:
             raise ValueError(f"retrieval: the store at {self.store.path} holds no entries")
         self.temperature = temperature

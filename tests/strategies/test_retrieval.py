@@ -55,7 +55,7 @@ def test_only_multiple_choice_and_a_spec_loads_the_store_folder(store: MemorySto
 def test_bad_options_are_named(tmp_path: Path, store: MemoryStore) -> None:
     with pytest.raises(ValueError, match="temperature must be > 0"):
         Retrieval(store, temperature=0)
-    with pytest.raises(FileNotFoundError, match="no entries.jsonl in"):
+    with pytest.raises(ValueError, match="option 'store': memory store: no entries.jsonl in .*reasonkit memory"):
         Retrieval(tmp_path / "missing")
 
 
