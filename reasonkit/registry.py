@@ -237,16 +237,18 @@ def _construct(name: str, options: dict[str, Any]) -> Strategy:
         return cls(**values)
     except ValidationError as error:  # constraints a pydantic strategy declares on its fields (n >= 1, ...)
         problems = "; ".join(_field_problem(e, values) for e in error.errors())
-        raise StrategySpecError(f"strategy {name!r}, {problems}") from error
+        joint = ", " if problems.startswith("option ") else ": "
+        raise StrategySpecError(f"strategy {name!r}{joint}{problems}") from error
     except (TypeError, ValueError) as error:
         raise StrategySpecError(f"strategy {name!r}: {error}") from error
 
 
 def _field_problem(error: ErrorDetails, values: dict[str, Any]) -> str:
+    message = error["msg"].removeprefix("Value error, ")  # how pydantic wraps a validator's own ValueError
     option = str(error["loc"][0]) if error["loc"] else ""
     if option in values:
-        return f"option {option!r} = {values[option]!r}: {error['msg']}"
-    return error["msg"]
+        return f"option {option!r} = {values[option]!r}: {message}"
+    return message
 
 
 def _parameters(cls: type[Strategy]) -> dict[str, inspect.Parameter]:

@@ -135,6 +135,11 @@ def test_a_field_constraint_of_a_pydantic_strategy_names_the_option() -> None:
     @dataclass(frozen=True)
     class Voter(Strategy):
         n: int = Field(20, ge=1)
+        k: int = 1
+
+        def __post_init__(self) -> None:
+            if self.k > self.n:
+                raise ValueError(f"voter: k = {self.k} is more than n = {self.n}")
 
         async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
             raise NotImplementedError
@@ -144,6 +149,9 @@ def test_a_field_constraint_of_a_pydantic_strategy_names_the_option() -> None:
     assert (
         str(caught.value) == "strategy 'voter', option 'n' = -1: Input should be greater than or equal to 1"
     )
+    with pytest.raises(StrategySpecError) as caught:  # a check across fields: pydantic's "Value error, " dropped
+        build_strategy("voter(n=2, k=3)")
+    assert str(caught.value) == "strategy 'voter': voter: k = 3 is more than n = 2"
 
 
 def test_a_name_cannot_be_taken_twice() -> None:
