@@ -81,7 +81,7 @@ class Ensemble(Strategy):
         if self.vote == "scores":
             for row, prediction in zip(rows, predictions, strict=True):
                 row["scores"] = prediction.scores
-            named = [(str(row["name"]), w, p) for row, (_, w), p in zip(rows, active, predictions, strict=True)]
+            named = [(member.name, weight, p) for (member, weight), p in zip(active, predictions, strict=True)]
             pooled = pool_scores(question, named, trace.notes)
             trace.steps = {"members": rows, "pooled": pooled, "vote": self.vote}
             return pooled_prediction(question, pooled, trace)

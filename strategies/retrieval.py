@@ -6,11 +6,11 @@ embeddings: each option is scored by how close "question + option" comes to a se
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from reasonkit.registry import register_strategy
+from reasonkit.strategies.direct import softmax
 from reasonkit.strategies.memory_store import MemoryStore, QueryBatcher
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
@@ -64,7 +64,6 @@ class Retrieval(Strategy):
         best = [hits[0] for hits in found]
         similarities = [hit.similarity for hit in best]
         winner = max(range(len(best)), key=lambda i: (similarities[i], -i))
-        exps = [math.exp((s - similarities[winner]) / self.temperature) for s in similarities]
         trace.steps = {
             "retrieved": [
                 {"query": query, "key": hit.entry.key, "value": hit.entry.value, "similarity": hit.similarity}
@@ -75,6 +74,6 @@ class Retrieval(Strategy):
             question_id=question.id,
             answer=question.answer_of(winner),
             scores=dict(zip(question.choices, similarities, strict=True)),
-            confidence=exps[winner] / sum(exps),
+            confidence=softmax([s / self.temperature for s in similarities])[winner],
             trace=trace,
         )
