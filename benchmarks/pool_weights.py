@@ -30,7 +30,8 @@ class PooledAccuracy(BaseModel):
 
 def shared_lines(first: list[ResultLine], second: list[ResultLine]) -> list[tuple[ResultLine, ResultLine]]:
     """The questions both runs answered, ordered by id as `reasonkit report` pairs them (so the bootstrap
-    draws the same resamples and the intervals agree with the report's)."""
+    draws the same resamples and the paired intervals agree with the report's; its accuracy intervals resample
+    in each run's own line order and may differ from these in the last digit)."""
     theirs = {line.question_id: line for line in second}
     ours = {line.question_id: line for line in first}
     return [(ours[question_id], theirs[question_id]) for question_id in sorted(ours.keys() & theirs.keys())]

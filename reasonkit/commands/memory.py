@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,8 @@ import click
 
 if TYPE_CHECKING:
     from reasonkit.strategies.memory_store import MemoryEntry
+
+TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
 
 @click.command(short_help="Embed facts into a store that the memory strategy retrieves from.")
@@ -26,8 +29,14 @@ if TYPE_CHECKING:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Rows to add (.jsonl or .jsonl.gz).",
 )
-@click.option("--key", "key_field", required=True, help="Field embedded and matched against questions (a.b for nesting).")
-@click.option("--value", "value_field", help="Field put into the prompt (default: the key itself).")
+@click.option(
+    "--key",
+    "key_field",
+    required=True,
+    help="Field embedded and matched against questions (a.b for nesting), or a template of fields such as "
+    "'{words.0}: {gloss}'.",
+)
+@click.option("--value", "value_field", help="Field or template put into the prompt (default: the key itself).")
 @click.option("--limit", type=click.IntRange(min=1), help="First N rows only.")
 @click.option(
     "--leak-check",
@@ -56,7 +65,6 @@ def memory(
     explanations, for one, cover 794 CommonsenseQA dev questions).
     """
     from reasonkit.jsonl import JsonlError, iter_jsonl
-    from reasonkit.lm.recipe import get_field
     from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
 
     if data_dir is not None and leak_recipe is None:
@@ -70,8 +78,8 @@ def memory(
                 break
             where = f"{jsonl_path}:{number}"
             try:
-                key = get_field(row, key_field)
-                value = key if value_field is None else get_field(row, value_field)
+                key = fill(row, key_field)
+                value = key if value_field is None else fill(row, value_field)
             except KeyError as error:
                 raise click.ClickException(f"{where}: {error.args[0]}") from None
             if not isinstance(key, str) or not isinstance(value, str) or not key.strip() or not value.strip():
@@ -86,6 +94,15 @@ def memory(
     added = store.add_many(entries)
     store.save()
     click.echo(f"added {added} of {len(entries)} rows to {store_dir} ({len(store)} entries)")
+
+
+def fill(row: object, field_or_template: str) -> object:
+    """The row's field "a.b", or the template with each "{a.b}" replaced by that field's text."""
+    from reasonkit.lm.recipe import get_field
+
+    if "{" not in field_or_template:
+        return get_field(row, field_or_template)
+    return TEMPLATE_FIELD.sub(lambda match: str(get_field(row, match.group(1))), field_or_template)
 
 
 def _without_leaks(

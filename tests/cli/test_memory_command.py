@@ -42,6 +42,19 @@ def test_a_missing_field_names_file_and_line(tmp_path: Path) -> None:
     assert not (tmp_path / "s").exists()
 
 
+def test_a_template_key_joins_fields_and_names_a_missing_one(tmp_path: Path) -> None:
+    glosses = [{"words": ["bank", "depository"], "gloss": "a financial institution that accepts deposits"}]
+    rows = write_rows(tmp_path / "glosses.jsonl.gz", [*glosses, {"words": ["river"]}])
+    store = tmp_path / "store"
+    args = ["memory", "--store", str(store), "--jsonl", str(rows), "--key", "{words.0}: {gloss}"]
+    result = CliRunner().invoke(main, [*args, "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    [hit] = MemoryStore.load(store).search("Where do people keep money?", k=1)
+    assert hit.entry.key == hit.entry.value == "bank: a financial institution that accepts deposits"
+    missing = CliRunner().invoke(main, args)
+    assert missing.exit_code != 0 and f"{rows}:2: field 'gloss' has no part 'gloss'" in missing.output
+
+
 DEV_QUESTION = "Where would a curious fox most likely hide its food during the long winter?"
 LEAK_RECIPE = """
 name = "unit"
