@@ -29,7 +29,7 @@ from reasonkit.benchmarks.metrics import (  # noqa: E402
     paired_comparison,
 )
 from reasonkit.benchmarks.runner import ResultLine, RunRecord, load_run  # noqa: E402
-from reasonkit.types import Trace  # noqa: E402
+from reasonkit.types import Prediction, Trace  # noqa: E402
 
 
 class Run(BaseModel):
@@ -220,13 +220,22 @@ def true_false_margin(trace: Trace) -> float | None:
     return next((m for child in trace.children if (m := true_false_margin(child)) is not None), None)
 
 
+def answer_margin(prediction: Prediction) -> float | None:
+    """The model's True - False margin where it scored them, else the strategy's own (e.g. retrieval's
+    similarity against its threshold); None when there is neither."""
+    margin = true_false_margin(prediction.trace)
+    if margin is None and prediction.scores is not None and {"True", "False"} <= prediction.scores.keys():
+        margin = prediction.scores["True"] - prediction.scores["False"]
+    return margin
+
+
 def signal_table(runs: list[Run]) -> str:
     """Binary runs that scored True against False: AUC of that margin against the gold label."""
     out = []
     for run in runs:
         pairs = [(margin, line.question.gold) for line in run.lines
                  if isinstance(line.question.gold, bool)
-                 and (margin := true_false_margin(line.prediction.trace)) is not None]
+                 and (margin := answer_margin(line.prediction)) is not None]
         labels = {gold for _, gold in pairs}
         if len(pairs) < len(run.lines) or labels != {True, False}:
             continue
@@ -242,7 +251,8 @@ def signal_section(runs: list[Run]) -> str:
     table = signal_table(runs)
     if not table:
         return ""
-    return ("\n## True/false sets: is there a signal to threshold?\n\nAUC of log P(True) - log P(False) against "
+    return ("\n## True/false sets: is there a signal to threshold?\n\nAUC of log P(True) - log P(False), or of "
+            "the strategy's own True - False score where no model scored them, against "
             "the gold label (bootstrap 95% intervals). 0.5 is no signal: then accuracy sits at the majority "
             "class whatever the threshold, and no calibration can move it.\n\n" + table)
 

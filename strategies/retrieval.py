@@ -2,6 +2,11 @@
 embeddings: each option is scored by how close "question + option" comes to a sentence of a knowledge store
 (e.g. GenericsKB). It makes no LM call. Alone it is a baseline that says how much the store knows; in
 `ensemble(vote='scores')` beside `direct` it adds that evidence to the model's scores.
+
+Given a `threshold`, it also answers true/false statements: true when some entry comes that close. This is
+the support score of retrieval-based fact checking: a false claim, often a true one with a detail changed,
+tends to sit farther from anything the store says. The threshold is fitted on a train split
+(`python -m reasonkit.benchmarks.fit_threshold`), never on the split it is evaluated on.
 """
 
 from __future__ import annotations
@@ -22,14 +27,18 @@ def option_query(question: Question, option: str) -> str:
 
 @register_strategy("retrieval")
 class Retrieval(Strategy):
-    """Multiple choice only: the option whose query has the most similar entry in `store` wins.
+    """The option whose query has the most similar entry in `store` wins; with `threshold`, a statement is
+    true when its most similar entry is at least that similar.
 
-    `Prediction.scores` are the cosine similarities; `confidence` is their softmax at `temperature`.
+    `Prediction.scores` are the cosine similarities (for a statement: "True" its similarity, "False" the
+    threshold); `confidence` is their softmax at `temperature`.
     """
 
     name = "retrieval"
 
-    def __init__(self, store: MemoryStore | str | Path, temperature: float = 0.05) -> None:
+    def __init__(
+        self, store: MemoryStore | str | Path, temperature: float = 0.05, threshold: float | None = None
+    ) -> None:
         if temperature <= 0:
             raise ValueError(f"retrieval: temperature must be > 0, got {temperature}")
         if not isinstance(store, MemoryStore):
@@ -41,29 +50,38 @@ class Retrieval(Strategy):
         if len(self.store) == 0:
             raise ValueError(f"retrieval: the store at {self.store.path} holds no entries")
         self.temperature = temperature
+        if threshold is not None and not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"retrieval: threshold is a cosine similarity in [-1, 1], got {threshold}")
+        self.threshold = threshold
         # threshold -1: the nearest entry counts even when its cosine similarity is negative
         self.batcher = QueryBatcher(lambda queries: self.store.search_many(queries, k=1, threshold=-1.0))
 
     def applies_to(self, question: Question) -> bool:
-        return question.options is not None
+        return question.options is not None or (question.is_binary and self.threshold is not None)
 
     def config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "name": self.name,
             "store": str(self.store.path) if self.store.path is not None else None,
             "temperature": self.temperature,
         }
+        if self.threshold is not None:  # absent otherwise, so older runs' fingerprints still match
+            config["threshold"] = self.threshold
+        return config
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)
-        if question.options is None:
-            trace.notes.append("retrieval scores options; this question has none")
+        if not self.applies_to(question):
+            trace.notes.append("retrieval scores options, or statements given a threshold; this question is neither")
             return Prediction(question_id=question.id, answer=None, trace=trace)
-        queries = [option_query(question, option) for option in question.options]
+        queries = [question.text] if question.options is None else [option_query(question, o) for o in question.options]
         found = await self.batcher.search(queries)
         best = [hits[0] for hits in found]
         similarities = [hit.similarity for hit in best]
-        winner = max(range(len(best)), key=lambda i: (similarities[i], -i))
+        if question.options is None:
+            assert self.threshold is not None  # applies_to
+            similarities.append(self.threshold)  # "False" scores the threshold: true iff the statement reaches it
+        winner = max(range(len(similarities)), key=lambda i: (similarities[i], -i))
         trace.steps = {
             "retrieved": [
                 {"query": query, "key": hit.entry.key, "value": hit.entry.value, "similarity": hit.similarity}

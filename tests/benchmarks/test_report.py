@@ -21,7 +21,8 @@ from reasonkit.cli import main
 from reasonkit.fake import FakeLM
 from reasonkit.registry import build_strategy
 from reasonkit.strategies.memory import WithMemory
-from reasonkit.strategies.memory_store import MemoryStore
+from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
+from reasonkit.strategies.retrieval import Retrieval
 from reasonkit.types import Question
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -128,3 +129,12 @@ def test_signal_table_gives_the_auc_of_the_true_false_margin_and_finds_it_below_
     assert table[4].startswith("| toy | memory | 40 | 1.000")
     make_run(tmp_path / "cot", build_strategy("cot"), qs, FakeLM(default="So the answer is yes."))
     assert signal_table(load_runs([tmp_path / "cot"])) == ""
+
+
+def test_signal_table_reads_a_strategys_own_true_false_scores_where_no_model_scored(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path / "store")
+    store.add_many(MemoryEntry(key=fact, value=fact) for fact in ["Penguins live in Antarctica.", "Milk is white."])
+    qs = [Question(id="t", text="Penguins live in Antarctica.", gold=True, metadata={"benchmark": "toy"}),
+          Question(id="f", text="Volcanoes erupt during elections.", gold=False, metadata={"benchmark": "toy"})]
+    make_run(tmp_path / "retrieval", Retrieval(store, threshold=0.5), qs, FakeLM())
+    assert signal_table(load_runs([tmp_path / "retrieval"])).splitlines()[2].startswith("| toy | retrieval | 2 | 1.000")

@@ -52,9 +52,26 @@ def test_only_multiple_choice_and_a_spec_loads_the_store_folder(store: MemorySto
     assert retrieval.run(statement, FakeLM()).abstained
 
 
+def test_with_a_threshold_a_statement_is_true_when_some_entry_comes_that_close(store: MemoryStore) -> None:
+    near = Question(id="near", text="Penguins live in Antarctica.", gold=True)
+    far = Question(id="far", text="Volcanoes erupt during elections.", gold=False)
+    similarity = {q.id: store.search(q.text, k=1, threshold=-1.0)[0].similarity for q in (near, far)}
+    assert similarity["near"] > 0.99 and similarity["far"] < 0.5
+    retrieval = build_strategy(f"retrieval(store='{store.path}', threshold=0.5)")
+    assert retrieval.config()["threshold"] == 0.5
+    assert [retrieval.run(q, FakeLM()).answer for q in (near, far)] == [True, False]
+    prediction = retrieval.run(far, FakeLM())
+    assert prediction.scores == pytest.approx({"True": similarity["far"], "False": 0.5})
+    assert prediction.trace.steps["retrieved"][0]["query"] == far.text and prediction.trace.calls == []
+    at_the_threshold = Retrieval(store, threshold=similarity["far"]).run(far, FakeLM())
+    assert at_the_threshold.answer is True  # "True" at or above the threshold
+
+
 def test_bad_options_are_named(tmp_path: Path, store: MemoryStore) -> None:
     with pytest.raises(ValueError, match="temperature must be > 0"):
         Retrieval(store, temperature=0)
+    with pytest.raises(ValueError, match=r"threshold is a cosine similarity in \[-1, 1\], got 1.5"):
+        Retrieval(store, threshold=1.5)
     with pytest.raises(ValueError, match="option 'store': memory store: no entries.jsonl in .*reasonkit memory"):
         Retrieval(tmp_path / "missing")
 
