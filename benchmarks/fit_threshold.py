@@ -69,7 +69,11 @@ def main(store_dir: Path, benchmark: str, data_dir: Path, limit: int | None) -> 
     statements = [q for q in questions if q.is_binary and isinstance(q.gold, bool)][:limit]
     if len(statements) < 2:
         raise click.BadParameter(f"{benchmark!r} has no true/false train statements", param_hint="--benchmark")
-    result = fit(MemoryStore.load(store_dir), [q.text for q in statements], [bool(q.gold) for q in statements])
+    try:
+        store = MemoryStore.load(store_dir)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.BadParameter(f"{error} (build one with `reasonkit memory`)", param_hint="--store") from error
+    result = fit(store, [q.text for q in statements], [bool(q.gold) for q in statements])
     click.echo(
         f"{benchmark} train: {result.n} statements, {100 * result.true_fraction:.1f}% true; AUC of the similarity "
         f"{result.auc:.3f}; threshold {result.threshold:.6f} classifies {100 * result.accuracy:.1f}% of them"

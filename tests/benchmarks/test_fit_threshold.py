@@ -1,10 +1,11 @@
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reasonkit.benchmarks.fit_threshold import best_threshold, fit
+from reasonkit.benchmarks.fit_threshold import best_threshold, fit, main
 from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
 
 
@@ -32,3 +33,16 @@ def test_fits_on_the_real_encoder(tmp_path: Path) -> None:
     store.add_many(MemoryEntry(key=fact, value=fact) for fact in ["Penguins live in Antarctica.", "Milk is white."])
     result = fit(store, ["Penguins live in Antarctica.", "Elections cause volcanoes."], [True, False])
     assert (result.n, result.auc, result.accuracy, result.true_fraction) == (2, 1.0, 1.0, 0.5)
+
+
+def test_bad_options_are_named(tmp_path: Path) -> None:
+    statements = tmp_path / "creak" / "train.jsonl"
+    statements.parent.mkdir()
+    rows = ['{"ex_id": "a", "sentence": "Penguins live in Antarctica.", "label": "true"}',
+            '{"ex_id": "b", "sentence": "Elections cause volcanoes.", "label": "false"}']
+    statements.write_text("\n".join(rows) + "\n")
+    args = ["--data-dir", str(tmp_path), "--store", str(tmp_path)]
+    no_store = CliRunner().invoke(main, [*args, "-b", "creak"])
+    assert no_store.exit_code == 2 and "--store" in no_store.output and "reasonkit memory" in no_store.output
+    unknown = CliRunner().invoke(main, [*args, "-b", "nope"])
+    assert unknown.exit_code == 2 and "unknown benchmark 'nope'" in unknown.output
