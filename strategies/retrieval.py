@@ -4,8 +4,8 @@ embeddings: each option is scored by how close "question + option" comes to a se
 `ensemble(vote='scores')` beside `direct` it adds that evidence to the model's scores.
 
 Given a `threshold`, it also answers true/false statements: true when some entry comes that close. This is
-the support score of retrieval-based fact checking: a false claim, often a true one with a detail changed,
-tends to sit farther from anything the store says. The threshold is fitted on a train split
+the support score of retrieval-based fact checking: a false claim tends to sit farther from anything the
+store says. The threshold is fitted on a train split
 (`python -m reasonkit.benchmarks.fit_threshold`), never on the split it is evaluated on.
 """
 
@@ -78,8 +78,7 @@ class Retrieval(Strategy):
         found = await self.batcher.search(queries)
         best = [hits[0] for hits in found]
         similarities = [hit.similarity for hit in best]
-        if question.options is None:
-            assert self.threshold is not None  # applies_to
+        if question.options is None and self.threshold is not None:  # a statement (applies_to)
             similarities.append(self.threshold)  # "False" scores the threshold: true iff the statement reaches it
         winner = max(range(len(similarities)), key=lambda i: (similarities[i], -i))
         trace.steps = {

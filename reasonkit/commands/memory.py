@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
-    from reasonkit.strategies.memory_store import MemoryEntry
+    from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
 
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+EMBED_CHUNK = 4096  # rows per encoder call, and per step of the progress bar
 
 
 @click.command(short_help="Embed facts into a store that the memory strategy retrieves from.")
@@ -91,9 +93,31 @@ def memory(
     if leak_recipe is not None:
         entries = _without_leaks(entries, lines, jsonl_path, leak_recipe, data_dir)
     store = MemoryStore(store_dir)
-    added = store.add_many(entries)
-    store.save()
+    added = add_with_progress(store, entries)
     click.echo(f"added {added} of {len(entries)} rows to {store_dir} ({len(store)} entries)")
+
+
+def add_with_progress(store: MemoryStore, entries: list[MemoryEntry], save_every_s: float = 60.0) -> int:
+    """Embed in chunks under a progress bar and save at least every `save_every_s` seconds: embedding a
+    hundred thousand rows takes minutes on a CPU, and a run stopped part way is resumed by running the same
+    command again (entries already in the store are skipped)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    added = 0
+    last_save = time.monotonic()
+    columns = [BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("embedding", total=len(entries))
+        for start in range(0, len(entries), EMBED_CHUNK):
+            chunk = entries[start : start + EMBED_CHUNK]
+            added += store.add_many(chunk)
+            progress.advance(task, len(chunk))
+            if time.monotonic() - last_save >= save_every_s:
+                store.save()
+                last_save = time.monotonic()
+    store.save()
+    return added
 
 
 def fill(row: object, field_or_template: str) -> object:

@@ -2,10 +2,12 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reasonkit.cli import main
-from reasonkit.strategies.memory_store import MemoryStore
+from reasonkit.commands import memory as memory_command
+from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
 
 ROWS = [
     {"generic": {"sentence": "Birds have feathers."}, "source": "kb"},
@@ -104,3 +106,27 @@ def test_leak_check_options_are_checked(tmp_path: Path) -> None:
     missing = CliRunner().invoke(main, [*base, "--leak-check", str(tmp_path / "nope.toml")])
     assert missing.exit_code != 0 and "Traceback" not in missing.output and "nope.toml" in missing.output
     assert not (tmp_path / "s").exists()
+
+
+def test_a_build_stopped_part_way_keeps_what_it_saved_and_the_same_command_finishes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = [MemoryEntry(key=f"Fact number {i}.", value=f"Fact number {i}.") for i in range(5)]
+    monkeypatch.setattr(memory_command, "EMBED_CHUNK", 2)
+    store = MemoryStore(tmp_path / "store")
+    real_add_many = store.add_many
+    calls = 0
+
+    def add_many_then_crash(entries: list[MemoryEntry]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt
+        return real_add_many(entries)
+
+    monkeypatch.setattr(store, "add_many", add_many_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        memory_command.add_with_progress(store, facts, save_every_s=0.0)
+    assert len(MemoryStore.load(tmp_path / "store")) == 4  # two chunks saved before the stop
+    assert memory_command.add_with_progress(MemoryStore(tmp_path / "store"), facts) == 1
+    assert [e.key for e in MemoryStore.load(tmp_path / "store").entries] == [e.key for e in facts]
