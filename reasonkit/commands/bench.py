@@ -164,6 +164,28 @@ def default_strategies(questions: list[Question]) -> list[SpecSource]:
     return sources
 
 
+def applicable(plan: list[PlannedRun]) -> list[PlannedRun]:
+    """The runs whose strategy applies to some of their questions: a run that could only abstain would read
+    as 0% accuracy. Each one dropped is named; if none is left, that is a usage error."""
+    kept = []
+    for run in plan:
+        if not run.questions or any(run.strategy.applies_to(q) for q in run.questions):
+            kept.append(run)
+        else:
+            click.echo(f"skipping {run.label} on {run.benchmark}: it applies to none of its questions "
+                       f"({describe_kind(run.questions[0])})", err=True)
+    if not kept:
+        raise click.UsageError("no strategy asked for applies to any question of the benchmarks asked for "
+                               "(`reasonkit list` describes each strategy)")
+    return kept
+
+
+def describe_kind(question: Question) -> str:
+    if question.options is not None:
+        return f"multiple choice, e.g. {question.id}"
+    return f"{'true/false statements' if question.is_binary else 'free-form answers'}, e.g. {question.id}"
+
+
 def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...],
                 fields_toml: Path | None, data_dir: Path | None, split: str | None,
                 suite_seed: int | None = None) -> dict[str, list[Question]]:
@@ -342,6 +364,7 @@ def bench(
         for name, questions in suites.items()
         for source in sources or default_strategies(questions)
     ]
+    plan = applicable(plan)
     labels = [(run.benchmark, slug(run.label)) for run in plan]
     if len(set(labels)) < len(labels):
         twice = next(label for label in labels if labels.count(label) > 1)

@@ -131,6 +131,17 @@ def test_a_fresh_draw_of_a_suite_and_where_it_does_not_apply(tmp_path: Path, tin
     assert result.exit_code == 2 and "a --jsonl file has no seed" in result.output
 
 
+def test_a_strategy_that_applies_to_no_question_is_skipped_by_name_not_scored_zero(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    result = ok(bench(tmp_path, tiny_model_dir, "-b", "csqa", "--limit", "2", "-s", "scratchpad", "-s", "direct"))
+    assert "skipping scratchpad on csqa: it applies to none of its questions (multiple choice, e.g." in result.output
+    assert not (tmp_path / "csqa" / "scratchpad").exists() and (tmp_path / "csqa" / "direct").exists()
+    alone = bench(tmp_path, tiny_model_dir, "-b", "world", "--limit", "2", "-s", "scratchpad")
+    assert alone.exit_code == 2 and "true/false statements" in alone.output
+    assert "no strategy asked for applies to any question" in alone.output
+
+
 def test_a_second_run_resumes_without_calling_the_model(
     tmp_path: Path, tiny_model_dir: Path, counted: list[CountingLM]
 ) -> None:
