@@ -171,7 +171,7 @@ def applicable(plan: list[PlannedRun]) -> list[PlannedRun]:
     for run in plan:
         if not run.questions or any(run.strategy.applies_to(q) for q in run.questions):
             kept.append(run)
-        else:
+        elif int(os.environ.get("RANK", "0")) == 0:  # said once under torchrun, not once per process
             click.echo(f"skipping {run.label} on {run.benchmark}: it applies to none of its questions "
                        f"({describe_kind(run.questions[0])})", err=True)
     if not kept:
