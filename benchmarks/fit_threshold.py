@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from reasonkit.benchmarks.loaders import load_benchmark
 from reasonkit.benchmarks.metrics import auc
 from reasonkit.strategies.memory_store import MemoryStore
+from reasonkit.strategies.retrieval import nearest_hits
 
 
 class ThresholdFit(BaseModel):
@@ -45,7 +46,7 @@ def best_threshold(similarities: list[float], labels: list[bool]) -> tuple[float
 
 
 def fit(store: MemoryStore, statements: list[str], labels: list[bool]) -> ThresholdFit:
-    similarities = [hits[0].similarity for hits in store.search_many(statements, k=1, threshold=-1.0)]
+    similarities = [hits[0].similarity for hits in nearest_hits(store, statements)]
     threshold, accuracy = best_threshold(similarities, labels)
     return ThresholdFit(
         n=len(labels),

@@ -224,7 +224,7 @@ def answer_margin(prediction: Prediction) -> float | None:
     """The model's True - False margin where it scored them, else the strategy's own (e.g. retrieval's
     similarity against its threshold); None when there is neither."""
     margin = true_false_margin(prediction.trace)
-    if margin is None and prediction.scores is not None and {"True", "False"} <= prediction.scores.keys():
+    if margin is None and {"True", "False"} <= prediction.scores.keys():
         margin = prediction.scores["True"] - prediction.scores["False"]
     return margin
 

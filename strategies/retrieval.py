@@ -16,13 +16,19 @@ from typing import Any
 
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.direct import softmax
-from reasonkit.strategies.memory_store import MemoryStore, QueryBatcher
+from reasonkit.strategies.memory_store import MemoryHit, MemoryStore, QueryBatcher
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
 
 def option_query(question: Question, option: str) -> str:
     return f"{question.text} {option}"
+
+
+def nearest_hits(store: MemoryStore, texts: list[str]) -> list[list[MemoryHit]]:
+    """Each text's most similar entry, as a one-hit list; threshold -1 keeps it even when its cosine
+    similarity is negative."""
+    return store.search_many(texts, k=1, threshold=-1.0)
 
 
 @register_strategy("retrieval")
@@ -53,8 +59,7 @@ class Retrieval(Strategy):
         if threshold is not None and not -1.0 <= threshold <= 1.0:
             raise ValueError(f"retrieval: threshold is a cosine similarity in [-1, 1], got {threshold}")
         self.threshold = threshold
-        # threshold -1: the nearest entry counts even when its cosine similarity is negative
-        self.batcher = QueryBatcher(lambda queries: self.store.search_many(queries, k=1, threshold=-1.0))
+        self.batcher = QueryBatcher(lambda queries: nearest_hits(self.store, queries))
 
     def applies_to(self, question: Question) -> bool:
         return question.options is not None or (question.is_binary and self.threshold is not None)
