@@ -7,6 +7,7 @@ data folder; Com2Sense states no licence and loads only from a folder the user g
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,9 @@ class BenchmarkSpec(BaseModel):
     bundled_file: str | None  # file in benchmarks/data, None when the licence does not allow shipping it
     license: str
     train_path: str  # the train split in the shared data folder (never shipped): for memorisation checks
+    pairs_file: str | None = None
+    """Beside the split's file: a JSON map from each id to its complementary statement's id ("{split}" is the
+    file's stem). Com2Sense's official pairwise accuracy counts a pair only when both statements are right."""
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -210,6 +214,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             bundled_file=None,
             license="not stated (research use); not shipped",
             train_path="com2sense/train.jsonl",
+            pairs_file="pair_id_{split}.json",
         ),
         BenchmarkSpec(
             name="arc_easy",
@@ -303,4 +308,31 @@ def load_benchmark(
             raise DatasetError(f"{where}: duplicate id {question.id!r} (first on line {seen[question.id]})")
         seen[question.id] = number
         questions.append(question)
+    if spec.pairs_file is not None:
+        questions = with_pair_ids(questions, source.parent / spec.pairs_file.format(split=source.name.split(".")[0]))
     return questions
+
+
+def with_pair_ids(questions: list[Question], pairs_path: Path) -> list[Question]:
+    """Each question whose complementary partner is also in the file gets metadata "pair_id"; without the
+    pairs file the questions load unpaired (the report then has no pairwise accuracy for them)."""
+    if not pairs_path.is_file():
+        return questions
+    try:
+        partner_of = json.loads(pairs_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{pairs_path}: not a readable JSON object ({error})") from None
+    if not isinstance(partner_of, dict) or not all(isinstance(v, str) for v in partner_of.values()):
+        raise DatasetError(f"{pairs_path}: expected a JSON object mapping each id to its partner's id")
+    loaded = {q.id for q in questions}
+    for key, partner in partner_of.items():
+        if key in loaded and partner in loaded and partner_of.get(partner) != key:
+            raise DatasetError(
+                f"{pairs_path}: id {key!r} is paired with {partner!r}, but {partner!r} is paired with "
+                f"{partner_of.get(partner)!r}"
+            )
+    return [
+        q.model_copy(update={"metadata": {**q.metadata, "pair_id": partner_of[q.id]}})
+        if partner_of.get(q.id) in loaded else q
+        for q in questions
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -120,6 +120,15 @@ def paired_comparison(
         b_only=b_only,
         p_value=mcnemar_exact(a_only, b_only),
     )
+
+
+def pair_outcomes(correct: Mapping[str, bool], partner_of: Mapping[str, str]) -> dict[tuple[str, str], bool]:
+    """Both statements right, per complementary pair whose two members were both answered (keyed by the
+    sorted id pair). A constant answer scores 0 here, whatever the label balance: the point of the metric."""
+    return {
+        (a, b): correct[a] and correct[b]
+        for a, b in sorted({tuple(sorted((q, p))) for q, p in partner_of.items() if q in correct and p in correct})
+    }
 
 
 def chance_accuracy(questions: Sequence[Question]) -> float:

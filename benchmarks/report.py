@@ -26,6 +26,7 @@ from reasonkit.benchmarks.metrics import (  # noqa: E402
     bootstrap_auc,
     chance_accuracy,
     majority_baseline,
+    pair_outcomes,
     paired_comparison,
 )
 from reasonkit.benchmarks.runner import ResultLine, RunRecord, load_run  # noqa: E402
@@ -115,15 +116,17 @@ def rows_for(runs: list[Run]) -> list[Row]:
     return rows
 
 
+def paired_text(comparison: PairedComparison, versus: str) -> str:
+    d = comparison.difference
+    return (f"{100 * d.estimate:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] vs {versus}, "
+            f"p={comparison.p_value:.3g}")
+
+
 def markdown_table(rows: list[Row]) -> str:
     out = ["| benchmark | strategy | n | accuracy % [95% CI] | abstained | calls/q | tokens/q | vs reference (paired) |",
            "|---|---|---:|---|---:|---:|---:|---|"]
     for row in rows:
-        paired = ""
-        if row.paired is not None:
-            d = row.paired.difference
-            paired = (f"{100 * d.estimate:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] vs {row.versus}, "
-                      f"p={row.paired.p_value:.3g}")
+        paired = "" if row.paired is None else paired_text(row.paired, str(row.versus))
         calls = "" if row.calls_per_question is None else f"{row.calls_per_question:.1f}"
         tokens = "" if row.tokens_per_question is None else f"{row.tokens_per_question:.0f}"
         out.append(f"| {row.benchmark} | {row.strategy} | {row.n} | {row.accuracy} | {row.abstained} | {calls} | "
@@ -247,22 +250,98 @@ def signal_table(runs: list[Run]) -> str:
     return ("| benchmark | strategy | n | AUC [95% CI] |\n|---|---|---:|---|\n" + "\n".join(out) + "\n")
 
 
-def signal_section(runs: list[Run]) -> str:
-    table = signal_table(runs)
-    if not table:
+def pairs_of(run: Run) -> dict[tuple[str, str], bool]:
+    """The run's complete complementary pairs (questions with metadata "pair_id") and whether both are right."""
+    return pair_outcomes({line.question_id: line.correct for line in run.lines}, partner_map(run))
+
+
+def partner_map(run: Run) -> dict[str, str]:
+    return {line.question_id: str(line.question.metadata["pair_id"]) for line in run.lines
+            if "pair_id" in line.question.metadata}
+
+
+def pairs_ordered(run: Run, pairs: list[tuple[str, str]]) -> Interval | None:
+    """How often the pair's true statement gets the larger True - False margin (ties count half): whether the
+    score tells the two apart at all, whatever the threshold. None unless every statement has a margin."""
+    lines = {line.question_id: line for line in run.lines}
+    ordered = []
+    for a, b in pairs:
+        margins = [answer_margin(lines[q].prediction) for q in (a, b)]
+        golds = [lines[q].question.gold for q in (a, b)]
+        if None in margins:
+            return None  # a strategy that scores only some answers (cot's fallback) would be read on a few
+        if {golds[0], golds[1]} != {True, False}:
+            continue
+        true_margin, false_margin = margins if golds[0] is True else margins[::-1]
+        ordered.append(1.0 if true_margin > false_margin else 0.5 if true_margin == false_margin else 0.0)
+    return bootstrap_accuracy(ordered) if ordered else None
+
+
+def pairs_table(runs: list[Run]) -> str:
+    """Pairwise accuracy (both statements of a pair right) per run, paired against the benchmark's reference,
+    and how often the margin orders the pair right."""
+    by_benchmark: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_benchmark[benchmark_label(run.record)].append(run)
+    out = []
+    for benchmark, group in by_benchmark.items():
+        outcomes = {id(run): pairs_of(run) for run in group}
+        if not any(outcomes.values()):
+            continue
+        reference = reference_run(group)
+        out.append(f"| {benchmark} | chance (each statement a coin flip) |  | 25.0 |  | 50.0 |")
+        out.append(f"| {benchmark} | any constant answer |  | 0.0 |  |  |")
+        for run in [reference, *(r for r in group if r is not reference)]:
+            ours = outcomes[id(run)]
+            if not ours:
+                continue
+            paired = ""
+            theirs = outcomes[id(reference)]
+            shared = sorted(set(ours) & set(theirs))
+            if run is not reference and shared:
+                comparison = paired_comparison([ours[k] for k in shared], [theirs[k] for k in shared])
+                paired = paired_text(comparison, reference.label)
+            ordered = pairs_ordered(run, list(ours))
+            out.append(f"| {benchmark} | {run.label} | {len(ours)} | {bootstrap_accuracy(list(ours.values()))} | "
+                       f"{paired} | {'' if ordered is None else ordered} |")
+    if not out:
         return ""
-    return ("\n## True/false sets: is there a signal to threshold?\n\nAUC of log P(True) - log P(False), or of "
-            "the strategy's own True - False score where no model scored them, against "
-            "the gold label (bootstrap 95% intervals). 0.5 is no signal: then accuracy sits at the majority "
-            "class whatever the threshold, and no calibration can move it.\n\n" + table)
+    return ("| benchmark | strategy | pairs | pairwise accuracy % [95% CI] | vs reference (paired, by pair) | "
+            "true one scored higher % [95% CI] |\n|---|---|---:|---|---|---|\n" + "\n".join(out) + "\n")
+
+
+def pairs_section(runs: list[Run]) -> str:
+    return section(
+        "Complementary pairs: both statements right",
+        "Where the benchmark pairs each statement with one that differs by a few words and has the other label "
+        "(Com2Sense), a pair counts only when both are answered right: the benchmark's pairwise accuracy. Any "
+        "constant answer scores 0, and so does a model that answers the two statements of a pair alike; "
+        "independent coin flips score 25. The last column asks only whether the pair's true statement gets the "
+        "larger True - False margin (50 is no signal), which no threshold can change.",
+        pairs_table(runs),
+    )
+
+
+def signal_section(runs: list[Run]) -> str:
+    return section(
+        "True/false sets: is there a signal to threshold?",
+        "AUC of log P(True) - log P(False), or of the strategy's own True - False score where no model scored "
+        "them, against the gold label (bootstrap 95% intervals). 0.5 is no signal: then accuracy sits at the "
+        "majority class whatever the threshold, and no calibration can move it.",
+        signal_table(runs),
+    )
 
 
 def samples_section(runs: list[Run]) -> str:
     table = samples_table(runs)
-    if not table:
-        return ""
-    return ("\n## Self-consistency: accuracy vs sampled paths\n\nMajority vote over the first k of the n paths "
-            "(bootstrap 95% intervals).\n\n" + table + "\n![samples](samples.png)\n")
+    return section("Self-consistency: accuracy vs sampled paths",
+                   "Majority vote over the first k of the n paths (bootstrap 95% intervals).",
+                   table and table + "\n![samples](samples.png)\n")
+
+
+def section(title: str, intro: str, body: str) -> str:
+    """A report section, or nothing when its table is empty."""
+    return f"\n## {title}\n\n{intro}\n\n{body}" if body else ""
 
 
 def samples_plot(runs: list[Run], path: Path) -> bool:
@@ -320,7 +399,7 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
                       "differences against `direct` (or the first strategy) on the same questions (exact McNemar "
                       "p).\n\n"
                       + markdown_table(rows) + "\n![accuracy](accuracy.png)\n" + samples_section(runs)
-                      + signal_section(runs))
+                      + signal_section(runs) + pairs_section(runs))
     accuracy_plot(rows, out / "accuracy.png")
     images = [out / "accuracy.png"]
     if samples_plot(runs, out / "samples.png"):

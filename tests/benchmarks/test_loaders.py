@@ -89,3 +89,38 @@ def test_train_splits_load_and_share_no_id_with_the_evaluation_split(name: str) 
     assert len(train) > 400 and {q.split for q in train} == {"train"}
     assert all(q.gold is not None for q in train)
     assert not {q.id for q in train} & {q.id for q in load_benchmark(name, data_dir=SHARED)}
+
+
+def write_com2sense(folder: Path, pairs: dict[str, str] | str | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"id": "a", "sent": "Ice is cold.", "label": "True"}, {"id": "b", "sent": "Ice is hot.", "label": "False"},
+            {"id": "c", "sent": "Fire is hot.", "label": "True"}]
+    (folder / "dev.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    if pairs is not None:
+        (folder / "pair_id_dev.json").write_text(pairs if isinstance(pairs, str) else json.dumps(pairs))
+    return folder / "dev.jsonl"
+
+
+def test_com2sense_pairs_come_from_the_file_beside_the_split(tmp_path: Path) -> None:
+    path = write_com2sense(tmp_path, {"a": "b", "b": "a", "c": "z", "z": "c"})
+    pair_ids = {q.id: q.metadata.get("pair_id") for q in load_benchmark("com2sense", path=path)}
+    assert pair_ids == {"a": "b", "b": "a", "c": None}  # c's partner is not in the file: unpaired
+    unpaired = load_benchmark("com2sense", path=write_com2sense(tmp_path / "no-pairs", None))
+    assert all("pair_id" not in q.metadata for q in unpaired)
+
+
+@pytest.mark.parametrize(("pairs", "message"), [
+    ({"a": "b", "b": "c", "c": "b"}, r"pair_id_dev.json: id 'a' is paired with 'b', but 'b' is paired with 'c'"),
+    ("{oops", r"pair_id_dev.json: not a readable JSON object"),
+    ('["a", "b"]', r"pair_id_dev.json: expected a JSON object"),
+])
+def test_bad_com2sense_pairs_name_the_file(tmp_path: Path, pairs: dict[str, str] | str, message: str) -> None:
+    with pytest.raises(DatasetError, match=message):
+        load_benchmark("com2sense", path=write_com2sense(tmp_path, pairs))
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared data folder not present")
+def test_every_com2sense_dev_statement_has_a_partner_with_the_other_label() -> None:
+    questions = {q.id: q for q in load_benchmark("com2sense", data_dir=SHARED)}
+    assert len(questions) == 782
+    assert all(questions[q.metadata["pair_id"]].gold is not q.gold for q in questions.values())

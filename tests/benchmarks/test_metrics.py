@@ -12,6 +12,7 @@ from reasonkit.benchmarks.metrics import (
     chance_accuracy,
     majority_baseline,
     mcnemar_exact,
+    pair_outcomes,
     paired_comparison,
 )
 from reasonkit.types import Question
@@ -85,3 +86,18 @@ def test_bootstrap_auc_interval_brackets_chance_for_noise_and_excludes_it_for_si
     assert noise.low < 0.5 < noise.high
     signal = bootstrap_auc([rng.gauss(1.0 if y else 0.0, 1) for y in labels], labels)
     assert 0.5 < signal.low < signal.estimate < signal.high
+
+
+def test_a_pair_counts_once_and_only_when_both_members_were_answered() -> None:
+    partner_of = {"a": "b", "b": "a", "c": "d", "d": "c", "e": "f", "f": "e"}
+    correct = {"a": True, "b": True, "c": True, "d": False, "e": True}  # f never answered
+    assert pair_outcomes(correct, partner_of) == {("a", "b"): True, ("c", "d"): False}
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=30), st.booleans())
+def test_a_constant_answer_gets_no_complementary_pair_right(labels: list[bool], answer: bool) -> None:
+    """Each pair holds one true and one false statement, so answering one label throughout scores 0."""
+    golds = {f"{i}{side}": label if side == "x" else not label for i, label in enumerate(labels) for side in "xy"}
+    partner_of = {q: q[:-1] + ("y" if q.endswith("x") else "x") for q in golds}
+    outcomes = pair_outcomes({q: gold == answer for q, gold in golds.items()}, partner_of)
+    assert len(outcomes) == len(labels) and not any(outcomes.values())

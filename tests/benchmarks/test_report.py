@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from reasonkit.benchmarks.report import (
     load_runs,
     markdown_table,
+    pairs_table,
     rows_for,
     samples_table,
     signal_table,
@@ -23,7 +24,8 @@ from reasonkit.registry import build_strategy
 from reasonkit.strategies.memory import WithMemory
 from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
 from reasonkit.strategies.retrieval import Retrieval
-from reasonkit.types import Question
+from reasonkit.strategy import Strategy
+from reasonkit.types import Prediction, Question
 
 sys.path.insert(0, str(Path(__file__).parent))
 from run_slowly import PickBest, questions  # noqa: E402
@@ -138,3 +140,35 @@ def test_signal_table_reads_a_strategys_own_true_false_scores_where_no_model_sco
           Question(id="f", text="Volcanoes erupt during elections.", gold=False, metadata={"benchmark": "toy"})]
     make_run(tmp_path / "retrieval", Retrieval(store, threshold=0.5), qs, FakeLM())
     assert signal_table(load_runs([tmp_path / "retrieval"])).splitlines()[2].startswith("| toy | retrieval | 2 | 1.000")
+
+
+def test_pairwise_accuracy_counts_pairs_with_both_statements_right(tmp_path: Path) -> None:
+    texts = ["Ice is cold.", "Ice is hot.", "Snow is white.", "Snow is black.", "Rain is wet.", "Rain is dry."]
+    qs = [Question(id=f"s{i}", text=t, gold=i % 2 == 0, metadata={"benchmark": "toy", "style": "statement",
+                                                                  "pair_id": f"s{i ^ 1}"})
+          for i, t in enumerate(texts)]
+    make_run(tmp_path / "constant", build_strategy("direct"), qs, FakeLM(scores={" True": -0.1, " False": -3.0}))
+    make_run(tmp_path / "lucky", PairTruth(), qs[:5], FakeLM())  # s5 unanswered: its pair is left out
+    make_run(tmp_path / "leans", build_strategy("direct(normalization='raw')"), qs, FakeLM(scores=leans_true))
+    table = pairs_table(load_runs([tmp_path]))
+    assert "| toy | any constant answer |  | 0.0 |" in table
+    assert "| toy | direct | 3 | 0.0 [0.0, 0.0] |  | 50.0 [50.0, 50.0] |" in table  # equal margins: ties
+    assert "| toy | pair_truth | 2 | 100.0 [100.0, 100.0] | +100.0 [+100.0, +100.0] vs direct, p=0.5 |  |" in table
+    # always True, but the true statement of each pair a little more so: no pair right, every pair ordered
+    assert "| toy | direct | 3 | 0.0 [0.0, 0.0] | +0.0 [+0.0, +0.0] vs direct, p=1 | 100.0 [100.0, 100.0] |" in table
+    assert pairs_table(load_runs([tmp_path / "constant"])[:0]) == ""
+
+
+def leans_true(context: str, continuation: str) -> float:
+    if continuation == " False":
+        return -3.0
+    return -0.1 if any(word in context for word in ("cold", "white", "wet")) else -0.2
+
+
+class PairTruth(Strategy):
+    """Answers every statement right (it reads the gold): the other end of the scale from a constant answer."""
+
+    name = "pair_truth"
+
+    async def solve(self, question: Question, lm) -> Prediction:  # type: ignore[no-untyped-def]
+        return Prediction(question_id=question.id, answer=question.gold)
