@@ -9,7 +9,9 @@ false one). Then, on test statements 200-599 (none of the table's first 200), ho
 for an empty tree would answer: the statement's calibrated P(true) against 0.5, or against its negation's.
 With --threshold (repeatable), maieutic itself runs on test statements 200-399 at each integrity threshold:
 how far apart the model's beliefs in E and ~E are over the generated nodes, and whether keeping the nodes
-that pass a lower threshold helps.
+that pass a lower threshold helps. Last, whether the model holds the facts in the form it was trained on
+(completion, not judgement): which of the world's kinds it puts after "X is a" for each entity, and whether
+it puts "p." or "not p." after "Ks are".
 
     python -m reasonkit.benchmarks.world_beliefs --model lm/default_model [--per-group 150] \
         [--threshold 0.45 --threshold 0.05]
@@ -155,6 +157,55 @@ def threshold_sweep(
     return runs
 
 
+class CompletionRecall(NamedTuple):
+    train_entities: float
+    """Share of train entities whose kind is the most likely of all kinds after "X is a"."""
+    test_entities: float
+    kind_facts: float
+    """Share of kind facts where " p." vs " not p." after "Ks are" goes the fact's way."""
+    n_kinds: int
+    kind_facts_majority: float
+    """The share of the commoner polarity: what always answering it would score."""
+
+
+def completion_recall(lm: LanguageModel, seed: int = TRAINED_SEED) -> CompletionRecall:
+    """The world's facts read as the documents state them, by the LM's own continuation probabilities."""
+    suite = suites()["world"].generate(seed)
+    kind_of: dict[str, str] = {}
+    holds: dict[tuple[str, str], bool] = {}
+    for split in suite.splits.values():
+        for q in split:
+            kind_of[q.metadata["entity"]] = q.metadata["kind"]
+            holds[q.metadata["kind"], q.metadata["property"]] = bool(q.gold)
+    kinds = sorted(set(kind_of.values()))
+    test_entities = {q.metadata["entity"] for q in suite.splits["test"]}
+
+    def kind_recall(entities: list[str]) -> float:
+        results = lm.loglikelihood([LoglikelihoodRequest(context=f"{e} is a", continuation=f" {k}.")
+                                    for e in entities for k in kinds])
+        right = 0
+        for i, entity in enumerate(entities):
+            scores = [r.logprob for r in results[i * len(kinds):(i + 1) * len(kinds)]]
+            right += kinds[scores.index(max(scores))] == kind_of[entity]
+        return right / len(entities)
+
+    facts = sorted(holds.items())
+    results = lm.loglikelihood([
+        LoglikelihoodRequest(context=f"{kind.capitalize()}s are", continuation=f" {says}{prop}.")
+        for (kind, prop), _ in facts for says in ("", "not ")
+    ])
+    polarity_right = sum((results[2 * i].logprob > results[2 * i + 1].logprob) == fact_holds
+                         for i, (_, fact_holds) in enumerate(facts))
+    n_true = sum(fact_holds for _, fact_holds in facts)
+    return CompletionRecall(
+        train_entities=kind_recall(sorted(set(kind_of) - test_entities)),
+        test_entities=kind_recall(sorted(test_entities)),
+        kind_facts=polarity_right / len(facts),
+        n_kinds=len(kinds),
+        kind_facts_majority=max(n_true, len(facts) - n_true) / len(facts),
+    )
+
+
 def quantile(sorted_values: Sequence[float], fraction: float) -> float:
     """The nearest-rank quantile; `fraction` 1.0 is the maximum."""
     return sorted_values[round(fraction * (len(sorted_values) - 1))]
@@ -185,6 +236,13 @@ def main(model: str, per_group: int, thresholds: tuple[float, ...]) -> None:
             f"maieutic, threshold {run.threshold:.2f}, test statements 200-399: {100 * run.accuracy:.1f}%, "
             f"{run.non_empty_trees} trees non-empty; |b(E) - b(~E)| over {len(run.gaps)} nodes: {spread}"
         )
+    recall = completion_recall(lm)
+    click.echo(
+        f"by completion: the entity's kind first of {recall.n_kinds} after \"X is a\": train entities "
+        f"{100 * recall.train_entities:.1f}%, test entities {100 * recall.test_entities:.1f}% (chance "
+        f"{100 / recall.n_kinds:.1f}%); kind facts' polarity after \"Ks are\": {100 * recall.kind_facts:.1f}% "
+        f"(majority {100 * recall.kind_facts_majority:.1f}%)"
+    )
 
 
 if __name__ == "__main__":

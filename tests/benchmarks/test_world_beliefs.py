@@ -75,3 +75,19 @@ def test_quantile_is_nearest_rank() -> None:
     assert world_beliefs.quantile(values, 0.5) == 0.2
     assert world_beliefs.quantile(values, 1.0) == 0.4
     assert world_beliefs.quantile(values, 0.0) == 0.0
+
+
+def test_completion_recall_reads_facts_the_way_the_documents_state_them() -> None:
+    suite = world_beliefs.suites()["world"].generate(0)
+    documents = set(suite.documents)
+
+    def score(context: str, continuation: str) -> float:  # likely exactly when the documents say it
+        return 0.0 if f"{context}{continuation}" in documents else -3.0
+
+    recall = world_beliefs.completion_recall(FakeLM(scores=score))
+    assert (recall.train_entities, recall.test_entities, recall.kind_facts, recall.n_kinds) == (1.0, 1.0, 1.0, 12)
+    facts = {(q.metadata["kind"], q.metadata["property"]): q.gold for split in suite.splits.values() for q in split}
+    share_true = sum(facts.values()) / len(facts)
+    never_not = world_beliefs.completion_recall(FakeLM(scores=lambda context, continuation: -len(continuation)))
+    assert never_not.kind_facts == share_true  # " p." always beats " not p.": right on the true facts only
+    assert never_not.kind_facts_majority == max(share_true, 1 - share_true)
