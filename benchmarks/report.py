@@ -81,12 +81,17 @@ def reference_run(group: list[Run]) -> Run:
     return next((run for run in group if run.label.startswith("direct")), group[0])
 
 
-def rows_for(runs: list[Run]) -> list[Row]:
-    by_benchmark: dict[str, list[Run]] = defaultdict(list)
+def by_benchmark(runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs grouped by `benchmark_label`, in the order the benchmarks first appear."""
+    groups: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
-        by_benchmark[benchmark_label(run.record)].append(run)
+        groups[benchmark_label(run.record)].append(run)
+    return groups
+
+
+def rows_for(runs: list[Run]) -> list[Row]:
     rows: list[Row] = []
-    for benchmark, group in by_benchmark.items():
+    for benchmark, group in by_benchmark(runs).items():
         questions = {line.question_id: line.question for run in group for line in run.lines}
         all_questions = list(questions.values())
         chance = chance_accuracy(all_questions) if any(q.choices for q in all_questions) else 0.0
@@ -280,11 +285,8 @@ def pairs_ordered(run: Run, pairs: list[tuple[str, str]]) -> Interval | None:
 def pairs_table(runs: list[Run]) -> str:
     """Pairwise accuracy (both statements of a pair right) per run, paired against the benchmark's reference,
     and how often the margin orders the pair right."""
-    by_benchmark: dict[str, list[Run]] = defaultdict(list)
-    for run in runs:
-        by_benchmark[benchmark_label(run.record)].append(run)
     out = []
-    for benchmark, group in by_benchmark.items():
+    for benchmark, group in by_benchmark(runs).items():
         outcomes = {id(run): pairs_of(run) for run in group}
         if not any(outcomes.values()):
             continue
