@@ -29,7 +29,9 @@ FORMATTERS: frozenset[str] = frozenset(
                 "csqa_cot_text",
                 "csqa2_direct_text",
                 "strategyqa_cot_text",
+                "strategyqa_direct_text",
                 "creak_cot_text",
+                "creak_direct_text",
                 "mc_direct_text",
                 "question_cot_text",
                 "question_direct_text",
@@ -43,9 +45,13 @@ FORMATTERS: frozenset[str] = frozenset(
     }
 )
 GENERATORS: frozenset[str] = frozenset(
-    {"reasonkit.benchmarks.synthetic:rows", "reasonkit.benchmarks.synthetic.corrections:note_drill_rows"}
+    {
+        "reasonkit.benchmarks.synthetic:rows",
+        "reasonkit.benchmarks.synthetic.corrections:note_drill_rows",
+        "reasonkit.benchmarks.synthetic.world:belief_drill_rows",
+    }
 )
-_BUILT_IN: dict[str, frozenset[str]] = {
+BUILT_IN: dict[str, frozenset[str]] = {
     "position_scheme": frozenset(POSITION_SCHEMES.values()),
     "formatter": FORMATTERS,
     "generator": GENERATORS,
@@ -67,7 +73,7 @@ def resolve_code(spec: str, role: str) -> str:
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise ValueError(f"{role} {spec!r} must look like 'package.module:function'")
-    if target in _BUILT_IN.get(role, frozenset()) or code_trusted():
+    if target in BUILT_IN.get(role, frozenset()) or code_trusted():
         return target
     names = f" (built-in: {', '.join(sorted(POSITION_SCHEMES))})" if role == "position_scheme" else ""
     raise UntrustedCodeError(

@@ -169,8 +169,14 @@ def test_cli_reports_a_bad_recipe_key_before_any_work(tmp_path: Path, unit_recip
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_names_a_position_scheme_that_cannot_be_imported(tmp_path: Path, unit_recipe: Path) -> None:
+def test_cli_names_a_position_scheme_that_cannot_be_imported(
+    tmp_path: Path, unit_recipe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     args = ["train", "--recipe", str(unit_recipe), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, [*args, "--position-scheme", "reasonkit.nowhere:positions"])
+    assert result.exit_code == 2
+    assert "--position-scheme" in result.output and "REASONKIT_TRUST_CODE=1" in result.output
+    monkeypatch.setenv("REASONKIT_TRUST_CODE", "1")
     result = CliRunner().invoke(main, [*args, "--position-scheme", "reasonkit.nowhere:positions"])
     assert result.exit_code == 2
     assert "--position-scheme" in result.output and "'reasonkit.nowhere:positions' cannot be imported" in result.output

@@ -17,7 +17,7 @@ from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.model import GPT
 from reasonkit.lm.positions import load_scheme
 from reasonkit.lm.pretrained import ModelFolderError, load_pretrained, save_pretrained
-from reasonkit.lm.recipe import RecipeError, load_recipe
+from reasonkit.lm.recipe import RecipeError, import_formatter, load_recipe
 from reasonkit.lm.tokenizer import Tokenizer
 from reasonkit.lm.trust import TRUST_CODE_ENV, UntrustedCodeError
 from reasonkit.models import load_model
@@ -155,8 +155,11 @@ def test_fine_tuning_a_folder_that_names_outside_code_is_refused(tmp_path: Path,
     assert not hostile.mark.exists()
 
 
-def test_every_shipped_recipe_names_only_built_ins(tmp_path: Path) -> None:
+def test_every_built_in_imports_and_every_shipped_recipe_names_only_built_ins() -> None:
     """Shipped recipes load without the opt-in (the data folder is not needed to check their code)."""
+    for role, specs in trust.BUILT_IN.items():
+        for spec in specs:
+            import_formatter(spec, role)  # raises when it does not import or is not callable
     root = Path(__file__).resolve().parents[2] / "lm" / "recipes"
     for path in sorted(root.glob("*.toml")):
         raw = tomllib.loads(path.read_text())
