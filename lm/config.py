@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from reasonkit.atomic import read_utf8
+
 SizeName = Literal["tiny", "mini", "small", "base"]
 
 
@@ -86,11 +88,9 @@ class SavedConfig(BaseModel):
 def read_saved_config(path: Path) -> SavedConfig:
     """Parse a model folder's config.json; every way it can be malformed is one line naming the file."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ModelFolderError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise ModelFolderError(f"{path}: unreadable ({error.strerror})") from None
+        text = read_utf8(path)
+    except ValueError as error:
+        raise ModelFolderError(str(error)) from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:

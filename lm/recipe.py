@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reasonkit.atomic import sha256_file
+from reasonkit.atomic import read_utf8, sha256_file
 from reasonkit.jsonl import iter_jsonl
 from reasonkit.lm.config import ModelConfig, SizeName, config_for_size, read_saved_config
 from reasonkit.lm.tokenizer import MIN_VOCAB_SIZE
@@ -54,7 +54,9 @@ class ModelSection(_Strict):
     norm_eps: float | None = None
     init_std: float | None = None
     position_scheme: str | None = Field(
-        None, description="'package.module:function': position ids from the text's structure (lm/positions.py)"
+        None,
+        description="'coupled' or 'package.module:function': position ids from the text's structure "
+        "(lm/positions.py; code outside reasonkit only with REASONKIT_TRUST_CODE=1, lm/trust.py)",
     )
 
     @model_validator(mode="after")
@@ -369,11 +371,9 @@ def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, Path, bool]:
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise RecipeError(f"{path}: not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x})") from None
-    except OSError as error:
-        raise RecipeError(f"{path}: unreadable ({error.strerror})") from None
+        text = read_utf8(path)
+    except ValueError as error:
+        raise RecipeError(str(error)) from None
     return text, str(path), path.resolve().parent, False
 
 
