@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reasonkit.atomic import read_utf8
+from reasonkit.atomic import read_utf8, sha256_file
 
 SizeName = Literal["tiny", "mini", "small", "base"]
 
@@ -70,6 +71,14 @@ def config_for_size(size: str, vocab_size: int, **overrides: int | float | str) 
     return ModelConfig(vocab_size=vocab_size, **{**NAMED_SIZES[size], **overrides})
 
 
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+CHECKSUMMED = (WEIGHTS_FILE, TOKENIZER_FILE)
+
+log = logging.getLogger(__name__)
+
+
 class ModelFolderError(ValueError):
     """A model folder that cannot be loaded: a malformed config.json, a file that fails its checksum,
     weights that do not fit the config or are not finite, code it names that the user did not trust."""
@@ -108,3 +117,21 @@ def read_saved_config(path: Path) -> SavedConfig:
         raise ModelFolderError(
             f"{path}: invalid model config: {where}: {first['msg'].removeprefix('Value error, ')}{more}"
         ) from None
+
+
+def verify_checksums(directory: Path, config: SavedConfig) -> None:
+    """Every file config.json has a sha256 for must still have it; a folder without any gets a warning."""
+    if config.sha256 is None:
+        log.warning("%s: config.json records no sha256 of the weights (saved before checksums); not verified",
+                    directory)
+        return
+    for name in CHECKSUMMED:
+        expected = config.sha256.get(name)
+        if expected is None:
+            raise ModelFolderError(f"{directory / CONFIG_FILE}: no sha256 recorded for {name}")
+        actual = sha256_file(directory / name)
+        if actual != expected:
+            raise ModelFolderError(
+                f"{directory / name}: sha256 mismatch (file is truncated or modified): expected {expected}, "
+                f"found {actual}"
+            )

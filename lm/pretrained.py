@@ -8,7 +8,6 @@ finite, and refuses a position scheme outside reasonkit's built-ins unless the u
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -19,20 +18,28 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from reasonkit.atomic import atomic_write_bytes, sha256_file
-from reasonkit.lm.config import ModelFolderError, SavedConfig, read_saved_config
+from reasonkit.lm.config import (
+    CHECKSUMMED,
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    ModelFolderError,
+    SavedConfig,
+    read_saved_config,
+    verify_checksums,
+)
 from reasonkit.lm.model import GPT
 from reasonkit.lm.positions import load_scheme
 from reasonkit.lm.tokenizer import Tokenizer
 
-__all__ = ["ModelFolderError", "load_pretrained", "save_pretrained"]
-
-log = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_FILE = "tokenizer.json"
-CHECKSUMMED = (WEIGHTS_FILE, TOKENIZER_FILE)
-
+__all__ = [
+    "CONFIG_FILE",
+    "TOKENIZER_FILE",
+    "WEIGHTS_FILE",
+    "ModelFolderError",
+    "load_pretrained",
+    "save_pretrained",
+]
 
 def save_pretrained(
     model: GPT,
@@ -62,24 +69,6 @@ def write_config(directory: Path, config: SavedConfig) -> None:
     sha256 = {name: sha256_file(directory / name) for name in CHECKSUMMED}
     content = config.model_copy(update={"sha256": sha256}).model_dump(mode="json")
     atomic_write_bytes(directory / CONFIG_FILE, json.dumps(content, indent=2).encode())
-
-
-def verify_checksums(directory: Path, config: SavedConfig) -> None:
-    """Every file config.json has a sha256 for must still have it; a folder without any gets a warning."""
-    if config.sha256 is None:
-        log.warning("%s: config.json records no sha256 of the weights (saved before checksums); not verified",
-                    directory)
-        return
-    for name in CHECKSUMMED:
-        expected = config.sha256.get(name)
-        if expected is None:
-            raise ModelFolderError(f"{directory / CONFIG_FILE}: no sha256 recorded for {name}")
-        actual = sha256_file(directory / name)
-        if actual != expected:
-            raise ModelFolderError(
-                f"{directory / name}: sha256 mismatch (file is truncated or modified): expected {expected}, "
-                f"found {actual}"
-            )
 
 
 def load_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> tuple[GPT, Tokenizer, dict[str, Any]]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from reasonkit.atomic import read_utf8, sha256_file
 from reasonkit.jsonl import iter_jsonl
-from reasonkit.lm.config import ModelConfig, SizeName, config_for_size, read_saved_config
+from reasonkit.lm.config import ModelConfig, SizeName, config_for_size, read_saved_config, verify_checksums
 from reasonkit.lm.tokenizer import MIN_VOCAB_SIZE
 from reasonkit.lm.trust import resolve_code
 
@@ -392,8 +392,8 @@ def _saved_config(folder: Path) -> ModelConfig:
 
 
 def _resolve_init_dir(declared: str, base: Path, label: str) -> Path:
-    """'default' is the embedded model; a relative folder resolves like data_dir. Its position scheme, if
-    any, must be one the user may import (the run counts positions with it)."""
+    """'default' is the embedded model; a relative folder resolves like data_dir. Its files must match their
+    checksums, and its position scheme, if any, be one the user may import (the run counts with it)."""
     if declared == "default":
         folder = Path(str(importlib.resources.files("reasonkit.lm") / "default_model"))
     else:
@@ -406,10 +406,11 @@ def _resolve_init_dir(declared: str, base: Path, label: str) -> Path:
             f"({', '.join(missing)} missing)"
         )
     try:
-        scheme = _saved_config(folder).position_scheme
-        if scheme is not None:
-            resolve_code(scheme, "position_scheme")
-    except ValueError as error:  # a malformed config.json, or a scheme the user has not trusted
+        saved = read_saved_config(folder / "config.json")
+        verify_checksums(folder, saved)
+        if saved.model.position_scheme is not None:
+            resolve_code(saved.model.position_scheme, "position_scheme")
+    except ValueError as error:  # a malformed config.json, a file that fails its checksum, untrusted code
         raise RecipeError(f"{label}: init_from = {declared!r}: {error}") from None
     return folder
 

@@ -77,7 +77,7 @@ def test_a_folder_without_checksums_loads_with_a_warning(
     raw = json.loads((folder / CONFIG_FILE).read_text())
     del raw["sha256"]
     (folder / CONFIG_FILE).write_text(json.dumps(raw))
-    with caplog.at_level(logging.WARNING, logger="reasonkit.lm.pretrained"):
+    with caplog.at_level(logging.WARNING):
         load_pretrained(folder)
     assert "no sha256" in caplog.text and str(folder) in caplog.text
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from reasonkit.cli import main
 from reasonkit.lm import train as train_module
 from reasonkit.lm.checkpoint import CheckpointError, read_state
-from reasonkit.lm.pretrained import load_pretrained
+from reasonkit.lm.pretrained import load_pretrained, save_pretrained
 from reasonkit.lm.recipe import RecipeError, TrainSection, load_recipe
 from reasonkit.lm.schedule import learning_rate
 from reasonkit.lm.train import TrainError, TrainResult, read_metrics, train
@@ -281,7 +281,10 @@ def test_init_from_fingerprint_follows_the_weights_not_the_folder(
     copy = shutil.copytree(finished_run.model_dir, tmp_path / "copy")
     there = load_recipe(_finetune_recipe(unit_recipe, "there.toml", str(copy)))
     assert here.fingerprint == there.fingerprint
-    (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    model, tokenizer, _ = load_pretrained(copy)
+    with torch.no_grad():
+        model.norm.weight[0] += 1.0
+    save_pretrained(model, tokenizer, copy)  # other weights, saved with their checksum
     assert load_recipe(_finetune_recipe(unit_recipe, "there.toml", str(copy))).fingerprint != here.fingerprint
 
 
@@ -290,6 +293,25 @@ def test_init_from_refuses_a_model_section_and_a_folder_that_is_not_a_model(unit
         load_recipe(_finetune_recipe(unit_recipe, "both.toml", "full/model", '\n[model]\nsize = "tiny"\n'))
     with pytest.raises(RecipeError, match=r"init_from = 'nowhere': .* is not a model folder \(config.json"):
         load_recipe(_finetune_recipe(unit_recipe, "nowhere.toml", "nowhere"))
+
+
+def test_init_from_a_modified_or_non_finite_model_is_refused(
+    unit_recipe: Path, finished_run: TrainResult, tmp_path: Path
+) -> None:
+    copy = Path(shutil.copytree(finished_run.model_dir, tmp_path / "copy"))
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(RecipeError, match=r"init_from = .*model.safetensors: sha256 mismatch"):
+        load_recipe(_finetune_recipe(unit_recipe, "flipped.toml", str(copy)))
+    model, tokenizer, _ = load_pretrained(finished_run.model_dir)
+    with torch.no_grad():
+        model.norm.weight[0] = float("inf")
+    save_pretrained(model, tokenizer, copy)  # checksums that match weights saved non-finite
+    recipe = load_recipe(_finetune_recipe(unit_recipe, "infinite.toml", str(copy)))
+    with pytest.raises(TrainError, match=r"init_from: .*tensor 'norm.weight' holds 1 NaN or infinite"):
+        train(recipe, tmp_path / "tuned", cache_dir=unit_recipe.parent / "cache")
 
 
 def test_cli_refuses_to_resize_a_fine_tuning_recipe(unit_recipe: Path, finished_run: TrainResult) -> None:
