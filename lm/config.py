@@ -90,7 +90,9 @@ class SavedConfig(BaseModel):
     model: ModelConfig
     metadata: dict[str, Any] = {}
     sha256: dict[str, str] | None = Field(
-        None, description="hex sha256 of the folder's other files by name; absent in folders saved before checksums were recorded"
+        None,
+        description="hex sha256 of the folder's other files by name; absent in folders saved before checksums "
+        "were recorded",
     )
 
 
