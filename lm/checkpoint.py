@@ -3,7 +3,8 @@
 Layout of `<dir>/`:
   model.safetensors      parameters by name
   optimizer.safetensors  AdamW `<name>.exp_avg`, `<name>.exp_avg_sq`, `<name>.step` per parameter
-  state.json             step, tokens seen, RNG states, recipe fingerprint, model config, sha256 of both files
+  state.json             step, tokens seen, RNG states, recipe fingerprint, model config, sha256 of both files,
+                         and a sha256 of its own content (an edited step is refused, not resumed from)
 
 Nothing is ever unpickled. A checkpoint is built in a temporary folder beside the target, fsynced, and
 renamed into place, so `<dir>` is always either the previous complete checkpoint or the new one.
@@ -12,6 +13,7 @@ renamed into place, so `<dir>` is always either the previous complete checkpoint
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
 import random
@@ -35,7 +37,7 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "state.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: state.json carries state_sha256
 _MOMENTS = ("exp_avg", "exp_avg_sq", "step")
 
 
@@ -74,6 +76,14 @@ class CheckpointState(BaseModel):
     package_version: str = __version__
     torch_version: str = torch.__version__
     extra: dict[str, Any] = {}
+    state_sha256: str | None = None  # of every other field, as `_state_digest` serialises them
+
+    def with_digest(self) -> CheckpointState:
+        return self.model_copy(update={"state_sha256": _state_digest(self)})
+
+
+def _state_digest(state: CheckpointState) -> str:
+    return hashlib.sha256(state.model_dump_json(exclude={"state_sha256"}).encode()).hexdigest()
 
 
 def _b64(tensor: torch.Tensor) -> str:
@@ -182,7 +192,7 @@ def save_checkpoint(
             rng=capture_rng(),
             sha256={name: sha256_file(tmp / name) for name in (MODEL_FILE, OPTIMIZER_FILE)},
             extra=extra or {},
-        )
+        ).with_digest()
         (tmp / STATE_FILE).write_text(state.model_dump_json(indent=1))
         for name in (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE):
             _fsync(tmp / name)
@@ -226,14 +236,19 @@ def read_state(directory: str | Path, recipe_fingerprint: str | None = None) -> 
         state = CheckpointState.model_validate_json(state_path.read_bytes())
     except ValidationError as error:
         raise CheckpointError(f"{state_path}: unreadable or invalid checkpoint state: {error}") from error
+    if state.format_version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{state_path}: checkpoint format {state.format_version}, this version reads {FORMAT_VERSION}"
+        )
+    if state.state_sha256 != _state_digest(state):
+        raise CheckpointError(
+            f"{state_path}: sha256 mismatch (the state was edited or corrupted): expected {state.state_sha256}, "
+            f"found {_state_digest(state)}"
+        )
     if recipe_fingerprint is not None and state.recipe_fingerprint != recipe_fingerprint:
         raise CheckpointError(
             f"{state_path}: recipe fingerprint mismatch: checkpoint was written for "
             f"{state.recipe_fingerprint}, this run's recipe is {recipe_fingerprint}"
-        )
-    if state.format_version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{state_path}: checkpoint format {state.format_version}, this version reads {FORMAT_VERSION}"
         )
     for name in (MODEL_FILE, OPTIMIZER_FILE):
         path = directory / name

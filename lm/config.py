@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reasonkit.atomic import read_utf8, sha256_file
 
 SizeName = Literal["tiny", "mini", "small", "base"]
 
@@ -25,8 +30,8 @@ class ModelConfig(BaseModel):
     init_std: float = 0.02
     position_scheme: str | None = Field(
         None,
-        description="'package.module:function' giving position ids from a text's structure "
-        "(reasonkit.lm.positions); None: positions 0, 1, 2, ...",
+        description="a built-in scheme's name ('coupled') or 'package.module:function' giving position ids "
+        "from a text's structure (reasonkit.lm.positions, reasonkit.lm.trust); None: positions 0, 1, 2, ...",
     )
 
     @model_validator(mode="after")
@@ -64,3 +69,71 @@ def config_for_size(size: str, vocab_size: int, **overrides: int | float | str) 
     if size not in NAMED_SIZES:
         raise ValueError(f"unknown model size {size!r}; choose one of {sorted(NAMED_SIZES)}")
     return ModelConfig(vocab_size=vocab_size, **{**NAMED_SIZES[size], **overrides})
+
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+CHECKSUMMED = (WEIGHTS_FILE, TOKENIZER_FILE)
+
+log = logging.getLogger(__name__)
+
+
+class ModelFolderError(ValueError):
+    """A model folder that cannot be loaded: a malformed config.json, a file that fails its checksum,
+    weights that do not fit the config or are not finite, code it names that the user did not trust."""
+
+
+class SavedConfig(BaseModel):
+    """config.json of a model folder, as `save_pretrained` writes it."""
+
+    model: ModelConfig
+    metadata: dict[str, Any] = {}
+    sha256: dict[str, str] | None = Field(
+        None,
+        description="hex sha256 of the folder's other files by name; absent in folders saved before checksums "
+        "were recorded",
+    )
+
+
+def read_saved_config(path: Path) -> SavedConfig:
+    """Parse a model folder's config.json; every way it can be malformed is one line naming the file."""
+    try:
+        text = read_utf8(path)
+    except ValueError as error:
+        raise ModelFolderError(str(error)) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelFolderError(f"{path}: invalid JSON: {error}") from None
+    except RecursionError:
+        raise ModelFolderError(f"{path}: invalid JSON: nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise ModelFolderError(f"{path}: not a JSON object (a {type(raw).__name__}); expected {{\"model\": ...}}")
+    try:
+        return SavedConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "config"
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        raise ModelFolderError(
+            f"{path}: invalid model config: {where}: {first['msg'].removeprefix('Value error, ')}{more}"
+        ) from None
+
+
+def verify_checksums(directory: Path, config: SavedConfig) -> None:
+    """Every file config.json has a sha256 for must still have it; a folder without any gets a warning."""
+    if config.sha256 is None:
+        log.warning("%s: config.json records no sha256 of the weights (saved before checksums); not verified",
+                    directory)
+        return
+    for name in CHECKSUMMED:
+        expected = config.sha256.get(name)
+        if expected is None:
+            raise ModelFolderError(f"{directory / CONFIG_FILE}: no sha256 recorded for {name}")
+        actual = sha256_file(directory / name)
+        if actual != expected:
+            raise ModelFolderError(
+                f"{directory / name}: sha256 mismatch (file is truncated or modified): expected {expected}, "
+                f"found {actual}"
+            )

@@ -407,9 +407,9 @@ def _source_key(source: Source, path: Path) -> str:
     return _digest(parts)
 
 
-def _module_digest(spec: str) -> str | None:
+def _module_digest(spec: str, role: str = "formatter") -> str | None:
     """Hash of the source of the module holding 'package.module:function': editing it renews the caches."""
-    module = sys.modules[import_formatter(spec).__module__]
+    module = sys.modules[import_formatter(spec, role).__module__]
     try:
         return hashlib.sha256(inspect.getsource(module).encode()).hexdigest()
     except (OSError, TypeError):  # no source available (compiled module): the name must do
@@ -468,7 +468,7 @@ class TrainData:
 
         scheme = load_scheme(recipe.position_scheme)
         # no key part without a scheme: the caches of earlier runs stay valid
-        scheme_key = [] if scheme is None else [scheme.spec, _module_digest(scheme.spec)]
+        scheme_key = [] if scheme is None else [scheme.spec, _module_digest(scheme.spec, "position_scheme")]
 
         def shard_dir(name: str, tok: Tokenizer) -> Path:
             return cache_dir / _digest([CACHE_FORMAT, tok.fingerprint, source_keys[name], leak_key, *scheme_key])

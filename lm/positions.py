@@ -19,7 +19,8 @@ CharPositions = Callable[[str], list[int] | None]
 
 
 class PositionScheme:
-    """A scheme by its import path ('package.module:function'), applied to token ids or encoded text."""
+    """A scheme by its built-in name ('coupled') or its import path ('package.module:function'), applied to
+    token ids or encoded text."""
 
     def __init__(self, spec: str) -> None:
         from reasonkit.lm.recipe import import_formatter

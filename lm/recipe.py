@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reasonkit.atomic import sha256_file
+from reasonkit.atomic import read_utf8, sha256_file
 from reasonkit.jsonl import iter_jsonl
-from reasonkit.lm.config import ModelConfig, SizeName, config_for_size
+from reasonkit.lm.config import ModelConfig, SizeName, config_for_size, read_saved_config, verify_checksums
 from reasonkit.lm.tokenizer import MIN_VOCAB_SIZE
+from reasonkit.lm.trust import resolve_code
 
 BUILTIN = "builtin"
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -53,7 +54,9 @@ class ModelSection(_Strict):
     norm_eps: float | None = None
     init_std: float | None = None
     position_scheme: str | None = Field(
-        None, description="'package.module:function': position ids from the text's structure (lm/positions.py)"
+        None,
+        description="'coupled' or 'package.module:function': position ids from the text's structure "
+        "(lm/positions.py; code outside reasonkit only with REASONKIT_TRUST_CODE=1, lm/trust.py)",
     )
 
     @model_validator(mode="after")
@@ -253,10 +256,9 @@ def get_field(row: Any, dotted: str) -> Any:
 
 
 def import_formatter(spec: str, role: str = "formatter") -> Callable[..., Any]:
-    """The callable named 'package.module:function' (formatters and generators of recipe sources)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"{role} {spec!r} must look like 'package.module:function'")
+    """The callable named 'package.module:function' (formatters and generators of recipe sources, position
+    schemes); anything but reasonkit's built-ins only with the user's opt-in (`reasonkit.lm.trust`)."""
+    module_name, _, attr = resolve_code(spec, role).partition(":")
     try:
         function = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as error:
@@ -309,10 +311,7 @@ def load_recipe(name_or_path: str | Path, data_dir: str | Path | None = None) ->
     (against the working directory for a shipped recipe, whose folder is inside the installed package).
     """
     text, label, base, builtin = _read_recipe_text(name_or_path)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise RecipeError(f"{label}: invalid TOML: {error}") from error
+    raw = _parse_toml(text, label)
     if "mixture_from" in raw:
         raw = _with_mixture(raw, base, label)
     try:
@@ -346,8 +345,8 @@ def _with_mixture(raw: dict[str, Any], base: Path, label: str) -> dict[str, Any]
     name_or_path = declared if re.fullmatch(r"[A-Za-z0-9_-]+", declared) else base / Path(declared).expanduser()
     try:
         text, other, _, _ = _read_recipe_text(name_or_path)
-        mixture = tomllib.loads(text)
-    except (RecipeError, tomllib.TOMLDecodeError) as error:
+        mixture = _parse_toml(text, other)
+    except RecipeError as error:
         raise RecipeError(f"{label}: mixture_from = {declared!r}: {error}") from None
     if "mixture_from" in mixture:
         raise RecipeError(f"{label}: mixture_from = {declared!r}: {other} takes its own mixture from another recipe")
@@ -371,17 +370,30 @@ def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, Path, bool]:
     path = Path(name_or_path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
-    return path.read_text(encoding="utf-8"), str(path), path.resolve().parent, False
+    try:
+        text = read_utf8(path)
+    except ValueError as error:
+        raise RecipeError(str(error)) from None
+    return text, str(path), path.resolve().parent, False
+
+
+def _parse_toml(text: str, label: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(f"{label}: invalid TOML: {error}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise RecipeError(f"{label}: invalid TOML: arrays or tables nested too deeply") from None
 
 
 def _saved_config(folder: Path) -> ModelConfig:
     """The architecture in a model folder's config.json (as `save_pretrained` writes it)."""
-    raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    return ModelConfig.model_validate(raw["model"])
+    return read_saved_config(folder / "config.json").model
 
 
 def _resolve_init_dir(declared: str, base: Path, label: str) -> Path:
-    """'default' is the embedded model; a relative folder resolves like data_dir."""
+    """'default' is the embedded model; a relative folder resolves like data_dir. Its files must match their
+    checksums, and its position scheme, if any, be one the user may import (the run counts with it)."""
     if declared == "default":
         folder = Path(str(importlib.resources.files("reasonkit.lm") / "default_model"))
     else:
@@ -394,11 +406,12 @@ def _resolve_init_dir(declared: str, base: Path, label: str) -> Path:
             f"({', '.join(missing)} missing)"
         )
     try:
-        _saved_config(folder)
-    except (ValueError, KeyError) as error:  # bad JSON, no "model" key, or an invalid config
-        raise RecipeError(
-            f"{label}: init_from = {declared!r}: {folder / 'config.json'} is unreadable ({error})"
-        ) from None
+        saved = read_saved_config(folder / "config.json")
+        verify_checksums(folder, saved)
+        if saved.model.position_scheme is not None:
+            resolve_code(saved.model.position_scheme, "position_scheme")
+    except ValueError as error:  # a malformed config.json, a file that fails its checksum, untrusted code
+        raise RecipeError(f"{label}: init_from = {declared!r}: {error}") from None
     return folder
 
 

@@ -37,7 +37,7 @@ from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.data import Batch, TrainData
 from reasonkit.lm.distributed import DistContext
 from reasonkit.lm.model import GPT
-from reasonkit.lm.pretrained import load_pretrained, save_pretrained
+from reasonkit.lm.pretrained import ModelFolderError, load_pretrained, save_pretrained
 from reasonkit.lm.recipe import Recipe, TrainSection
 from reasonkit.lm.schedule import learning_rate
 
@@ -396,7 +396,10 @@ def train(
         config = recipe.architecture(data.tokenizer.vocab_size)
         trainer = Trainer(config, recipe.train, data, context)
         if recipe.init_dir is not None and not resume:
-            pretrained, _, _ = load_pretrained(recipe.init_dir)  # checks the weights against its config
+            try:  # checks the weights against their checksum and config, and that they are finite
+                pretrained, _, _ = load_pretrained(recipe.init_dir)
+            except ModelFolderError as error:
+                raise TrainError(f"init_from: {error}") from None
             trainer.model.load_state_dict(pretrained.state_dict())
             logger.info(
                 "fine-tuning from %s (weights sha256 %s)", recipe.init_dir, recipe.init_weights_sha256

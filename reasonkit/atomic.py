@@ -1,4 +1,5 @@
-"""Atomic file writes (readers see the old file or the new one, never half of either) and file hashes."""
+"""Atomic file writes (readers see the old file or the new one, never half of either), file hashes, and
+strict UTF-8 reads."""
 
 from __future__ import annotations
 
@@ -45,3 +46,13 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_utf8(path: str | Path) -> str:
+    """A text file's content; ValueError naming the file when it is not UTF-8 or cannot be read."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x})") from None
+    except OSError as error:
+        raise ValueError(f"{path}: unreadable ({error.strerror})") from None

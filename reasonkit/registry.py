@@ -112,7 +112,7 @@ def _load_plugins() -> None:
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = entry_point.load()
-        except Exception as error:  # a broken plugin must not break the others; reported when asked for
+        except (Exception, SystemExit) as error:  # a broken or exiting plugin: reported, the rest goes on
             message = f"entry point {entry_point.value!r} failed to load: {type(error).__name__}: {error}"
             _state.broken_plugins[entry_point.name] = message
             log.warning("strategy plugin %r: %s", entry_point.name, message)

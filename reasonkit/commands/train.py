@@ -46,9 +46,9 @@ from reasonkit.lm.config import SizeName
 )
 @click.option(
     "--position-scheme",
-    metavar="MODULE:FUNCTION",
+    metavar="NAME",
     help="Override [model] position_scheme: position ids from the text's structure for the texts it knows "
-    "(e.g. reasonkit.strategies.arithmetic_positions:coupled_positions, position coupling for arithmetic).",
+    "(coupled: position coupling for arithmetic; MODULE:FUNCTION with REASONKIT_TRUST_CODE=1).",
 )
 def train(
     recipe_name: str,

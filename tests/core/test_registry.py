@@ -203,6 +203,29 @@ def test_entry_points_load_lazily_once_and_broken_ones_are_reported(
     assert asked == [group]
 
 
+def test_a_plugin_that_exits_at_import_is_reported_and_the_others_still_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "plugged_pkg.py").write_text(PLUGIN)
+    (tmp_path / "exiting_pkg.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("plugged_pkg", "exiting_pkg"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    group = registry.ENTRY_POINT_GROUP
+    use_entry_points(
+        monkeypatch,
+        [
+            importlib.metadata.EntryPoint(name="quitter", value="exiting_pkg:Thing", group=group),
+            importlib.metadata.EntryPoint(name="plugged", value="plugged_pkg:Plugged", group=group),
+        ],
+    )
+    with caplog.at_level("WARNING", logger="reasonkit.registry"):
+        assert build_strategy("plugged(depth=2)").name == "plugged"
+    assert "'quitter'" in caplog.text and "SystemExit" in caplog.text
+    with pytest.raises(StrategySpecError, match="strategy 'quitter': entry point 'exiting_pkg:Thing' failed"):
+        get_strategy_class("quitter")
+
+
 def test_built_in_modules_are_imported_on_first_lookup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -137,3 +137,14 @@ def test_save_replaces_atomically_and_survives_an_interrupted_swap(tmp_path: Pat
     _save(target, model, optimizer, step=3)
     assert read_state(target).step == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_an_edited_state_file_is_refused(tmp_path: Path) -> None:
+    """state.json's step (and everything else in it) is covered by its own checksum."""
+    model, optimizer = _trained()
+    directory = _save(tmp_path / "ckpt", model, optimizer)
+    state = directory / STATE_FILE
+    state.write_text(state.read_text().replace('"step": 2,', '"step": 7,'))
+    assert '"step": 7,' in state.read_text()
+    with pytest.raises(CheckpointError, match=rf"{STATE_FILE}: sha256 mismatch"):
+        load_checkpoint(directory, *_fresh(), recipe_fingerprint="abc")

@@ -170,10 +170,11 @@ def test_question_field_not_in_first_row(tmp_path: Path) -> None:
     assert "question.text" in message
 
 
-def test_formatter_not_importable(tmp_path: Path) -> None:
+def test_formatter_not_importable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REASONKIT_TRUST_CODE", "1")  # past the refusal of code outside reasonkit
     body = JSONL_SOURCE.format(weight=0.5, extra='formatter = "no_such_module_xyz:fmt"')
     message = recipe_error(write_recipe(tmp_path, body, plain_weight=0.5))
-    assert "no_such_module_xyz:fmt" in message and "'qa'" in message
+    assert "'no_such_module_xyz:fmt' cannot be imported" in message and "'qa'" in message
 
 
 def test_jsonl_source_needs_one_renderer(tmp_path: Path) -> None:
@@ -227,3 +228,30 @@ def test_mixture_from_refuses_a_mixture_of_its_own_and_names_a_missing_recipe(tm
     missing.write_text('name = "m"\ndata_dir = "data"\nmixture_from = "nowhere.toml"\n')
     message = recipe_error(missing)
     assert f"{missing}: mixture_from = 'nowhere.toml'" in message and "recipe file not found" in message
+
+
+def test_a_recipe_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    message = recipe_error(path)
+    assert str(path) in message and "UTF-8" in message
+
+
+@pytest.mark.parametrize(
+    "nested", ["a = " + "[" * 5000 + "]" * 5000, "a = " + "{b = " * 5000 + "1" + "}" * 5000], ids=["array", "table"]
+)
+def test_a_deeply_nested_recipe_is_named(tmp_path: Path, nested: str) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(nested)
+    message = recipe_error(path)
+    assert str(path) in message and "nested too deeply" in message
+
+
+def test_a_mixture_from_recipe_that_is_not_utf8_or_too_deep_is_named(tmp_path: Path) -> None:
+    (tmp_path / "latin1.toml").write_bytes(b'name = "caf\xe9"\n')
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 5000 + "]" * 5000)
+    for other, problem in (("latin1.toml", "UTF-8"), ("deep.toml", "nested too deeply")):
+        path = write_recipe(tmp_path, "")
+        path.write_text(f'mixture_from = "{other}"\n' + path.read_text().split("[[sources]]")[0])
+        message = recipe_error(path)
+        assert other in message and problem in message

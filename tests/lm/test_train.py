@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from reasonkit.cli import main
 from reasonkit.lm import train as train_module
 from reasonkit.lm.checkpoint import CheckpointError, read_state
-from reasonkit.lm.pretrained import load_pretrained
+from reasonkit.lm.pretrained import load_pretrained, save_pretrained
 from reasonkit.lm.recipe import RecipeError, TrainSection, load_recipe
 from reasonkit.lm.schedule import learning_rate
 from reasonkit.lm.train import TrainError, TrainResult, read_metrics, train
@@ -169,8 +169,14 @@ def test_cli_reports_a_bad_recipe_key_before_any_work(tmp_path: Path, unit_recip
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_names_a_position_scheme_that_cannot_be_imported(tmp_path: Path, unit_recipe: Path) -> None:
+def test_cli_names_a_position_scheme_that_cannot_be_imported(
+    tmp_path: Path, unit_recipe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     args = ["train", "--recipe", str(unit_recipe), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, [*args, "--position-scheme", "reasonkit.nowhere:positions"])
+    assert result.exit_code == 2
+    assert "--position-scheme" in result.output and "REASONKIT_TRUST_CODE=1" in result.output
+    monkeypatch.setenv("REASONKIT_TRUST_CODE", "1")
     result = CliRunner().invoke(main, [*args, "--position-scheme", "reasonkit.nowhere:positions"])
     assert result.exit_code == 2
     assert "--position-scheme" in result.output and "'reasonkit.nowhere:positions' cannot be imported" in result.output
@@ -275,7 +281,10 @@ def test_init_from_fingerprint_follows_the_weights_not_the_folder(
     copy = shutil.copytree(finished_run.model_dir, tmp_path / "copy")
     there = load_recipe(_finetune_recipe(unit_recipe, "there.toml", str(copy)))
     assert here.fingerprint == there.fingerprint
-    (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    model, tokenizer, _ = load_pretrained(copy)
+    with torch.no_grad():
+        model.norm.weight[0] += 1.0
+    save_pretrained(model, tokenizer, copy)  # other weights, saved with their checksum
     assert load_recipe(_finetune_recipe(unit_recipe, "there.toml", str(copy))).fingerprint != here.fingerprint
 
 
@@ -284,6 +293,25 @@ def test_init_from_refuses_a_model_section_and_a_folder_that_is_not_a_model(unit
         load_recipe(_finetune_recipe(unit_recipe, "both.toml", "full/model", '\n[model]\nsize = "tiny"\n'))
     with pytest.raises(RecipeError, match=r"init_from = 'nowhere': .* is not a model folder \(config.json"):
         load_recipe(_finetune_recipe(unit_recipe, "nowhere.toml", "nowhere"))
+
+
+def test_init_from_a_modified_or_non_finite_model_is_refused(
+    unit_recipe: Path, finished_run: TrainResult, tmp_path: Path
+) -> None:
+    copy = Path(shutil.copytree(finished_run.model_dir, tmp_path / "copy"))
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(RecipeError, match=r"init_from = .*model.safetensors: sha256 mismatch"):
+        load_recipe(_finetune_recipe(unit_recipe, "flipped.toml", str(copy)))
+    model, tokenizer, _ = load_pretrained(finished_run.model_dir)
+    with torch.no_grad():
+        model.norm.weight[0] = float("inf")
+    save_pretrained(model, tokenizer, copy)  # checksums that match weights saved non-finite
+    recipe = load_recipe(_finetune_recipe(unit_recipe, "infinite.toml", str(copy)))
+    with pytest.raises(TrainError, match=r"init_from: .*tensor 'norm.weight' holds 1 NaN or infinite"):
+        train(recipe, tmp_path / "tuned", cache_dir=unit_recipe.parent / "cache")
 
 
 def test_cli_refuses_to_resize_a_fine_tuning_recipe(unit_recipe: Path, finished_run: TrainResult) -> None:
