@@ -236,11 +236,14 @@ def read_state(directory: str | Path, recipe_fingerprint: str | None = None) -> 
         state = CheckpointState.model_validate_json(state_path.read_bytes())
     except ValidationError as error:
         raise CheckpointError(f"{state_path}: unreadable or invalid checkpoint state: {error}") from error
-    if state.format_version != FORMAT_VERSION:
+    if state.format_version not in (1, FORMAT_VERSION):
         raise CheckpointError(
-            f"{state_path}: checkpoint format {state.format_version}, this version reads {FORMAT_VERSION}"
+            f"{state_path}: checkpoint format {state.format_version}, this version reads 1 and {FORMAT_VERSION}"
         )
-    if state.state_sha256 != _state_digest(state):
+    if state.format_version == 1:
+        logger.warning("%s: written before state checksums (format 1); its step and RNG state are not verified",
+                       state_path)
+    elif state.state_sha256 != _state_digest(state):
         raise CheckpointError(
             f"{state_path}: sha256 mismatch (the state was edited or corrupted): expected {state.state_sha256}, "
             f"found {_state_digest(state)}"

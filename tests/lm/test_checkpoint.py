@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -148,3 +149,17 @@ def test_an_edited_state_file_is_refused(tmp_path: Path) -> None:
     assert '"step": 7,' in state.read_text()
     with pytest.raises(CheckpointError, match=rf"{STATE_FILE}: sha256 mismatch"):
         load_checkpoint(directory, *_fresh(), recipe_fingerprint="abc")
+
+
+def test_a_checkpoint_written_before_state_checksums_still_resumes(tmp_path: Path, caplog) -> None:
+    """Format 1 (no state_sha256) is read with a warning, so a run in progress survives the upgrade."""
+    model, optimizer = _trained()
+    directory = _save(tmp_path / "ckpt", model, optimizer)
+    state_path = directory / STATE_FILE
+    state = json.loads(state_path.read_text())
+    state.pop("state_sha256")
+    state["format_version"] = 1
+    state_path.write_text(json.dumps(state))
+    with caplog.at_level("WARNING"):
+        assert read_state(directory, recipe_fingerprint="abc").step == 2
+    assert "format 1" in caplog.text
