@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -396,10 +396,11 @@ def bench(
         Console().print(summary_table(rows))
     failed = [row for row in rows if row["errors"]]
     if failed:
+        count = sum(row["errors"] for row in failed)
         raise click.ClickException(
-            f"{sum(row['errors'] for row in failed)} questions could not be run and count as wrong (the errors "
-            f"column; first: {failed[0]['first_error']}); their errors are in results.jsonl, and rerunning the same "
-            "command tries them again"
+            f"{count} question{'s' if count > 1 else ''} could not be run and count as wrong (the errors column; "
+            f"first: {failed[0]['first_error']}); their errors are in results.jsonl, and rerunning the same command "
+            "tries them again"
         )
 
 
@@ -449,28 +450,35 @@ def bench_one(
 
 
 class RunProgress:
-    """What the progress bar shows: answers found from earlier runs fill the bar and the running accuracy but
-    not the speed, so questions/s and the time left count only the questions this process answers."""
+    """What the progress bar shows. The rate is this process's answers over the time since it started
+    answering: answers found from earlier runs fill the bar and the running accuracy but add no speed, and a
+    batch of answers arriving in the same millisecond does not read as thousands of questions a second (as
+    rich's own rate, taken between the first and last answer it saw, does)."""
 
     def __init__(self, progress: Progress, description: str, total: int) -> None:
         self.progress = progress
-        self.task = progress.add_task(description, total=total, acc="acc -", qps="")
-        self.correct = self.answered = 0
+        self.task = progress.add_task(description, total=total, acc="acc -", qps="", eta="")
+        self.correct = self.answered = self.new = 0
+        self.started = progress.get_time()
 
     def resumed(self, lines: list[ResultLine]) -> None:
         self.correct, self.answered = sum(line.correct for line in lines), len(lines)
-        self.progress.reset(self.task, completed=len(lines), acc=self.accuracy(), qps="")
+        self.started = self.progress.get_time()
+        self.progress.update(self.task, completed=len(lines), acc=self.accuracy())
 
     def result(self, line: ResultLine) -> None:
         self.correct += line.correct
         self.answered += 1
-        self.progress.update(self.task, advance=1, acc=self.accuracy())
+        self.new += 1
         speed = self.speed
-        self.progress.update(self.task, qps=f"{speed:.2f} q/s" if speed else "")
+        left = self.progress.tasks[self.task].remaining
+        self.progress.update(self.task, advance=1, acc=self.accuracy(), qps=f"{speed:.2f} q/s" if speed else "",
+                             eta=f"{timedelta(seconds=round((left - 1) / speed))} left" if speed and left else "")
 
     @property
     def speed(self) -> float | None:
-        return self.progress.tasks[self.task].speed
+        seconds = self.progress.get_time() - self.started
+        return self.new / seconds if self.new and seconds > 0 else None
 
     def accuracy(self) -> str:
         return f"acc {100 * self.correct / self.answered:.1f}%" if self.answered else "acc -"
@@ -483,7 +491,7 @@ def run_with_progress(
     """This rank's share of the run, with a progress bar (questions/s, running accuracy, ETA) on rank 0."""
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[acc]}"), TextColumn("{task.fields[qps]}"), TimeElapsedColumn(),
-               TimeRemainingColumn()]
+               TextColumn("{task.fields[eta]}")]
     with Progress(*columns, console=console, disable=dist.rank != 0) as progress:
         share = len(range(dist.rank, len(run.questions), dist.world_size))
         bar = RunProgress(progress, f"{run.benchmark} · {run.label}", share)
