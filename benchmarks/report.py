@@ -1,7 +1,10 @@
 """Reports over run folders: a markdown table, PNG plots, and a self-contained HTML page of traces.
 
 Every accuracy carries a bootstrap 95% interval; each benchmark gets chance and majority-class rows, and
-each strategy a paired comparison against `direct` (or the first strategy) on the same questions.
+each strategy a paired comparison against `direct` (or the first strategy) on the same questions. A question
+that could not be run counts as wrong in accuracy (so a strategy gains nothing by failing on hard questions)
+and is shown in the errors column; paired comparisons use only the questions both runs answered. A run that
+stopped early shows how many of its questions it holds ("142 of 1838").
 """
 
 from __future__ import annotations
@@ -9,14 +12,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from pydantic import BaseModel, ConfigDict  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 
 from reasonkit.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
 from reasonkit.benchmarks.metrics import (  # noqa: E402
@@ -29,7 +32,7 @@ from reasonkit.benchmarks.metrics import (  # noqa: E402
     pair_outcomes,
     paired_comparison,
 )
-from reasonkit.benchmarks.runner import ResultLine, RunRecord, load_run  # noqa: E402
+from reasonkit.benchmarks.runner import RESULTS_FILE, ResultLine, RunError, RunRecord, load_run  # noqa: E402
 from reasonkit.types import Prediction, Trace  # noqa: E402
 
 
@@ -44,6 +47,10 @@ class Run(BaseModel):
     def label(self) -> str:
         return self.record.strategy
 
+    def answered(self) -> dict[str, bool]:
+        """Whether each question that did not fail was answered right."""
+        return {line.question_id: line.correct for line in self.lines if line.error is None}
+
 
 class Row(BaseModel):
     benchmark: str
@@ -51,6 +58,8 @@ class Row(BaseModel):
     n: int
     accuracy: Interval
     abstained: int
+    errors: int = 0
+    of: int | None = Field(default=None, description="the run's question count, when it holds fewer results")
     calls_per_question: float | None = None
     tokens_per_question: float | None = None
     versus: str | None = None
@@ -66,9 +75,20 @@ def load_runs(paths: list[Path]) -> list[Run]:
             raise FileNotFoundError(f"{path}: no run folder (run.json) here or below")
         for folder in folders:
             record, lines = load_run(folder)
+            check_once(folder, lines)
             if lines:
                 runs.append(Run(path=folder, record=record, lines=tuple(lines)))
     return runs
+
+
+def check_once(folder: Path, lines: list[ResultLine]) -> None:
+    """Refuse a results file that answers a question twice (two runs wrote to one folder before run folders were
+    locked): counting both would make n, and the confidence of every interval, too large."""
+    twice = sorted(qid for qid, count in Counter(line.question_id for line in lines).items() if count > 1)
+    if twice:
+        shown = ", ".join(twice[:5]) + (f" and {len(twice) - 5} more" if len(twice) > 5 else "")
+        raise RunError(f"{folder / RESULTS_FILE}: questions answered more than once: {shown}; rerun the same "
+                       "`reasonkit bench` command to keep the first answer of each")
 
 
 def benchmark_label(record: RunRecord) -> str:
@@ -107,12 +127,13 @@ def rows_for(runs: list[Run]) -> list[Row]:
             row = Row(
                 benchmark=benchmark, strategy=run.label, n=len(correct), accuracy=bootstrap_accuracy(correct),
                 abstained=sum(line.abstained for line in run.lines),
+                errors=sum(line.error is not None for line in run.lines),
+                of=run.record.n_questions if len(correct) < run.record.n_questions else None,
                 calls_per_question=sum(line.lm_calls for line in run.lines) / len(correct),
                 tokens_per_question=sum(line.tokens for line in run.lines) / len(correct),
             )
             if run is not reference:
-                ours = {line.question_id: line.correct for line in run.lines}
-                theirs = {line.question_id: line.correct for line in reference.lines}
+                ours, theirs = run.answered(), reference.answered()
                 shared = sorted(set(ours) & set(theirs))
                 if shared:
                     row.versus = reference.label
@@ -123,19 +144,21 @@ def rows_for(runs: list[Run]) -> list[Row]:
 
 def paired_text(comparison: PairedComparison, versus: str) -> str:
     d = comparison.difference
-    return (f"{100 * d.estimate:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] vs {versus}, "
+    return (f"{100 * d.estimate:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] vs {versus} (n={d.n}), "
             f"p={comparison.p_value:.3g}")
 
 
 def markdown_table(rows: list[Row]) -> str:
-    out = ["| benchmark | strategy | n | accuracy % [95% CI] | abstained | calls/q | tokens/q | vs reference (paired) |",
-           "|---|---|---:|---|---:|---:|---:|---|"]
+    out = ["| benchmark | strategy | n | accuracy % [95% CI] | abstained | errors | calls/q | tokens/q | "
+           "vs reference (paired) |",
+           "|---|---|---:|---|---:|---:|---:|---:|---|"]
     for row in rows:
         paired = "" if row.paired is None else paired_text(row.paired, str(row.versus))
         calls = "" if row.calls_per_question is None else f"{row.calls_per_question:.1f}"
         tokens = "" if row.tokens_per_question is None else f"{row.tokens_per_question:.0f}"
-        out.append(f"| {row.benchmark} | {row.strategy} | {row.n} | {row.accuracy} | {row.abstained} | {calls} | "
-                   f"{tokens} | {paired} |")
+        n = f"{row.n} of {row.of}" if row.of is not None else str(row.n)
+        out.append(f"| {row.benchmark} | {row.strategy} | {n} | {row.accuracy} | {row.abstained} | {row.errors} | "
+                   f"{calls} | {tokens} | {paired} |")
     return "\n".join(out) + "\n"
 
 
@@ -198,7 +221,7 @@ def samples_table(runs: list[Run]) -> str:
     for run, curve in curves:
         greedy = next((other for other in runs if other.label == "cot" and other.record.benchmark == run.record.benchmark
                        and other.record.split == run.record.split), None)
-        theirs = {line.question_id: line.correct for line in greedy.lines} if greedy is not None else {}
+        theirs = greedy.answered() if greedy is not None else {}
         cells = []
         for k in ks:
             if k not in curve:
@@ -290,6 +313,7 @@ def pairs_table(runs: list[Run]) -> str:
         outcomes = {id(run): pairs_of(run) for run in group}
         if not any(outcomes.values()):
             continue
+        answered = {id(run): pair_outcomes(run.answered(), partner_map(run)) for run in group}
         reference = reference_run(group)
         out.append(f"| {benchmark} | chance (each statement a coin flip) |  | 25.0 |  | 50.0 |")
         out.append(f"| {benchmark} | any constant answer |  | 0.0 |  |  |")
@@ -298,8 +322,8 @@ def pairs_table(runs: list[Run]) -> str:
             if not ours:
                 continue
             paired = ""
-            theirs = outcomes[id(reference)]
-            shared = sorted(set(ours) & set(theirs))
+            theirs = answered[id(reference)]
+            shared = sorted(set(answered[id(run)]) & set(theirs))
             if run is not reference and shared:
                 comparison = paired_comparison([ours[k] for k in shared], [theirs[k] for k in shared])
                 paired = paired_text(comparison, reference.label)
@@ -398,8 +422,9 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
     rows = rows_for(runs)
     written = [out / "report.md", out / "accuracy.png"]
     atomic_write_text(out / "report.md", "# reasonkit report\n\nAccuracy with bootstrap 95% intervals; paired "
-                      "differences against `direct` (or the first strategy) on the same questions (exact McNemar "
-                      "p).\n\n"
+                      "differences against `direct` (or the first strategy) on the questions both runs answered "
+                      "(exact McNemar p). A question that could not be run (errors) counts as wrong; a run that "
+                      "stopped early shows how many of its questions it holds (n = 142 of 1838).\n\n"
                       + markdown_table(rows) + "\n![accuracy](accuracy.png)\n" + samples_section(runs)
                       + signal_section(runs) + pairs_section(runs))
     accuracy_plot(rows, out / "accuracy.png")
@@ -420,7 +445,7 @@ body{font:14px system-ui,sans-serif;margin:0;display:flex;height:100vh}
 #main{flex:1;overflow:auto;padding:12px}
 pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;border-radius:4px}
 .q{padding:4px;border-bottom:1px solid #eee;cursor:pointer}.q:hover{background:#eef}
-.ok{color:#1a7f37}.bad{color:#c62828}.abst{color:#888}
+.ok{color:#1a7f37}.bad{color:#c62828}.abst{color:#888}.err{color:#b26a00}
 img{max-width:100%;margin:4px 0}
 ul.tree,ul.tree ul{list-style:none;margin:0;padding-left:18px;border-left:1px dashed #999}
 ul.tree li{margin:4px 0;position:relative}
@@ -433,7 +458,7 @@ table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;paddin
 <div id="side"><h3>reasonkit report</h3>
 <label>run <select id="run"></select></label><br>
 <label>show <select id="filter"><option value="all">all</option><option value="bad">wrong</option>
-<option value="ok">right</option><option value="abst">abstained</option></select></label>
+<option value="ok">right</option><option value="abst">abstained</option><option value="err">failed</option></select></label>
 <div id="list"></div></div>
 <div id="main"><div id="detail"></div><h3>Summary</h3>%TABLE%%IMAGES%</div>
 <script id="data" type="application/json">%DATA%</script>
@@ -442,7 +467,7 @@ const runs = JSON.parse(document.getElementById('data').textContent);
 const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 const runSel = document.getElementById('run'), filt = document.getElementById('filter');
 runs.forEach((r, i) => runSel.add(new Option(r.benchmark + ' · ' + r.strategy + ' (' + r.lines.length + ')', i)));
-function status(l){return l.abstained ? 'abst' : (l.correct ? 'ok' : 'bad');}
+function status(l){return l.error ? 'err' : l.abstained ? 'abst' : (l.correct ? 'ok' : 'bad');}
 function answerText(q, a){ if (a === null || a === undefined) return '(abstained)';
   if (q.options && typeof a === 'number') return String.fromCharCode(65 + a) + '. ' + q.options[a];
   if (typeof a === 'boolean') return a ? 'True' : 'False'; return String(a); }
@@ -465,6 +490,7 @@ function show(l){
   let h = '<h3 class="' + status(l) + '">' + esc(q.id) + '</h3><p>' + esc(q.text) + '</p>';
   if (q.options) h += '<ol type="A">' + q.options.map(o => '<li>' + esc(o) + '</li>').join('') + '</ol>';
   h += '<p>gold: <b>' + esc(answerText(q, q.gold)) + '</b> · predicted: <b class="' + status(l) + '">' + esc(answerText(q, p.answer)) + '</b></p>';
+  if (l.error) h += '<p class="err">could not be run: ' + esc(l.error) + '</p>';
   if (Object.keys(p.scores).length) h += '<p>scores: ' + esc(JSON.stringify(p.scores)) + '</p>';
   if (t.notes.length) h += '<p>notes:</p><ul>' + t.notes.map(n => '<li>' + esc(n) + '</li>').join('') + '</ul>';
   if (t.steps.tree) {
@@ -483,7 +509,7 @@ function render(){
   list.innerHTML = '';
   run.lines.filter(l => f === 'all' || status(l) === f).forEach(l => {
     const d = document.createElement('div'); d.className = 'q ' + status(l);
-    d.textContent = (l.correct ? '✔ ' : l.abstained ? '∅ ' : '✘ ') + l.question.text.slice(0, 90);
+    d.textContent = (l.error ? '⚠ ' : l.correct ? '✔ ' : l.abstained ? '∅ ' : '✘ ') + l.question.text.slice(0, 90);
     d.onclick = () => { location.hash = 'run=' + runSel.value + '&q=' + encodeURIComponent(l.question_id); };
     list.appendChild(d); });
 }

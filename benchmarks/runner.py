@@ -3,21 +3,30 @@
 A run folder holds `run.json` (what was run: benchmark, strategy config, model fingerprint, seed, package
 version, data hash) and `results.jsonl`, one line per finished question, appended and flushed as each
 question finishes and fsync'ed by a thread right behind. Rerunning the same command resumes: finished
-questions are skipped and a line cut short by a crash is discarded. Under torchrun each rank answers every
-WORLD_SIZE-th question into its own `results.rank<R>.jsonl` (and reads back its share of an earlier merged
-`results.jsonl`); rank 0 merges them into `results.jsonl` when all ranks are done.
+questions are skipped, a line cut short by a crash is discarded, and questions that failed are tried again.
+A question that cannot be run (a ValueError: a prompt over the window, a non-finite score) is recorded as that
+question's error and the run goes on. While a run writes to its folder it holds `run.lock` there (flock, which
+the kernel releases even after kill -9), so a second run on the same folder stops and says who holds it.
+
+Under torchrun each rank answers every WORLD_SIZE-th question into its own `results.rank<R>.jsonl` (and reads
+back its share of an earlier merged `results.jsonl`); rank 0 holds the lock and merges the rank files into
+`results.jsonl` when all ranks are done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import platform
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import reasonkit
 from reasonkit.atomic import atomic_write_text
-from reasonkit.batching import BatchingClient, iter_predictions
+from reasonkit.batching import BatchingClient, QuestionError, iter_outcomes
 from reasonkit.protocol import LanguageModel
 from reasonkit.strategy import Strategy
 from reasonkit.types import Answer, LMCall, Prediction, Question, Trace
@@ -35,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
+LOCK_FILE = "run.lock"
 
 
 class RunError(RuntimeError):
@@ -72,7 +82,8 @@ IDENTITY_FIELDS = (
 
 
 class ResultLine(BaseModel):
-    """One finished question."""
+    """One finished question; with `error` set, one that failed (counted wrong, its prediction a placeholder
+    that abstains, tried again when the run is resumed)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -86,6 +97,7 @@ class ResultLine(BaseModel):
     tokens: int
     finished_s: float = Field(description="seconds from the start of this process's run to this answer")
     prediction: Prediction
+    error: str | None = None
 
 
 def data_hash(questions: Sequence[Question]) -> str:
@@ -111,8 +123,10 @@ def count_tokens(prediction: Prediction) -> int:
     return total
 
 
-def read_results(path: Path) -> list[ResultLine]:
-    """Lines of a results file; a last line cut short by a crash is dropped (and cut from the file)."""
+def read_results(path: Path, *, repair: bool = False) -> list[ResultLine]:
+    """Lines of a results file. A last line cut short by a crash is dropped; with `repair` (the run that is
+    about to append, holding the lock) it is also cut from the file, and a complete last line that lacks its
+    newline gets one, so the next line is not glued onto it."""
     if not path.exists():
         return []
     raw = path.read_bytes()
@@ -130,20 +144,89 @@ def read_results(path: Path) -> list[ResultLine]:
                 raise RunError(f"{path}:{number}: unreadable result line ({error.errors()[0]['msg']})") from error
             log.warning("%s:%d: dropping a line cut short by an interrupted run", path, number)
             break
-    if good_bytes < len(raw):
+    if repair and good_bytes < len(raw):
         with path.open("r+b") as handle:
-            handle.truncate(min(good_bytes, len(raw)))
+            handle.truncate(good_bytes)
+    elif repair and raw and not raw.endswith(b"\n"):
+        with path.open("ab") as handle:
+            handle.write(b"\n")
     return lines
+
+
+def to_resume(lines: Sequence[ResultLine]) -> list[ResultLine]:
+    """One line per question, the first answer of each: a failed question is left out (to be tried again),
+    and so is an answer written twice (by two runs on one folder before it was locked)."""
+    kept: dict[int, ResultLine] = {}
+    for line in lines:
+        if line.error is None and line.index not in kept:
+            kept[line.index] = line
+    return list(kept.values())
+
+
+def read_record(run_file: Path) -> RunRecord:
+    try:
+        return RunRecord.model_validate_json(run_file.read_bytes())
+    except OSError as error:
+        raise RunError(f"{run_file}: cannot read the run record ({error.strerror})") from error
+    except ValidationError as error:
+        raise RunError(f"{run_file}: not a reasonkit run record ({error.errors()[0]['msg']})") from error
+
+
+_held: set[Path] = set()
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder for this process (re-entrant within it), or raise RunError naming the process that
+    holds it. The lock file records the holder; it is removed on release, and a lock taken on a file that was
+    removed meanwhile is taken again on the new one."""
+    key = run_dir.resolve()
+    if key in _held:
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace")
+            os.close(fd)
+            raise RunError(f"{run_dir} is in use by another run ({describe_holder(holder)}); wait for it to "
+                           f"finish, or use another --out folder") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(),
+              "since": datetime.now(UTC).isoformat(timespec="seconds")}
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(holder).encode())
+    _held.add(key)
+    try:
+        yield
+    finally:
+        _held.discard(key)
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def describe_holder(text: str) -> str:
+    try:
+        holder = json.loads(text)
+        return f"pid {holder['pid']} on {holder['host']}, since {holder['since']}"
+    except (ValueError, KeyError, TypeError):
+        return "a process that has not said who it is yet"
 
 
 def prepare_run_dir(run_dir: Path, record: RunRecord) -> None:
     """Create the folder, or check that an existing one is the same run."""
     run_file = run_dir / RUN_FILE
     if run_file.exists():
-        try:
-            existing = RunRecord.model_validate_json(run_file.read_text())
-        except ValidationError as error:
-            raise RunError(f"{run_file}: not a reasonkit run record ({error.errors()[0]['msg']})") from error
+        existing = read_record(run_file)
         for name in IDENTITY_FIELDS:
             if getattr(existing, name) != getattr(record, name):
                 raise RunError(
@@ -218,60 +301,90 @@ def run_benchmark(
     max_batch: int = 64,
     rank: int = 0,
     world_size: int = 1,
+    fail_fast: bool = False,
+    on_resume: Callable[[list[ResultLine]], None] | None = None,
     on_result: Callable[[ResultLine], None] | None = None,
 ) -> list[ResultLine]:
-    """Answer every question not yet in the run folder; returns this rank's results (old and new), in order."""
-    if rank == 0:
-        prepare_run_dir(run_dir, record)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    path = results_path(run_dir, rank, world_size)
-    mine = set(shard_of(len(questions), rank, world_size))
-    merged = read_results(run_dir / RESULTS_FILE) if world_size > 1 else []
-    done = {line.index: line for line in [*merged, *read_results(path)] if line.index in mine}
-    for line in done.values():
-        if on_result is not None:
-            on_result(line)
-    todo = [i for i in shard_of(len(questions), rank, world_size) if i not in done]
-    if done:
-        log.info("resuming %s: %d done, %d to go", run_dir, len(done), len(todo))
-    writer = ResultWriter(path)
-    start = time.perf_counter()
+    """Answer every question the run folder holds no answer for; returns this rank's results (old and new,
+    failed ones included), in order. `on_resume` gets the answers found from earlier runs, `on_result` each new
+    line. A question that cannot be run (its error caused by a ValueError) is written as a failed line and the
+    run goes on, unless `fail_fast`; any other error stops the run (a lost device would fail every question)."""
+    with run_lock(run_dir) if rank == 0 else contextlib.nullcontext():
+        if rank == 0:
+            prepare_run_dir(run_dir, record)
+        else:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        path = results_path(run_dir, rank, world_size)
+        own = read_results(path, repair=True)
+        kept = to_resume(own)
+        if len(kept) < len(own):
+            failed = sum(line.error is not None for line in own)
+            log.warning("%s: trying %d failed questions again, dropping %d answers written twice", path,
+                        failed, len(own) - len(kept) - failed)
+            atomic_write_text(path, "".join(line.model_dump_json() + "\n" for line in kept))
+        mine = set(shard_of(len(questions), rank, world_size))
+        merged = read_results(run_dir / RESULTS_FILE) if world_size > 1 else []
+        done = {line.index: line for line in to_resume([*merged, *kept]) if line.index in mine}
+        if on_resume is not None:
+            on_resume([done[i] for i in sorted(done)])
+        todo = [i for i in shard_of(len(questions), rank, world_size) if i not in done]
+        if done:
+            log.info("resuming %s: %d done, %d to go", run_dir, len(done), len(todo))
+        writer = ResultWriter(path)
+        start = time.perf_counter()
 
-    async def answer_all() -> None:
-        client = BatchingClient(lm, max_batch=max_batch)
-        batch = [questions[i] for i in todo]
-        async for position, prediction in iter_predictions(strategy, batch, client, concurrency):
-            index = todo[position]
-            question = questions[index]
-            line = ResultLine(
-                index=index,
-                question_id=question.id,
-                question=question,
-                gold=question.gold,
-                correct=prediction.is_correct(question),
-                abstained=prediction.abstained,
-                lm_calls=len(all_calls(prediction.trace)),
-                tokens=count_tokens(prediction),
-                finished_s=time.perf_counter() - start,
-                prediction=prediction,
-            )
-            writer.write(line)
-            done[index] = line
-            if on_result is not None:
-                on_result(line)
+        async def answer_all() -> None:
+            client = BatchingClient(lm, max_batch=max_batch)
+            batch = [questions[i] for i in todo]
+            async with contextlib.aclosing(iter_outcomes(strategy, batch, client, concurrency)) as outcomes:
+                async for position, outcome in outcomes:
+                    index = todo[position]
+                    if isinstance(outcome, QuestionError) and not isinstance(outcome.__cause__, ValueError):
+                        raise outcome
+                    line = result_line(index, questions[index], strategy, outcome, time.perf_counter() - start)
+                    writer.write(line)
+                    done[index] = line
+                    if on_result is not None:
+                        on_result(line)
+                    if fail_fast and isinstance(outcome, QuestionError):
+                        raise outcome
 
-    try:
-        if todo:
-            asyncio.run(answer_all())
-    finally:
-        writer.close()
-    return [done[i] for i in sorted(done)]
+        try:
+            if todo:
+                asyncio.run(answer_all())
+        finally:
+            writer.close()
+        return [done[i] for i in sorted(done)]
+
+
+def result_line(
+    index: int, question: Question, strategy: Strategy, outcome: Prediction | QuestionError, finished_s: float
+) -> ResultLine:
+    """The line for one question: its answer, or its error with a prediction that abstains."""
+    if isinstance(outcome, QuestionError):
+        note = Prediction(question_id=question.id, answer=None, trace=Trace(strategy=strategy.name,
+                                                                             notes=[str(outcome)]))
+        return ResultLine(index=index, question_id=question.id, question=question, gold=question.gold,
+                          correct=False, abstained=False, lm_calls=0, tokens=0, finished_s=finished_s,
+                          prediction=note, error=str(outcome))
+    return ResultLine(
+        index=index,
+        question_id=question.id,
+        question=question,
+        gold=question.gold,
+        correct=outcome.is_correct(question),
+        abstained=outcome.abstained,
+        lm_calls=len(all_calls(outcome.trace)),
+        tokens=count_tokens(outcome),
+        finished_s=finished_s,
+        prediction=outcome,
+    )
 
 
 def merge_shards(run_dir: Path, world_size: int) -> list[ResultLine]:
-    """Rank 0, after every rank finished: one results.jsonl in question order (earlier merged lines kept);
-    the rank files are removed once it is written."""
+    """Rank 0, holding the run's lock, after every rank finished: one results.jsonl in question order (earlier
+    merged lines kept unless a rank answered that question again); the rank files are removed once it is
+    written."""
     shards = [results_path(run_dir, rank, world_size) for rank in range(world_size)]
     by_index = {line.index: line for path in [run_dir / RESULTS_FILE, *shards] for line in read_results(path)}
     lines = [by_index[i] for i in sorted(by_index)]
@@ -285,10 +398,6 @@ def load_run(run_dir: Path) -> tuple[RunRecord, list[ResultLine]]:
     run_file = run_dir / RUN_FILE
     if not run_file.exists():
         raise RunError(f"{run_dir}: no {RUN_FILE}; not a reasonkit run folder")
-    try:
-        record = RunRecord.model_validate_json(run_file.read_text())
-    except ValidationError as error:
-        raise RunError(f"{run_file}: not a reasonkit run record ({error.errors()[0]['msg']})") from error
-    return record, read_results(run_dir / RESULTS_FILE)
+    return read_record(run_file), read_results(run_dir / RESULTS_FILE)
 
 

@@ -12,8 +12,10 @@ made it, found through a context variable the runner sets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -255,13 +257,24 @@ def _not_applicable(strategy: Strategy, question: Question) -> Prediction:
     return Prediction(question_id=question.id, answer=None, trace=Trace(strategy=strategy.name, notes=[note]))
 
 
+def check_finite(prediction: Prediction) -> Prediction:
+    """A NaN or infinite score (e.g. from a broken backend) is an error, never an answer: argmax over NaN picks
+    an option arbitrarily and JSON would write it as null, leaving a results line that cannot be read back."""
+    bad = {label: score for label, score in prediction.scores.items() if not math.isfinite(score)}
+    if bad:
+        raise ValueError(f"non-finite score {bad}")
+    if prediction.confidence is not None and not math.isfinite(prediction.confidence):
+        raise ValueError(f"non-finite confidence {prediction.confidence}")
+    return prediction
+
+
 async def _solve_one(strategy: Strategy, question: Question, client: BatchingClient, slot: int) -> Prediction:
     if not strategy.applies_to(question):
         return _not_applicable(strategy, question)
     token = _recorder.set(_Recorder(slot=slot))
     client.question_started()
     try:
-        return await solve_traced(strategy, question, client)
+        return check_finite(await solve_traced(strategy, question, client))
     except Exception as error:
         raise QuestionError(question.id, strategy.name, error) from error
     finally:
@@ -269,26 +282,30 @@ async def _solve_one(strategy: Strategy, question: Question, client: BatchingCli
         _recorder.reset(token)
 
 
-async def iter_predictions(
+async def iter_outcomes(
     strategy: Strategy,
     questions: Iterable[Question],
     lm: LanguageModel | BatchingClient,
     concurrency: int = 64,
-) -> AsyncIterator[tuple[int, Prediction]]:
-    """Yield (index, prediction) as each question finishes, with up to `concurrency` questions in flight.
-
-    The first failure cancels the questions in flight and raises `QuestionError` naming the question.
-    """
+) -> AsyncIterator[tuple[int, Prediction | QuestionError]]:
+    """Yield (index, prediction) as each question finishes, with up to `concurrency` questions in flight; a
+    question that fails yields (index, QuestionError) and the others go on. Closing the iterator cancels the
+    questions in flight."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     client = _client_for(lm)
     todo = iter(enumerate(questions))
-    done: asyncio.Queue[tuple[int, Prediction] | BaseException | None] = asyncio.Queue()
+    done: asyncio.Queue[tuple[int, Prediction | QuestionError] | BaseException | None] = asyncio.Queue()
 
     async def worker(slot: int) -> None:
         try:
             for index, question in todo:
-                await done.put((index, await _solve_one(strategy, question, client, slot)))
+                outcome: Prediction | QuestionError
+                try:
+                    outcome = await _solve_one(strategy, question, client, slot)
+                except QuestionError as error:
+                    outcome = error
+                await done.put((index, outcome))
         except Exception as error:
             await done.put(error)
         finally:
@@ -309,6 +326,23 @@ async def iter_predictions(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def iter_predictions(
+    strategy: Strategy,
+    questions: Iterable[Question],
+    lm: LanguageModel | BatchingClient,
+    concurrency: int = 64,
+) -> AsyncIterator[tuple[int, Prediction]]:
+    """Yield (index, prediction) as each question finishes, with up to `concurrency` questions in flight.
+
+    The first failure cancels the questions in flight and raises `QuestionError` naming the question.
+    """
+    async with contextlib.aclosing(iter_outcomes(strategy, questions, lm, concurrency)) as outcomes:
+        async for index, outcome in outcomes:
+            if isinstance(outcome, QuestionError):
+                raise outcome
+            yield index, outcome
 
 
 async def arun_questions(

@@ -13,8 +13,9 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -42,6 +42,7 @@ from reasonkit.benchmarks.runner import (
     merge_shards,
     prepare_run_dir,
     run_benchmark,
+    run_lock,
 )
 from reasonkit.protocol import ContextWindowError, LanguageModel
 from reasonkit.registry import StrategySpecError, available_strategies, build_strategy
@@ -71,12 +72,14 @@ class PlannedRun:
 
 
 SLUG_LENGTH = 80
+MAX_SEED = 2**63 - 1
 
 
 def slug(text: str) -> str:
-    """A folder name for a strategy label; a long one is cut and ends in a hash of the whole label, so specs
-    that differ only past the cut (e.g. in an ensemble's last weight) get folders of their own."""
-    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", re.sub(r"[\"']", "", text)).strip("_") or "strategy"
+    """A folder name for a strategy label or a benchmark; a long one is cut and ends in a hash of the whole label,
+    so specs that differ only past the cut (e.g. in an ensemble's last weight) get folders of their own. No
+    leading dot: a name such as ".." must not lead out of --out."""
+    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", re.sub(r"[\"']", "", text)).lstrip("._").rstrip("_") or "strategy"
     if len(name) <= SLUG_LENGTH:
         return name
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
@@ -212,6 +215,9 @@ def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[s
             mapping = FieldMapping.from_toml(fields_toml) if fields_toml else FieldMapping.parse_pairs(list(fields))
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--fields-toml" if fields_toml else "--field") from error
+        if not jsonl.stem.strip("."):
+            raise click.UsageError(f"--jsonl {jsonl}: its name {jsonl.stem!r} cannot name a run folder; rename the "
+                                   "file")
         if jsonl.stem in suites:
             raise click.UsageError(f"--jsonl {jsonl}: its name {jsonl.stem!r} is also a --benchmark; rename the file")
         try:
@@ -290,11 +296,12 @@ def distributed() -> Iterator[Distributed]:
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="reasonkit bench")
-    for column in ("benchmark", "strategy", "n", "accuracy % [95% CI]", "abstained", "calls/q", "tokens/q", "q/s"):
+    for column in ("benchmark", "strategy", "n", "accuracy % [95% CI]", "abstained", "errors", "calls/q", "tokens/q",
+                   "q/s"):
         table.add_column(column, justify="left" if column in ("benchmark", "strategy") else "right")
     for row in rows:
-        table.add_row(*(str(row[k]) for k in ("benchmark", "strategy", "n", "accuracy", "abstained", "calls",
-                                                "tokens", "qps")))
+        table.add_row(*(str(row[k]) for k in ("benchmark", "strategy", "n", "accuracy", "abstained", "errors",
+                                                "calls", "tokens", "qps")))
     return table
 
 
@@ -305,6 +312,8 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
         "benchmark": benchmark, "strategy": label, "n": len(lines),
         "accuracy": str(bootstrap_accuracy([line.correct for line in lines])),
         "abstained": sum(line.abstained for line in lines),
+        "errors": sum(line.error is not None for line in lines),
+        "first_error": next((line.error for line in lines if line.error is not None), None),
         "calls": f"{sum(line.lm_calls for line in lines) / n:.1f}",
         "tokens": f"{sum(line.tokens for line in lines) / n:.0f}",
         "qps": f"{len(lines) / seconds:.2f}" if seconds else "-",
@@ -335,7 +344,7 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
 @click.option("--suite-seed", type=click.IntRange(min=1), default=None,
               help="Synthetic suites (arithmetic, multistep): draw the split again from this seed, leaving out "
                    "every question of the trained seed-0 suite; a held-out set no earlier run has seen.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True,
               help="Seed for strategies that sample (unless a spec sets one).")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder of the original datasets (default: bundled copies).")
@@ -345,16 +354,21 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
               help="Questions in flight at once.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
               help="Most requests sent to the model at once.")
+@click.option("--fail-fast", is_flag=True,
+              help="Stop at the first question that cannot be run (e.g. a prompt over the window) instead of "
+                   "recording its error and going on.")
 @click.option("--cache", "cache_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="sqlite cache of LM calls (off by default).")
 def bench(
     benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...], fields_toml: Path | None,
     strategies: tuple[str, ...], strategy_config: Path | None, model_spec: str | None, device: str | None,
     truncation: str, split: str | None, limit: int | None, suite_seed: int | None, seed: int,
-    data_dir: Path | None, out: Path, concurrency: int, max_batch: int, cache_path: Path | None,
+    data_dir: Path | None, out: Path, concurrency: int, max_batch: int, fail_fast: bool, cache_path: Path | None,
 ) -> None:
-    """Run strategies on benchmarks; rerun the same command to resume after a crash. Under torchrun
-    (`torchrun --nproc_per_node N -m reasonkit bench ...`) the questions are shared across processes."""
+    """Run strategies on benchmarks; rerun the same command to resume after a crash (questions that failed are
+    tried again). A question that cannot be run is recorded as that question's error and the run goes on,
+    unless --fail-fast. Under torchrun (`torchrun --nproc_per_node N -m reasonkit bench ...`) the questions
+    are shared across processes."""
     suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split, suite_seed)
     if limit is not None:
         suites = {name: questions[:limit] for name, questions in suites.items()}
@@ -365,7 +379,7 @@ def bench(
         for source in sources or default_strategies(questions)
     ]
     plan = applicable(plan)
-    labels = [(run.benchmark, slug(run.label)) for run in plan]
+    labels = [(slug(run.benchmark), slug(run.label)) for run in plan]
     if len(set(labels)) < len(labels):
         twice = next(label for label in labels if labels.count(label) > 1)
         raise click.UsageError(f"two strategies would share the run folder {out / twice[0] / twice[1]}")
@@ -376,10 +390,18 @@ def bench(
             row
             for run in plan
             if (row := bench_one(run, lm, model_spec, model_options, seed, limit, out, concurrency, max_batch,
-                                 dist)) is not None
+                                 fail_fast, dist)) is not None
         ]
     if rows:
         Console().print(summary_table(rows))
+    failed = [row for row in rows if row["errors"]]
+    if failed:
+        count = sum(row["errors"] for row in failed)
+        raise click.ClickException(
+            f"{count} question{'s' if count > 1 else ''} could not be run and count as wrong (the errors column; "
+            f"first: {failed[0]['first_error']}); their errors are in results.jsonl, and rerunning the same command "
+            "tries them again"
+        )
 
 
 def load_lm(model_spec: str | None, cache_path: Path | None, options: dict[str, Any]) -> LanguageModel:
@@ -393,10 +415,11 @@ def load_lm(model_spec: str | None, cache_path: Path | None, options: dict[str, 
 
 def bench_one(
     run: PlannedRun, lm: LanguageModel, model_spec: str | None, model_options: dict[str, Any], seed: int,
-    limit: int | None, out: Path, concurrency: int, max_batch: int, dist: Distributed,
+    limit: int | None, out: Path, concurrency: int, max_batch: int, fail_fast: bool, dist: Distributed,
 ) -> dict[str, Any] | None:
-    """One strategy on one benchmark; the summary row on rank 0, None on the other ranks."""
-    run_dir = out / run.benchmark / slug(run.label)
+    """One strategy on one benchmark; the summary row on rank 0, None on the other ranks. Rank 0 holds the run
+    folder's lock from the first check to the merge, so no other run writes there meanwhile."""
+    run_dir = out / slug(run.benchmark) / slug(run.label)
     preparation = prepare(run.strategy, run.questions)
     record = RunRecord(
         benchmark=run.benchmark, split=run.questions[0].split, strategy=run.label,
@@ -405,49 +428,77 @@ def bench_one(
         data_hash=data_hash(run.questions), preparation=preparation,
     )
 
-    def check_folder() -> None:
-        try:
-            prepare_run_dir(run_dir, record)
-        except RunError as error:
-            raise click.ClickException(str(error)) from error
+    with ExitStack() as held:
 
-    dist.on_rank_zero(check_folder)
-    lines = run_with_progress(run, lm, run_dir, record, concurrency, max_batch, dist)
-    if dist.world_size > 1:
-        dist.barrier()
-        if dist.rank != 0:
-            return None
-        lines = merge_shards(run_dir, dist.world_size)
+        def check_folder() -> None:
+            try:
+                held.enter_context(run_lock(run_dir))
+                prepare_run_dir(run_dir, record)
+            except RunError as error:
+                raise click.ClickException(str(error)) from error
+
+        dist.on_rank_zero(check_folder)
+        lines = run_with_progress(run, lm, run_dir, record, concurrency, max_batch, fail_fast, dist)
+        if dist.world_size > 1:
+            dist.barrier()
+            if dist.rank != 0:
+                return None
+            lines = merge_shards(run_dir, dist.world_size)
     row = summary_row(run.benchmark, run.label, lines)
     click.echo(f"{run.benchmark} {run.label}: {row['accuracy']} -> {run_dir}")
     return row
 
 
+class RunProgress:
+    """What the progress bar shows. The rate is this process's answers over the time since it started
+    answering: answers found from earlier runs fill the bar and the running accuracy but add no speed, and a
+    batch of answers arriving in the same millisecond does not read as thousands of questions a second (as
+    rich's own rate, taken between the first and last answer it saw, does)."""
+
+    def __init__(self, progress: Progress, description: str, total: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task(description, total=total, acc="acc -", qps="", eta="")
+        self.correct = self.answered = self.new = 0
+        self.started = progress.get_time()
+
+    def resumed(self, lines: list[ResultLine]) -> None:
+        self.correct, self.answered = sum(line.correct for line in lines), len(lines)
+        self.started = self.progress.get_time()
+        self.progress.update(self.task, completed=len(lines), acc=self.accuracy())
+
+    def result(self, line: ResultLine) -> None:
+        self.correct += line.correct
+        self.answered += 1
+        self.new += 1
+        speed = self.speed
+        left = self.progress.tasks[self.task].remaining
+        self.progress.update(self.task, advance=1, acc=self.accuracy(), qps=f"{speed:.2f} q/s" if speed else "",
+                             eta=f"{timedelta(seconds=round((left - 1) / speed))} left" if speed and left else "")
+
+    @property
+    def speed(self) -> float | None:
+        seconds = self.progress.get_time() - self.started
+        return self.new / seconds if self.new and seconds > 0 else None
+
+    def accuracy(self) -> str:
+        return f"acc {100 * self.correct / self.answered:.1f}%" if self.answered else "acc -"
+
+
 def run_with_progress(
     run: PlannedRun, lm: LanguageModel, run_dir: Path, record: RunRecord, concurrency: int, max_batch: int,
-    dist: Distributed,
+    fail_fast: bool, dist: Distributed,
 ) -> list[ResultLine]:
     """This rank's share of the run, with a progress bar (questions/s, running accuracy, ETA) on rank 0."""
-    correct = answered = 0
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[acc]}"), TextColumn("{task.fields[qps]}"), TimeElapsedColumn(),
-               TimeRemainingColumn()]
+               TextColumn("{task.fields[eta]}")]
     with Progress(*columns, console=console, disable=dist.rank != 0) as progress:
         share = len(range(dist.rank, len(run.questions), dist.world_size))
-        task = progress.add_task(f"{run.benchmark} · {run.label}", total=share, acc="acc -", qps="")
-
-        def on_result(line: ResultLine) -> None:
-            nonlocal correct, answered
-            correct += line.correct
-            answered += 1
-            speed = progress.tasks[task].speed
-            progress.update(task, advance=1, acc=f"acc {100 * correct / answered:.1f}%",
-                            qps=f"{speed:.2f} q/s" if speed else "")
-
+        bar = RunProgress(progress, f"{run.benchmark} · {run.label}", share)
         try:
             return run_benchmark(run.questions, run.strategy, lm, run_dir, record, concurrency=concurrency,
                                  max_batch=max_batch, rank=dist.rank, world_size=dist.world_size,
-                                 on_result=on_result)
+                                 fail_fast=fail_fast, on_resume=bar.resumed, on_result=bar.result)
         except RunError as error:
             raise click.ClickException(str(error)) from error
         except QuestionError as error:

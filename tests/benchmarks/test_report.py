@@ -17,9 +17,10 @@ from reasonkit.benchmarks.report import (
     votes_at_k,
     write_report,
 )
-from reasonkit.benchmarks.runner import RunRecord, data_hash, run_benchmark
+from reasonkit.benchmarks.runner import RESULTS_FILE, RUN_FILE, RunError, RunRecord, data_hash, run_benchmark
 from reasonkit.cli import main
 from reasonkit.fake import FakeLM
+from reasonkit.protocol import ContextWindowError
 from reasonkit.registry import build_strategy
 from reasonkit.strategies.memory import WithMemory
 from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
@@ -153,9 +154,9 @@ def test_pairwise_accuracy_counts_pairs_with_both_statements_right(tmp_path: Pat
     table = pairs_table(load_runs([tmp_path]))
     assert "| toy | any constant answer |  | 0.0 |" in table
     assert "| toy | direct | 3 | 0.0 [0.0, 0.0] |  | 50.0 [50.0, 50.0] |" in table  # equal margins: ties
-    assert "| toy | pair_truth | 2 | 100.0 [100.0, 100.0] | +100.0 [+100.0, +100.0] vs direct, p=0.5 |  |" in table
+    assert "| toy | pair_truth | 2 | 100.0 [100.0, 100.0] | +100.0 [+100.0, +100.0] vs direct (n=2), p=0.5 |  |" in table
     # always True, but the true statement of each pair a little more so: no pair right, every pair ordered
-    assert "| toy | direct | 3 | 0.0 [0.0, 0.0] | +0.0 [+0.0, +0.0] vs direct, p=1 | 100.0 [100.0, 100.0] |" in table
+    assert "| toy | direct | 3 | 0.0 [0.0, 0.0] | +0.0 [+0.0, +0.0] vs direct (n=3), p=1 | 100.0 [100.0, 100.0] |" in table
     assert pairs_table(load_runs([tmp_path / "constant"])[:0]) == ""
 
 
@@ -172,3 +173,48 @@ class PairTruth(Strategy):
 
     async def solve(self, question: Question, lm) -> Prediction:  # type: ignore[no-untyped-def]
         return Prediction(question_id=question.id, answer=question.gold)
+
+
+def test_a_results_file_that_answers_questions_twice_is_refused_naming_file_and_ids(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", PickBest(), questions(8), FakeLM())
+    path = tmp_path / "run" / RESULTS_FILE
+    path.write_bytes(path.read_bytes() * 2)  # two runs on one folder, before folders were locked
+    with pytest.raises(RunError, match=rf"{path}: questions answered more than once: q0, q1, q2, q3, q4 and 3 more"):
+        load_runs([tmp_path])
+    result = CliRunner().invoke(main, ["report", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "answered more than once" in result.output
+
+
+class RejectsQ2(FakeLM):
+    def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
+        if any(r.context == "Question 2?" for r in requests):
+            raise ContextWindowError("the prompt is over the window")
+        return super().loglikelihood(requests)
+
+
+def test_failed_questions_count_wrong_and_paired_comparisons_use_only_questions_both_answered(
+    tmp_path: Path,
+) -> None:
+    qs = questions(10)
+    make_run(tmp_path / "runs" / "direct", build_strategy("direct"), qs, FakeLM())
+    path = tmp_path / "runs" / "direct" / RESULTS_FILE
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:6]))  # a run that stopped at question 6
+    make_run(tmp_path / "runs" / "pick", PickBest(), qs, RejectsQ2())
+    rows = rows_for(load_runs([tmp_path / "runs"]))
+    stopped, failing = rows[-2], rows[-1]
+    assert (stopped.strategy, stopped.n, stopped.of, stopped.errors) == ("direct", 6, 10, 0)
+    assert (failing.strategy, failing.n, failing.of, failing.errors) == ("pick_best", 10, None, 1)
+    pick = load_runs([tmp_path / "runs" / "pick"])[0].lines
+    assert failing.accuracy.estimate == sum(line.correct for line in pick) / 10  # the failed one counts wrong
+    assert failing.paired is not None and failing.paired.difference.n == 5  # q0, q1, q3, q4, q5
+    table = markdown_table(rows)
+    assert "| toy | direct | 6 of 10 |" in table and "vs direct (n=5)" in table
+    assert "| toy | pick_best | 10 | " in table and " | 0 | 1 | " in table
+
+
+def test_an_unreadable_run_record_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", PickBest(), questions(2), FakeLM())
+    (tmp_path / "run" / RUN_FILE).write_bytes(b"\x80\x81 not utf-8")
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "run"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert f"{tmp_path / 'run' / RUN_FILE}: not a reasonkit run record" in result.output

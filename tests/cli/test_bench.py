@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from reasonkit.benchmarks.runner import RESULTS_FILE, ResultLine, load_run
 from reasonkit.cli import main
 from reasonkit.protocol import LanguageModel
 from reasonkit.registry import build_strategy
+from reasonkit.types import Prediction, Question
 
 
 def bench(out: Path, model: Path, *args: str) -> Result:
@@ -255,3 +257,117 @@ def test_long_specs_that_differ_past_the_cut_get_folders_of_their_own() -> None:
     names = {slug(f"{stem}weights=[1, {w}])") for w in (1, 2, 4, 8, 16)}
     assert len(names) == 5 and all(len(name) == SLUG_LENGTH for name in names)
     assert slug(f"{stem}weights=[1, 2])") == slug(f"{stem}weights=[1, 2])")  # stable: a rerun resumes
+
+
+def test_a_huge_seed_is_a_clear_error_before_the_model_is_loaded(
+    tmp_path: Path, tiny_model_dir: Path, counted: list[CountingLM]
+) -> None:
+    result = bench(tmp_path / "runs", tiny_model_dir, "-b", "world", "-s", "direct", "--seed", str(10**30))
+    assert result.exit_code == 2 and "--seed" in result.output and "is not in the range" in result.output
+    assert counted == [] and not (tmp_path / "runs").exists()
+
+
+def test_a_jsonl_name_never_leads_the_run_outside_out(tmp_path: Path, tiny_model_dir: Path) -> None:
+    rows = [{"question": f"Is {i} small?", "options": ["yes", "no"], "answer": 0} for i in range(2)]
+    (tmp_path / "sub").mkdir()
+    for name in ("...jsonl", "..mine.jsonl"):
+        (tmp_path / "sub" / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "sub" / "runs"
+    result = bench(out, tiny_model_dir, "--jsonl", str(tmp_path / "sub" / "...jsonl"), "-s", "direct")
+    assert result.exit_code == 2 and "its name '..' cannot name a run folder" in result.output
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["...jsonl", "..mine.jsonl"]
+    ok(bench(out, tiny_model_dir, "--jsonl", str(tmp_path / "sub" / "..mine.jsonl"), "-s", "direct"))
+    assert [p.relative_to(out).as_posix() for p in out.glob("*/*")] == ["mine/direct"]
+
+
+def long_question_file(tmp_path: Path) -> Path:
+    """Three questions; the second longer than the tiny model's window of 128 tokens."""
+    texts = ["Is ice cold?", "Is fire hot? " * 200, "Is snow white?"]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps({"id": f"m{i}", "question": text, "options": ["yes", "no"], "answer": 0})
+                            + "\n" for i, text in enumerate(texts)))
+    return path
+
+
+def test_a_question_over_the_window_is_recorded_as_its_error_and_the_run_goes_on(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    path = long_question_file(tmp_path)
+    result = bench(tmp_path / "runs", tiny_model_dir, "--jsonl", str(path), "--field", "id=id", "-s", "direct")
+    assert result.exit_code == 1
+    assert "1 question could not be run and count as wrong" in result.output
+    assert "question 'm1': strategy 'direct' failed: ContextWindowError" in result.output
+    lines = load_run(tmp_path / "runs" / "mixed" / "direct")[1]
+    assert [(line.question_id, line.error is None) for line in lines] == [("m0", True), ("m1", False),
+                                                                           ("m2", True)]
+    stopped = bench(tmp_path / "fast", tiny_model_dir, "--jsonl", str(path), "--field", "id=id", "-s", "direct",
+                    "--fail-fast", "--concurrency", "1")
+    assert stopped.exit_code == 1 and "rerun with --truncation left" in stopped.output
+    assert [line.question_id for line in load_run(tmp_path / "fast" / "mixed" / "direct")[1]] == ["m0", "m1"]
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from reasonkit.benchmarks.runner import run_lock
+    with run_lock(Path(sys.argv[1])):
+        print("held", flush=True)
+        time.sleep(120)
+""")
+
+
+def test_a_second_bench_on_a_folder_in_use_stops_and_names_the_process(tmp_path: Path, tiny_model_dir: Path) -> None:
+    folder = tmp_path / "runs" / "world" / "direct"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = bench(tmp_path / "runs", tiny_model_dir, "-b", "world", "--limit", "2", "-s", "direct")
+        assert result.exit_code == 1
+        assert f"{folder} is in use by another run (pid {holder.pid} on " in result.output
+        assert not (folder / RESULTS_FILE).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    ok(bench(tmp_path / "runs", tiny_model_dir, "-b", "world", "--limit", "2", "-s", "direct"))
+
+
+def test_the_progress_rate_counts_only_questions_answered_by_this_process() -> None:
+    from rich.progress import Progress
+
+    from reasonkit.commands.bench import RunProgress
+
+    now = [0.0]
+    progress = Progress(get_time=lambda: now[0], disable=True)
+    bar = RunProgress(progress, "toy", total=1010)
+    question = Question(id="r", text="Which?", options=("a", "b"), gold=0)
+    resumed = [ResultLine(index=i, question_id=f"r{i}", question=question, gold=0, correct=i < 500, abstained=False,
+                          lm_calls=1, tokens=1, finished_s=0.5, prediction=Prediction(question_id=f"r{i}", answer=0))
+               for i in range(1000)]
+    bar.resumed(resumed)
+    for second in range(1, 5):  # this process answers one question a second
+        now[0] = float(second)
+        bar.result(resumed[0].model_copy(update={"index": 1000 + second, "correct": True}))
+    task = progress.tasks[0]
+    assert task.completed == 1004 and bar.speed == 1.0
+    assert bar.accuracy() == f"acc {100 * 504 / 1004:.1f}%"
+    assert task.fields["qps"] == "1.00 q/s" and task.fields["eta"] == "0:00:06 left"
+
+
+def test_a_batch_of_answers_arriving_together_does_not_read_as_thousands_a_second() -> None:
+    from rich.progress import Progress
+
+    from reasonkit.commands.bench import RunProgress
+
+    now = [0.0]
+    progress = Progress(get_time=lambda: now[0], disable=True)
+    bar = RunProgress(progress, "toy", total=128)
+    bar.resumed([])
+    question = Question(id="q", text="Which?", options=("a", "b"), gold=0)
+    line = ResultLine(index=0, question_id="q", question=question, gold=0, correct=True, abstained=False, lm_calls=1,
+                      tokens=1, finished_s=0.5, prediction=Prediction(question_id="q", answer=0))
+    for batch in range(2):  # 64 questions scored in one batch every 32 seconds
+        now[0] = 32.0 * (batch + 1)
+        for _ in range(64):
+            now[0] += 1e-6
+            bar.result(line)
+        assert bar.speed is not None and abs(bar.speed - 2.0) < 1e-3  # 64 answers / 32 s

@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from reasonkit.batching import BatchingClient, QuestionError, iter_predictions, run_questions, solve_traced
+from reasonkit.batching import (
+    BatchingClient,
+    QuestionError,
+    iter_outcomes,
+    iter_predictions,
+    run_questions,
+    solve_traced,
+)
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
 from reasonkit.strategy import AsyncLM, Strategy
@@ -215,3 +222,37 @@ def test_run_works_inside_a_running_event_loop() -> None:
         return ThinkThenScore().run(questions(1)[0], fake())
 
     assert asyncio.run(inside()).question_id == "q0"
+
+
+def test_iter_outcomes_hands_back_a_failed_question_and_goes_on_with_the_others() -> None:
+    async def collect() -> list[tuple[int, Prediction | QuestionError]]:
+        return [item async for item in iter_outcomes(Fails(), questions(8), fake(), concurrency=3)]
+
+    got = dict(asyncio.run(collect()))
+    assert sorted(got) == list(range(8))
+    assert isinstance(got[3], QuestionError) and "boom" in str(got[3])
+    assert all(isinstance(got[i], Prediction) for i in got if i != 3)
+
+
+class ScoresNaN(Strategy):
+    """A backend gone wrong: one question's scores come back NaN or infinite."""
+
+    name = "scores_nan"
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        score = {"q1": float("nan"), "q2": float("-inf")}.get(question.id, -1.0)
+        return Prediction(question_id=question.id, answer=0, scores={"A": score, "B": -2.0})
+
+
+def test_a_non_finite_score_is_an_error_for_that_question_never_an_answer() -> None:
+    async def collect() -> dict[int, Prediction | QuestionError]:
+        return dict([item async for item in iter_outcomes(ScoresNaN(), questions(4), fake())])
+
+    got = asyncio.run(collect())
+    for index in (1, 2):
+        error = got[index]
+        assert isinstance(error, QuestionError) and isinstance(error.__cause__, ValueError)
+        assert f"question 'q{index}'" in str(error) and "non-finite score {'A':" in str(error)
+    assert isinstance(got[0], Prediction) and isinstance(got[3], Prediction)
+    with pytest.raises(QuestionError, match="non-finite score"):
+        run_questions(ScoresNaN(), questions(4), fake())
