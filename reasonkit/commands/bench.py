@@ -182,7 +182,7 @@ def applicable(plan: list[PlannedRun]) -> list[PlannedRun]:
 
 def describe_kind(question: Question) -> str:
     if question.options is not None:
-        return f"multiple choice, e.g. {question.id}"
+        return f"{'fill-in-the-blank' if question.is_fill_blank else 'multiple choice'}, e.g. {question.id}"
     return f"{'true/false statements' if question.is_binary else 'free-form answers'}, e.g. {question.id}"
 
 
