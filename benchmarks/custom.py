@@ -66,6 +66,7 @@ class JsonlBenchmark(BaseModel):
     answer_base: Literal[0, 1] | None = None  # None: no answer was an option number
     answer_base_detected: bool = False
     merged_rows: int = 0  # rows whose repeated options were merged into one
+    skipped_rows: int = 0  # rows left with a single option once merged: nothing to choose between
 
     def notes(self) -> list[str]:
         """One line per thing read that the mapping did not say outright."""
@@ -76,6 +77,8 @@ class JsonlBenchmark(BaseModel):
         if self.merged_rows:
             notes.append(f"{self.merged_rows} row(s) repeat an option: the copies were merged into one option "
                          "(as the bundled loaders do)")
+        if self.skipped_rows:
+            notes.append(f"{self.skipped_rows} of them had a single option left and were skipped")
         return notes
 
 
@@ -196,7 +199,7 @@ def read_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | No
     base = mapping.answer_base if mapping.answer_base is not None else answer_base_of(numbers)
     questions: list[Question] = []
     seen: set[str] = set()
-    merged_rows = 0
+    merged_rows = skipped_rows = 0
     for where, number, row, options, raw in rows:
         kind = mapping.kind if mapping.kind != "auto" else ("multiple_choice" if options else "binary")
         gold = None if raw is None else _answer(raw, options, kind, base, where, mapping.answer or "")
@@ -204,6 +207,9 @@ def read_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | No
         if options is not None and not isinstance(gold, bool | str):
             options, gold = _merged([o.strip() for o in options], gold if isinstance(gold, int) else None, metadata)
             merged_rows += "merged_duplicate_options" in metadata
+            if len(options) == 1:
+                skipped_rows += 1
+                continue
         qid = str(field(row, mapping.id, where)) if mapping.id else str(number)
         if qid in seen:
             raise DatasetError(f"{where}: duplicate id {qid!r}")
@@ -221,4 +227,5 @@ def read_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | No
     return JsonlBenchmark(
         questions=questions, answer_base=base if numbers else None,
         answer_base_detected=mapping.answer_base is None and bool(numbers), merged_rows=merged_rows,
+        skipped_rows=skipped_rows,
     )

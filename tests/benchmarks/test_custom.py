@@ -37,8 +37,8 @@ def test_missing_field_fails_before_anything_with_file_line_and_field(tmp_path: 
 
 
 def test_invalid_question_reports_line_and_field(tmp_path: Path) -> None:
-    path = write(tmp_path / "one.jsonl", [{"question": "a?", "options": ["x", " x"], "answer": 0}])
-    with pytest.raises(DatasetError, match=r"one.jsonl:1: .*field 'options' needs at least 2 options, got 1"):
+    path = write(tmp_path / "empty.jsonl", [{"question": "a?", "options": ["x", " "], "answer": 0}])
+    with pytest.raises(DatasetError, match=r"empty.jsonl:1: .*field 'options' has an empty option"):
         load_jsonl_benchmark(path, FieldMapping(options="options"))
     path = write(tmp_path / "ans.jsonl", [{"question": "a?", "options": ["x", "y"], "answer": "z"}])
     with pytest.raises(DatasetError, match=r"ans.jsonl:1: field 'answer' = 'z'"):
@@ -127,13 +127,16 @@ def test_a_repeated_option_is_merged_and_counted_not_fatal(tmp_path: Path) -> No
     rows = [
         {"question": "a?", "options": ["x", "y", "x "], "answer": 2},
         {"question": "b?", "options": ["x", "y"], "answer": 1},
+        {"question": "c?", "options": ["z", "z"], "answer": 1},
     ]
     read = read_jsonl_benchmark(write(tmp_path / "dup.jsonl", rows), FieldMapping(options="options"))
     first = read.questions[0]
     assert first.options == ("x", "y") and first.gold == 0  # the answer follows its text to the kept copy
     assert first.metadata["merged_duplicate_options"] == 1
-    assert read.merged_rows == 1 and read.notes() == [
-        "1 row(s) repeat an option: the copies were merged into one option (as the bundled loaders do)"
+    assert [q.id for q in read.questions] == ["1", "2"]  # "c?" has one option left: nothing to choose
+    assert read.merged_rows == 2 and read.skipped_rows == 1 and read.notes() == [
+        "2 row(s) repeat an option: the copies were merged into one option (as the bundled loaders do)",
+        "1 of them had a single option left and were skipped",
     ]
 
 
