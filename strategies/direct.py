@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.dataclasses import dataclass
@@ -129,6 +129,14 @@ class Direct(Strategy):
 
     def applies_to(self, question: Question) -> bool:
         return not question.is_free_form
+
+    def config(self) -> dict[str, Any]:
+        """Without `options_line` at its default: the config is a run folder's identity, and folders made
+        before the option existed keep resuming."""
+        config = super().config()
+        if self.options_line:
+            del config["options_line"]
+        return config
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)

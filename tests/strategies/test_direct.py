@@ -68,6 +68,9 @@ def test_options_line_can_be_left_out_of_the_prompt() -> None:
     statement = Question(id="b", text="Soup is a solid.", gold=False)
     same = [Direct(options_line=flag).run(statement, FakeLM()).trace.steps["prompt"] for flag in (True, False)]
     assert same == ["Question: True or false: Soup is a solid.\nAnswer:"] * 2
+    # a run folder's identity: the default leaves the config as it was before the option
+    assert Direct().config() == {"name": "direct", "normalization": "char", "unconditional_context": "Answer:"}
+    assert Direct(options_line=False).config()["options_line"] is False
 
 
 def test_one_batch_scores_the_options_after_the_prompt_and_after_answer() -> None:
