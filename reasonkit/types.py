@@ -47,7 +47,7 @@ class Question(BaseModel):
     def _check(self) -> Question:
         where = f"question {self.id!r}"
         if self.has_options and self.options is None:
-            raise ValueError(f"{where}: field 'options' is missing on a {self.kind} question")
+            raise ValueError(f"{where}: field 'options' is missing on a {self.kind.replace('_', '-')} question")
         if not self.has_options and self.options is not None:
             raise ValueError(f"{where}: field 'options' is given on a {self.kind} question")
         if self.kind == "free_form" and self.gold is not None and not isinstance(self.gold, str):

@@ -171,7 +171,7 @@ def test_fill_blank_needs_a_blank_with_words_after_it() -> None:
         Question(id="w", kind="fill_blank", text="No gap here.", options=("a", "b"), gold=0)
     with pytest.raises(ValueError, match="blank '_'"):
         Question(id="w", kind="fill_blank", text="The gap ends it: _ ", options=("a", "b"), gold=0)
-    with pytest.raises(ValueError, match="'options' is missing on a fill_blank"):
+    with pytest.raises(ValueError, match="'options' is missing on a fill-blank"):
         Question(id="w", kind="fill_blank", text="A _ here.", gold=0)
 
 
