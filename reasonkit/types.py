@@ -9,12 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Answer = int | bool | str
 """An option index (multiple choice), True / False (binary statement) or a string (free-form, e.g. arithmetic)."""
 
-QuestionKind = Literal["multiple_choice", "binary", "free_form"]
+QuestionKind = Literal["multiple_choice", "binary", "free_form", "fill_blank"]
+
+BLANK = "_"
+"""Marks the gap in a fill-in-the-blank sentence (WinoGrande's convention); its options are the fillers."""
 
 
 class Question(BaseModel):
-    """A multiple-choice question (`options` given, `gold` an index), a binary statement (`gold` a bool) or a
-    free-form question (`gold` a string, compared after stripping). `kind` is inferred when not given."""
+    """A multiple-choice question (`options` given, `gold` an index), a binary statement (`gold` a bool), a
+    free-form question (`gold` a string, compared after stripping) or a fill-in-the-blank sentence (`text` holds
+    one `_`, `options` the fillers, `gold` an index). `kind` is inferred when not given (never as fill_blank)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -42,9 +46,9 @@ class Question(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Question:
         where = f"question {self.id!r}"
-        if self.kind == "multiple_choice" and self.options is None:
-            raise ValueError(f"{where}: field 'options' is missing on a multiple-choice question")
-        if self.kind != "multiple_choice" and self.options is not None:
+        if self.has_options and self.options is None:
+            raise ValueError(f"{where}: field 'options' is missing on a {self.kind.replace('_', '-')} question")
+        if not self.has_options and self.options is not None:
             raise ValueError(f"{where}: field 'options' is given on a {self.kind} question")
         if self.kind == "free_form" and self.gold is not None and not isinstance(self.gold, str):
             raise ValueError(f"{where}: field 'gold' must be a string on a free-form question, got {self.gold!r}")
@@ -52,6 +56,8 @@ class Question(BaseModel):
             raise ValueError("question with an empty 'id' field")
         if not self.text.strip():
             raise ValueError(f"{where}: field 'text' is empty")
+        if self.kind == "fill_blank" and not self.text.partition(BLANK)[2].strip():
+            raise ValueError(f"{where}: field 'text' needs a blank {BLANK!r} with words after it")
         if self.options is not None:
             if len(self.options) < 2:
                 raise ValueError(f"{where}: field 'options' needs at least 2 options, got {len(self.options)}")
@@ -72,6 +78,15 @@ class Question(BaseModel):
         elif self.kind == "binary" and self.gold is not None and not isinstance(self.gold, bool):
             raise ValueError(f"{where}: field 'gold' must be true/false on a binary question, got {self.gold!r}")
         return self
+
+    @property
+    def has_options(self) -> bool:
+        """Multiple choice and fill-in-the-blank: the answer is an index into `options`."""
+        return self.kind in ("multiple_choice", "fill_blank")
+
+    @property
+    def is_fill_blank(self) -> bool:
+        return self.kind == "fill_blank"
 
     @property
     def is_binary(self) -> bool:

@@ -31,6 +31,7 @@ FALLBACK: dict[QuestionKind, tuple[str, ...]] = {
     "multiple_choice": ("commonsenseqa",),
     "binary": ("strategyqa", "creak"),
     "free_form": (),
+    "fill_blank": ("commonsenseqa",),  # chain of thought asks it as multiple choice over the fillers
 }
 ALIASES = {
     "commonsenseqa": "commonsenseqa",

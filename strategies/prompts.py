@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reasonkit.types import Answer, Question, QuestionKind
+from reasonkit.types import BLANK, Answer, Question, QuestionKind
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 BINARY_LABELS = ("True", "False")
@@ -72,8 +72,21 @@ def _question_block(text: str, options: Sequence[str] | None, kind: QuestionKind
     return f"Question: {clean(text)}\nOptions: {lettered}"
 
 
-def direct_prompt(text: str, options: Sequence[str] | None, kind: QuestionKind | None = None) -> str:
-    return f"{question_block(text, options, kind)}\nAnswer:"
+def direct_prompt(
+    text: str, options: Sequence[str] | None, kind: QuestionKind | None = None, options_line: bool = True
+) -> str:
+    """The question block and "Answer:"; `options_line=False` leaves out the "Options: (A) ..." line, so the
+    model reads only the question before scoring each option."""
+    block = question_block(text, options if options_line else None, kind_of(options, kind))
+    return f"{block}\nAnswer:"
+
+
+def fill_blank_requests(text: str, fillers: Sequence[str]) -> tuple[list[str], str]:
+    """Partial scoring of a fill-in-the-blank sentence, as lm-evaluation-harness scores WinoGrande: one context
+    per filler (the sentence up to the blank with the filler in place) and the one continuation they share (the
+    words after the blank). Comparing that continuation's likelihood asks which filler makes the rest follow."""
+    before, _, after = text.partition(BLANK)
+    return [before + filler for filler in fillers], f" {after.strip()}"
 
 
 def direct_continuations(options: Sequence[str] | None) -> list[str]:

@@ -31,7 +31,7 @@ from rich.progress import (
 from rich.table import Table
 
 from reasonkit.batching import QuestionError
-from reasonkit.benchmarks.custom import FieldMapping, load_jsonl_benchmark
+from reasonkit.benchmarks.custom import FieldMapping, read_jsonl_benchmark
 from reasonkit.benchmarks.metrics import bootstrap_accuracy
 from reasonkit.benchmarks.registry import load_questions, prepare
 from reasonkit.benchmarks.runner import (
@@ -185,16 +185,16 @@ def applicable(plan: list[PlannedRun]) -> list[PlannedRun]:
 
 def describe_kind(question: Question) -> str:
     if question.options is not None:
-        return f"multiple choice, e.g. {question.id}"
+        return f"{'fill-in-the-blank' if question.is_fill_blank else 'multiple choice'}, e.g. {question.id}"
     return f"{'true/false statements' if question.is_binary else 'free-form answers'}, e.g. {question.id}"
 
 
 def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...],
                 fields_toml: Path | None, data_dir: Path | None, split: str | None,
-                suite_seed: int | None = None) -> dict[str, list[Question]]:
+                suite_seed: int | None = None, answer_base: int | None = None) -> dict[str, list[Question]]:
     """Questions of every benchmark asked for, each checked in full (no model is loaded yet)."""
-    if jsonl is None and (fields or fields_toml):
-        raise click.UsageError("--field and --fields-toml describe a --jsonl file; give --jsonl too")
+    if jsonl is None and (fields or fields_toml or answer_base is not None):
+        raise click.UsageError("--field, --fields-toml and --answer-base describe a --jsonl file; give --jsonl too")
     if fields and fields_toml:
         raise click.UsageError("give the field mapping with --field or with --fields-toml, not both")
     if jsonl is not None and suite_seed is not None:
@@ -213,6 +213,8 @@ def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[s
     if jsonl is not None:
         try:
             mapping = FieldMapping.from_toml(fields_toml) if fields_toml else FieldMapping.parse_pairs(list(fields))
+            if answer_base is not None:
+                mapping = mapping.model_copy(update={"answer_base": answer_base})
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--fields-toml" if fields_toml else "--field") from error
         if not jsonl.stem.strip("."):
@@ -221,9 +223,13 @@ def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[s
         if jsonl.stem in suites:
             raise click.UsageError(f"--jsonl {jsonl}: its name {jsonl.stem!r} is also a --benchmark; rename the file")
         try:
-            suites[jsonl.stem] = load_jsonl_benchmark(jsonl, mapping)
+            read = read_jsonl_benchmark(jsonl, mapping)
         except (ValueError, FileNotFoundError) as error:
             raise click.BadParameter(str(error), param_hint="--jsonl") from error
+        suites[jsonl.stem] = read.questions
+        if int(os.environ.get("RANK", "0")) == 0:
+            for note in read.notes():
+                click.echo(f"--jsonl {jsonl}: {note}", err=True)
     empty = [name for name, questions in suites.items() if not questions]
     if empty:
         raise click.UsageError(f"no questions in {', '.join(empty)}")
@@ -326,9 +332,13 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
 @click.option("--jsonl", type=click.Path(path_type=Path, dir_okay=False), help="Your own benchmark: a JSONL file.")
 @click.option("--field", "fields", multiple=True,
               help="With --jsonl: KEY=FIELD (repeatable), e.g. --field question=stem --field options=choices "
-                   "--field answer=label --field id=uid.")
+                   "--field answer=label --field id=uid; options from several fields: --field options=sol1,sol2; "
+                   "a sentence with a blank _ and its fillers: --field kind=fill_blank.")
 @click.option("--fields-toml", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="With --jsonl: the field mapping as TOML.")
+@click.option("--answer-base", type=click.IntRange(0, 1), default=None,
+              help="With --jsonl: numeric answers count the options from 0 or 1 (default: read from the file, "
+                   "and said).")
 @click.option("--strategy", "-s", "strategies", multiple=True,
               help='Strategy spec (repeatable), e.g. cot or "self_consistency(n=20)". Default: every strategy '
                    "that applies.")
@@ -361,7 +371,8 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
               help="sqlite cache of LM calls (off by default).")
 def bench(
     benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...], fields_toml: Path | None,
-    strategies: tuple[str, ...], strategy_config: Path | None, model_spec: str | None, device: str | None,
+    answer_base: int | None, strategies: tuple[str, ...], strategy_config: Path | None, model_spec: str | None,
+    device: str | None,
     truncation: str, split: str | None, limit: int | None, suite_seed: int | None, seed: int,
     data_dir: Path | None, out: Path, concurrency: int, max_batch: int, fail_fast: bool, cache_path: Path | None,
 ) -> None:
@@ -369,7 +380,7 @@ def bench(
     tried again). A question that cannot be run is recorded as that question's error and the run goes on,
     unless --fail-fast. Under torchrun (`torchrun --nproc_per_node N -m reasonkit bench ...`) the questions
     are shared across processes."""
-    suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split, suite_seed)
+    suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split, suite_seed, answer_base)
     if limit is not None:
         suites = {name: questions[:limit] for name, questions in suites.items()}
     sources = strategy_specs(strategies, strategy_config)

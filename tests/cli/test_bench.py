@@ -115,6 +115,51 @@ def test_user_jsonl_with_a_field_mapping(tmp_path: Path, tiny_model_dir: Path) -
     assert [line.question.options for line in lines] == [("one", "two")] * 3
 
 
+def test_user_jsonl_winogrande_fill_blank_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """WinoGrande's layout: options from two fields, 1-based answers read from the file and said, partial
+    scoring by direct; maieutic (true/false only) is skipped by name."""
+    rows = [
+        {"qID": "w1", "sentence": "The cup is on the table because the _ is flat.", "option1": "cup",
+         "option2": "table", "answer": "2"},
+        {"qID": "w2", "sentence": "The dog chased the cat because the _ was hungry.", "option1": "dog",
+         "option2": "cat", "answer": "1"},
+        {"qID": "w3", "sentence": "The dog chased the cat because the _ was scared.", "option1": "dog",
+         "option2": "dog", "answer": "1"},
+    ]
+    path = tmp_path / "wino.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = ok(bench(tmp_path / "runs", tiny_model_dir, "--jsonl", str(path), "-s", "direct", "-s", "maieutic",
+                      "--field", "question=sentence", "--field", "options=option1,option2", "--field", "id=qID",
+                      "--field", "kind=fill_blank"))
+    output = " ".join(result.output.split())
+    assert "numeric answers read as 1-based" in output
+    assert "1 row(s) repeat an option: the copies were merged" in output
+    assert "1 of them had a single option left and were skipped" in output
+    assert "skipping maieutic on wino: it applies to none of its questions (fill-in-the-blank, e.g. w1)" in output
+    _, lines = load_run(tmp_path / "runs" / "wino" / "direct")
+    assert [(line.question_id, line.gold) for line in lines] == [("w1", 1), ("w2", 0)]
+    steps = lines[0].prediction.trace.steps
+    assert steps["contexts"] == ["The cup is on the table because the cup", "The cup is on the table because the table"]
+    assert steps["continuation"] == " is flat."
+
+
+def test_jsonl_field_names_that_are_not_there_list_the_files_fields(tmp_path: Path) -> None:
+    """Issue 29: `--jsonl` alone said only "missing field 'answer'"; item 6: a --field naming a missing key."""
+    path = tmp_path / "piqa.jsonl"
+    path.write_text(json.dumps({"goal": "To dry hair", "sol1": "a towel", "sol2": "water", "label": 0}) + "\n")
+    alone = bench(tmp_path / "runs", tmp_path / "no-model", "--jsonl", str(path), "-s", "direct")
+    assert alone.exit_code == 2
+    assert ("missing field 'question', 'answer'; this row has the fields goal, sol1, sol2, label: map yours with "
+            "--field question=FIELD --field answer=FIELD") in " ".join(alone.output.split())
+    wrong = bench(tmp_path / "runs", tmp_path / "no-model", "--jsonl", str(path), "-s", "direct",
+                  "--field", "question=goal", "--field", "options=sol1,sol3", "--field", "answer=label")
+    assert wrong.exit_code == 2 and f"{path}:1: missing field 'sol3'" in wrong.output.replace("\n", "")
+    assert wrong.exception is None or isinstance(wrong.exception, SystemExit)
+    base = bench(tmp_path / "runs", tmp_path / "no-model", "-b", "csqa", "--answer-base", "1")
+    assert base.exit_code == 2 and "give --jsonl too" in base.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_synthetic_suite(tmp_path: Path, tiny_model_dir: Path) -> None:
     ok(bench(tmp_path, tiny_model_dir, "-b", "world", "--limit", "5", "-s", "direct"))
     record, lines = load_run(tmp_path / "world" / "direct")

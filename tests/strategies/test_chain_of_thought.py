@@ -56,6 +56,19 @@ def test_binary_statements_get_binary_exemplars() -> None:
     )
 
 
+def test_a_fill_blank_sentence_is_asked_as_multiple_choice_over_its_fillers() -> None:
+    """Chain of thought has no partial scoring: it asks the sentence with its lettered fillers, as it asks
+    CommonsenseQA (with those exemplars), and reads the chosen letter back as the filler's index."""
+    wino = Question(id="w", kind="fill_blank", text="The cup is on the table because the _ is flat.",
+                    options=("cup", "table"), gold=1)
+    blocks = ChainOfThought(shots=2).build_prompt(wino).split(prompts.EXEMPLAR_SEPARATOR)
+    assert blocks[-1] == "Question: The cup is on the table because the _ is flat.\nOptions: (A) cup (B) table\nAnswer:"
+    assert all(" So the answer is (" in b for b in blocks[:2])
+    lm = FakeLM({"because the _ is flat": " Tables are flat. So the answer is (B) table."})
+    prediction = ChainOfThought(shots=2).run(wino, lm)
+    assert prediction.answer == 1 and prediction.is_correct(wino)
+
+
 def test_reads_the_stated_answer_greedily_with_stop_strings() -> None:
     lm = FakeLM(
         {"revolving door": " Banks use them for security. So the answer is (A) bank.\nQuestion: next?"}

@@ -29,18 +29,48 @@ def scores(context: str, continuation: str) -> float:
     return table[continuation]
 
 
-@pytest.mark.parametrize(("normalization", "expected"), [("raw", 0), ("token", 1), ("char", 2), ("mi", 3)])
+@pytest.mark.parametrize(
+    ("normalization", "expected"), [("raw", 0), ("token", 1), ("char", 2), ("char_text", 2), ("mi", 3)]
+)
 def test_each_normalisation_picks_its_own_answer(normalization: str, expected: int) -> None:
     prediction = Direct(normalization=normalization).run(QUESTION, FakeLM(scores=scores))
     assert prediction.answer == expected
     # every run shows all four score sets, whatever picked the answer
     steps = prediction.trace.steps
-    assert steps["answer_by"] == {"raw": "ab", "token": "x y z w", "char": "longwordhere", "mi": "dd"}
+    assert steps["answer_by"] == {
+        "raw": "ab", "token": "x y z w", "char": "longwordhere", "char_text": "longwordhere", "mi": "dd"
+    }
     assert steps["scores"]["token"]["x y z w"] == pytest.approx(-0.8)
     assert steps["scores"]["char"]["longwordhere"] == pytest.approx(-2.0 / 13)
     assert steps["scores"]["mi"]["dd"] == pytest.approx(3.5)
     assert prediction.scores == pytest.approx(steps["scores"][normalization])
     assert 0.25 < prediction.confidence <= 1.0
+
+
+def test_char_text_leaves_out_the_leading_space_like_lm_eval_acc_norm() -> None:
+    """" a" -1.0 and " bcd" -2.2: per character of the continuation -0.5 vs -0.55 ("a" wins), per character
+    of the option text -1.0 vs -0.733 ("bcd" wins)."""
+    question = Question(id="c", text="Which?", options=("a", "bcd"), gold=0)
+    table = {" a": -1.0, " bcd": -2.2}
+    prediction = Direct(normalization="char_text").run(question, FakeLM(scores=table))
+    steps = prediction.trace.steps
+    assert steps["scores"]["char"] == pytest.approx({"a": -0.5, "bcd": -0.55})
+    assert steps["scores"]["char_text"] == pytest.approx({"a": -1.0, "bcd": -2.2 / 3})
+    assert steps["answer_by"]["char"] == "a" and prediction.answer == 1
+
+
+def test_options_line_can_be_left_out_of_the_prompt() -> None:
+    lm = FakeLM(scores=scores)
+    prediction = Direct(options_line=False).run(QUESTION, lm)
+    assert prediction.trace.steps["prompt"] == "Question: Which one?\nAnswer:"
+    assert {r.context for r in lm.requests} == {"Question: Which one?\nAnswer:", "Answer:"}
+    # a binary statement has no options line to leave out
+    statement = Question(id="b", text="Soup is a solid.", gold=False)
+    same = [Direct(options_line=flag).run(statement, FakeLM()).trace.steps["prompt"] for flag in (True, False)]
+    assert same == ["Question: True or false: Soup is a solid.\nAnswer:"] * 2
+    # a run folder's identity: the default leaves the config as it was before the option
+    assert Direct().config() == {"name": "direct", "normalization": "char", "unconditional_context": "Answer:"}
+    assert Direct(options_line=False).config()["options_line"] is False
 
 
 def test_one_batch_scores_the_options_after_the_prompt_and_after_answer() -> None:
@@ -104,4 +134,54 @@ def test_real_tiny_model(tiny_engine) -> None:
             calls = prediction.trace.calls
             assert len(calls) == 2 * len(question.choices)
             assert all(c.kind == "loglikelihood" and c.output["logprob"] < 0 for c in calls)
-            assert set(prediction.trace.steps["scores"]) == {"raw", "token", "char", "mi"}
+            assert set(prediction.trace.steps["scores"]) == {"raw", "token", "char", "char_text", "mi"}
+
+
+WINO = Question(
+    id="w1", kind="fill_blank", text="The trophy does not fit in the suitcase because _ is too big.",
+    options=("the trophy", "the suitcase"), gold=0,
+)
+
+
+def test_fill_blank_scores_the_words_after_the_blank_with_each_filler_in_place() -> None:
+    """lm-evaluation-harness's partial scoring: context = sentence up to the blank + filler, continuation = the
+    rest; the filler under which the rest is likelier wins, whatever the normalisation."""
+    def score(context: str, continuation: str) -> float:
+        assert continuation == " is too big."
+        return -1.0 if context.endswith("the trophy") else -3.0
+
+    lm = FakeLM(scores=score)
+    for normalization in ("raw", "char", "mi"):
+        prediction = Direct(normalization=normalization).run(WINO, lm)
+        assert prediction.answer == 0 and prediction.is_correct(WINO)
+    steps = prediction.trace.steps
+    assert steps["contexts"] == [
+        "The trophy does not fit in the suitcase because the trophy",
+        "The trophy does not fit in the suitcase because the suitcase",
+    ]
+    assert steps["continuation"] == " is too big." and "prompt" not in steps
+    assert set(steps["answer_by"].values()) == {"the trophy"}
+    assert {(r.context, r.continuation) for r in lm.requests} == {
+        *((c, " is too big.") for c in steps["contexts"]), ("Answer:", " is too big.")
+    }
+
+
+def test_fill_blank_needs_a_blank_with_words_after_it() -> None:
+    with pytest.raises(ValueError, match="blank '_'"):
+        Question(id="w", kind="fill_blank", text="No gap here.", options=("a", "b"), gold=0)
+    with pytest.raises(ValueError, match="blank '_'"):
+        Question(id="w", kind="fill_blank", text="The gap ends it: _ ", options=("a", "b"), gold=0)
+    with pytest.raises(ValueError, match="'options' is missing on a fill-blank"):
+        Question(id="w", kind="fill_blank", text="A _ here.", gold=0)
+
+
+@pytest.mark.slow
+def test_fill_blank_on_the_real_tiny_model(tiny_engine) -> None:
+    prediction = Direct().run(WINO, tiny_engine)
+    calls = prediction.trace.calls
+    assert [c.request["context"] for c in calls[:2]] == prediction.trace.steps["contexts"]
+    assert all(c.request["continuation"] == " is too big." and c.output["logprob"] < 0 for c in calls)
+    raw = prediction.trace.steps["scores"]["raw"]
+    assert prediction.answer == max(range(2), key=lambda i: (raw[WINO.options[i]], -i))
+    # the two contexts differ, so the real model scores the shared continuation differently after each
+    assert raw["the trophy"] != raw["the suitcase"]
