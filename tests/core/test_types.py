@@ -41,6 +41,9 @@ from reasonkit.types import LMCall, Prediction, Question, Trace
             {"kind": "binary", "options": ("a", "b")},
             r"question 'q7': field 'options' is given on a binary question",
         ),
+        ({"text": "caf\udce9?"}, r"question 'q7': field 'text' has a lone surrogate '\\udce9' at character 4"),
+        ({"options": ("a", "\ud800")}, r"question 'q7': field 'options' has a lone surrogate '\\ud800' at character 1"),
+        ({"gold": "x\udfff"}, r"question 'q7': field 'gold' has a lone surrogate"),
         (
             {"kind": "free_form", "gold": 3},
             r"question 'q7': field 'gold' must be a string on a free-form question",
