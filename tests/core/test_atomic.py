@@ -1,4 +1,6 @@
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,18 @@ def test_write_bytes_replaces_and_sha256_matches_hashlib(tmp_path: Path) -> None
     atomic_write_bytes(target, b"first")
     atomic_write_bytes(target, b"x" * (3 << 20))  # larger than one read block
     assert sha256_file(target) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
+
+
+def test_a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_mode(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.json"
+        atomic_write_text(fresh, "{}")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+        shared = tmp_path / "shared.json"
+        shared.write_text("old")
+        shared.chmod(0o664)
+        atomic_write_text(shared, "new")
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o664 and shared.read_text() == "new"
+    finally:
+        os.umask(old_umask)
