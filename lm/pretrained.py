@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from reasonkit.atomic import atomic_write_bytes
+from reasonkit.atomic import atomic_path, atomic_write_bytes
 from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.model import GPT
 from reasonkit.lm.tokenizer import Tokenizer
@@ -32,14 +30,8 @@ def save_pretrained(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
         save_file(tensors, tmp, metadata={"format": "pt"})
-        os.replace(tmp, directory / WEIGHTS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     tokenizer.save(directory / TOKENIZER_FILE)
     config = {"model": model.config.model_dump(), "metadata": metadata or {}}
     atomic_write_bytes(directory / CONFIG_FILE, json.dumps(config, indent=2).encode())

@@ -30,6 +30,26 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """`atomic_file` for writers that take a file name (safetensors): write to the yielded temp path; it
+    is fsynced and renamed over `path` when the block ends, removed if the block raises."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(path)
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, mode)  # a writer may replace the file: safetensors' save_file leaves it at 0600
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _create_temp(path: Path) -> tuple[int, Path]:
     """A new temp file next to `path` with the mode a plain `open(path, "w")` would give it: the mode of
     the file it replaces, or 0o666 less the umask (the kernel applies it); mkstemp would give 0o600."""

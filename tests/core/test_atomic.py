@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.atomic import atomic_file, atomic_write_bytes, atomic_write_text, sha256_file
+from reasonkit.atomic import atomic_file, atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
 
 
 def test_a_write_in_pieces_appears_whole_and_creates_the_folder(tmp_path: Path) -> None:
@@ -48,3 +48,28 @@ def test_a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_mode(tmp_pa
         assert stat.S_IMODE(shared.stat().st_mode) == 0o664 and shared.read_text() == "new"
     finally:
         os.umask(old_umask)
+
+
+def test_a_write_through_a_path_lands_whole_with_the_umask_mode(tmp_path: Path) -> None:
+    target = tmp_path / "model.safetensors"
+    with pytest.raises(RuntimeError, match="killed"), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"weights")
+        assert not target.exists()
+    assert target.read_bytes() == b"weights" and list(tmp_path.iterdir()) == [target]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~current_umask()
+
+
+def test_a_saved_model_folder_is_readable_like_any_file(tiny_model_dir: Path) -> None:
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tiny_model_dir.iterdir() if p.is_file()}
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(modes)
+    assert set(modes.values()) == {0o666 & ~current_umask()}
+
+
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
