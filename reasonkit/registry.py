@@ -300,7 +300,7 @@ def _type_hints(cls: type[Strategy]) -> dict[str, Any]:
     """Constructor annotations, resolved where possible (unresolvable ones are not validated)."""
     target = cls if hasattr(cls, "__dataclass_fields__") or hasattr(cls, "model_fields") else cls.__init__
     try:
-        return typing.get_type_hints(target)
+        return typing.get_type_hints(target, include_extras=True)  # keep Annotated bounds (SampleCount)
     except Exception:  # forward references a module cannot resolve: validate nothing rather than guess
         return {}
 
@@ -330,5 +330,5 @@ def _validate(name: str, option: str, annotation: Any, value: Any) -> Any:
     try:
         return adapter.validate_python(value)
     except ValidationError as error:
-        problem = "; ".join(e["msg"] for e in error.errors())
+        problem = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
         raise StrategySpecError(f"strategy {name!r}, option {option!r} = {value!r}: {problem}") from error

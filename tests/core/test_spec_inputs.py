@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from reasonkit.protocol import MAX_NEW_TOKENS, MAX_SAMPLES, GenerationRequest
 from reasonkit.registry import StrategySpecError, available_strategies, build_strategy
 
 NAMES = sorted(available_strategies())
@@ -89,3 +91,29 @@ def test_fuzzed_specs_build_or_give_a_spec_error(spec: str | dict[str, Any]) -> 
         assert "\n" not in str(error).strip() or "\n" in repr(spec)
     else:
         assert build_strategy(strategy.config()).config() == strategy.config()
+
+
+@pytest.mark.parametrize(
+    ("spec", "option", "limit"),
+    [
+        ("self_consistency(n=1000000000)", "self_consistency', option 'n'", "256"),
+        ("cot(max_tokens=10000000)", "cot', option 'max_tokens'", "32768"),
+        ("maieutic(n_first=100000)", "maieutic', option 'n_first'", "256"),
+        ("maieutic(n_deeper=257)", "maieutic', option 'n_deeper'", "256"),
+        ("maieutic(max_tokens=40000)", "maieutic', option 'max_tokens'", "32768"),
+        ("scratchpad(max_tokens=99999999)", "scratchpad', option 'max_tokens'", "32768"),
+        ("self_consistency(inner=cot(max_tokens=32769))", "cot', option 'max_tokens'", "32768"),
+    ],
+)
+def test_samples_and_new_tokens_are_bounded_when_the_spec_is_built(spec: str, option: str, limit: str) -> None:
+    with pytest.raises(StrategySpecError, match=rf"^strategy '{option} = \d+: more than {limit}, the most "):
+        build_strategy(spec)
+
+
+def test_the_bounds_are_inclusive_and_requests_keep_them_too() -> None:
+    assert build_strategy(f"self_consistency(n={MAX_SAMPLES})").n == MAX_SAMPLES
+    assert build_strategy(f"cot(max_tokens={MAX_NEW_TOKENS})").max_tokens == MAX_NEW_TOKENS
+    with pytest.raises(ValidationError, match=f"more than {MAX_SAMPLES}"):
+        GenerationRequest(prompt="x", n=MAX_SAMPLES + 1)
+    with pytest.raises(ValidationError, match=f"more than {MAX_NEW_TOKENS}"):
+        GenerationRequest(prompt="x", max_tokens=10**9)
