@@ -94,7 +94,12 @@ TruncationPolicy = Literal["error", "left"]
 
 
 class ContextWindowError(ValueError):
-    """A request does not fit the model's context window and the truncation policy is "error"."""
+    """A request does not fit the model's context window and the truncation policy is "error". `index` is
+    the request's position in the batch the backend was given (so a batcher can set that one aside)."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 def find_stop(text: str, stops: Sequence[str]) -> int | None:
