@@ -169,7 +169,7 @@ def _answer(raw: Any, options: list[str] | None, kind: str, base: int, where: st
     text = str(raw).strip()
     if text in options:
         return options.index(text)
-    if len(text) == 1 and text.isalpha() and ord(text.upper()) - ord("A") < len(options):
+    if len(text) == 1 and text.isascii() and text.isalpha() and ord(text.upper()) - ord("A") < len(options):
         return ord(text.upper()) - ord("A")
     raise DatasetError(f"{where}: field '{name}' = {raw!r} is neither an option index, letter nor option text")
 

@@ -12,7 +12,6 @@ authors' main_inference.py does; other trees without a usable MAX-SAT solution f
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import click
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from reasonkit.jsonl import iter_jsonl
 from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies.maieutic import answer_from
 from reasonkit.strategies.maxsat import abductive_clauses, belief_clauses, solve
@@ -104,16 +104,15 @@ def to_tree(record: TreeRecord) -> nx.DiGraph:
 
 
 def load_trees(path: Path, limit: int | None = None) -> Iterator[ReplayItem]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if limit is not None and line_no > limit:
-                return
-            try:
-                record = TreeRecord.model_validate(json.loads(line))
-                tree = to_tree(record)
-            except (ValidationError, ValueError, KeyError) as err:
-                raise ValueError(f"{path}, line {line_no}: {err}") from err
-            yield ReplayItem(idx=record.idx, statement=record.Q, gold=record.A, tree=tree)
+    for line_no, row in iter_jsonl(path):  # bad bytes or JSON: JsonlError with file:line
+        if limit is not None and line_no > limit:
+            return
+        try:
+            record = TreeRecord.model_validate(row)
+            tree = to_tree(record)
+        except (ValidationError, ValueError, KeyError) as err:
+            raise ValueError(f"{path}, line {line_no}: {err}") from err
+        yield ReplayItem(idx=record.idx, statement=record.Q, gold=record.A, tree=tree)
 
 
 def replay_answer(tree: nx.DiGraph, abductive_weight: float = 1.0) -> tuple[bool, bool]:

@@ -410,7 +410,9 @@ def html_page(runs: list[Run], rows: list[Row], images: list[Path]) -> str:
         for p in images
     )
     table = html_table(rows)
-    payload = json.dumps(data).replace("</", "<\\/")
+    # Inside <script> the HTML parser still reacts to "</script" and to "<!--" with "<script" (which makes a
+    # later "</script>" not end the block): JSON written with no <, > or & at all gives it nothing to see.
+    payload = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return PAGE.replace("%TABLE%", table).replace("%IMAGES%", pictures).replace("%DATA%", payload)
 
 

@@ -63,6 +63,19 @@ def truncate_left(ids: Sequence[int], limit: int) -> list[int]:
     return list(ids[len(ids) - limit :]) if len(ids) > limit else list(ids)
 
 
+def refuse_unencoded(what: str, index: int, chars: int, max_token_chars: int, window: int, slack: int = 0) -> None:
+    """Raise ContextWindowError, before tokenising, for text that needs more than `window` + `slack` tokens
+    whatever they are: no token covers more than `max_token_chars` characters. Tokenising a 10 MB question
+    only to find it too long takes seconds, once per request that carries it."""
+    least = -(-chars // max_token_chars)
+    if least > window + slack:
+        raise ContextWindowError(
+            f"{what} request {index}: {chars} characters are at least {least} tokens, the context window is "
+            f"{window} (pass truncation='left' to drop the oldest tokens)",
+            index,
+        )
+
+
 def fit_pair(
     context_ids: Sequence[int],
     continuation_ids: Sequence[int],
@@ -81,13 +94,15 @@ def fit_pair(
     if len(continuation_ids) > window:
         raise ContextWindowError(
             f"loglikelihood request {index}: the continuation has {len(continuation_ids)} tokens, more than "
-            f"the context window of {window}; it cannot be scored whole"
+            f"the context window of {window}; it cannot be scored whole",
+            index,
         )
     if policy == "error":
         raise ContextWindowError(
             f"loglikelihood request {index}: context {len(context_ids)} + continuation "
             f"{len(continuation_ids)} tokens need {needed} positions, the context window is {window} "
-            f"(pass truncation='left' to drop the oldest context tokens)"
+            f"(pass truncation='left' to drop the oldest context tokens)",
+            index,
         )
     return truncate_left(context_ids, window + 1 - len(continuation_ids)), list(continuation_ids)
 
@@ -106,7 +121,8 @@ def fit_prompt(
         if len(prompt_ids) > window:
             raise ContextWindowError(
                 f"generation request {index}: the prompt has {len(prompt_ids)} tokens, the context window "
-                f"is {window} (pass truncation='left' to drop the oldest prompt tokens)"
+                f"is {window} (pass truncation='left' to drop the oldest prompt tokens)",
+                index,
             )
         return list(prompt_ids)
     # the last sampled token is never fed back, so prompt + max_tokens - 1 positions are needed

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
+from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt, refuse_unencoded
 from reasonkit.lm.model import GPT, KVCache
 from reasonkit.lm.positions import load_scheme
 from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
@@ -145,6 +145,10 @@ class Engine:
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         window = self.config.block_size
+        if self.truncation == "error":  # context + continuation - 1 positions are needed
+            for i, r in enumerate(requests):
+                chars = len(r.context) + len(r.continuation)
+                refuse_unencoded("loglikelihood", i, chars, self.tokenizer.max_token_chars, window, slack=1)
         pairs = [
             fit_pair(
                 *encode_pair(self.tokenizer.encode, r.context, r.continuation, self.tokenizer.eot_id),
@@ -274,6 +278,9 @@ class Engine:
         depend only on its prompt, settings and seed, never on the other requests in the batch.
         """
         window = self.config.block_size
+        if self.truncation == "error":
+            for i, request in enumerate(requests):
+                refuse_unencoded("generation", i, len(request.prompt), self.tokenizer.max_token_chars, window)
         prompts = []
         for i, request in enumerate(requests):
             ids = fit_prompt(

@@ -8,8 +8,6 @@ finite, and refuses a position scheme outside reasonkit's built-ins unless the u
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from reasonkit.atomic import atomic_write_bytes, sha256_file
+from reasonkit.atomic import atomic_path, atomic_write_bytes, sha256_file
 from reasonkit.lm.config import (
     CHECKSUMMED,
     CONFIG_FILE,
@@ -51,14 +49,8 @@ def save_pretrained(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
         save_file(tensors, tmp, metadata={"format": "pt"})
-        os.replace(tmp, directory / WEIGHTS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     tokenizer.save(directory / TOKENIZER_FILE)
     write_config(directory, SavedConfig(model=model.config, metadata=metadata or {}))
     return directory

@@ -34,6 +34,8 @@ class Tokenizer:
         self._eot_id: int = backend.token_to_id(EOT)
         self._pad_id: int = backend.token_to_id(PAD)
         self._json = backend.to_str()
+        # byte-level: a token's string has one character per byte, and a byte is at most one character
+        self.max_token_chars: int = max(len(t) for t in backend.get_vocab() if t not in SPECIAL_TOKENS)
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 8192) -> Tokenizer:

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from reasonkit.cache import ReportsCacheHits
 from reasonkit.protocol import (
+    ContextWindowError,
     GenerationRequest,
     GenerationResult,
     LanguageModel,
@@ -192,9 +193,10 @@ class BatchingClient:
         """Send `chunk`; errors are handed to the questions that asked, never swallowed.
 
         A backend rejects a whole batch when one request in it is bad input (a ValueError, e.g. a prompt
-        too long for the window). The chunk is then split in halves until the bad requests are alone, so
-        only the questions that sent them fail and the error names the right one; any other error (a lost
-        device, a broken backend) fails the whole chunk at once, with no retries."""
+        too long for the window). A ContextWindowError names the request: it alone fails and the rest are
+        sent again. Another ValueError splits the chunk in halves until the bad requests are alone. Either
+        way only the questions that sent them fail and the error names the right one; any other error (a
+        lost device, a broken backend) fails the whole chunk at once, with no retries."""
         began = time.perf_counter()
         try:
             results, cached = self._call_backend(kind, chunk)
@@ -203,6 +205,11 @@ class BatchingClient:
         except ValueError as error:
             if len(chunk) == 1:
                 errors[chunk[0]] = error
+                return
+            at = error.index if isinstance(error, ContextWindowError) else None
+            if at is not None and 0 <= at < len(chunk):  # the backend named the request: set it aside alone
+                errors[chunk[at]] = error
+                self._answer(kind, chunk[:at] + chunk[at + 1 :], users, answers, errors)
                 return
             middle = len(chunk) // 2
             self._answer(kind, chunk[:middle], users, answers, errors)

@@ -5,10 +5,41 @@ Kept free of heavy imports: `reasonkit.lm`, the Hugging Face backend, the cache 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Annotated, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_SAMPLES = 256
+"""Most samples one generation request may draw. Each sample holds a KV cache of the whole context: for the
+bundled model (512-token window, 6 layers x 2 x 256 fp32 values a token) 256 samples are 1.5 GiB."""
+
+MAX_NEW_TOKENS = 32_768
+"""Most new tokens a request may ask for. A backend stops a sample at its model's context window anyway
+(finish_reason "length"), so a larger value could never be used: it is a mistake, refused early."""
+
+
+def _at_most(limit: int, why: str) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if value > limit:
+            raise ValueError(f"more than {limit}, {why}")
+        return value
+
+    return check
+
+
+SampleCount = Annotated[
+    int,
+    Field(ge=1),
+    AfterValidator(_at_most(MAX_SAMPLES, "the most samples one request may draw (each holds a KV cache of the "
+                            "whole context)")),
+]
+NewTokens = Annotated[
+    int,
+    Field(ge=1),
+    AfterValidator(_at_most(MAX_NEW_TOKENS, "the most new tokens one request may ask for (a sample also stops at "
+                            "the model's context window)")),
+]
 
 
 class LoglikelihoodRequest(BaseModel):
@@ -32,8 +63,8 @@ class GenerationRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     prompt: str
-    n: int = Field(1, ge=1, description="samples drawn from this prompt; they share its KV cache")
-    max_tokens: int = Field(128, ge=1)
+    n: SampleCount = Field(1, description="samples drawn from this prompt; they share its KV cache")
+    max_tokens: NewTokens = Field(128, description="a backend also stops at its model's context window")
     temperature: float = Field(0.0, ge=0.0, description="0 means greedy")
     top_k: int | None = Field(None, ge=1)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
@@ -63,7 +94,12 @@ TruncationPolicy = Literal["error", "left"]
 
 
 class ContextWindowError(ValueError):
-    """A request does not fit the model's context window and the truncation policy is "error"."""
+    """A request does not fit the model's context window and the truncation policy is "error". `index` is
+    the request's position in the batch the backend was given (so a batcher can set that one aside)."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 def find_stop(text: str, stops: Sequence[str]) -> int | None:

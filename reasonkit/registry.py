@@ -16,7 +16,9 @@ import importlib.metadata
 import inspect
 import logging
 import pkgutil
+import reprlib
 import typing
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -151,22 +153,44 @@ def get_strategy_class(name: str) -> type[Strategy]:
 
 def build_strategy(spec: str | dict[str, Any] | Strategy) -> Strategy:
     """A strategy from a spec string, a dict spec, or a strategy (returned as is)."""
+    try:
+        return _build(spec)
+    except RecursionError:
+        raise StrategySpecError(f"strategy spec {_shown(spec)} is nested too deeply") from None
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel = 200, 200, 4
+
+
+def _shown(spec: object) -> str:
+    """A spec for a message: its repr, cut short where it is huge or deeply nested (a generated spec)."""
+    return _SHORT.repr(spec)
+
+
+def _build(spec: str | dict[str, Any] | Strategy) -> Strategy:
     if isinstance(spec, Strategy):
         return spec
     if isinstance(spec, dict):
         options = dict(spec)
         name = options.pop("name", None)
         if not isinstance(name, str):
-            raise StrategySpecError(f"a dict spec needs a 'name' string, got {spec!r}")
+            raise StrategySpecError(f"a dict spec needs a 'name' string, got {_shown(spec)}")
         return _construct(name, options)
     if not isinstance(spec, str):
         raise StrategySpecError(f"a strategy spec is a string or a dict, got {type(spec).__name__}")
     try:
-        tree = ast.parse(spec.strip(), mode="eval")
+        with warnings.catch_warnings():  # a SyntaxWarning ("invalid decimal literal") is not for the user
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(spec.strip(), mode="eval")
     except SyntaxError as error:
         raise StrategySpecError(
-            f"strategy spec {spec!r} is not valid: {error.msg} at column {error.offset}"
+            f"strategy spec {_shown(spec)} is not valid: {error.msg}"
+            + (f" at column {error.offset}" if error.offset else "")
         ) from error
+    except (ValueError, UnicodeEncodeError) as error:  # a NUL character, a lone surrogate
+        reason = "a lone surrogate" if isinstance(error, UnicodeEncodeError) else str(error)
+        raise StrategySpecError(f"strategy spec {_shown(spec)} is not valid: {reason}") from None
     return _from_node(tree.body, spec)
 
 
@@ -177,12 +201,12 @@ def _from_node(node: ast.expr, spec: str) -> Strategy:
         name = node.func.id
         if node.args:
             raise StrategySpecError(
-                f"strategy {name!r} in {spec!r}: options must be named, e.g. {name}(n=20)"
+                f"strategy {name!r} in {_shown(spec)}: options must be named, e.g. {name}(n=20)"
             )
         if any(k.arg is None for k in node.keywords):
-            raise StrategySpecError(f"strategy {name!r} in {spec!r}: '**' is not allowed in a spec")
+            raise StrategySpecError(f"strategy {name!r} in {_shown(spec)}: '**' is not allowed in a spec")
         return _construct(name, {k.arg: _value(k.value, name, k.arg, spec) for k in node.keywords if k.arg})
-    raise StrategySpecError(f"strategy spec {spec!r}: expected a name or name(option=value, ...)")
+    raise StrategySpecError(f"strategy spec {_shown(spec)}: expected a name or name(option=value, ...)")
 
 
 def _value(node: ast.expr, strategy: str, option: str, spec: str) -> Any:
@@ -194,7 +218,7 @@ def _value(node: ast.expr, strategy: str, option: str, spec: str) -> Any:
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
         return {
-            ast.literal_eval(k): _value(v, strategy, option, spec)
+            _key(k, strategy, option, spec): _value(v, strategy, option, spec)
             for k, v in zip(node.keys, node.values, strict=True)
             if k is not None
         }
@@ -205,6 +229,19 @@ def _value(node: ast.expr, strategy: str, option: str, spec: str) -> Any:
         raise StrategySpecError(
             f"strategy {strategy!r}, option {option!r}: {text!r} is not a literal or a strategy spec"
         ) from error
+
+
+def _key(node: ast.expr, strategy: str, option: str, spec: str) -> Any:
+    """A dict key in a spec: a literal that can be a key (a string, a number), nothing else."""
+    try:
+        key = ast.literal_eval(node)
+        hash(key)
+    except (ValueError, TypeError) as error:
+        text = ast.get_source_segment(spec, node) or ast.dump(node)
+        raise StrategySpecError(
+            f"strategy {strategy!r}, option {option!r}: the dict key {text} is not a string or a number"
+        ) from error
+    return key
 
 
 def _construct(name: str, options: dict[str, Any]) -> Strategy:
@@ -263,7 +300,7 @@ def _type_hints(cls: type[Strategy]) -> dict[str, Any]:
     """Constructor annotations, resolved where possible (unresolvable ones are not validated)."""
     target = cls if hasattr(cls, "__dataclass_fields__") or hasattr(cls, "model_fields") else cls.__init__
     try:
-        return typing.get_type_hints(target)
+        return typing.get_type_hints(target, include_extras=True)  # keep Annotated bounds (SampleCount)
     except Exception:  # forward references a module cannot resolve: validate nothing rather than guess
         return {}
 
@@ -293,5 +330,5 @@ def _validate(name: str, option: str, annotation: Any, value: Any) -> Any:
     try:
         return adapter.validate_python(value)
     except ValidationError as error:
-        problem = "; ".join(e["msg"] for e in error.errors())
+        problem = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
         raise StrategySpecError(f"strategy {name!r}, option {option!r} = {value!r}: {problem}") from error

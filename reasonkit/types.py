@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -54,6 +55,12 @@ class Question(BaseModel):
             raise ValueError(f"{where}: field 'gold' must be a string on a free-form question, got {self.gold!r}")
         if not self.id.strip():
             raise ValueError("question with an empty 'id' field")
+        for name, value in self._texts():
+            if (bad := _lone_surrogate(value)) is not None:
+                raise ValueError(
+                    f"{where}: field {name!r} has a lone surrogate {value[bad]!r} at character {bad + 1}"
+                    " (not valid Unicode; was the text decoded with errors='surrogateescape'?)"
+                )
         if not self.text.strip():
             raise ValueError(f"{where}: field 'text' is empty")
         if self.kind == "fill_blank" and not self.text.partition(BLANK)[2].strip():
@@ -78,6 +85,12 @@ class Question(BaseModel):
         elif self.kind == "binary" and self.gold is not None and not isinstance(self.gold, bool):
             raise ValueError(f"{where}: field 'gold' must be true/false on a binary question, got {self.gold!r}")
         return self
+
+    def _texts(self) -> list[tuple[str, str]]:
+        """(field, string) for every string a model or a results file will see."""
+        texts = [("id", self.id), ("text", self.text), ("split", self.split)]
+        texts += [("options", option) for option in self.options or ()]
+        return texts + ([("gold", self.gold)] if isinstance(self.gold, str) else [])
 
     @property
     def has_options(self) -> bool:
@@ -105,6 +118,15 @@ class Question(BaseModel):
 
     def answer_of(self, choice_index: int) -> Answer:
         return choice_index if self.options is not None else choice_index == 0
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """Index of the first code point UTF-8 cannot encode (U+D800..U+DFFF), or None."""
+    match = _SURROGATE.search(text)
+    return None if match is None else match.start()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LMCall(BaseModel):

@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.protocol import ContextWindowError, GenerationRequest, Sample
+from reasonkit.protocol import ContextWindowError, GenerationRequest, NewTokens, Sample
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.answer_extraction import Extraction, Method, answer_phrase_start, extract_answer
@@ -64,7 +64,7 @@ class ChainOfThought(Strategy):
 
     shots: int = Field(4, ge=0)
     seed: int = 0
-    max_tokens: int = Field(128, ge=1)
+    max_tokens: NewTokens = 128
     temperature: float = Field(0.0, ge=0.0)
     fallback: Literal["score", "abstain"] = "score"
     fallback_normalization: Literal["raw", "token", "char"] = "token"

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
+from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest, NewTokens, SampleCount
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies.maxsat import (
@@ -168,11 +168,11 @@ class Maieutic(Strategy):
     def __init__(
         self,
         depth: int = 2,
-        n_first: int = 3,
-        n_deeper: int = 1,
+        n_first: SampleCount = 3,
+        n_deeper: SampleCount = 1,
         temperature_first: float = 1.0,
         temperature_deeper: float = 0.5,
-        max_tokens: int = 64,
+        max_tokens: NewTokens = 64,
         shots: int = 8,
         exemplars: str = "auto",
         calibrate: bool = True,

@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from reasonkit.atomic import atomic_write_bytes
+from reasonkit.jsonl import iter_jsonl
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -232,11 +233,9 @@ class MemoryStore:
     def _read(self, folder: Path) -> None:
         entries: list[MemoryEntry] = []
         entries_path = folder / ENTRIES_FILE
-        for number, line in enumerate(entries_path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
+        for number, row in iter_jsonl(entries_path):  # bad bytes or JSON: JsonlError with file:line
             try:
-                entries.append(MemoryEntry.model_validate_json(line))
+                entries.append(MemoryEntry.model_validate(row))
             except ValidationError as error:
                 raise ValueError(f"{entries_path}:{number}: not a memory entry: {error}") from error
         self._entries = entries

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from reasonkit.protocol import GenerationRequest
+from reasonkit.protocol import GenerationRequest, NewTokens
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.arithmetic_format import (
     END,
@@ -36,7 +36,7 @@ class Scratchpad(Strategy):
     name = "scratchpad"
     direct: ClassVar[bool] = False
 
-    def __init__(self, max_tokens: int | None = None) -> None:
+    def __init__(self, max_tokens: NewTokens | None = None) -> None:
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f"{self.name}: max_tokens must be >= 1, got {max_tokens}")
         self.max_tokens = max_tokens

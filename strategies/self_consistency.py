@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, Protocol, cast, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
+from reasonkit.protocol import SampleCount
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.chain_of_thought import ChainOfThought, ReasoningPath
 from reasonkit.strategy import AsyncLM, Strategy
@@ -117,7 +118,7 @@ class SelfConsistency(Strategy):
     name: ClassVar[str] = "self_consistency"
 
     inner: Strategy = Field(default_factory=ChainOfThought)
-    n: int = Field(20, ge=1)
+    n: SampleCount = 20
     temperature: float = Field(0.7, ge=0.0)
     vote: Vote = "majority"
     seed: int = 0

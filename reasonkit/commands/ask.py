@@ -31,6 +31,8 @@ from reasonkit.types import LMCall, Prediction, Question, Trace
     "--cache", type=click.Path(dir_okay=False, path_type=Path), default=None, help="sqlite LM cache file."
 )
 @click.option("--device", default=None, help="Torch device for the model, e.g. cuda.")
+@click.option("--truncation", type=click.Choice(["error", "left"]), default="error", show_default=True,
+              help="A prompt longer than the model's window: fail, or drop its oldest tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Print the prediction with its trace as JSON.")
 def ask(
     question: str,
@@ -40,11 +42,14 @@ def ask(
     model: str | None,
     cache: Path | None,
     device: str | None,
+    truncation: str,
     as_json: bool,
 ) -> None:
     """Answer QUESTION and print the trace: multiple choice with --option (twice or more), a true/false
     statement with --binary, otherwise a free-form question (e.g. arithmetic for the scratchpad)."""
+    from reasonkit.batching import QuestionError
     from reasonkit.models import load_model
+    from reasonkit.protocol import ContextWindowError
     from reasonkit.registry import StrategySpecError, build_strategy
 
     if binary and options:
@@ -59,10 +64,18 @@ def ask(
     except StrategySpecError as error:
         raise click.BadParameter(str(error), param_hint="--strategy") from error
     try:
-        lm = load_model(model, cache=cache, **({"device": device} if device else {}))
+        lm = load_model(model, cache=cache, truncation=truncation, **({"device": device} if device else {}))
     except (FileNotFoundError, NotADirectoryError, ValueError) as error:
         raise click.BadParameter(str(error), param_hint="--model") from error
-    prediction = strategy.run(q, lm)
+    try:
+        prediction = strategy.run(q, lm)
+    except QuestionError as error:
+        if isinstance(error.__cause__, ContextWindowError):
+            raise click.ClickException(
+                f"the question does not fit the model's context window with strategy {spec!r} "
+                f"({error.__cause__}); rerun with --truncation left, or a strategy with fewer shots"
+            ) from error
+        raise click.ClickException(str(error)) from error
     if as_json:
         click.echo(prediction.model_dump_json(indent=2))
         return

@@ -103,10 +103,16 @@ def strategy_specs(specs: tuple[str, ...], config_file: Path | None) -> list[Spe
     result = [SpecSource(spec, "--strategy") for spec in specs]
     if config_file is None:
         return result
+    raw = config_file.read_bytes()
     try:
-        data = tomllib.loads(config_file.read_text())
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise click.BadParameter(f"{config_file}:{line}: not UTF-8 text", param_hint="--strategy-config") from None
     except tomllib.TOMLDecodeError as error:
         raise click.BadParameter(f"{config_file}: {error}", param_hint="--strategy-config") from error
+    except RecursionError:
+        raise click.BadParameter(f"{config_file}: nested too deeply to read", param_hint="--strategy-config") from None
     tables = data.get("strategy", [])
     if not isinstance(tables, list) or not tables:
         raise click.BadParameter(f"{config_file}: expected [[strategy]] tables", param_hint="--strategy-config")

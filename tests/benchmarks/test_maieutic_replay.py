@@ -77,6 +77,9 @@ def test_bad_record_names_file_and_line(tmp_path: Path) -> None:
     path.write_text(json.dumps(RECORD) + "\n" + json.dumps(broken) + "\n")
     with pytest.raises(ValueError, match=r"bad\.jsonl, line 2"):
         list(replay.load_trees(path))
+    path.write_bytes(json.dumps(RECORD).encode() + b"\n" + b'{"Q": "caf\xe9"}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: not UTF-8"):
+        list(replay.load_trees(path))
 
 
 @pytest.mark.parametrize("dataset", list(replay.DATASETS))

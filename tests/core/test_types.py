@@ -41,6 +41,9 @@ from reasonkit.types import LMCall, Prediction, Question, Trace
             {"kind": "binary", "options": ("a", "b")},
             r"question 'q7': field 'options' is given on a binary question",
         ),
+        ({"text": "caf\udce9?"}, r"question 'q7': field 'text' has a lone surrogate '\\udce9' at character 4"),
+        ({"options": ("a", "\ud800")}, r"question 'q7': field 'options' has a lone surrogate '\\ud800' at character 1"),
+        ({"gold": "x\udfff"}, r"question 'q7': field 'gold' has a lone surrogate"),
         (
             {"kind": "free_form", "gold": 3},
             r"question 'q7': field 'gold' must be a string on a free-form question",
@@ -133,3 +136,36 @@ def test_predictions_round_trip_through_json(prediction: Prediction) -> None:
 @given(traces)
 def test_traces_round_trip_through_json(trace: Trace) -> None:
     assert Trace.model_validate_json(trace.model_dump_json()) == trace
+
+
+texts = st.one_of(  # lone surrogates included: what a non-UTF-8 file read with surrogateescape gives
+    st.text(max_size=12),
+    st.text(st.characters(categories=["Cs", "L", "N", "P", "Zs"]), max_size=12),
+    st.sampled_from(["caf\udce9", "\ud800", " ", "A"]),
+)
+anything = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), texts,
+    st.lists(texts, max_size=4), st.tuples(texts, texts),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+question_fields = st.fixed_dictionaries(
+    {"id": st.one_of(texts, anything), "text": st.one_of(texts, anything)},
+    optional={
+        "kind": st.one_of(st.sampled_from(["multiple_choice", "binary", "free_form", "other"]), anything),
+        "options": st.one_of(st.lists(texts, max_size=4), anything),
+        "gold": anything, "split": anything, "metadata": anything, "extra": anything,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(question_fields)
+def test_fuzzed_questions_are_valid_or_a_validation_error(fields: dict[str, Any]) -> None:
+    try:
+        question = Question(**fields)
+    except ValidationError as error:
+        assert all(e["msg"] for e in error.errors())
+    else:
+        for value in (question.id, question.text, question.split, *(question.options or ())):
+            value.encode("utf-8")  # what a tokenizer and a results file need
+        assert question.text.strip() and question.id.strip()

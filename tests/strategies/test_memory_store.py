@@ -104,6 +104,18 @@ def test_a_bad_entry_line_is_named_by_file_and_line(tmp_path):
         MemoryStore().save()
 
 
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [(b'{"key": "caf\xe9", "value": "c"}', "not UTF-8"), (b'{"key": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+                                                          "JSON nested too deeply")],
+    ids=["not-utf8", "deep"],
+)
+def test_entries_that_are_not_utf8_or_nested_too_deeply_are_named_by_file_and_line(tmp_path, line, problem):
+    (tmp_path / "entries.jsonl").write_bytes(b'{"key": "a", "value": "b"}\n' + line + b"\n")
+    with pytest.raises(ValueError, match=rf"entries\.jsonl:2: {problem}"):
+        MemoryStore.load(tmp_path)
+
+
 def test_feedback_replaces_earlier_feedback_and_duplicates_are_ignored():
     memory = MemoryStore()
     memory.add("Spiders have eight legs.", "Eight legs.")
