@@ -133,3 +133,9 @@ def test_predictions_round_trip_through_json(prediction: Prediction) -> None:
 @given(traces)
 def test_traces_round_trip_through_json(trace: Trace) -> None:
     assert Trace.model_validate_json(trace.model_dump_json()) == trace
+
+
+def test_a_prediction_written_before_answer_text_existed_still_loads() -> None:
+    old = '{"question_id": "q1", "answer": 1, "scores": {"a": -1.0, "b": -0.5}, "confidence": null}'
+    prediction = Prediction.model_validate_json(old)
+    assert prediction.answer == 1 and prediction.answer_text is None
