@@ -203,7 +203,7 @@ def node_link_tree(data: dict[str, Any], label: str = "tree") -> Tree:
         seen.add(key)
         attrs = {k: v for k, v in nodes.get(key, {}).items() if k != "id"}
         text = attrs.pop("text", attrs.pop("label", ""))
-        extra = f"  {_short_json(attrs)}" if attrs else ""
+        extra = f"  {_short_json(_rounded(attrs))}" if attrs else ""
         branch = parent.add(
             Text.assemble((f"{key}", "bold"), ": " if text else "", str(text), (extra, "dim"))
         )
@@ -213,6 +213,17 @@ def node_link_tree(data: dict[str, Any], label: str = "tree") -> Tree:
     for key in [k for k in nodes if k not in has_parent] or list(nodes)[:1]:
         add(tree, key)
     return tree
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 3 decimals (beliefs read as 0.774, not 0.7737323542232188), inside lists and dicts too."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(item) for item in value]
+    return value
 
 
 def _short_json(value: Any, limit: int = 400) -> str:

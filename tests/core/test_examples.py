@@ -198,7 +198,7 @@ def test_ask_prints_a_node_link_tree_from_the_trace(monkeypatch: pytest.MonkeyPa
             }
             unpruned = {
                 **tree,
-                "nodes": [*tree["nodes"], {"id": "QT1", "text": "Ice is a gas."}],
+                "nodes": [*tree["nodes"], {"id": "QT1", "text": "Ice is a gas.", "belief": [0.7737323542232188, 0.1]}],
                 "edges": [*tree["edges"], {"source": "Q", "target": "QT1"}],
             }
             return Prediction(
@@ -221,7 +221,7 @@ def test_ask_prints_a_node_link_tree_from_the_trace(monkeypatch: pytest.MonkeyPa
     assert indent[0] < indent[1] < indent[2]
     assert '"belief": 0.9' in lines[child] and json.dumps(2) in result.output
     assert "tree (3 nodes)" in result.output and "Ice is a gas." not in "\n".join(lines)
-    assert any("QT1: Ice is a gas." in line for line in unpruned_lines)
+    assert any("QT1: Ice is a gas." in line and '"belief": [0.774, 0.1]' in line for line in unpruned_lines)
 
 
 def test_ask_without_options_asks_a_free_form_question(monkeypatch: pytest.MonkeyPatch) -> None:
