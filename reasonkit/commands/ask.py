@@ -53,6 +53,7 @@ def ask(
 ) -> None:
     """Answer QUESTION and print the trace: multiple choice with --option (twice or more), a true/false
     statement with --binary, otherwise a free-form question (e.g. arithmetic for the scratchpad)."""
+    from reasonkit.batching import QuestionError
     from reasonkit.models import load_model
     from reasonkit.registry import StrategySpecError, build_strategy
 
@@ -72,7 +73,10 @@ def ask(
         lm = load_model(model, cache=cache, **({"device": device} if device else {}))
     except (FileNotFoundError, NotADirectoryError, ValueError) as error:
         raise click.BadParameter(str(error), param_hint="--model") from error
-    prediction = strategy.run(q, lm)
+    try:
+        prediction = strategy.run(q, lm)
+    except QuestionError as error:  # e.g. a custom strategy that answers with an option's text
+        raise click.ClickException(str(error)) from error
     if as_json:
         click.echo(prediction.model_dump_json(indent=2))
         return

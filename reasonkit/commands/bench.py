@@ -394,7 +394,8 @@ def bench(
     plan = [
         PlannedRun(name, questions, spec_label(source.spec), build(source, seed))
         for name, questions in suites.items()
-        for source in [*sources, *(default_strategies(questions) if every else [])]
+        for source in [*sources, *(s for s in (default_strategies(questions) if every else [])
+                                   if s.spec not in [given.spec for given in sources])]
     ]
     plan = applicable(plan)
     announce(plan, out)

@@ -270,10 +270,11 @@ def test_strategy_all_runs_every_strategy_that_applies(tmp_path: Path, tiny_mode
 
     every = [source.spec for source in default_strategies(load_questions("world")[:2])]
     assert "direct" in every and "cot" in every and "scratchpad" not in every
-    result = bench(tmp_path, tiny_model_dir, "-b", "world", "--limit", "1", "-s", "all", "--model", "/no/such/model")
+    result = bench(tmp_path, tiny_model_dir, "-b", "world", "--limit", "1", "-s", "direct", "-s", "all",
+                   "--model", "/no/such/model")
     assert result.exit_code == 2 and "no such folder" in result.output  # planned, then stopped at the model
     assert f"plan: {len(every)} runs, {len(every)} answers in all" in result.output
-    assert f"  world (1 questions): {', '.join(every)}" in result.output
+    assert f"  world (1 questions): {', '.join(['direct', *(s for s in every if s != 'direct')])}" in result.output
 
 
 def test_the_summary_table_keeps_every_header_whole_in_80_columns() -> None:

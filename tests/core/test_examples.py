@@ -263,3 +263,19 @@ def test_ask_prints_a_few_lm_calls_in_full_and_counts_the_rest(monkeypatch: pyte
     assert quiet.exit_code == 0 and quiet.output.strip() == "answer: True"
     bad = CliRunner().invoke(main, [*args, "--calls", "some"])
     assert bad.exit_code == 2 and "expected a number of calls or 'all', got 'some'" in bad.output
+
+
+def test_ask_refuses_an_answer_given_as_option_text_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    @register_strategy("says_the_text")
+    class SaysTheText(Strategy):
+        """Answers with the first option's text instead of its index."""
+
+        async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+            assert question.options is not None
+            return Prediction(question_id=question.id, answer=question.options[0])
+
+    monkeypatch.setattr(reasonkit.models, "load_model", lambda spec, **kw: FakeLM())
+    args = ["ask", "Where do fish live?", "--option", "water", "--option", "trees", "--strategy", "says_the_text"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the answer 'water' is an option's text; answer with its index, 0" in result.output
