@@ -212,7 +212,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             split="dev",
             shared_path="com2sense/dev.jsonl",
             bundled_file=None,
-            license="not stated (research use); not shipped",
+            license="none stated",
             train_path="com2sense/train.jsonl",
             pairs_file="pair_id_{split}.json",
         ),
@@ -259,8 +259,8 @@ def resolve_path(spec: BenchmarkSpec, data_dir: str | Path | None) -> Path:
         return path
     if spec.bundled_file is None:
         raise FileNotFoundError(
-            f"benchmark {spec.name!r} is not shipped ({spec.license}); pass the folder that holds "
-            f"{spec.shared_path} with --data-dir"
+            f"benchmark {spec.name!r} is not shipped with reasonkit (its licence: {spec.license}, so it cannot "
+            f"be redistributed); pass the folder that holds {spec.shared_path} with --data-dir"
         )
     return Path(str(resources.files("reasonkit.benchmarks") / "data" / spec.bundled_file))
 

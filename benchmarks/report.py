@@ -119,8 +119,9 @@ def rows_for(runs: list[Run]) -> list[Row]:
                         accuracy=Interval(estimate=chance, low=chance, high=chance, n=len(all_questions))))
         if all(q.gold is not None for q in all_questions) and not all_questions[0].is_free_form:
             label, interval = majority_baseline(all_questions)
-            rows.append(Row(benchmark=benchmark, strategy=f"majority class ({label})", n=interval.n, abstained=0,
-                            accuracy=interval))
+            always = f"option {chr(ord('A') + int(label))}" if all_questions[0].options is not None else label
+            rows.append(Row(benchmark=benchmark, strategy=f"majority class (always {always})", n=interval.n,
+                            abstained=0, accuracy=interval))
         reference = reference_run(group)
         for run in [reference, *(r for r in group if r is not reference)]:
             correct = [line.correct for line in run.lines]
@@ -416,6 +417,10 @@ def html_page(runs: list[Run], rows: list[Row], images: list[Path]) -> str:
     return PAGE.replace("%TABLE%", table).replace("%IMAGES%", pictures).replace("%DATA%", payload)
 
 
+LEGEND = ("*chance*: the expected accuracy of answering at random; *majority class (always option E)*: the "
+          "accuracy of always giving the gold answer seen most often (an option's position, or True/False).")
+
+
 def write_report(paths: list[Path], out: Path) -> list[Path]:
     runs = load_runs(paths)
     if not runs:
@@ -427,7 +432,7 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
                       "differences against `direct` (or the first strategy) on the questions both runs answered "
                       "(exact McNemar p). A question that could not be run (errors) counts as wrong; a run that "
                       "stopped early shows how many of its questions it holds (n = 142 of 1838).\n\n"
-                      + markdown_table(rows) + "\n![accuracy](accuracy.png)\n" + samples_section(runs)
+                      + markdown_table(rows) + "\n" + LEGEND + "\n\n![accuracy](accuracy.png)\n" + samples_section(runs)
                       + signal_section(runs) + pairs_section(runs))
     accuracy_plot(rows, out / "accuracy.png")
     images = [out / "accuracy.png"]
@@ -501,6 +506,8 @@ function show(l){
       + tree(empty ? t.steps.unpruned_tree : t.steps.tree);
   }
   const steps = Object.assign({}, t.steps); delete steps.tree; delete steps.unpruned_tree;
+  Object.entries(steps).filter(([k, v]) => typeof v === 'string').forEach(([k, v]) => {  // a rationale, a scratchpad: shown open
+    h += '<h4>' + esc(k) + '</h4><pre>' + esc(v) + '</pre>'; delete steps[k]; });
   if (Object.keys(steps).length) h += '<details><summary>strategy steps</summary><pre>' + esc(JSON.stringify(steps, null, 1)) + '</pre></details>';
   h += '<h4>' + t.calls.length + ' LM calls</h4>' + t.calls.map((c, i) => '<details><summary>' + i + ': ' + c.kind + (c.cached ? ' (cached)' : '') + ' <small>…' + esc(callLine(c)) + '</small></summary><pre>'
     + esc(JSON.stringify(c.request, null, 1)) + '</pre><pre>' + esc(JSON.stringify(c.output, null, 1)) + '</pre></details>').join('');

@@ -211,6 +211,8 @@ def _from_node(node: ast.expr, spec: str) -> Strategy:
 
 def _value(node: ast.expr, strategy: str, option: str, spec: str) -> Any:
     """A literal, a nested spec (bare names and calls are strategies), or a list/tuple/dict of these."""
+    if isinstance(node, ast.Name):
+        _check_bare_word(node.id, strategy, option)
     if isinstance(node, ast.Name | ast.Call):
         return _from_node(node, spec)
     if isinstance(node, ast.List | ast.Tuple):
@@ -242,6 +244,16 @@ def _key(node: ast.expr, strategy: str, option: str, spec: str) -> Any:
             f"strategy {strategy!r}, option {option!r}: the dict key {text} is not a string or a number"
         ) from error
     return key
+
+
+def _check_bare_word(word: str, strategy: str, option: str) -> None:
+    """A bare word reads as a strategy name; where the option takes no strategy (`cot(shots=two)`), say what
+    the option expected rather than "unknown strategy 'two'"."""
+    hint = _type_hints(get_strategy_class(strategy)).get(option, Any)
+    if hint is Any or _wants_strategy(hint):
+        return
+    _validate(strategy, option, hint, word)
+    raise StrategySpecError(f"strategy {strategy!r}, option {option!r}: a string needs quotes, {option}={word!r}")
 
 
 def _construct(name: str, options: dict[str, Any]) -> Strategy:

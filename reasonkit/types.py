@@ -119,6 +119,37 @@ class Question(BaseModel):
     def answer_of(self, choice_index: int) -> Answer:
         return choice_index if self.options is not None else choice_index == 0
 
+    def answer_text(self, answer: Answer | None) -> str | None:
+        """What an answer reads as to a person: the option's text for an index, "True"/"False", the string;
+        None for an abstention. The answer must have this question's type (see `check_answer`)."""
+        if answer is None:
+            return None
+        self.check_answer(answer)
+        if self.options is not None:
+            assert isinstance(answer, int)
+            return self.options[answer]
+        return str(answer)
+
+    def check_answer(self, answer: Answer | None) -> None:
+        """Refuse an answer of the wrong type for this question, which would otherwise be scored wrong
+        without a word: an option's text where its index is due, 1 where True is, a number where a string is."""
+        if answer is None:
+            return
+        where = f"question {self.id!r} ({self.kind.replace('_', ' ')})"
+        if self.options is not None:
+            if isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(self.options):
+                return
+            stripped = [option.strip() for option in self.options]
+            if isinstance(answer, str) and answer.strip() in stripped:
+                index = stripped.index(answer.strip())
+                raise ValueError(f"{where}: the answer {answer!r} is an option's text; answer with its index, "
+                                 f"{index} (question.options.index(text))")
+            raise ValueError(f"{where}: the answer {answer!r} is not an option index 0-{len(self.options) - 1}")
+        if self.kind == "binary" and not isinstance(answer, bool):
+            raise ValueError(f"{where}: the answer {answer!r} is not True or False")
+        if self.kind == "free_form" and not isinstance(answer, str):
+            raise ValueError(f"{where}: the answer {answer!r} is not a string")
+
 
 def _lone_surrogate(text: str) -> int | None:
     """Index of the first code point UTF-8 cannot encode (U+D800..U+DFFF), or None."""
@@ -154,12 +185,15 @@ class Trace(BaseModel):
 
 
 class Prediction(BaseModel):
-    """A strategy's answer; `answer` None is an abstention (counted wrong, kept with its raw text)."""
+    """A strategy's answer; `answer` None is an abstention (counted wrong, kept with its raw text).
+    `answer_text` is the answer as a person reads it (the option's text for an index), filled in when the
+    strategy runs; None for an abstention and in results written before it existed."""
 
     model_config = ConfigDict(extra="forbid")
 
     question_id: str
     answer: Answer | None
+    answer_text: str | None = None
     scores: dict[str, float] = Field(default_factory=dict, description="score per choice label")
     confidence: float | None = None
     trace: Trace = Field(default_factory=Trace)

@@ -242,9 +242,7 @@ class Maieutic(Strategy):
         offset = await self._calibration_offset(lm, shots, notes)
         tree, root = await self._build_tree(question, lm, shots, offset, notes)
         pruned = mt.prune(tree)
-        notes.append(
-            f"tree: {tree.number_of_nodes()} nodes generated, {pruned.number_of_nodes()} after pruning"
-        )
+        notes.append(pruning_note(tree, pruned))
         relations = await self._relations(pruned, lm, notes)
         clauses = belief_clauses(pruned) + abductive_clauses(pruned) + relation_clauses(pruned, relations)
         result = solve(clauses, time_limit_s=self.solver_time_limit_s) if pruned.number_of_nodes() else None
@@ -410,6 +408,15 @@ def relation_scorer_for(spec: str | RelationScorer | None) -> RelationScorer | N
     if spec.startswith("hf:") and len(spec) > 3:
         return HFNLIScorer(spec[3:])
     raise ValueError(f"Maieutic: option 'relations' must be 'lm', 'hf:PATH' or None, got {spec!r}")
+
+
+def pruning_note(tree: nx.DiGraph, pruned: nx.DiGraph) -> str:
+    """What pruning did, in words: an empty tree otherwise reads as a bug rather than as the rule at work."""
+    leaves = [n for n in tree.nodes if tree.out_degree(n) == 0]
+    integral = sum(bool(tree.nodes[n]["integral"]) for n in leaves)
+    return (f"tree: {tree.number_of_nodes()} nodes generated, {pruned.number_of_nodes()} kept by pruning "
+            f"(a node is kept only on a path from the root to a logically integral leaf; {integral} of "
+            f"{len(leaves)} leaves were integral)")
 
 
 def answer_from(

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -156,6 +157,28 @@ def build(source: SpecSource, seed: int) -> Strategy:
         return strategy if with_seed == config else build_strategy(with_seed)
     except StrategySpecError as error:
         raise click.BadParameter(str(error), param_hint=source.option) from error
+
+
+ALL_STRATEGIES = "all"
+"""`-s all`: every registered strategy that builds without options and applies to the questions."""
+DEFAULT_STRATEGY = "direct"
+"""What a bare `reasonkit bench` runs: the cheapest strategy (lm-eval's default scoring), not all of them."""
+
+
+def say(message: str) -> None:
+    """A line to stderr, once under torchrun (rank 0), not once per process."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        click.echo(message, err=True)
+
+
+def announce(plan: list[PlannedRun], out: Path) -> None:
+    """What the command is about to do, before the model loads: runs, questions, and answers to compute
+    (each run then shows its own progress and time left)."""
+    total = sum(len(run.questions) for run in plan)
+    say(f"plan: {len(plan)} run{'s' * (len(plan) != 1)}, {total} answers in all, into {out}/")
+    for benchmark in dict.fromkeys(run.benchmark for run in plan):
+        runs = [run for run in plan if run.benchmark == benchmark]
+        say(f"  {benchmark} ({len(runs[0].questions)} questions): {', '.join(run.label for run in runs)}")
 
 
 def default_strategies(questions: list[Question]) -> list[SpecSource]:
@@ -307,10 +330,14 @@ def distributed() -> Iterator[Distributed]:
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="reasonkit bench")
-    for column in ("benchmark", "strategy", "n", "accuracy % [95% CI]", "abstained", "errors", "calls/q", "tokens/q",
-                   "q/s"):
-        table.add_column(column, justify="left" if column in ("benchmark", "strategy") else "right")
+    """No box and one space between columns, so a typical table fits 80 columns with every header whole;
+    names that do not fit fold onto more lines rather than end in "…"."""
+    table = Table(title="reasonkit bench", box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    for column in ("benchmark", "strategy", "n", "accuracy %\n[95% CI]", "abstained", "errors",
+                   "calls/q", "tokens/q", "q/s"):
+        named = column in ("benchmark", "strategy")
+        table.add_column(column, justify="left" if named else "right", no_wrap=not named, overflow="fold",
+                         min_width=max(len(line) for line in column.splitlines()))
     for row in rows:
         table.add_row(*(str(row[k]) for k in ("benchmark", "strategy", "n", "accuracy", "abstained", "errors",
                                                 "calls", "tokens", "qps")))
@@ -346,8 +373,8 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
               help="With --jsonl: numeric answers count the options from 0 or 1 (default: read from the file, "
                    "and said).")
 @click.option("--strategy", "-s", "strategies", multiple=True,
-              help='Strategy spec (repeatable), e.g. cot or "self_consistency(n=20)". Default: every strategy '
-                   "that applies.")
+              help='Strategy spec (repeatable), e.g. cot or "self_consistency(n=20)"; "all" runs every strategy '
+                   "that applies. Default: direct.")
 @click.option("--strategy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="TOML file of [[strategy]] tables (name = ..., then options).")
 @click.option("--model", "model_spec", default=None, help="Model folder, hf:NAME, or default (the bundled model).")
@@ -389,13 +416,20 @@ def bench(
     suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split, suite_seed, answer_base)
     if limit is not None:
         suites = {name: questions[:limit] for name, questions in suites.items()}
-    sources = strategy_specs(strategies, strategy_config)
+    every = ALL_STRATEGIES in strategies
+    sources = strategy_specs(tuple(s for s in strategies if s != ALL_STRATEGIES), strategy_config)
+    if not sources and not every:
+        sources = [SpecSource(DEFAULT_STRATEGY, "the default strategy")]
+        say(f"no --strategy given: running {DEFAULT_STRATEGY} (each option's log-likelihood); "
+            f"-s cot, -s maieutic, ... pick others, -s {ALL_STRATEGIES} runs every strategy that applies")
     plan = [
         PlannedRun(name, questions, spec_label(source.spec), build(source, seed))
         for name, questions in suites.items()
-        for source in sources or default_strategies(questions)
+        for source in [*sources, *(s for s in (default_strategies(questions) if every else [])
+                                   if s.spec not in [given.spec for given in sources])]
     ]
     plan = applicable(plan)
+    announce(plan, out)
     labels = [(slug(run.benchmark), slug(run.label)) for run in plan]
     if len(set(labels)) < len(labels):
         twice = next(label for label in labels if labels.count(label) > 1)
@@ -410,7 +444,7 @@ def bench(
                                  fail_fast, dist)) is not None
         ]
     if rows:
-        Console().print(summary_table(rows))
+        print_summary(summary_table(rows))
     failed = [row for row in rows if row["errors"]]
     if failed:
         count = sum(row["errors"] for row in failed)
@@ -419,6 +453,14 @@ def bench(
             f"first: {failed[0]['first_error']}); their errors are in results.jsonl, and rerunning the same command "
             "tries them again"
         )
+
+
+def print_summary(table: Table) -> None:
+    """In a terminal the table fits its width; elsewhere (a log, a pipe) it takes the width it needs."""
+    out = Console()
+    if not out.is_terminal:
+        out.width = max(out.width, Measurement.get(out, out.options.update_width(10_000), table).maximum)
+    out.print(table)
 
 
 def load_lm(model_spec: str | None, cache_path: Path | None, options: dict[str, Any]) -> LanguageModel:

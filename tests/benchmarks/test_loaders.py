@@ -124,3 +124,12 @@ def test_every_com2sense_dev_statement_has_a_partner_with_the_other_label() -> N
     questions = {q.id: q for q in load_benchmark("com2sense", data_dir=SHARED)}
     assert len(questions) == 782
     assert all(questions[q.metadata["pair_id"]].gold is not q.gold for q in questions.values())
+
+
+def test_an_unshipped_benchmark_says_why_and_what_to_pass() -> None:
+    with pytest.raises(FileNotFoundError) as caught:
+        load_benchmark("com2sense")
+    assert str(caught.value) == (
+        "benchmark 'com2sense' is not shipped with reasonkit (its licence: none stated, so it cannot be "
+        "redistributed); pass the folder that holds com2sense/dev.jsonl with --data-dir"
+    )

@@ -44,7 +44,7 @@ def test_report_has_baselines_intervals_and_paired_rows(tmp_path: Path) -> None:
     make_run(tmp_path / "runs" / "a", PickBest(), qs, FakeLM())
     make_run(tmp_path / "runs" / "b", build_strategy("direct"), qs, FakeLM())
     rows = rows_for(load_runs([tmp_path / "runs"]))
-    assert [r.strategy for r in rows][:2] == ["chance", "majority class (0)"]
+    assert [r.strategy for r in rows][:2] == ["chance", "majority class (always option A)"]
     assert abs(rows[0].accuracy.estimate - 1 / 3) < 1e-12
     assert rows[-1].paired is not None and rows[-1].versus == rows[2].strategy
     table = markdown_table(rows)
@@ -218,3 +218,63 @@ def test_an_unreadable_run_record_is_a_clear_error_naming_the_file(tmp_path: Pat
     result = CliRunner().invoke(main, ["report", str(tmp_path / "run"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
     assert f"{tmp_path / 'run' / RUN_FILE}: not a reasonkit run record" in result.output
+
+
+def test_the_report_says_what_its_baselines_are(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", PickBest(), questions(3), FakeLM())
+    write_report([tmp_path / "run"], tmp_path / "out")
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| toy | majority class (always option A) |" in text
+    assert "*chance*: the expected accuracy of answering at random" in text
+
+
+def test_samples_png_is_written_only_for_runs_that_sample(tmp_path: Path) -> None:
+    qs = [Question(id=f"q{i}", text=f"Is {i} even?", gold=i % 2 == 0, metadata={"benchmark": "toy"}) for i in range(3)]
+    make_run(tmp_path / "greedy", build_strategy("direct"), qs, FakeLM())
+    assert "samples.png" not in [p.name for p in write_report([tmp_path / "greedy"], tmp_path / "plain")]
+    assert not (tmp_path / "plain" / "samples.png").exists()
+    make_run(tmp_path / "sc", build_strategy("self_consistency(n=4)"), qs,
+             FakeLM(default=["Because. So the answer is yes.", "Hmm. So the answer is no."]))
+    assert (tmp_path / "sampled" / "samples.png") in write_report([tmp_path / "sc"], tmp_path / "sampled")
+
+
+def test_report_files_are_readable_by_group_and_others_under_umask_022(tmp_path: Path) -> None:
+    import os
+
+    make_run(tmp_path / "run", PickBest(), questions(3), FakeLM())
+    old = os.umask(0o022)
+    try:
+        written = write_report([tmp_path / "run"], tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert {path.name: path.stat().st_mode & 0o044 for path in written} == {path.name: 0o044 for path in written}
+
+
+VIEWER_DOM = """
+const data = require('fs').readFileSync(process.argv[2], 'utf8');
+const script = data.split('<script>')[1].split('</script>')[0];
+const json = data.split('type="application/json">')[1].split('</script>')[0];
+const elements = {};
+const element = id => elements[id] = elements[id] || {id, innerHTML: '', textContent: id === 'data' ? json : '',
+  value: 0, options: [], add(o) { this.options.push(o); }, appendChild() {}};
+global.document = {getElementById: element, createElement: () => element('x' + Math.random())};
+global.location = {hash: '#run=0&q=' + process.argv[3]};
+global.window = {};
+global.Option = function (text, value) { this.text = text; this.value = value; };
+eval(script);
+process.stdout.write(elements.detail.innerHTML);
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node to run the viewer's script")
+def test_the_viewer_shows_a_chain_of_thought_rationale_open(tmp_path: Path) -> None:
+    qs = questions(1)
+    make_run(tmp_path / "run", build_strategy("cot"), qs, FakeLM(default="alpha is first. So the answer is (A)."))
+    write_report([tmp_path / "run"], tmp_path / "out")
+    script = tmp_path / "viewer.js"
+    script.write_text(VIEWER_DOM)
+    detail = subprocess.run(["node", str(script), str(tmp_path / "out" / "report.html"), qs[0].id],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "<h4>rationale</h4><pre>" in detail and "alpha is first." in detail
+    opened = detail.split("<details>")[0]
+    assert "alpha is first." in opened

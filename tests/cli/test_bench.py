@@ -416,3 +416,50 @@ def test_a_batch_of_answers_arriving_together_does_not_read_as_thousands_a_secon
             now[0] += 1e-6
             bar.result(line)
         assert bar.speed is not None and abs(bar.speed - 2.0) < 1e-3  # 64 answers / 32 s
+
+
+def test_a_bare_bench_runs_direct_only_and_says_what_it_will_do(tmp_path: Path, tiny_model_dir: Path) -> None:
+    result = ok(bench(tmp_path, tiny_model_dir, "--limit", "3"))
+    assert "no --strategy given: running direct" in result.output and "-s all runs every strategy" in result.output
+    assert f"plan: 1 run, 3 answers in all, into {tmp_path}/" in result.output
+    assert "  csqa (3 questions): direct" in result.output
+    assert sorted(p.name for p in (tmp_path / "csqa").iterdir()) == ["direct"]
+
+
+def test_strategy_all_runs_every_strategy_that_applies(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from reasonkit.commands.bench import default_strategies
+
+    every = [source.spec for source in default_strategies(load_questions("world")[:2])]
+    assert "direct" in every and "cot" in every and "scratchpad" not in every
+    result = bench(tmp_path, tiny_model_dir, "-b", "world", "--limit", "1", "-s", "direct", "-s", "all",
+                   "--model", "/no/such/model")
+    assert result.exit_code == 2 and "no such folder" in result.output  # planned, then stopped at the model
+    assert f"plan: {len(every)} runs, {len(every)} answers in all" in result.output
+    assert f"  world (1 questions): {', '.join(['direct', *(s for s in every if s != 'direct')])}" in result.output
+
+
+def test_the_summary_table_keeps_every_header_whole_in_80_columns() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from reasonkit.commands.bench import summary_table
+
+    rows = [{"benchmark": "arc_challenge", "strategy": "self_consistency(inner=cot, n=40)", "n": 1221,
+             "accuracy": "100.0 [100.0, 100.0]", "abstained": 1221, "calls": "41.0", "tokens": "12345",
+             "qps": "15.78"}]
+    out = Console(file=StringIO(), width=80)
+    out.print(summary_table(rows))
+    text = out.file.getvalue()
+    assert "…" not in text and max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    for header in ("benchmark", "strategy", "accuracy %", "[95% CI]", "abstained", "calls/q", "tokens/q", "q/s"):
+        assert header in text
+    assert "100.0 [100.0, 100.0]" in text and "15.78" in text
+
+
+def test_the_summary_in_a_log_is_as_wide_as_it_needs(tmp_path: Path, tiny_model_dir: Path) -> None:
+    label = "direct(normalization='token', unconditional_context='The answer is:')"
+    result = ok(bench(tmp_path, tiny_model_dir, "-b", "csqa", "--limit", "2", "-s", label))
+    lines = result.output.splitlines()
+    [row] = [line for line in lines if line.startswith("csqa ") and "->" not in line and "·" not in line]
+    assert label in row

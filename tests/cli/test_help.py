@@ -17,3 +17,12 @@ def test_every_command_summary_is_whole() -> None:
         summary = command.get_short_help_str(limit=200)
         assert summary and summary.count("(") == summary.count(")"), (name, summary)
         assert not summary.endswith((" e.", " i.")), (name, summary)
+
+
+def test_version_is_the_installed_package_version() -> None:
+    import importlib.metadata
+
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.split()[-1] == importlib.metadata.version("reasonkit")

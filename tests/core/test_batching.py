@@ -256,3 +256,41 @@ def test_a_non_finite_score_is_an_error_for_that_question_never_an_answer() -> N
     assert isinstance(got[0], Prediction) and isinstance(got[3], Prediction)
     with pytest.raises(QuestionError, match="non-finite score"):
         run_questions(ScoresNaN(), questions(4), fake())
+
+
+class AnswersWith(Strategy):
+    """Answers every question with a fixed value, right type or not (as a hurried custom strategy might)."""
+
+    name = "answers_with"
+
+    def __init__(self, answer: int | bool | str) -> None:
+        self.answer = answer
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        return Prediction(question_id=question.id, answer=self.answer)
+
+
+PLATE = Question(id="plate", text="Where does a clean plate go?", options=("cupboard", "sink"), gold=0)
+
+
+def test_a_prediction_carries_its_answer_as_text() -> None:
+    [by_index] = run_questions(AnswersWith(0), [PLATE], FakeLM())
+    assert (by_index.answer, by_index.answer_text) == (0, "cupboard")
+    [binary] = run_questions(AnswersWith(False), [Question(id="b", text="Ice is hot.", gold=False)], FakeLM())
+    assert (binary.answer, binary.answer_text) == (False, "False")
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "message"),
+    [
+        (PLATE, "cupboard", "the answer 'cupboard' is an option's text; answer with its index, 0"),
+        (PLATE, 2, "the answer 2 is not an option index 0-1"),
+        (PLATE, True, "the answer True is not an option index 0-1"),
+        (Question(id="b", text="Ice is hot."), 1, "the answer 1 is not True or False"),
+        (Question(id="f", text="1 + 1 =", gold="2"), 2, "the answer 2 is not a string"),
+    ],
+)
+def test_an_answer_of_the_wrong_type_is_refused_by_name(question: Question, answer: object, message: str) -> None:
+    with pytest.raises(QuestionError) as caught:
+        run_questions(AnswersWith(answer), [question], FakeLM())  # type: ignore[arg-type]
+    assert message in str(caught.value) and f"question {question.id!r}" in str(caught.value)

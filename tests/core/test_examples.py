@@ -16,7 +16,7 @@ import reasonkit.models
 from reasonkit import registry
 from reasonkit.cli import main
 from reasonkit.fake import FakeLM
-from reasonkit.protocol import GenerationRequest
+from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
 from reasonkit.registry import available_strategies, build_strategy, register_strategy
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
@@ -103,7 +103,7 @@ def test_the_cli_runs_the_plugin_on_a_fake_backed_model(monkeypatch: pytest.Monk
     shown = CliRunner().invoke(main, args)
     assert shown.exit_code == 0, shown.output
     assert (
-        "Answer in a few words:" in shown.output and "draft" in shown.output and "answer: 1" in shown.output
+        "Answer in a few words:" in shown.output and "draft" in shown.output and "answer: 1 (water)" in shown.output
     )
     as_json = CliRunner().invoke(main, [*args, "--json"])
     prediction = Prediction.model_validate_json(as_json.output)
@@ -168,6 +168,7 @@ def test_cli_errors_name_the_bad_argument(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert both.exit_code == 2 and "not both" in both.output
     one_option = runner.invoke(main, ["ask", "Why?", "--option", "a"])
     assert one_option.exit_code == 2 and "field 'options' needs at least 2 options" in one_option.output
+    assert "pydantic" not in one_option.output and "http" not in one_option.output
     bad_spec = runner.invoke(main, ["ask", "Is it?", "--binary", "--strategy", "ask_twcie"])
     assert bad_spec.exit_code == 2 and "unknown strategy 'ask_twcie'" in bad_spec.output
     import reasonkit_ask_twice  # noqa: F401
@@ -195,14 +196,23 @@ def test_ask_prints_a_node_link_tree_from_the_trace(monkeypatch: pytest.MonkeyPa
                 ],
                 "edges": [{"source": "Q", "target": "QT0"}, {"source": "QT0", "target": "QT0F0"}],
             }
+            unpruned = {
+                **tree,
+                "nodes": [*tree["nodes"], {"id": "QT1", "text": "Ice is a gas.", "belief": [0.7737323542232188, 0.1]}],
+                "edges": [*tree["edges"], {"source": "Q", "target": "QT1"}],
+            }
             return Prediction(
-                question_id=question.id, answer=True, trace=Trace(steps={"tree": tree, "depth": 2})
+                question_id=question.id,
+                answer=True,
+                trace=Trace(steps={"tree": tree, "unpruned_tree": unpruned, "depth": 2}),
             )
 
     monkeypatch.setattr(reasonkit.models, "load_model", lambda spec, **kw: FakeLM())
     result = CliRunner().invoke(main, ["ask", "Is ice cold?", "--binary", "--strategy", "tree_maker"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    everything = result.output.splitlines()
+    [cut] = [i for i, line in enumerate(everything) if "unpruned_tree (4 nodes)" in line]
+    lines, unpruned_lines = everything[:cut], everything[cut:]
     [root] = [i for i, line in enumerate(lines) if "Q: Is ice cold?" in line]
     [child] = [i for i, line in enumerate(lines) if "QT0: Ice is frozen water." in line]
     [grandchild] = [i for i, line in enumerate(lines) if "QT0F0: Ice can be hot." in line]
@@ -210,6 +220,8 @@ def test_ask_prints_a_node_link_tree_from_the_trace(monkeypatch: pytest.MonkeyPa
     indent = [len(lines[i]) - len(lines[i].lstrip(" │├└─")) for i in (root, child, grandchild)]
     assert indent[0] < indent[1] < indent[2]
     assert '"belief": 0.9' in lines[child] and json.dumps(2) in result.output
+    assert "tree (3 nodes)" in result.output and "Ice is a gas." not in "\n".join(lines)
+    assert any("QT1: Ice is a gas." in line and '"belief": [0.774, 0.1]' in line for line in unpruned_lines)
 
 
 def test_ask_without_options_asks_a_free_form_question(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,3 +239,43 @@ def test_ask_without_options_asks_a_free_form_question(monkeypatch: pytest.Monke
     assert Prediction.model_validate_json(result.output).answer == "42"
     shown = CliRunner().invoke(main, ["ask", "12 + 30 =", "--strategy", "echo_first_line"])
     assert "free form question" in shown.output and "answer: 42" in shown.output
+
+
+def test_ask_prints_a_few_lm_calls_in_full_and_counts_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    @register_strategy("many_calls")
+    class ManyCalls(Strategy):
+        """Scores the statement ten times, one call at a time."""
+
+        async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+            for number in range(10):
+                await lm.loglikelihood([LoglikelihoodRequest(context=f"call {number}:", continuation=" True")])
+            return Prediction(question_id=question.id, answer=True)
+
+    monkeypatch.setattr(reasonkit.models, "load_model", lambda spec, **kw: FakeLM())
+    args = ["ask", "Is ice cold?", "--binary", "--strategy", "many_calls"]
+    default = CliRunner().invoke(main, args)
+    assert default.exit_code == 0, default.output
+    assert "call 2:" in default.output and "call 3:" not in default.output
+    assert "7 more not shown (--calls all prints them)" in default.output
+    every = CliRunner().invoke(main, [*args, "--calls", "all"])
+    assert "call 9:" in every.output and "more not shown" not in every.output
+    quiet = CliRunner().invoke(main, [*args, "--quiet"])
+    assert quiet.exit_code == 0 and quiet.output.strip() == "answer: True"
+    bad = CliRunner().invoke(main, [*args, "--calls", "some"])
+    assert bad.exit_code == 2 and "expected a number of calls or 'all', got 'some'" in bad.output
+
+
+def test_ask_refuses_an_answer_given_as_option_text_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    @register_strategy("says_the_text")
+    class SaysTheText(Strategy):
+        """Answers with the first option's text instead of its index."""
+
+        async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+            assert question.options is not None
+            return Prediction(question_id=question.id, answer=question.options[0])
+
+    monkeypatch.setattr(reasonkit.models, "load_model", lambda spec, **kw: FakeLM())
+    args = ["ask", "Where do fish live?", "--option", "water", "--option", "trees", "--strategy", "says_the_text"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the answer 'water' is an option's text; answer with its index, 0" in result.output

@@ -245,3 +245,20 @@ def test_built_in_modules_are_imported_on_first_lookup(
     monkeypatch.setattr(registry, "BUILTIN_PACKAGE", "fake_builtins")
     monkeypatch.setattr(registry, "_state", registry._State())
     assert available_strategies()["mine"].origin == "built-in"
+
+
+def test_a_bare_word_where_a_value_is_due_names_the_option_not_an_unknown_strategy() -> None:
+    @register_strategy("shots_and_vote")
+    class ShotsAndVote(Strategy):
+        def __init__(self, shots: int = 4, vote: Literal["majority", "weighted"] = "majority") -> None:
+            self.shots, self.vote = shots, vote
+
+        async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+            return Prediction(question_id=question.id, answer=None)
+
+    with pytest.raises(StrategySpecError) as caught:
+        build_strategy("shots_and_vote(shots=two)")
+    message = str(caught.value)
+    assert "option 'shots' = 'two'" in message and "valid integer" in message and "unknown strategy" not in message
+    with pytest.raises(StrategySpecError, match=r"option 'vote': a string needs quotes, vote='weighted'"):
+        build_strategy("shots_and_vote(vote=weighted)")

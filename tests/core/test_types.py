@@ -169,3 +169,9 @@ def test_fuzzed_questions_are_valid_or_a_validation_error(fields: dict[str, Any]
         for value in (question.id, question.text, question.split, *(question.options or ())):
             value.encode("utf-8")  # what a tokenizer and a results file need
         assert question.text.strip() and question.id.strip()
+
+
+def test_a_prediction_written_before_answer_text_existed_still_loads() -> None:
+    old = '{"question_id": "q1", "answer": 1, "scores": {"a": -1.0, "b": -0.5}, "confidence": null}'
+    prediction = Prediction.model_validate_json(old)
+    assert prediction.answer == 1 and prediction.answer_text is None

@@ -17,6 +17,7 @@ from reasonkit.strategies.maieutic import (
     exemplar_set_for,
     filter_explanations,
     load_exemplars,
+    pruning_note,
     rule_negation,
 )
 from reasonkit.types import Question
@@ -337,3 +338,15 @@ def test_real_tiny_model(tiny_engine) -> None:  # type: ignore[no-untyped-def]
         assert kinds == {"loglikelihood", "generate"}  # negations are generated even for an integral root
         if steps["solver"] is None or steps["solver"]["status"] != "solved":
             assert any("fallback to the root belief" in note for note in prediction.trace.notes)
+
+
+def test_the_pruning_note_says_what_was_kept_and_why() -> None:
+    tree = nx.DiGraph()
+    tree.add_node("Q", integral=False)
+    tree.add_node("QT0", integral=False)
+    tree.add_node("QF0", integral=False)
+    tree.add_edges_from([("Q", "QT0"), ("Q", "QF0")])
+    assert pruning_note(tree, mt.prune(tree)) == (
+        "tree: 3 nodes generated, 0 kept by pruning (a node is kept only on a path from the root to a logically "
+        "integral leaf; 0 of 2 leaves were integral)"
+    )
