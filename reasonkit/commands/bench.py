@@ -332,15 +332,17 @@ def distributed() -> Iterator[Distributed]:
 def summary_table(rows: list[dict[str, Any]]) -> Table:
     """No box and one space between columns, so a typical table fits 80 columns with every header whole;
     names that do not fit fold onto more lines rather than end in "…"."""
+    columns = {"benchmark": "benchmark", "strategy": "strategy", "n": "n", "accuracy": "accuracy %\n[95% CI]",
+               "abstained": "abstained", "errors": "errors", "calls": "calls/q", "tokens": "tokens/q", "qps": "q/s"}
+    if not any(row["errors"] for row in rows):
+        del columns["errors"]  # shown only when some question could not be run, to keep 80 columns
     table = Table(title="reasonkit bench", box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
-    for column in ("benchmark", "strategy", "n", "accuracy %\n[95% CI]", "abstained", "errors",
-                   "calls/q", "tokens/q", "q/s"):
-        named = column in ("benchmark", "strategy")
+    for key, column in columns.items():
+        named = key in ("benchmark", "strategy")
         table.add_column(column, justify="left" if named else "right", no_wrap=not named, overflow="fold",
                          min_width=max(len(line) for line in column.splitlines()))
     for row in rows:
-        table.add_row(*(str(row[k]) for k in ("benchmark", "strategy", "n", "accuracy", "abstained", "errors",
-                                                "calls", "tokens", "qps")))
+        table.add_row(*(str(row[key]) for key in columns))
     return table
 
 

@@ -446,7 +446,7 @@ def test_the_summary_table_keeps_every_header_whole_in_80_columns() -> None:
     from reasonkit.commands.bench import summary_table
 
     rows = [{"benchmark": "arc_challenge", "strategy": "self_consistency(inner=cot, n=40)", "n": 1221,
-             "accuracy": "100.0 [100.0, 100.0]", "abstained": 1221, "calls": "41.0", "tokens": "12345",
+             "accuracy": "100.0 [100.0, 100.0]", "abstained": 1221, "errors": 0, "calls": "41.0", "tokens": "12345",
              "qps": "15.78"}]
     out = Console(file=StringIO(), width=80)
     out.print(summary_table(rows))
