@@ -168,6 +168,8 @@ def main(setting_texts: tuple[str, ...], model: str | None, cot_spec: str, cot_q
                 for setting in settings:
                     timing = run_worker(setting, model, cot_spec, cot_questions, direct_questions)
                     runs.setdefault((str(setting), loaded), []).append(timing)
+                    click.echo(f"  {setting!s:<9} {'loaded' if loaded else 'quiet':<6} {timing.cot_wall:7.1f} s cot "
+                               f"{timing.direct_wall:7.1f} s direct  ({timing.cpu:.1f} cpu s)", err=True)
 
     def median(setting: Setting, loaded: bool, field: str) -> float:
         return statistics.median(getattr(timing, field) for timing in runs[(str(setting), loaded)])

@@ -17,7 +17,9 @@ def test_each_setting_runs_quiet_and_loaded_with_its_threads_and_wait_policy(tin
             "--load", "1", "--load-seconds", "120", "--setting", "2:spin", "--setting", "1"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    rows = {line.split()[0]: line.split() for line in result.output.splitlines()[2:]}
+    table = result.stdout.splitlines()[2:]
+    rows = {line.split()[0]: line.split() for line in table}
+    assert len(result.stderr.splitlines()) == 4  # a progress line per run: 2 settings, quiet and loaded
     assert set(rows) == {"2:spin", "1"}
     assert rows["2:spin"][1] == "2" and rows["2:spin"][-1] == "GOMP_SPINCOUNT=300000"
     assert rows["1"][1] == "1" and rows["1"][-1] == "OMP_WAIT_POLICY=PASSIVE"
