@@ -7,6 +7,8 @@ import logging
 
 import click
 
+from reasonkit.threads import set_threads
+
 COMMANDS: dict[str, str] = {
     "ask": "reasonkit.commands.ask:ask",
     "bench": "reasonkit.commands.bench:bench",
@@ -33,7 +35,11 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="reasonkit", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads (default: one per core; idle ones sleep rather than spin).")
+def main(verbose: int, threads: int | None) -> None:
     """Reasoning strategies on language models you train yourself."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if threads is not None:
+        set_threads(threads)
