@@ -211,6 +211,8 @@ def _from_node(node: ast.expr, spec: str) -> Strategy:
 
 def _value(node: ast.expr, strategy: str, option: str, spec: str) -> Any:
     """A literal, a nested spec (bare names and calls are strategies), or a list/tuple/dict of these."""
+    if isinstance(node, ast.Name) and node.id in ("true", "false"):  # TOML/JSON spelling of True/False
+        return node.id == "true"
     if isinstance(node, ast.Name):
         _check_bare_word(node.id, strategy, option)
     if isinstance(node, ast.Name | ast.Call):

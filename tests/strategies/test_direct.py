@@ -8,6 +8,7 @@ import pytest
 
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import LoglikelihoodRequest
+from reasonkit.registry import build_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.direct import Direct
 from reasonkit.types import Question
@@ -185,3 +186,8 @@ def test_fill_blank_on_the_real_tiny_model(tiny_engine) -> None:
     assert prediction.answer == max(range(2), key=lambda i: (raw[WINO.options[i]], -i))
     # the two contexts differ, so the real model scores the shared continuation differently after each
     assert raw["the trophy"] != raw["the suitcase"]
+
+
+def test_true_and_false_as_toml_and_json_spell_them_are_booleans() -> None:
+    assert build_strategy("direct(options_line=false)").config() == build_strategy("direct(options_line=False)").config()
+    assert build_strategy("direct(options_line=true)").config() == build_strategy("direct").config()
