@@ -24,13 +24,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from reasonkit.cache import ReportsCacheHits
+from reasonkit.cache import CachedLM, ReportsCacheHits
 from reasonkit.protocol import (
     GenerationRequest,
     GenerationResult,
     LanguageModel,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    call_backend,
 )
 from reasonkit.strategy import Strategy
 from reasonkit.types import LMCall, Prediction, Question, Trace
@@ -38,6 +39,7 @@ from reasonkit.types import LMCall, Prediction, Question, Trace
 log = logging.getLogger(__name__)
 
 Kind = Literal["loglikelihood", "generate"]
+_KINDS: tuple[Kind, ...] = ("loglikelihood", "generate")
 
 
 @dataclass
@@ -100,7 +102,9 @@ class BatchingClient:
         self.backend_calls = 0
         self.backend_requests = 0
         self._pending: list[_Pending] = []
+        self._in_flight: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()  # strong references while they send
         self._active_slots = 0
 
     @property
@@ -128,6 +132,8 @@ class BatchingClient:
         self._pending.append(pending)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush_when_idle())
+            self._flushers.add(self._flusher)
+            self._flusher.add_done_callback(self._flushers.discard)
         outcome = await pending.future
         if recorder is not None:
             for request, result, cached, latency in zip(
@@ -145,7 +151,8 @@ class BatchingClient:
         return outcome.results
 
     def _all_waiting(self) -> bool:
-        waiting = {p.slot for p in self._pending if p.slot is not None}
+        out = [p for p in self._in_flight if not p.future.done()]
+        waiting = {p.slot for p in (*self._pending, *out) if p.slot is not None}
         return self._active_slots > 0 and len(waiting) >= self._active_slots
 
     async def _flush_when_idle(self) -> None:
@@ -158,11 +165,14 @@ class BatchingClient:
             if quiet >= self.idle_rounds or (quiet >= 1 and self._all_waiting()):
                 break
         pending, self._pending = self._pending, []
-        for kind in ("loglikelihood", "generate"):
-            group = [p for p in pending if p.kind == kind]
-            self._send(kind, group)
+        self._flusher = None  # while these are out (an async backend), new requests gather and go meanwhile
+        self._in_flight.extend(pending)
+        try:
+            await asyncio.gather(*(self._send(kind, [p for p in pending if p.kind == kind]) for kind in _KINDS))
+        finally:
+            self._in_flight = [p for p in self._in_flight if p not in pending]
 
-    def _send(self, kind: Kind, group: list[_Pending]) -> None:
+    async def _send(self, kind: Kind, group: list[_Pending]) -> None:
         group = [p for p in group if not p.future.done()]  # a cancelled question no longer waits
         unique = sorted(dict.fromkeys(r for p in group for r in p.requests), key=_length, reverse=True)
         answers: dict[BaseModel, tuple[Any, bool, float]] = {}
@@ -171,8 +181,12 @@ class BatchingClient:
         for p in group:
             for r in p.requests:
                 users[r] += 1
-        for start in range(0, len(unique), self.max_batch):
-            self._answer(kind, unique[start : start + self.max_batch], users, answers, errors)
+        await asyncio.gather(
+            *(
+                self._answer(kind, unique[start : start + self.max_batch], users, answers, errors)
+                for start in range(0, len(unique), self.max_batch)
+            )
+        )
         for p in group:
             failed = next((errors[r] for r in p.requests if r in errors), None)
             if failed is not None:
@@ -181,7 +195,7 @@ class BatchingClient:
                 got = [answers[r] for r in p.requests]
                 p.future.set_result(_Outcome([g[0] for g in got], [g[1] for g in got], [g[2] for g in got]))
 
-    def _answer(
+    async def _answer(
         self,
         kind: Kind,
         chunk: list[Any],
@@ -194,10 +208,11 @@ class BatchingClient:
         A backend rejects a whole batch when one request in it is bad input (a ValueError, e.g. a prompt
         too long for the window). The chunk is then split in halves until the bad requests are alone, so
         only the questions that sent them fail and the error names the right one; any other error (a lost
-        device, a broken backend) fails the whole chunk at once, with no retries."""
+        device, a broken backend) fails the whole chunk at once, with no retries (a network backend retries
+        on its own). Chunks of an async backend are out together; a sync backend answers them in turn."""
         began = time.perf_counter()
         try:
-            results, cached = self._call_backend(kind, chunk)
+            results, cached = await self._call_backend(kind, chunk)
             if len(results) != len(chunk):
                 raise RuntimeError(f"{kind} returned {len(results)} results for {len(chunk)} requests")
         except ValueError as error:
@@ -205,8 +220,8 @@ class BatchingClient:
                 errors[chunk[0]] = error
                 return
             middle = len(chunk) // 2
-            self._answer(kind, chunk[:middle], users, answers, errors)
-            self._answer(kind, chunk[middle:], users, answers, errors)
+            await self._answer(kind, chunk[:middle], users, answers, errors)
+            await self._answer(kind, chunk[middle:], users, answers, errors)
             return
         except Exception as error:
             errors.update(dict.fromkeys(chunk, error))
@@ -215,16 +230,19 @@ class BatchingClient:
         for request, result, hit in zip(chunk, results, cached, strict=True):
             answers[request] = (result, hit, share)
 
-    def _call_backend(self, kind: Kind, chunk: list[Any]) -> tuple[list[Any], list[bool]]:
+    async def _call_backend(self, kind: Kind, chunk: list[Any]) -> tuple[list[Any], list[bool]]:
         self.backend_calls += 1
         self.backend_requests += len(chunk)
         log.debug("%s batch of %d", kind, len(chunk))
+        if isinstance(self.lm, CachedLM):
+            if kind == "loglikelihood":
+                return await self.lm.aloglikelihood_with_hits(chunk)
+            return await self.lm.agenerate_with_hits(chunk)
         if isinstance(self.lm, ReportsCacheHits):
             if kind == "loglikelihood":
                 return self.lm.loglikelihood_with_hits(chunk)
             return self.lm.generate_with_hits(chunk)
-        results = self.lm.loglikelihood(chunk) if kind == "loglikelihood" else self.lm.generate(chunk)
-        return list(results), [False] * len(chunk)
+        return await call_backend(self.lm, kind, chunk), [False] * len(chunk)
 
 
 def _client_for(lm: LanguageModel | BatchingClient) -> BatchingClient:
