@@ -76,6 +76,8 @@ def openai(
     $OPENAI_API_KEY)."""
     if not target:
         raise ValueError("model spec openai:: give the server's URL, e.g. openai:http://127.0.0.1:8000/v1?model=NAME")
+    if importlib.util.find_spec("httpx") is None:
+        raise ValueError("the openai backend needs httpx: pip install 'reasonkit[openai]'")
     from reasonkit.backends.openai import OpenAICompletionsLM
 
     return OpenAICompletionsLM(
