@@ -5,8 +5,9 @@ The runner solves many questions at once, each as an asyncio task. When a strate
 tasks run; once every question in flight waits on the model (or no new request arrived for a few event-loop
 rounds, e.g. because one question awaits something else), it sends everything waiting to the backend in
 chunks of `max_batch` (identical requests sent once, sorted by length so batches pad little) and wakes each
-question with its own results. Each request is recorded as an `LMCall` in the trace of the question that
-made it, found through a context variable the runner sets.
+question with its own results. A backend with the async protocol (`AsyncLanguageModel`, e.g. one waiting on
+a server) is awaited, and requests gathered while a batch is out are sent meanwhile. Each request is recorded
+as an `LMCall` in the trace of the question that made it, found through a context variable the runner sets.
 """
 
 from __future__ import annotations
