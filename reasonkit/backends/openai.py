@@ -146,7 +146,7 @@ class OpenAICompletionsLM:
         self._slots: asyncio.Semaphore | None = None
         try:
             self.model, root = self._run(self._resolve_model(model))
-        except OpenAIBackendError as error:
+        except (OpenAIBackendError, OpenAIRequestError) as error:
             self.close()
             raise ValueError(str(error)) from None  # bad user input (URL, key, model): one line under --model
         payload = {"model": self.model, "root": root, "pin": pin}
@@ -222,7 +222,13 @@ class OpenAICompletionsLM:
                 else:
                     status = response.status_code
                     if status < 400:
-                        return response.json()
+                        try:
+                            return response.json()
+                        except ValueError:
+                            raise OpenAIBackendError(
+                                f"openai backend: {where} answered with no JSON; is {self.url} the root of an "
+                                "OpenAI-compatible API (usually ending in /v1)?"
+                            ) from None
                     if status in (401, 403):
                         raise OpenAIBackendError(
                             f"openai backend: {where} refused the request (HTTP {status}: {_detail(response)}); "
@@ -250,7 +256,10 @@ class OpenAICompletionsLM:
     async def _resolve_model(self, model: str | None) -> tuple[str, str | None]:
         """The served model's id (and `root`, where the server names the weights behind it)."""
         listing = await self._request("GET", "/models")
-        served = {str(m.get("id")): m for m in listing.get("data", []) if isinstance(m, dict)}
+        data = listing.get("data") if isinstance(listing, dict) else None
+        if not isinstance(data, list):
+            raise OpenAIBackendError(f"openai backend: {self.url}/models lists no models (no 'data' list)")
+        served = {str(m.get("id")): m for m in data if isinstance(m, dict)}
         if model is None:
             if len(served) != 1:
                 raise OpenAIBackendError(

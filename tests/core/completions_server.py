@@ -91,8 +91,8 @@ def completions_app(engine: Engine, model_id: str, behaviour: Behaviour) -> Fast
         if body.get("model") != model_id:
             return _error(404, f"The model `{body.get('model')}` does not exist.")
         prompt = str(body["prompt"])
-        if int(body.get("n", 1)) > 16:
-            return _error(400, "n must be at most 16")
+        if int(body.get("n", 1)) > 64:
+            return _error(400, "n must be at most 64")
         echo = bool(body.get("echo")) and behaviour.echo
         length, window = len(tokenizer.encode(prompt)), engine.config.block_size
         if echo and length > window:

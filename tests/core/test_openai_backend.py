@@ -155,6 +155,8 @@ def test_unreachable_server_wrong_model_and_bad_key_fail_with_one_line(
     sock.close()
     secret = "sk-test-secret-123"
     with served(tiny_engine, Behaviour(api_key=secret)) as (url, _):
+        with pytest.raises(ValueError, match=r"/models answered 404 .*check the URL \(usually ending in /v1\)"):
+            load_model(f"openai:{url.removesuffix('/v1')}?max_retries=0")
         with pytest.raises(ValueError, match=r"serves no model 'nope' \(it serves: tiny\)"):
             monkeypatch.setenv("REASONKIT_OPENAI_API_KEY", secret)
             load_model(f"openai:{url}?model=nope")
@@ -187,8 +189,8 @@ def test_a_rejected_request_fails_its_question_only(tiny_engine: Engine, remote:
     long = LoglikelihoodRequest(context=" ".join(["word"] * 400), continuation=" end")
     with pytest.raises(ContextWindowError, match="HTTP 400.*maximum context length is 128"):
         remote.loglikelihood([long])  # as the native engine: cot abstains on it, the runner goes on
-    with pytest.raises(OpenAIRequestError, match=r"\(HTTP 400\): n must be at most 16") as caught:
-        remote.generate([GenerationRequest(prompt="Hi", max_tokens=2, n=17)])
+    with pytest.raises(OpenAIRequestError, match=r"\(HTTP 400\): n must be at most 64") as caught:
+        remote.generate([GenerationRequest(prompt="Hi", max_tokens=2, n=65)])
     assert not isinstance(caught.value, ContextWindowError)
 
 
