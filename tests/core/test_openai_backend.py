@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from completions_server import Behaviour, completions_app, free_port, serving
 
 from reasonkit.backends.openai import (
@@ -21,7 +22,9 @@ from reasonkit.backends.openai import (
 )
 from reasonkit.batching import BatchingClient, QuestionError, iter_outcomes
 from reasonkit.benchmarks.loaders import load_benchmark
+from reasonkit.benchmarks.runner import load_run
 from reasonkit.cache import CachedLM
+from reasonkit.cli import main
 from reasonkit.lm.engine import Engine
 from reasonkit.models import load_model
 from reasonkit.protocol import ContextWindowError, GenerationRequest, LoglikelihoodRequest
@@ -210,3 +213,22 @@ def test_the_cache_and_traces_work_as_with_every_backend(
     pinned = load_model(f"openai:{url}?model={MODEL_ID}&pin=v2")
     with pinned:  # type: ignore[attr-defined]
         assert pinned.fingerprint != remote.fingerprint
+
+
+def test_bench_runs_on_a_served_model_and_records_its_fingerprint(
+    server: tuple[str, Behaviour], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    url = server[0]
+    spec = f"openai:{url}?model={MODEL_ID}&max_retries=0"
+    for model, out in ((spec, tmp_path / "served"), (str(tiny_model_dir), tmp_path / "native")):
+        result = CliRunner().invoke(main, ["bench", "--model", model, "--out", str(out), "-b", "csqa", "--limit",
+                                           "4", "-s", "direct", "--cache", str(out / "cache.sqlite")])
+        assert result.exit_code == 0, result.output
+    served_record, served_lines = load_run(tmp_path / "served" / "csqa" / "direct")
+    _, native_lines = load_run(tmp_path / "native" / "csqa" / "direct")
+    assert served_record.model == spec and served_record.model_fingerprint.startswith("openai-")
+    assert [line.prediction.answer for line in served_lines] == [line.prediction.answer for line in native_lines]
+    wrong = CliRunner().invoke(main, ["bench", "--model", f"openai:{url}?model=other", "--out", str(tmp_path / "x"),
+                                      "-b", "csqa", "--limit", "1", "-s", "direct"])
+    assert wrong.exit_code != 0 and "serves no model 'other' (it serves: tiny)" in wrong.output
+    assert "Traceback" not in wrong.output
