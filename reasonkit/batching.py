@@ -5,8 +5,9 @@ The runner solves many questions at once, each as an asyncio task. When a strate
 tasks run; once every question in flight waits on the model (or no new request arrived for a few event-loop
 rounds, e.g. because one question awaits something else), it sends everything waiting to the backend in
 chunks of `max_batch` (identical requests sent once, sorted by length so batches pad little) and wakes each
-question with its own results. Each request is recorded as an `LMCall` in the trace of the question that
-made it, found through a context variable the runner sets.
+question with its own results. A backend with the async protocol (`AsyncLanguageModel`, e.g. one waiting on
+a server) is awaited, and requests gathered while a batch is out are sent meanwhile. Each request is recorded
+as an `LMCall` in the trace of the question that made it, found through a context variable the runner sets.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from reasonkit.cache import ReportsCacheHits
+from reasonkit.cache import CachedLM, ReportsCacheHits
 from reasonkit.protocol import (
     ContextWindowError,
     GenerationRequest,
@@ -32,6 +33,7 @@ from reasonkit.protocol import (
     LanguageModel,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    call_backend,
 )
 from reasonkit.strategy import Strategy
 from reasonkit.types import LMCall, Prediction, Question, Trace
@@ -39,6 +41,7 @@ from reasonkit.types import LMCall, Prediction, Question, Trace
 log = logging.getLogger(__name__)
 
 Kind = Literal["loglikelihood", "generate"]
+_KINDS: tuple[Kind, ...] = ("loglikelihood", "generate")
 
 
 @dataclass
@@ -101,7 +104,9 @@ class BatchingClient:
         self.backend_calls = 0
         self.backend_requests = 0
         self._pending: list[_Pending] = []
+        self._in_flight: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()  # strong references while they send
         self._active_slots = 0
 
     @property
@@ -129,6 +134,8 @@ class BatchingClient:
         self._pending.append(pending)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush_when_idle())
+            self._flushers.add(self._flusher)
+            self._flusher.add_done_callback(self._flushers.discard)
         outcome = await pending.future
         if recorder is not None:
             for request, result, cached, latency in zip(
@@ -146,7 +153,8 @@ class BatchingClient:
         return outcome.results
 
     def _all_waiting(self) -> bool:
-        waiting = {p.slot for p in self._pending if p.slot is not None}
+        out = [p for p in self._in_flight if not p.future.done()]
+        waiting = {p.slot for p in (*self._pending, *out) if p.slot is not None}
         return self._active_slots > 0 and len(waiting) >= self._active_slots
 
     async def _flush_when_idle(self) -> None:
@@ -159,11 +167,14 @@ class BatchingClient:
             if quiet >= self.idle_rounds or (quiet >= 1 and self._all_waiting()):
                 break
         pending, self._pending = self._pending, []
-        for kind in ("loglikelihood", "generate"):
-            group = [p for p in pending if p.kind == kind]
-            self._send(kind, group)
+        self._flusher = None  # while these are out (an async backend), new requests gather and go meanwhile
+        self._in_flight.extend(pending)
+        try:
+            await asyncio.gather(*(self._send(kind, [p for p in pending if p.kind == kind]) for kind in _KINDS))
+        finally:
+            self._in_flight = [p for p in self._in_flight if p not in pending]
 
-    def _send(self, kind: Kind, group: list[_Pending]) -> None:
+    async def _send(self, kind: Kind, group: list[_Pending]) -> None:
         group = [p for p in group if not p.future.done()]  # a cancelled question no longer waits
         unique = sorted(dict.fromkeys(r for p in group for r in p.requests), key=_length, reverse=True)
         answers: dict[BaseModel, tuple[Any, bool, float]] = {}
@@ -172,8 +183,12 @@ class BatchingClient:
         for p in group:
             for r in p.requests:
                 users[r] += 1
-        for start in range(0, len(unique), self.max_batch):
-            self._answer(kind, unique[start : start + self.max_batch], users, answers, errors)
+        await asyncio.gather(
+            *(
+                self._answer(kind, unique[start : start + self.max_batch], users, answers, errors)
+                for start in range(0, len(unique), self.max_batch)
+            )
+        )
         for p in group:
             failed = next((errors[r] for r in p.requests if r in errors), None)
             if failed is not None:
@@ -182,7 +197,7 @@ class BatchingClient:
                 got = [answers[r] for r in p.requests]
                 p.future.set_result(_Outcome([g[0] for g in got], [g[1] for g in got], [g[2] for g in got]))
 
-    def _answer(
+    async def _answer(
         self,
         kind: Kind,
         chunk: list[Any],
@@ -196,10 +211,11 @@ class BatchingClient:
         too long for the window). A ContextWindowError names the request: it alone fails and the rest are
         sent again. Another ValueError splits the chunk in halves until the bad requests are alone. Either
         way only the questions that sent them fail and the error names the right one; any other error (a
-        lost device, a broken backend) fails the whole chunk at once, with no retries."""
+        lost device, a broken backend) fails the whole chunk at once, with no retries (a network backend retries
+        on its own). Chunks of an async backend are out together; a sync backend answers them in turn."""
         began = time.perf_counter()
         try:
-            results, cached = self._call_backend(kind, chunk)
+            results, cached = await self._call_backend(kind, chunk)
             if len(results) != len(chunk):
                 raise RuntimeError(f"{kind} returned {len(results)} results for {len(chunk)} requests")
         except ValueError as error:
@@ -209,11 +225,11 @@ class BatchingClient:
             at = error.index if isinstance(error, ContextWindowError) else None
             if at is not None and 0 <= at < len(chunk):  # the backend named the request: set it aside alone
                 errors[chunk[at]] = error
-                self._answer(kind, chunk[:at] + chunk[at + 1 :], users, answers, errors)
+                await self._answer(kind, chunk[:at] + chunk[at + 1 :], users, answers, errors)
                 return
             middle = len(chunk) // 2
-            self._answer(kind, chunk[:middle], users, answers, errors)
-            self._answer(kind, chunk[middle:], users, answers, errors)
+            await self._answer(kind, chunk[:middle], users, answers, errors)
+            await self._answer(kind, chunk[middle:], users, answers, errors)
             return
         except Exception as error:
             errors.update(dict.fromkeys(chunk, error))
@@ -222,16 +238,19 @@ class BatchingClient:
         for request, result, hit in zip(chunk, results, cached, strict=True):
             answers[request] = (result, hit, share)
 
-    def _call_backend(self, kind: Kind, chunk: list[Any]) -> tuple[list[Any], list[bool]]:
+    async def _call_backend(self, kind: Kind, chunk: list[Any]) -> tuple[list[Any], list[bool]]:
         self.backend_calls += 1
         self.backend_requests += len(chunk)
         log.debug("%s batch of %d", kind, len(chunk))
+        if isinstance(self.lm, CachedLM):
+            if kind == "loglikelihood":
+                return await self.lm.aloglikelihood_with_hits(chunk)
+            return await self.lm.agenerate_with_hits(chunk)
         if isinstance(self.lm, ReportsCacheHits):
             if kind == "loglikelihood":
                 return self.lm.loglikelihood_with_hits(chunk)
             return self.lm.generate_with_hits(chunk)
-        results = self.lm.loglikelihood(chunk) if kind == "loglikelihood" else self.lm.generate(chunk)
-        return list(results), [False] * len(chunk)
+        return await call_backend(self.lm, kind, chunk), [False] * len(chunk)
 
 
 def _client_for(lm: LanguageModel | BatchingClient) -> BatchingClient:

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,6 +23,7 @@ from reasonkit.protocol import (
     LanguageModel,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    call_backend,
 )
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,23 @@ class CachedLM:
     ) -> tuple[list[GenerationResult], list[bool]]:
         return self._through("generate", requests, GenerationResult, self.lm.generate)
 
+    async def aloglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        return (await self.aloglikelihood_with_hits(requests))[0]
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        return (await self.agenerate_with_hits(requests))[0]
+
+    async def aloglikelihood_with_hits(
+        self, requests: Sequence[LoglikelihoodRequest]
+    ) -> tuple[list[LoglikelihoodResult], list[bool]]:
+        """As `loglikelihood_with_hits`, awaiting an async backend (a sync one is called inline)."""
+        return await self._athrough("loglikelihood", requests, LoglikelihoodResult)
+
+    async def agenerate_with_hits(
+        self, requests: Sequence[GenerationRequest]
+    ) -> tuple[list[GenerationResult], list[bool]]:
+        return await self._athrough("generate", requests, GenerationResult)
+
     def stats(self) -> CacheStats:
         with self._lock:
             entries = self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
@@ -135,20 +153,42 @@ class CachedLM:
         result_type: type[R],
         compute: Callable[[list], Sequence[R]],
     ) -> tuple[list[R], list[bool]]:
+        keys, found, missing = self._split(kind, requests, result_type)
+        if missing:
+            self._store(kind, found, missing, list(compute(list(missing.values()))))
+        return self._answers(keys, found, missing)
+
+    async def _athrough(
+        self, kind: Literal["loglikelihood", "generate"], requests: Sequence[BaseModel], result_type: type[R]
+    ) -> tuple[list[R], list[bool]]:
+        keys, found, missing = self._split(kind, requests, result_type)
+        if missing:
+            self._store(kind, found, missing, await call_backend(self.lm, kind, list(missing.values())))
+        return self._answers(keys, found, missing)
+
+    def _split(
+        self, kind: str, requests: Sequence[BaseModel], result_type: type[R]
+    ) -> tuple[list[str], dict[str, R], dict[str, BaseModel]]:
+        """Each request's key, the cached results, and the requests still to compute (by key)."""
         keys = [self.key(kind, r) for r in requests]
         found = self._lookup(keys, result_type)
         missing = {k: r for k, r in zip(keys, requests, strict=True) if k not in found}
-        if missing:
-            computed = list(compute(list(missing.values())))
-            if len(computed) != len(missing):
-                raise RuntimeError(f"{kind} returned {len(computed)} results for {len(missing)} requests")
-            rows = [
-                (k, kind, r.model_dump_json(), out.model_dump_json())
-                for (k, r), out in zip(missing.items(), computed, strict=True)
-            ]
-            with self._lock, self._db:
-                self._db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", rows)
-            found.update(zip(missing, computed, strict=True))
+        return keys, found, missing
+
+    def _store(self, kind: str, found: dict[str, R], missing: dict[str, BaseModel], computed: list[R]) -> None:
+        if len(computed) != len(missing):
+            raise RuntimeError(f"{kind} returned {len(computed)} results for {len(missing)} requests")
+        rows = [
+            (k, kind, r.model_dump_json(), out.model_dump_json())
+            for (k, r), out in zip(missing.items(), computed, strict=True)
+        ]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", rows)
+        found.update(zip(missing, computed, strict=True))
+
+    def _answers(
+        self, keys: list[str], found: dict[str, R], missing: dict[str, BaseModel]
+    ) -> tuple[list[R], list[bool]]:
         hit_flags = [k not in missing for k in keys]
         self.hits += sum(hit_flags)
         self.misses += len(keys) - sum(hit_flags)

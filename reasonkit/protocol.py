@@ -6,7 +6,7 @@ Kept free of heavy imports: `reasonkit.lm`, the Hugging Face backend, the cache 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -118,3 +118,26 @@ class LanguageModel(Protocol):
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]: ...
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]: ...
+
+
+@runtime_checkable
+class AsyncLanguageModel(Protocol):
+    """The async form of the protocol, for a backend that waits on the network (`reasonkit.backends.openai`).
+
+    The batching client awaits these when a backend has them, so other questions keep running (and sending)
+    while a request is out. Such a backend still offers the sync `LanguageModel` methods for one-off calls.
+    """
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    async def aloglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]: ...
+
+    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]: ...
+
+
+async def call_backend(lm: LanguageModel, kind: Literal["loglikelihood", "generate"], requests: list[Any]) -> list[Any]:
+    """`requests` sent to `lm`: awaited through the async form where the backend has it, else called inline."""
+    if isinstance(lm, AsyncLanguageModel):
+        return list(await (lm.aloglikelihood(requests) if kind == "loglikelihood" else lm.agenerate(requests)))
+    return list(lm.loglikelihood(requests) if kind == "loglikelihood" else lm.generate(requests))

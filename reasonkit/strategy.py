@@ -48,6 +48,11 @@ class Strategy(ABC):
         """Whether this strategy can answer the question (e.g. scratchpad only arithmetic)."""
         return True
 
+    def uses_loglikelihood(self) -> bool:
+        """Whether `solve` may ask for log-likelihoods. A strategy that only generates says False, so it is
+        named as one that runs on a server that cannot score (`reasonkit.backends.openai`)."""
+        return True
+
     def config(self) -> dict[str, Any]:
         """The settings that define this strategy, recorded with every run; also a valid dict spec for
         `reasonkit.registry.build_strategy`.

@@ -94,6 +94,9 @@ class ChainOfThought(Strategy):
             seed=self.seed if seed is None else seed,
         )
 
+    def uses_loglikelihood(self) -> bool:
+        return self.fallback == "score"
+
     def parse(self, question: Question, text: str) -> Extraction:
         return extract_answer(question, text)
 

@@ -44,6 +44,9 @@ class Scratchpad(Strategy):
     def applies_to(self, question: Question) -> bool:
         return problem_of(question) is not None
 
+    def uses_loglikelihood(self) -> bool:
+        return False
+
     def generation_request(
         self, question: Question, n: int, temperature: float, seed: int
     ) -> GenerationRequest:

@@ -137,6 +137,9 @@ class SelfConsistency(Strategy):
     def applies_to(self, question: Question) -> bool:
         return self.inner.applies_to(question)
 
+    def uses_loglikelihood(self) -> bool:
+        return False  # votes over sampled paths; never scores
+
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         paths = await self.generator.sample_paths(question, lm, self.n, self.temperature, self.seed)
         weights = [path_weight(p) for p in paths]

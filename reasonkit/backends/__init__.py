@@ -1,5 +1,6 @@
-"""Language-model backends beyond the project's own GPT engine.
+"""Language-model backends, registered by name (`reasonkit.backends.registry`, group "reasonkit.backends").
 
-`reasonkit.backends.hf.HFLanguageModel` runs any Hugging Face causal LM (needs the `hf` extra). Import it
-from its module: this package stays free of heavy imports.
+Built in: the native engine, `reasonkit.backends.hf.HFLanguageModel` (any Hugging Face causal LM; the `hf`
+extra) and `reasonkit.backends.openai.OpenAICompletionsLM` (an OpenAI-compatible server; the `openai` extra).
+Import each from its module: this package stays free of heavy imports.
 """

@@ -1,5 +1,5 @@
-"""`reasonkit list`: the strategies (built-in, plugins, your own), the benchmarks and the models this install
-can use."""
+"""`reasonkit list`: the strategies (built-in, plugins, your own), the benchmarks and the model backends this
+install can use, with what each backend supports."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from rich.table import Table
 def list_strategies_and_models() -> None:
     """Show the registered strategies, the benchmarks `reasonkit bench -b` runs and the model specs --model
     accepts."""
+    from reasonkit.backends.registry import available_backends
     from reasonkit.benchmarks.registry import available_benchmarks
-    from reasonkit.models import available_models
     from reasonkit.registry import available_strategies
 
     strategies = Table(title="strategies (--strategy NAME or NAME(option=value, ...))")
@@ -34,16 +34,23 @@ def list_strategies_and_models() -> None:
     for info in available_benchmarks().values():
         benchmarks.add_row(escape(info.name), info.kind, escape(info.default_split), info.origin,
                            escape(info.description))
-    models = Table(title="models (--model SPEC)")
-    models.add_column("spec", style="bold")
-    models.add_column("available")
-    models.add_column("what it is")
-    for model in available_models():
-        models.add_row(escape(model.spec), "yes" if model.available else "no", escape(model.description))
+    models = Table(title="models (--model SPEC; one backend each, options as NAME:TARGET?option=value)")
+    for column in ("spec", "backend", "from", "available", "scoring", "generation", "n samples", "seeds",
+                   "what it is"):
+        models.add_column(column, style="bold" if column == "spec" else None, no_wrap=column == "spec")
+    for backend in available_backends().values():
+        can = backend.capabilities
+        models.add_row(escape(backend.usage), backend.name, backend.origin, _yes(backend.available()),
+                       _yes(can.scoring), _yes(can.generation), _yes(can.n_samples), _yes(can.seeds),
+                       escape(backend.summary))
     console = Console()
     console.print(strategies)
     console.print(benchmarks)
     console.print(models)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def _option(parameter: inspect.Parameter) -> str:

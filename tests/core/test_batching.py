@@ -9,13 +9,20 @@ import pytest
 from reasonkit.batching import (
     BatchingClient,
     QuestionError,
+    arun_questions,
     iter_outcomes,
     iter_predictions,
     run_questions,
     solve_traced,
 )
 from reasonkit.fake import FakeLM
-from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
+from reasonkit.protocol import (
+    GenerationRequest,
+    GenerationResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    Sample,
+)
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
@@ -294,3 +301,60 @@ def test_an_answer_of_the_wrong_type_is_refused_by_name(question: Question, answ
     with pytest.raises(QuestionError) as caught:
         run_questions(AnswersWith(answer), [question], FakeLM())  # type: ignore[arg-type]
     assert message in str(caught.value) and f"question {question.id!r}" in str(caught.value)
+
+
+class GatedLM:
+    """An async-only backend: the request "slow" stays out until a question opens its gate."""
+
+    fingerprint = "gated"
+
+    def __init__(self) -> None:
+        self.sent: list[list[str]] = []
+        self.done: list[str] = []
+        self.gate = asyncio.Event()
+
+    async def agenerate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        self.sent.append([r.prompt for r in requests])
+        for request in requests:
+            if request.prompt == "slow":
+                await self.gate.wait()
+            self.done.append(request.prompt)
+        return [GenerationResult(samples=(Sample(text=r.prompt, finish_reason="stop"),)) for r in requests]
+
+    async def aloglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        raise NotImplementedError
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        raise AssertionError("the batching client awaits the async form")
+
+    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        raise AssertionError("the batching client awaits the async form")
+
+
+class SlowOrFast(Strategy):
+    """Question "slow" asks for "slow"; the other asks later for "fast", then opens the slow request's gate."""
+
+    name = "slow_or_fast"
+
+    def __init__(self, lm: GatedLM) -> None:
+        self.gated = lm
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        if question.id != "slow":
+            for _ in range(10):  # more rounds than the client waits: "slow" is out before this is asked
+                await asyncio.sleep(0)
+        [result] = await lm.generate([GenerationRequest(prompt=question.id)])
+        if question.id != "slow":
+            self.gated.gate.set()
+        return Prediction(question_id=question.id, answer=None, trace=Trace(steps={"text": result.samples[0].text}))
+
+
+def test_an_async_backend_waiting_on_one_request_does_not_hold_up_the_other_questions() -> None:
+    lm = GatedLM()
+    batch = [Question(id=name, text="?", options=("a", "b")) for name in ("slow", "fast")]
+    run = arun_questions(SlowOrFast(lm), batch, BatchingClient(lm), concurrency=2)
+    predictions = asyncio.run(asyncio.wait_for(run, timeout=30))  # a client that blocked would never finish
+    assert lm.sent == [["slow"], ["fast"]]
+    assert lm.done == ["fast", "slow"]
+    assert [p.trace.steps["text"] for p in predictions] == ["slow", "fast"]
+    assert [len(p.trace.calls) for p in predictions] == [1, 1]
