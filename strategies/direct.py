@@ -91,7 +91,9 @@ async def score_groups(
     for pairs, unconditional_context in groups:
         requests += [LoglikelihoodRequest(context=context, continuation=c) for context, c in pairs]
         if unconditional_context is not None:
-            requests += [LoglikelihoodRequest(context=unconditional_context, continuation=c) for _, c in pairs]
+            requests += [
+                LoglikelihoodRequest(context=unconditional_context, continuation=c) for _, c in pairs
+            ]
     results = await lm.loglikelihood(requests) if requests else []
     scored = []
     start = 0
@@ -108,11 +110,16 @@ async def score_groups(
             ContinuationScores(
                 raw=raw,
                 token=tuple(r.logprob / max(r.n_tokens, 1) for r in conditional),
-                char=tuple(r.logprob / max(len(c), 1) for r, c in zip(conditional, continuations, strict=True)),
-                char_text=tuple(
-                    r.logprob / max(len(c.lstrip()), 1) for r, c in zip(conditional, continuations, strict=True)
+                char=tuple(
+                    r.logprob / max(len(c), 1) for r, c in zip(conditional, continuations, strict=True)
                 ),
-                mi=tuple(a - u.logprob for a, u in zip(raw, unconditional, strict=True)) if unconditional else (),
+                char_text=tuple(
+                    r.logprob / max(len(c.lstrip()), 1)
+                    for r, c in zip(conditional, continuations, strict=True)
+                ),
+                mi=tuple(a - u.logprob for a, u in zip(raw, unconditional, strict=True))
+                if unconditional
+                else (),
                 n_tokens=tuple(r.n_tokens for r in conditional),
             )
         )
@@ -197,8 +204,10 @@ class Direct(Strategy):
         if self.calibrate and not self.content_free:
             raise ValueError("direct: calibrate=True needs at least one content_free input")
         if self.channel and self.normalization == "mi":
-            raise ValueError("direct: channel=True scores the question, the same text for every choice; "
-                             "normalization='mi' does not apply")
+            raise ValueError(
+                "direct: channel=True scores the question, the same text for every choice; "
+                "normalization='mi' does not apply"
+            )
         if self.exemplar_set is not None and self.exemplar_set not in exemplars.EXEMPLAR_SETS:
             raise ValueError(
                 f"direct: unknown exemplar_set {self.exemplar_set!r}; choose one of {list(exemplars.EXEMPLAR_SETS)}"
@@ -216,8 +225,16 @@ class Direct(Strategy):
         run folder's identity, and folders made before the options existed keep resuming."""
         config = super().config()
         defaults = Direct.__dataclass_fields__
-        for option in ("options_line", "calibrate", "content_free", "channel", "shots", "seed",
-                       "exemplar_set", "templates"):
+        for option in (
+            "options_line",
+            "calibrate",
+            "content_free",
+            "channel",
+            "shots",
+            "seed",
+            "exemplar_set",
+            "templates",
+        ):
             if getattr(self, option) == defaults[option].default:
                 del config[option]
         return config
@@ -234,8 +251,11 @@ class Direct(Strategy):
             contexts, continuation = prompts.fill_blank_requests(question.text, question.options)
             pairs = [(context, continuation) for context in contexts]
             shown: dict[str, object] = {"contexts": contexts, "continuation": continuation}
-            if self.config() != Direct(normalization=self.normalization).config():
-                trace.notes.append("a fill-in-the-blank sentence is scored in part; the scoring options do not apply")
+            if self.calibrate or self.channel or self.shots or self.templates != ("default",):
+                trace.notes.append(
+                    "a fill-in-the-blank sentence is scored in part; calibrate, channel, shots and templates "
+                    "do not apply"
+                )
             scored = [await self._score(lm, question, pairs, labels, shown)]
         else:
             examples = exemplars.select_exemplars(question, self.shots, self.seed, self.exemplar_set)

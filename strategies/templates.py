@@ -68,14 +68,17 @@ class Template(BaseModel):
         """Each choice as written after the answer line: the option text, or the template's True/False words."""
         return [prompts.clean(o) for o in options] if options is not None else list(self.labels)
 
-    def channel_pairs(self, text: str, options: Sequence[str] | None, kind: QuestionKind) -> list[tuple[str, str]]:
+    def channel_pairs(
+        self, text: str, options: Sequence[str] | None, kind: QuestionKind
+    ) -> list[tuple[str, str]]:
         """Noisy channel (Min et al. 2022): the answer line with each choice first, then the question, which is
         the scored continuation (the same text for every choice). The options are not listed."""
         notes, text = prompts.split_notes(text)
         before, _, after = self._line(kind).partition(QUESTION_SLOT)
         continuation = f" {prompts.clean(text)}{after}".rstrip() or " "
         return [
-            (f"{notes}{self.answer} {choice}\n{before.rstrip()}", continuation) for choice in self.verbalised(options)
+            (f"{notes}{self.answer} {choice}\n{before.rstrip()}", continuation)
+            for choice in self.verbalised(options)
         ]
 
     def example(

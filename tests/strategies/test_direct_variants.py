@@ -125,7 +125,10 @@ def test_template_ensemble_pools_each_template_s_log_softmax() -> None:
     steps = prediction.trace.steps
     assert set(steps["templates"]) == {"default", "short", "yes_no"}
     assert steps["templates"]["yes_no"]["continuations"] == [" Yes", " No"]
-    assert steps["templates"]["yes_no"]["prompt"] == "Statement: Soup is a solid.\nIs the statement true?\nAnswer:"
+    assert (
+        steps["templates"]["yes_no"]["prompt"]
+        == "Statement: Soup is a solid.\nIs the statement true?\nAnswer:"
+    )
     for label in ("True", "False"):
         expected = 0.0
         for name in ("default", "short", "yes_no"):
@@ -140,7 +143,11 @@ def test_variants_are_specs_and_keep_old_run_folders() -> None:
     assert isinstance(strategy, Direct) and strategy.templates == ("default", "short")
     assert strategy.config()["calibrate"] is True and "content_free" not in strategy.config()
     assert build_strategy(strategy.config()) == strategy
-    assert Direct().config() == {"name": "direct", "normalization": "char", "unconditional_context": "Answer:"}
+    assert Direct().config() == {
+        "name": "direct",
+        "normalization": "char",
+        "unconditional_context": "Answer:",
+    }
     with pytest.raises(ValueError, match="unknown templates"):
         Direct(templates=("nope",))
     with pytest.raises(ValueError, match="shots"):
@@ -169,8 +176,13 @@ def test_template_fields_are_checked() -> None:
 @pytest.mark.slow
 def test_every_variant_on_the_real_tiny_model(tiny_engine) -> None:
     questions = [
-        Question(id="r1", text="Where would you keep a book?", options=("shelf", "oven", "river"), gold=0,
-                 metadata={"benchmark": "csqa"}),
+        Question(
+            id="r1",
+            text="Where would you keep a book?",
+            options=("shelf", "oven", "river"),
+            gold=0,
+            metadata={"benchmark": "csqa"},
+        ),
         Question(id="r2", text="The sun rises in the east.", gold=True, metadata={"benchmark": "creak"}),
     ]
     # the tiny model's window (128 tokens) holds one shot of a true/false exemplar, not of a CSQA one
