@@ -147,17 +147,26 @@ def log_softmax(values: Sequence[float]) -> list[float]:
 CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")
 """Zhao et al. 2021's content-free inputs: the model's answer distribution for them is its bias."""
 
-_content_free_cache: weakref.WeakKeyDictionary[Any, dict[Hashable, ContinuationScores]] = (
+_content_free_cache: weakref.WeakKeyDictionary[Any, dict[Hashable, asyncio.Future[ContinuationScores]]] = (
     weakref.WeakKeyDictionary()
 )
-"""Content-free scores per model and prompt: the same for every binary statement of a run, so scored once."""
+"""Content-free scores per model (a run's client) and prompt, kept as the task that scores them: the same for
+every binary statement of a run, so scored once, also by the questions in flight while the first is scored."""
 
 
-def _cache_for(lm: AsyncLM) -> dict[Hashable, ContinuationScores]:
+def _cache_for(lm: AsyncLM) -> dict[Hashable, asyncio.Future[ContinuationScores]]:
     try:
         return _content_free_cache.setdefault(lm, {})
     except TypeError:  # a model that takes no weak references is not cached
         return {}
+
+
+def _forget_failed(
+    cache: dict[Hashable, asyncio.Future[ContinuationScores]], key: Hashable, done: asyncio.Future[Any]
+) -> None:
+    """A failed scoring is tried again by the next question rather than failing every later one."""
+    if done.cancelled() or done.exception() is not None:
+        cache.pop(key, None)
 
 
 @register_strategy("direct")
@@ -325,8 +334,7 @@ class Direct(Strategy):
     ) -> tuple[dict[str, Any], list[float]]:
         """The steps for one prompt's scores and the chosen (and, with `calibrate`, calibrated) scores."""
         unconditional = None if self.channel else self.unconditional_context
-        groups: list[tuple[Sequence[tuple[str, str]], str | None]] = [(pairs, unconditional)]
-        cache, keys, content_free = _cache_for(lm), [], []
+        cache, keys = _cache_for(lm), []
         if self.calibrate and template is not None:
             cf_unconditional = self.unconditional_context if self.normalization == "mi" else None
             for text in self.content_free:
@@ -334,11 +342,12 @@ class Direct(Strategy):
                 key = (tuple(cf_pairs), cf_unconditional)
                 keys.append(key)
                 if key not in cache:
-                    content_free.append(key)
-                    groups.append((cf_pairs, cf_unconditional))
-        results = await score_groups(lm, groups)
-        cache.update(zip(content_free, results[1:], strict=True))
-        scores = results[0]
+                    task = asyncio.ensure_future(score_pairs(lm, cf_pairs, cf_unconditional))
+                    task.add_done_callback(lambda done, key=key: _forget_failed(cache, key, done))
+                    cache[key] = task
+        scores, *content_free = await asyncio.gather(
+            score_pairs(lm, pairs, unconditional), *(cache[key] for key in keys)
+        )
         if question.is_binary:
             scores = scores.without_length_normalization()
         available = [n for n in NORMALIZATIONS if n != "mi" or scores.mi]
@@ -350,10 +359,9 @@ class Direct(Strategy):
             "answer_by": {n: labels[argmax(scores.get(n))] for n in available},
         }
         chosen = list(scores.get(self.normalization))
-        if keys:
+        if content_free:
             priors = []
-            for key in keys:
-                cf = cache.get(key) or results[1 + content_free.index(key)]
+            for cf in content_free:
                 if question.is_binary:
                     cf = cf.without_length_normalization()
                 priors.append(softmax(cf.get(self.normalization)))

@@ -62,11 +62,12 @@ def test_calibration_divides_out_the_content_free_prior_and_is_scored_once_per_p
     contexts = {r.context for r in lm.requests}
     assert "Question: True or false: N/A\nAnswer:" in contexts
     assert "Question: True or false:\nAnswer:" in contexts  # the empty input, no dangling space
-    # within a run the content-free prompts are scored once: each statement adds its own 4 requests (2 + MI)
-    lm = FakeLM(scores=table)
+    # within a run the content-free prompts are scored once, also while the questions run concurrently: each
+    # statement adds its own 4 requests (2 + MI)
     more = [Question(id=f"s{i}", text=f"Ice is cold {i}.", gold=True) for i in range(3)]
-    calibrated.run_many([STATEMENT, *more], lm, concurrency=1)
-    assert len(lm.requests) == 4 * 4 + 2 * len(CONTENT_FREE_INPUTS)
+    predictions = calibrated.run_many([STATEMENT, *more], FakeLM(scores=table))
+    calls = [len(p.trace.calls) for p in predictions]
+    assert sum(calls) == 4 * 4 + 2 * len(CONTENT_FREE_INPUTS) and sorted(calls) == [4, 4, 4, 10]
 
 
 def test_calibration_of_multiple_choice_keeps_the_question_s_options() -> None:
