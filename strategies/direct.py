@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import weakref
 from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -80,50 +79,25 @@ async def score_pairs(
 ) -> ContinuationScores:
     """Score each (context, continuation) pair, and each continuation after `unconditional_context` (for MI),
     in one call."""
-    return (await score_groups(lm, [(pairs, unconditional_context)]))[0]
-
-
-async def score_groups(
-    lm: AsyncLM, groups: Sequence[tuple[Sequence[tuple[str, str]], str | None]]
-) -> list[ContinuationScores]:
-    """`score_pairs` for several groups of pairs in one call (one batch for the engine)."""
-    requests = []
-    for pairs, unconditional_context in groups:
-        requests += [LoglikelihoodRequest(context=context, continuation=c) for context, c in pairs]
-        if unconditional_context is not None:
-            requests += [
-                LoglikelihoodRequest(context=unconditional_context, continuation=c) for _, c in pairs
-            ]
-    results = await lm.loglikelihood(requests) if requests else []
-    scored = []
-    start = 0
-    for pairs, unconditional_context in groups:
-        continuations = [continuation for _, continuation in pairs]
-        conditional = results[start : start + len(pairs)]
-        start += len(pairs)
-        unconditional = []
-        if unconditional_context is not None:
-            unconditional = results[start : start + len(pairs)]
-            start += len(pairs)
-        raw = tuple(r.logprob for r in conditional)
-        scored.append(
-            ContinuationScores(
-                raw=raw,
-                token=tuple(r.logprob / max(r.n_tokens, 1) for r in conditional),
-                char=tuple(
-                    r.logprob / max(len(c), 1) for r, c in zip(conditional, continuations, strict=True)
-                ),
-                char_text=tuple(
-                    r.logprob / max(len(c.lstrip()), 1)
-                    for r, c in zip(conditional, continuations, strict=True)
-                ),
-                mi=tuple(a - u.logprob for a, u in zip(raw, unconditional, strict=True))
-                if unconditional
-                else (),
-                n_tokens=tuple(r.n_tokens for r in conditional),
-            )
-        )
-    return scored
+    continuations = [continuation for _, continuation in pairs]
+    requests = [LoglikelihoodRequest(context=context, continuation=c) for context, c in pairs]
+    if unconditional_context is not None:
+        requests += [
+            LoglikelihoodRequest(context=unconditional_context, continuation=c) for c in continuations
+        ]
+    results = await lm.loglikelihood(requests)
+    conditional, unconditional = results[: len(pairs)], results[len(pairs) :]
+    raw = tuple(r.logprob for r in conditional)
+    return ContinuationScores(
+        raw=raw,
+        token=tuple(r.logprob / max(r.n_tokens, 1) for r in conditional),
+        char=tuple(r.logprob / max(len(c), 1) for r, c in zip(conditional, continuations, strict=True)),
+        char_text=tuple(
+            r.logprob / max(len(c.lstrip()), 1) for r, c in zip(conditional, continuations, strict=True)
+        ),
+        mi=tuple(a - u.logprob for a, u in zip(raw, unconditional, strict=True)) if unconditional else (),
+        n_tokens=tuple(r.n_tokens for r in conditional),
+    )
 
 
 def softmax(values: Sequence[float]) -> list[float]:
@@ -147,18 +121,23 @@ def log_softmax(values: Sequence[float]) -> list[float]:
 CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")
 """Zhao et al. 2021's content-free inputs: the model's answer distribution for them is its bias."""
 
-_content_free_cache: weakref.WeakKeyDictionary[Any, dict[Hashable, asyncio.Future[ContinuationScores]]] = (
-    weakref.WeakKeyDictionary()
-)
-"""Content-free scores per model (a run's client) and prompt, kept as the task that scores them: the same for
-every binary statement of a run, so scored once, also by the questions in flight while the first is scored."""
+
+class _ContentFreeCache:
+    """Content-free scores of one model (a run's client) by prompt, kept as the task that scores them: the same
+    for every binary statement of a run, so scored once, also by the questions in flight while the first is
+    scored. One model at a time: the tasks hold their model, so a cache per model would keep every run's."""
+
+    def __init__(self) -> None:
+        self.lm: object | None = None
+        self.entries: dict[Hashable, asyncio.Future[ContinuationScores]] = {}
+
+    def of(self, lm: AsyncLM) -> dict[Hashable, asyncio.Future[ContinuationScores]]:
+        if lm is not self.lm:
+            self.lm, self.entries = lm, {}
+        return self.entries
 
 
-def _cache_for(lm: AsyncLM) -> dict[Hashable, asyncio.Future[ContinuationScores]]:
-    try:
-        return _content_free_cache.setdefault(lm, {})
-    except TypeError:  # a model that takes no weak references is not cached
-        return {}
+_content_free_cache = _ContentFreeCache()
 
 
 def _forget_failed(
@@ -334,7 +313,7 @@ class Direct(Strategy):
     ) -> tuple[dict[str, Any], list[float]]:
         """The steps for one prompt's scores and the chosen (and, with `calibrate`, calibrated) scores."""
         unconditional = None if self.channel else self.unconditional_context
-        cache, keys = _cache_for(lm), []
+        cache, keys = _content_free_cache.of(lm), []
         if self.calibrate and template is not None:
             cf_unconditional = self.unconditional_context if self.normalization == "mi" else None
             for text in self.content_free:
