@@ -66,10 +66,14 @@ def _question_block(text: str, options: Sequence[str] | None, kind: QuestionKind
         return f"Question: True or false: {clean(text)}"
     if kind == "free_form" or options is None:
         return f"Question: {clean(text)}"
+    return f"Question: {clean(text)}\nOptions: {lettered(options)}"
+
+
+def lettered(options: Sequence[str]) -> str:
+    """The options as one line, "(A) bank (B) library (C) mall"."""
     if len(options) > len(LETTERS):
         raise ValueError(f"{len(options)} options; the prompt format letters at most {len(LETTERS)}")
-    lettered = " ".join(f"({LETTERS[i]}) {clean(option)}" for i, option in enumerate(options))
-    return f"Question: {clean(text)}\nOptions: {lettered}"
+    return " ".join(f"({LETTERS[i]}) {clean(option)}" for i, option in enumerate(options))
 
 
 def direct_prompt(
