@@ -31,13 +31,15 @@ from reasonkit.protocol import (
     LanguageModel,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    PromptLogprobsRequest,
+    PromptLogprobsResult,
 )
 from reasonkit.strategy import Strategy
 from reasonkit.types import LMCall, Prediction, Question, Trace
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["loglikelihood", "generate"]
+Kind = Literal["loglikelihood", "generate", "prompt_logprobs"]
 
 
 @dataclass
@@ -81,6 +83,8 @@ class QuestionError(RuntimeError):
 def _length(request: BaseModel) -> int:
     if isinstance(request, LoglikelihoodRequest):
         return len(request.context) + len(request.continuation)
+    if isinstance(request, PromptLogprobsRequest):
+        return len(request.text)
     assert isinstance(request, GenerationRequest)
     return len(request.prompt)
 
@@ -112,6 +116,10 @@ class BatchingClient:
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         return await self._submit("generate", requests)
+
+    async def prompt_logprobs(self, requests: Sequence[PromptLogprobsRequest]) -> list[PromptLogprobsResult]:
+        """Only for a backend that offers it (`reasonkit.protocol.ScoresPromptTokens`); a server's echo."""
+        return await self._submit("prompt_logprobs", requests)
 
     def question_started(self) -> None:
         self._active_slots += 1
@@ -158,7 +166,7 @@ class BatchingClient:
             if quiet >= self.idle_rounds or (quiet >= 1 and self._all_waiting()):
                 break
         pending, self._pending = self._pending, []
-        for kind in ("loglikelihood", "generate"):
+        for kind in ("loglikelihood", "generate", "prompt_logprobs"):
             group = [p for p in pending if p.kind == kind]
             self._send(kind, group)
 
@@ -219,6 +227,8 @@ class BatchingClient:
         self.backend_calls += 1
         self.backend_requests += len(chunk)
         log.debug("%s batch of %d", kind, len(chunk))
+        if kind == "prompt_logprobs":
+            return list(self.lm.prompt_logprobs(chunk)), [False] * len(chunk)  # type: ignore[attr-defined]
         if isinstance(self.lm, ReportsCacheHits):
             if kind == "loglikelihood":
                 return self.lm.loglikelihood_with_hits(chunk)
