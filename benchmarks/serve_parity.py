@@ -32,10 +32,24 @@ TOLERANCE = 1e-3  # summed log-probabilities, engine (KV cache) vs server (one f
 
 
 def run_bench(model: str, limit: int | None, out: Path) -> list[dict[str, Any]]:
-    command = [sys.executable, "-m", "reasonkit", "bench", "-b", "csqa", "-s", "direct", "--model", model, "--out"]
+    command = [
+        sys.executable,
+        "-m",
+        "reasonkit",
+        "bench",
+        "-b",
+        "csqa",
+        "-s",
+        "direct",
+        "--model",
+        model,
+        "--out",
+    ]
     command += [str(out)] + (["--limit", str(limit)] if limit else [])
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    lines = [json.loads(line) for line in (out / "csqa" / "direct" / "results.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line) for line in (out / "csqa" / "direct" / "results.jsonl").read_text().splitlines()
+    ]
     return sorted(lines, key=lambda line: line["index"])
 
 
@@ -83,7 +97,9 @@ def write_task(folder: Path, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def run_lm_eval(url: str, model_name: str, tokenizer_dir: Path, task_dir: Path, concurrency: int) -> list[dict]:
+def run_lm_eval(
+    url: str, model_name: str, tokenizer_dir: Path, task_dir: Path, concurrency: int
+) -> list[dict]:
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
@@ -151,7 +167,9 @@ def compare(lines: list[dict[str, Any]], samples: list[dict[str, Any]]) -> dict[
 
 @click.command()
 @click.option("--model", default="default", show_default=True, help="Model spec (a folder or default).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N dev questions (default all).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="First N dev questions (default all)."
+)
 @click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
 def main(model: str, limit: int | None, concurrency: int) -> None:
     """Run the comparison and print it as JSON; exit 1 if any question disagrees."""
