@@ -52,6 +52,7 @@ from reasonkit.serve.schemas import (
     CompletionRequest,
     ErrorBody,
     ErrorDetail,
+    FinishReason,
     ModelCard,
     ModelList,
 )
@@ -105,7 +106,7 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
-def _finish(sample: Sample | None) -> str:
+def _finish(sample: Sample | None) -> FinishReason:
     return "stop" if sample is not None and sample.finish_reason in ("stop", "eos") else "length"
 
 
@@ -242,7 +243,7 @@ def _completion_choice(
                 logprobs.text_offset.append(token.offset)
         if sample is not None:
             _append_generated(logprobs, sample, len(prompt) if body.echo else 0)
-    return CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=_finish(sample))  # type: ignore[arg-type]
+    return CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=_finish(sample))
 
 
 def _append_generated(logprobs: CompletionLogprobs, sample: Sample, offset: int) -> None:
@@ -356,7 +357,7 @@ def create_app(lm: LanguageModel, settings: ServeSettings) -> FastAPI:
         if body.stream:
             return _event_stream(_chat_events(made, result))
         made.choices = [
-            ChatChoice(index=k, message=AssistantMessage(content=s.text.lstrip()), finish_reason=_finish(s))  # type: ignore[arg-type]
+            ChatChoice(index=k, message=AssistantMessage(content=s.text.lstrip()), finish_reason=_finish(s))
             for k, s in enumerate(result.samples)
         ]
         return made
@@ -378,6 +379,6 @@ def _chat_events(made: ChatCompletion, result: GenerationResult) -> list[str]:
             (ChatDelta(content=sample.text.lstrip()), None),
             (ChatDelta(), _finish(sample)),
         ):
-            choice = ChatChunkChoice(index=k, delta=delta, finish_reason=finish)  # type: ignore[arg-type]
+            choice = ChatChunkChoice(index=k, delta=delta, finish_reason=finish)
             events.append(_sse(ChatCompletionChunk(**head, choices=[choice])))
     return events
