@@ -9,7 +9,7 @@ In-process sends them through the same `BatchingClient` the server uses, `--conc
 sends them as HTTP requests to a `reasonkit serve` child process, `--concurrency` at a time, and once more
 one at a time (first --sequential requests only, so it stays short). The load phase sends --load-requests
 requests (max_tokens 1) at concurrency 64 and reads the server's resident memory (VmRSS) after a warm-up
-of 200 requests and at the end. Figures depend on the machine and its load: rerun before quoting them.
+of 200 requests and after each quarter of the load. Figures depend on the machine and its load: rerun before quoting them.
 """
 
 from __future__ import annotations
@@ -152,15 +152,20 @@ def main(
             load_texts = (texts * (load_requests // len(texts) + 1))[:load_requests]
             asyncio.run(served(server.url, load_texts[:200], 1, 64))
             before = rss_mib(server.process.pid)
-            load_s, load_failed = asyncio.run(served(server.url, load_texts, 1, 64))
-            after = rss_mib(server.process.pid)
+            load_s, load_failed, rss = 0.0, 0, []
+            quarter = -(-load_requests // 4)
+            # memory read after each quarter: growth or a plateau
+            for start in range(0, load_requests, quarter):
+                seconds, failed = asyncio.run(served(server.url, load_texts[start : start + quarter], 1, 64))
+                load_s, load_failed = load_s + seconds, load_failed + failed
+                rss.append(round(rss_mib(server.process.pid), 1))
             report["load"] = {
                 "requests": load_requests,
                 "concurrency": 64,
                 "failed": load_failed,
                 "seconds": round(load_s, 1),
                 "server_rss_mib_after_warmup": round(before, 1),
-                "server_rss_mib_after_load": round(after, 1),
+                "server_rss_mib_after_each_quarter": rss,
             }
         report["killed_client"] = kill_a_client(server.url)
     click.echo(json.dumps(report, indent=2))
