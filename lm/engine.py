@@ -30,11 +30,15 @@ from reasonkit.lm.positions import load_scheme
 from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.lm.tokenizer import Tokenizer
 from reasonkit.protocol import (
+    ContextWindowError,
     GenerationRequest,
     GenerationResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    PromptLogprobsRequest,
+    PromptLogprobsResult,
     Sample,
+    TokenLogprob,
     TruncationPolicy,
     find_stop,
 )
@@ -266,6 +270,71 @@ class Engine:
             (i, LoglikelihoodResult(logprob=sums[row], n_tokens=n_tokens[row], is_greedy=all_greedy[row]))
             for row, i in enumerate(members)
         ]
+
+    # ------------------------------------------------------------------ prompt tokens
+
+    def prompt_logprobs(self, requests: Sequence[PromptLogprobsRequest]) -> list[PromptLogprobsResult]:
+        """Each token of each text with its log-probability given the tokens before it (the first has none):
+        what an OpenAI-style server returns for echo=True. The text is encoded as it is, without a leading
+        end-of-text, as `loglikelihood` encodes a non-empty context; texts over the window raise."""
+        window = self.config.block_size
+        encoded = []
+        for i, request in enumerate(requests):
+            ids, spans = self.tokenizer.encode_offsets(request.text)
+            if len(ids) > window:
+                raise ContextWindowError(
+                    f"prompt_logprobs request {i}: the text has {len(ids)} tokens, the context window is {window}"
+                )
+            encoded.append((ids, spans))
+        results: list[PromptLogprobsResult | None] = [None] * len(requests)
+        order = sorted(range(len(requests)), key=lambda i: len(encoded[i][0]), reverse=True)
+        with self._inference():
+            start = 0
+            while start < len(order):
+                width = len(encoded[order[start]][0])
+                rows = max(1, self.max_batch_tokens // width)
+                batch = order[start : start + rows]
+                start += rows
+                for i, result in zip(batch, self._prompt_batch([encoded[i] for i in batch], [requests[i] for i in batch]), strict=True):
+                    results[i] = result
+        return [r for r in results if r is not None]
+
+    def _prompt_batch(
+        self, encoded: list[tuple[list[int], list[tuple[int, int]]]], requests: list[PromptLogprobsRequest]
+    ) -> list[PromptLogprobsResult]:
+        """One right-padded forward pass; a real position never attends to the padding after it."""
+        width = len(encoded[0][0])
+        tokens = _pad([ids for ids, _ in encoded], width, self.tokenizer.pad_id).to(self.device)
+        positions = None
+        if self.scheme:
+            schemed = [self._positions(ids) for ids, _ in encoded]
+            positions = _pad_positions(schemed, [0] * len(encoded), width).to(self.device)
+        logits = self.model(tokens, positions=positions).float()
+        logprobs = logits.log_softmax(dim=-1)
+        chosen = logprobs[:, :-1].gather(-1, tokens[:, 1:, None]).squeeze(-1).tolist()
+        top = max(r.top for r in requests)
+        top_values, top_ids = (logprobs.topk(top, dim=-1) if top else (None, None))
+        out = []
+        for row, ((_ids, spans), request) in enumerate(zip(encoded, requests, strict=True)):
+            text = request.text
+            entries = []
+            for k, (start, end) in enumerate(spans):
+                alternatives: dict[str, float] = {}
+                if k > 0 and request.top and top_values is not None and top_ids is not None:
+                    values, alt_ids = top_values[row, k - 1, : request.top].tolist(), top_ids[row, k - 1, : request.top]
+                    alternatives = {
+                        self.tokenizer.decode([int(t)]): v for t, v in zip(alt_ids.tolist(), values, strict=True)
+                    }
+                entries.append(
+                    TokenLogprob(
+                        token=text[start:end],
+                        offset=start,
+                        logprob=None if k == 0 else chosen[row][k - 1],
+                        top=alternatives,
+                    )
+                )
+            out.append(PromptLogprobsResult(tokens=tuple(entries)))
+        return out
 
     # ------------------------------------------------------------------ generation
 
@@ -533,7 +602,8 @@ class _DecodeState:
             text = tokenizer.decode(tokens[:-1] if finish == "eos" else tokens)
             if self.cut[row] is not None:
                 text = text[: self.cut[row]]
+            pieces = tuple(tokenizer.decode([token]) for token in tokens)
             out[owner].append(
-                Sample(text=text, token_logprobs=tuple(self.logprobs[row]), finish_reason=finish)
+                Sample(text=text, token_logprobs=tuple(self.logprobs[row]), tokens=pieces, finish_reason=finish)
             )
         return out

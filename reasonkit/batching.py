@@ -33,6 +33,8 @@ from reasonkit.protocol import (
     LanguageModel,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    PromptLogprobsRequest,
+    PromptLogprobsResult,
     call_backend,
 )
 from reasonkit.strategy import Strategy
@@ -40,8 +42,8 @@ from reasonkit.types import LMCall, Prediction, Question, Trace
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["loglikelihood", "generate"]
-_KINDS: tuple[Kind, ...] = ("loglikelihood", "generate")
+Kind = Literal["loglikelihood", "generate", "prompt_logprobs"]
+_KINDS: tuple[Kind, ...] = ("loglikelihood", "generate", "prompt_logprobs")
 
 
 @dataclass
@@ -85,6 +87,8 @@ class QuestionError(RuntimeError):
 def _length(request: BaseModel) -> int:
     if isinstance(request, LoglikelihoodRequest):
         return len(request.context) + len(request.continuation)
+    if isinstance(request, PromptLogprobsRequest):
+        return len(request.text)
     assert isinstance(request, GenerationRequest)
     return len(request.prompt)
 
@@ -118,6 +122,10 @@ class BatchingClient:
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         return await self._submit("generate", requests)
+
+    async def prompt_logprobs(self, requests: Sequence[PromptLogprobsRequest]) -> list[PromptLogprobsResult]:
+        """Only for a backend that offers it (`reasonkit.protocol.ScoresPromptTokens`); a server's echo."""
+        return await self._submit("prompt_logprobs", requests)
 
     def question_started(self) -> None:
         self._active_slots += 1
@@ -242,6 +250,8 @@ class BatchingClient:
         self.backend_calls += 1
         self.backend_requests += len(chunk)
         log.debug("%s batch of %d", kind, len(chunk))
+        if kind == "prompt_logprobs":
+            return list(self.lm.prompt_logprobs(chunk)), [False] * len(chunk)  # type: ignore[attr-defined]
         if isinstance(self.lm, CachedLM):
             if kind == "loglikelihood":
                 return await self.lm.aloglikelihood_with_hits(chunk)

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "train": "reasonkit.commands.train:train",
     "export": "reasonkit.commands.export:export",
     "memory": "reasonkit.commands.memory:memory",
+    "serve": "reasonkit.commands.serve:serve",
 }
 
 

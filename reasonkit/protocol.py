@@ -77,6 +77,7 @@ class Sample(BaseModel):
 
     text: str = Field(description="generated text, cut before the first stop string")
     token_logprobs: tuple[float, ...] = ()
+    tokens: tuple[str, ...] = Field((), description="the text of each generated token, where the backend says")
     finish_reason: Literal["stop", "length", "eos"]
 
     @property
@@ -88,6 +89,30 @@ class GenerationResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     samples: tuple[Sample, ...]
+
+
+class PromptLogprobsRequest(BaseModel):
+    """Every token of `text` with its log-probability given the tokens before it (a server's echo=True)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str = Field(min_length=1)
+    top: int = Field(0, ge=0, le=20, description="also the `top` most likely tokens at each position")
+
+
+class TokenLogprob(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: str
+    offset: int = Field(ge=0, description="where the token starts in the text, in characters")
+    logprob: float | None = Field(description="None for the first token: nothing comes before it")
+    top: dict[str, float] = Field(default_factory=dict)
+
+
+class PromptLogprobsResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tokens: tuple[TokenLogprob, ...]
 
 
 TruncationPolicy = Literal["error", "left"]
@@ -141,3 +166,9 @@ async def call_backend(lm: LanguageModel, kind: Literal["loglikelihood", "genera
     if isinstance(lm, AsyncLanguageModel):
         return list(await (lm.aloglikelihood(requests) if kind == "loglikelihood" else lm.agenerate(requests)))
     return list(lm.loglikelihood(requests) if kind == "loglikelihood" else lm.generate(requests))
+
+
+class ScoresPromptTokens(Protocol):
+    """A backend that can also give the log-probability of every token of a text (optional)."""
+
+    def prompt_logprobs(self, requests: Sequence[PromptLogprobsRequest]) -> list[PromptLogprobsResult]: ...

@@ -165,7 +165,7 @@ class LMCall(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["loglikelihood", "generate"]
+    kind: Literal["loglikelihood", "generate", "prompt_logprobs"]
     request: dict[str, Any]
     output: dict[str, Any]
     latency_s: float = 0.0
