@@ -168,6 +168,7 @@ async def call_backend(lm: LanguageModel, kind: Literal["loglikelihood", "genera
     return list(lm.loglikelihood(requests) if kind == "loglikelihood" else lm.generate(requests))
 
 
+@runtime_checkable
 class ScoresPromptTokens(Protocol):
     """A backend that can also give the log-probability of every token of a text (optional)."""
 

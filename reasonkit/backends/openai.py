@@ -409,14 +409,14 @@ def _sample(choice: dict[str, Any], stops: Sequence[str]) -> Sample:
         while kept < len(tokens) and length < cut:
             length += len(tokens[kept])
             kept += 1
-        text, values, finish = text[:cut], values[:kept], "stop"
+        text, values, tokens, finish = text[:cut], values[:kept], tokens[:kept], "stop"
     elif choice.get("finish_reason") == "length":
         finish = "length"
     elif "stop_reason" in choice and choice["stop_reason"] is None:
         finish = "eos"
     else:
         finish = "stop"
-    return Sample(text=text, token_logprobs=tuple(values), finish_reason=finish)
+    return Sample(text=text, token_logprobs=tuple(values), tokens=tuple(tokens), finish_reason=finish)
 
 
 def _retry_after(response: httpx.Response) -> float:

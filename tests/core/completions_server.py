@@ -118,7 +118,7 @@ def completions_app(engine: Engine, model_id: str, behaviour: Behaviour) -> Fast
                 "index": index, "text": sample.text,
                 "finish_reason": "length" if sample.finish_reason == "length" else "stop",
                 "stop_reason": None if sample.finish_reason == "length" else stop_reason,
-                "logprobs": {"token_logprobs": list(sample.token_logprobs)},
+                "logprobs": {"token_logprobs": list(sample.token_logprobs), "tokens": list(sample.tokens)},
             })
         return {"choices": choices}
 
