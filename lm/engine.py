@@ -304,19 +304,30 @@ class Engine:
         return [r for r in results if r is not None]
 
     def _generation_batches(self, prompts: list[_Prompt]) -> Iterator[list[_Prompt]]:
-        """Longest prompt first; a batch grows while its padded cache fits the window and the budget."""
+        """Longest prompt first; a batch grows while its padded cache fits the window and the budget.
+
+        The tokens all of a batch's prompts start with are stored once (`KVCache.prefix`), so the budget
+        counts them once, not once per row: the rows x (padded width - shared prefix) + shared prefix.
+        """
         batch: list[_Prompt] = []
-        rows = 0
+        rows = common = 0  # common: tokens every prompt of the batch starts with
         for prompt in sorted(prompts, key=lambda p: len(p.ids), reverse=True):
             if batch:
                 width = len(batch[0].ids) + max(prompt.steps, *(p.steps for p in batch)) - 1
+                grown = _common_prefix(batch[0].ids, prompt.ids, common)
+                schemed = any(p.positions is not None for p in (*batch, prompt))
+                shared = 0 if schemed else _worth_sharing(min(grown, len(prompt.ids) - 1), rows + prompt.request.n)
                 fits = (
                     width <= self.config.block_size
-                    and (rows + prompt.request.n) * width <= self.max_batch_tokens
+                    and (rows + prompt.request.n) * (width - shared) + shared <= self.max_batch_tokens
                 )
-                if not fits:
+                if fits:
+                    common = grown
+                else:
                     yield batch
                     batch, rows = [], 0
+            if not batch:
+                common = len(prompt.ids)
             batch.append(prompt)
             rows += prompt.request.n
         if batch:
@@ -424,16 +435,24 @@ class _GPTStep:
         return positions
 
 
-def _shared_prefix_len(rows: Sequence[Sequence[int]], samples: int, minimum: int = 16) -> int:
+def _shared_prefix_len(rows: Sequence[Sequence[int]], samples: int) -> int:
     """Tokens every prompt starts with, worth sharing when more than one sample row will attend to them;
     each prompt keeps at least one token of its own."""
-    if samples < 2:
-        return 0
     shared = min(len(r) for r in rows) - 1
-    first = rows[0]
     for row in rows[1:]:
-        shared = next((i for i in range(shared) if row[i] != first[i]), shared)
-    return shared if shared >= minimum else 0
+        shared = _common_prefix(rows[0], row, shared)
+    return _worth_sharing(shared, samples)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """How many leading tokens a and b share, counting at most `limit`."""
+    limit = min(limit, len(a), len(b))
+    return next((i for i in range(limit) if a[i] != b[i]), limit)
+
+
+def _worth_sharing(shared: int, samples: int, minimum: int = 16) -> int:
+    """A common prefix is prefilled once when at least two rows attend to it and it is not too short."""
+    return shared if samples >= 2 and shared >= minimum else 0
 
 
 def _pad(rows: Sequence[Sequence[int]], width: int, fill: int, *, left: bool = False) -> Tensor:
