@@ -1,9 +1,9 @@
 """Any Hugging Face `transformers` causal LM as a `LanguageModel`, so every strategy runs on it.
 
 Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.lm.encoding`, requests sorted by
-length and batched with right padding). Generation is our own loop over the model's KV cache with the token
-choice of `reasonkit.lm.sampling`, so seeds, temperature / top-k / top-p, stop strings, n samples and finish
-reasons mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
+length and batched with right padding). Generation is the shared loop of `reasonkit.decoding` over the
+model's KV cache, so seeds, temperature / top-k / top-p, stop strings, n samples, finish reasons and
+constraints mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
 """
 
 from __future__ import annotations
