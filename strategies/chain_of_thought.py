@@ -8,7 +8,9 @@ after the rationale + " So the answer is" (`fallback="score"`), or the question 
 raw text kept in the trace (`fallback="abstain"`). With `constrain=True` the answer is instead always
 generated under a constraint after the rationale + " So the answer is": one of the option sentences, or
 `answer_regex` for a free-form question, so an answer always parses (the backend needs the
-"constrained_generation" capability). A rationale that filled the context window leaves no room
+"constrained_generation" capability). `answer_constraint="any_letter"` lets a multiple-choice answer pair
+any option letter with any option text and reads it as `extract_answer` reads a rationale (which trusts the
+text where the letter disagrees): the sentence form makes the letter, written first, decide. A rationale that filled the context window leaves no room
 to score the options under truncation "error": that question abstains, with the reason in its trace.
 `build_prompt`, `generation_request`, `parse` and `sample_paths` are the hooks self-consistency reuses.
 """
@@ -75,6 +77,7 @@ class ChainOfThought(Strategy):
     exemplar_set: str | None = None
     exemplars: tuple[Exemplar, ...] = ()
     constrain: bool = False
+    answer_constraint: Literal["sentence", "any_letter"] = "sentence"
     answer_regex: str = Field(r" -?[0-9]+", min_length=1)
     answer_tokens: NewTokens = 16
 
@@ -155,6 +158,11 @@ class ChainOfThought(Strategy):
         if question.is_free_form:
             constraint = Constraint(regex=self.answer_regex)
             max_tokens = self.answer_tokens
+        elif self.answer_constraint == "any_letter" and question.options is not None:
+            letters = "|".join(prompts.LETTERS[: len(question.options)])
+            texts = sorted({prompts.clean(o) for o in question.options}, key=len, reverse=True)
+            constraint = Constraint(regex=rf" \(({letters})\) ({'|'.join(map(re.escape, texts))})\.")
+            max_tokens = max(len(s.encode()) for s in _option_sentences(question)) + 1
         else:
             constraint = Constraint(choices=tuple(_option_sentences(question)))
             # a byte-level token holds at least one byte; one more for the end-of-text token
@@ -178,6 +186,8 @@ class ChainOfThought(Strategy):
         if question.is_free_form:
             if re.fullmatch(self.answer_regex, sample.text):
                 answer = sample.text.strip()
+        elif constraint.regex is not None:
+            answer = extract_answer(question, f"{prompts.ANSWER_PREFIX}{sample.text}").answer
         elif sample.text in (constraint.choices or ()):
             answer = question.answer_of((constraint.choices or ()).index(sample.text))
         if answer is None:

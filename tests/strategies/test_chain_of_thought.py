@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reasonkit.fake import FakeLM
@@ -260,3 +262,13 @@ def test_a_backend_without_constraints_is_named_in_the_error() -> None:
     with pytest.raises(Exception, match="backend plain cannot honour generation request 0's constraint") as info:
         ChainOfThought(shots=1, constrain=True).run(CSQA, lm)
     assert isinstance(info.value.__cause__ or info.value, UnsupportedRequestError)
+
+
+def test_any_letter_constraint_reads_the_option_text_as_extraction_does() -> None:
+    question = Question(id="m", text="Start with 12. Add 16. What is the result?", options=("30", "64", "28"),
+                        gold=2, metadata={"benchmark": "commonsense_qa"})
+    lm = FakeLM({"So the answer is$": " (B) 28.", "Add 16": " 12 + 16 = 28."}, regex=True)
+    prediction = ChainOfThought(shots=1, constrain=True, answer_constraint="any_letter").run(question, lm)
+    constraint = generations(lm)[-1].constraint
+    assert constraint is not None and constraint.regex is not None and re.fullmatch(constraint.regex, " (A) 64.")
+    assert prediction.answer == 2  # the letter disagrees with the text; the text decides, as in a rationale
