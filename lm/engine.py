@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from reasonkit.decoding import ConstraintCompiler, DecodeRow, byte_level_vocabulary, decode_loop
 from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt, refuse_unencoded
 from reasonkit.lm.model import GPT, KVCache
 from reasonkit.lm.positions import load_scheme
-from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.lm.tokenizer import Tokenizer
 from reasonkit.protocol import (
     ContextWindowError,
@@ -40,7 +40,6 @@ from reasonkit.protocol import (
     Sample,
     TokenLogprob,
     TruncationPolicy,
-    find_stop,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,6 +109,11 @@ class Engine:
         self._autocast = self.device.type == "cuda" if autocast is None else autocast
         self._cache_dtype = torch.bfloat16 if self._autocast else next(model.parameters()).dtype
         self.scheme = load_scheme(model.config.position_scheme)
+        self._constraints = ConstraintCompiler(self._vocabulary, frozenset({tokenizer.eot_id}))
+
+    def _vocabulary(self) -> dict[bytes, list[int]]:
+        """Token bytes -> ids, what a constraint is compiled over (the special tokens never match text)."""
+        return byte_level_vocabulary(self.tokenizer.vocab, (self.tokenizer.eot_id, self.tokenizer.pad_id))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> Engine:
@@ -369,19 +373,30 @@ class Engine:
         return [r for r in results if r is not None]
 
     def _generation_batches(self, prompts: list[_Prompt]) -> Iterator[list[_Prompt]]:
-        """Longest prompt first; a batch grows while its padded cache fits the window and the budget."""
+        """Longest prompt first; a batch grows while its padded cache fits the window and the budget.
+
+        The tokens all of a batch's prompts start with are stored once (`KVCache.prefix`), so the budget
+        counts them once, not once per row: the rows x (padded width - shared prefix) + shared prefix.
+        """
         batch: list[_Prompt] = []
-        rows = 0
+        rows = common = 0  # common: tokens every prompt of the batch starts with
         for prompt in sorted(prompts, key=lambda p: len(p.ids), reverse=True):
             if batch:
                 width = len(batch[0].ids) + max(prompt.steps, *(p.steps for p in batch)) - 1
+                grown = _common_prefix(batch[0].ids, prompt.ids, common)
+                schemed = any(p.positions is not None for p in (*batch, prompt))
+                shared = 0 if schemed else _worth_sharing(min(grown, len(prompt.ids) - 1), rows + prompt.request.n)
                 fits = (
                     width <= self.config.block_size
-                    and (rows + prompt.request.n) * width <= self.max_batch_tokens
+                    and (rows + prompt.request.n) * (width - shared) + shared <= self.max_batch_tokens
                 )
-                if not fits:
+                if fits:
+                    common = grown
+                else:
                     yield batch
                     batch, rows = [], 0
+            if not batch:
+                common = len(prompt.ids)
             batch.append(prompt)
             rows += prompt.request.n
         if batch:
@@ -424,58 +439,89 @@ class Engine:
             cache = cache.repeat_rows(counts)
             last = last.repeat_interleave(counts, dim=0)
             key_valid = key_valid.repeat_interleave(counts, dim=0)
-        state = _DecodeState.start(prompts, total_steps, device, self.tokenizer)
-        for step in range(total_steps):
-            chosen = choose_tokens(last, state.params, state.uniforms[:, step])
-            alive = state.record(chosen.tolist(), _chosen_logprobs(last, chosen), self.tokenizer)
-            if not alive:
-                break
-            # compacting copies the cache, so it waits until a quarter of the rows are done
-            if len(alive) <= 3 * len(state.rows) // 4:
-                keep = torch.tensor(alive, device=device)
-                cache, key_valid, chosen = cache.select_rows(keep), key_valid[keep], chosen[keep]
-                state.keep(keep, alive)
-            mask = key_valid[:, None, None, : cache.length + 1] if padded else None
-            positions = state.prompt_lens[:, None] + step
-            if schemed:
-                positions = self._scheme_positions(state, positions)
-            last = self.model(chosen[:, None], positions=positions, cache=cache, attn_mask=mask)[:, -1]
-        return state.samples(prompts, self.tokenizer)
+        rows = [DecodeRow(b, k, p.request, p.steps) for b, p in enumerate(prompts) for k in range(p.request.n)]
+        step = _GPTStep(self, cache, key_valid if padded else None, prompts, rows)
+        eos = frozenset({self.tokenizer.eot_id})
+        constraints = self._constraints.prepare(rows)
+        decode_loop(last, rows, step, eos_ids=eos, decode=self.tokenizer.decode, constraints=constraints)
+        out: list[list[Sample]] = [[] for _ in prompts]
+        for row in rows:
+            out[row.request_index].append(row.sample(self.tokenizer.decode))
+        return out
 
-    def _scheme_positions(self, state: _DecodeState, counted: Tensor) -> Tensor:
+
+class _GPTStep:
+    """The GPT under `decode_loop`: its KV cache, the padding mask and positions of the rows still going."""
+
+    def __init__(
+        self, engine: Engine, cache: KVCache, key_valid: Tensor | None, prompts: list[_Prompt], rows: list[DecodeRow]
+    ) -> None:
+        self.engine, self.cache, self.key_valid = engine, cache, key_valid
+        device = engine.device
+        self.prompt_lens = torch.tensor([len(prompts[r.request_index].ids) for r in rows], device=device)
+        tokenizer = engine.tokenizer
+        # a row whose positions come from a position scheme: its prompt text and its last token's position
+        self.prompt_texts = [
+            None if prompts[r.request_index].positions is None else tokenizer.decode(prompts[r.request_index].ids)
+            for r in rows
+        ]
+        self.last_positions = [(prompts[r.request_index].positions or [0])[-1] for r in rows]
+        self.schemed = any(text is not None for text in self.prompt_texts)
+
+    def select(self, keep: Tensor) -> None:
+        self.cache = self.cache.select_rows(keep)
+        if self.key_valid is not None:
+            self.key_valid = self.key_valid[keep]
+        self.prompt_lens = self.prompt_lens[keep]
+        kept = keep.tolist()
+        self.prompt_texts = [self.prompt_texts[p] for p in kept]
+        self.last_positions = [self.last_positions[p] for p in kept]
+
+    def __call__(self, chosen: Tensor, step: int, rows: Sequence[DecodeRow]) -> Tensor:
+        mask = None if self.key_valid is None else self.key_valid[:, None, None, : self.cache.length + 1]
+        positions = self.prompt_lens[:, None] + step
+        if self.schemed:
+            positions = self._scheme_positions(rows, positions)
+        return self.engine.model(chosen[:, None], positions=positions, cache=self.cache, attn_mask=mask)[:, -1]
+
+    def _scheme_positions(self, rows: Sequence[DecodeRow], counted: Tensor) -> Tensor:
         """The positions of the tokens just chosen: the scheme's for rows whose prompt it gave positions."""
-        assert self.scheme is not None
-        rows, values = [], []
-        for batch_row, row in enumerate(state.rows):
-            prompt_text = state.prompt_texts[row]
-            if prompt_text is None or state.finish[row] is not None:
+        scheme, tokenizer = self.engine.scheme, self.engine.tokenizer
+        assert scheme is not None
+        batch_rows, values = [], []
+        for batch_row, row in enumerate(rows):
+            prompt_text = self.prompt_texts[batch_row]
+            if prompt_text is None or row.finished:
                 continue
-            last = self.scheme.last_position(prompt_text + self.tokenizer.decode(state.tokens[row]))
-            state.last_positions[row] = state.last_positions[row] + 1 if last is None else last
-            rows.append(batch_row)
-            values.append(state.last_positions[row])
+            last = scheme.last_position(prompt_text + tokenizer.decode(row.tokens))
+            self.last_positions[batch_row] = self.last_positions[batch_row] + 1 if last is None else last
+            batch_rows.append(batch_row)
+            values.append(self.last_positions[batch_row])
         positions = counted.clone()
-        if rows:  # one copy to the device, not one per row
-            positions[torch.tensor(rows, device=counted.device), 0] = torch.tensor(values, device=counted.device)
+        if batch_rows:  # one copy to the device, not one per row
+            device = counted.device
+            positions[torch.tensor(batch_rows, device=device), 0] = torch.tensor(values, device=device)
         return positions
 
 
-def _shared_prefix_len(rows: Sequence[Sequence[int]], samples: int, minimum: int = 16) -> int:
+def _shared_prefix_len(rows: Sequence[Sequence[int]], samples: int) -> int:
     """Tokens every prompt starts with, worth sharing when more than one sample row will attend to them;
     each prompt keeps at least one token of its own."""
-    if samples < 2:
-        return 0
     shared = min(len(r) for r in rows) - 1
-    first = rows[0]
     for row in rows[1:]:
-        shared = next((i for i in range(shared) if row[i] != first[i]), shared)
-    return shared if shared >= minimum else 0
+        shared = _common_prefix(rows[0], row, shared)
+    return _worth_sharing(shared, samples)
 
 
-def _chosen_logprobs(logits: Tensor, chosen: Tensor) -> list[float]:
-    """log softmax(logits)[chosen] per row, without materialising the whole log-softmax."""
-    logits = logits.float()
-    return (logits.gather(-1, chosen[:, None]).squeeze(-1) - logits.logsumexp(dim=-1)).tolist()
+def _common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """How many leading tokens a and b share, counting at most `limit`."""
+    limit = min(limit, len(a), len(b))
+    return next((i for i in range(limit) if a[i] != b[i]), limit)
+
+
+def _worth_sharing(shared: int, samples: int, minimum: int = 16) -> int:
+    """A common prefix is prefilled once when at least two rows attend to it and it is not too short."""
+    return shared if samples >= 2 and shared >= minimum else 0
 
 
 def _pad(rows: Sequence[Sequence[int]], width: int, fill: int, *, left: bool = False) -> Tensor:
@@ -509,101 +555,3 @@ def _continuation_mask(context_lens: Tensor, context_width: int, new: int) -> Te
     sees_context = keys[None, None, :] < context_lens[:, None, None]
     sees_own = (keys[None, :] >= context_width) & (keys[None, :] - context_width <= queries[:, None])
     return (sees_context | sees_own[None])[:, None]
-
-
-@dataclass
-class _DecodeState:
-    """Bookkeeping of the sampling loop: one row per sample; `rows` maps batch rows to sample rows."""
-
-    owner: list[int]  # sample row -> prompt position in the batch
-    sample_index: list[int]
-    step_limit: list[int]
-    stops: list[tuple[str, ...]]
-    tokens: list[list[int]]
-    logprobs: list[list[float]]
-    finish: list[str | None]
-    cut: list[int | None]  # where the text is cut at a stop string
-    rows: list[int]
-    prompt_lens: Tensor
-    params: SamplingParams
-    uniforms: Tensor
-    prompt_texts: list[str | None]  # the prompt of a row whose positions come from a position scheme
-    last_positions: list[int]  # of such a row: its last token's position
-
-    @classmethod
-    def start(
-        cls, prompts: list[_Prompt], total_steps: int, device: torch.device, tokenizer: Tokenizer
-    ) -> _DecodeState:
-        owner = [b for b, p in enumerate(prompts) for _ in range(p.request.n)]
-        sample_index = [k for p in prompts for k in range(p.request.n)]
-        requests = [prompts[b].request for b in owner]
-        uniforms = torch.zeros(len(owner), total_steps, dtype=torch.float64)
-        for row, (request, k) in enumerate(zip(requests, sample_index, strict=True)):
-            # drawn per request (not per batch) so the stream depends on seed and sample index only
-            stream = row_uniforms(request.seed, k, request.max_tokens)[:total_steps]
-            uniforms[row, : len(stream)] = stream
-        vocab = 1 << 62
-        params = SamplingParams(
-            temperature=torch.tensor([r.temperature for r in requests], device=device),
-            top_k=torch.tensor([r.top_k or vocab for r in requests], device=device),
-            top_p=torch.tensor([r.top_p or 1.0 for r in requests], device=device),
-        )
-        return cls(
-            owner=owner,
-            sample_index=sample_index,
-            step_limit=[prompts[b].steps for b in owner],
-            stops=[r.stop for r in requests],
-            tokens=[[] for _ in owner],
-            logprobs=[[] for _ in owner],
-            finish=[None] * len(owner),
-            cut=[None] * len(owner),
-            rows=list(range(len(owner))),
-            prompt_lens=torch.tensor([len(prompts[b].ids) for b in owner], device=device),
-            params=params,
-            uniforms=uniforms.to(device),
-            prompt_texts=[
-                None if prompts[b].positions is None else tokenizer.decode(prompts[b].ids) for b in owner
-            ],
-            last_positions=[(prompts[b].positions or [0])[-1] for b in owner],
-        )
-
-    def record(self, chosen: list[int], logprobs: list[float], tokenizer: Tokenizer) -> list[int]:
-        """Append this step's tokens; returns the batch positions still generating."""
-        alive = []
-        for position, row in enumerate(self.rows):
-            if self.finish[row] is not None:
-                continue
-            token = chosen[position]
-            self.tokens[row].append(token)
-            self.logprobs[row].append(logprobs[position])
-            if token == tokenizer.eot_id:
-                self.finish[row] = "eos"
-            elif (
-                self.stops[row]
-                and (cut := find_stop(tokenizer.decode(self.tokens[row]), self.stops[row])) is not None
-            ):
-                self.finish[row], self.cut[row] = "stop", cut
-            elif len(self.tokens[row]) >= self.step_limit[row]:
-                self.finish[row] = "length"
-            else:
-                alive.append(position)
-        return alive
-
-    def keep(self, keep: Tensor, alive: list[int]) -> None:
-        self.rows = [self.rows[position] for position in alive]
-        self.prompt_lens = self.prompt_lens[keep]
-        self.params = self.params.select(keep)
-        self.uniforms = self.uniforms[keep]
-
-    def samples(self, prompts: list[_Prompt], tokenizer: Tokenizer) -> list[list[Sample]]:
-        out: list[list[Sample]] = [[] for _ in prompts]
-        for row, owner in enumerate(self.owner):
-            tokens, finish = self.tokens[row], self.finish[row] or "length"
-            text = tokenizer.decode(tokens[:-1] if finish == "eos" else tokens)
-            if self.cut[row] is not None:
-                text = text[: self.cut[row]]
-            pieces = tuple(tokenizer.decode([token]) for token in tokens)
-            out[owner].append(
-                Sample(text=text, token_logprobs=tuple(self.logprobs[row]), tokens=pieces, finish_reason=finish)
-            )
-        return out

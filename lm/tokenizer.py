@@ -95,6 +95,11 @@ class Tokenizer:
         return self._backend.get_vocab_size(with_added_tokens=True)
 
     @property
+    def vocab(self) -> dict[str, int]:
+        """Token string (GPT-2's byte alphabet) -> id, special tokens included."""
+        return self._backend.get_vocab(with_added_tokens=True)
+
+    @property
     def eot_id(self) -> int:
         return self._eot_id
 

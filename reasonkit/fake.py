@@ -3,7 +3,8 @@
 Generation follows rules: the first rule whose pattern is found in the prompt gives the text; a list of texts
 cycles across samples and seeds (sample i of a request with seed s gets texts[(s + i) % len(texts)]).
 Log-likelihoods come from a function, a table, or a hash of (context, continuation). A "token" is a
-whitespace-separated word. Every request and every batch size is recorded so tests can check batching.
+whitespace-separated word. A constrained request gets its scripted text when that text obeys the constraint;
+otherwise the best-scoring of its choices, and for a regular expression a LookupError. Every request and every batch size is recorded so tests can check batching.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reasonkit.protocol import (
+    Constraint,
     GenerationRequest,
     GenerationResult,
     LoglikelihoodRequest,
@@ -37,6 +39,12 @@ class Rule:
 
     def matches(self, prompt: str) -> bool:
         return re.search(self.pattern, prompt) is not None if self.regex else self.pattern in prompt
+
+
+def _obeys(constraint: Constraint, text: str) -> bool:
+    if constraint.choices is not None:
+        return text in constraint.choices
+    return re.fullmatch(constraint.regex or "", text) is not None
 
 
 def _as_texts(texts: Texts) -> tuple[str, ...]:
@@ -138,6 +146,23 @@ class FakeLM:
             for request in requests
         ]
 
+    def _constrained_text(self, request: GenerationRequest, index: int) -> str:
+        constraint = request.constraint
+        assert constraint is not None
+        try:
+            texts = self._texts_for(request.prompt)
+        except LookupError:
+            texts = ()
+        obeying = [t for t in texts if _obeys(constraint, t)]
+        if obeying:
+            return obeying[(request.seed + index) % len(obeying)]
+        if constraint.choices is not None:
+            return max(constraint.choices, key=lambda choice: self.logprob(request.prompt, choice))
+        raise LookupError(
+            f"FakeLM: no scripted text for the prompt ending {request.prompt[-200:]!r} matches the constraint "
+            f"{constraint.regex!r}"
+        )
+
     def _texts_for(self, prompt: str) -> tuple[str, ...]:
         for rule in self.rules:
             if rule.matches(prompt):
@@ -147,8 +172,11 @@ class FakeLM:
         return self.default
 
     def _sample(self, request: GenerationRequest, index: int) -> Sample:
-        texts = self._texts_for(request.prompt)
-        text = texts[(request.seed + index) % len(texts)]
+        if request.constraint is None:
+            texts = self._texts_for(request.prompt)
+            text = texts[(request.seed + index) % len(texts)]
+        else:
+            text = self._constrained_text(request, index)
         finish = "eos"
         cut = min((text.find(s) for s in request.stop if s and s in text), default=-1)
         if cut >= 0:

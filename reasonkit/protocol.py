@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 MAX_SAMPLES = 256
 """Most samples one generation request may draw. Each sample holds a KV cache of the whole context: for the
@@ -59,6 +60,45 @@ class LoglikelihoodResult(BaseModel):
     is_greedy: bool = Field(description="greedy decoding from the context would produce the continuation")
 
 
+CONSTRAINED_GENERATION = "constrained_generation"
+"""The capability of a backend that honours `GenerationRequest.constraint`."""
+
+
+class Constraint(BaseModel):
+    """What a generated sample must be: one of `choices`, or a full match of the regular expression `regex`.
+
+    The backend masks, at every step, the tokens that could not continue a match (end-of-text only once the
+    text matches), so the text always parses unless `max_tokens` ends it first. Stop strings still apply.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    choices: tuple[str, ...] | None = Field(None, min_length=1)
+    regex: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Constraint:
+        if (self.choices is None) == (self.regex is None):
+            raise ValueError("a constraint needs exactly one of 'choices' and 'regex'")
+        if self.choices is not None and not all(self.choices):
+            raise ValueError("constraint choices must be non-empty strings")
+        return self
+
+
+class UnsupportedRequestError(RuntimeError):
+    """A backend was asked for something it cannot do (e.g. constrained generation); names the backend."""
+
+
+def refuse_constraints(backend: str, requests: Sequence[GenerationRequest]) -> None:
+    """What a backend without `CONSTRAINED_GENERATION` calls first: a constraint it would ignore is an error."""
+    for i, request in enumerate(requests):
+        if request.constraint is not None:
+            raise UnsupportedRequestError(
+                f"backend {backend} cannot honour generation request {i}'s constraint "
+                f"(it lacks the {CONSTRAINED_GENERATION!r} capability)"
+            )
+
+
 class GenerationRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -70,6 +110,15 @@ class GenerationRequest(BaseModel):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: tuple[str, ...] = ()
     seed: int = 0
+    constraint: Constraint | None = Field(None, description="restricts what the samples may be")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_constraint(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """An unconstrained request serialises as it did before constraints existed (cache keys stay)."""
+        data: dict[str, object] = handler(self)
+        if self.constraint is None:
+            data.pop("constraint", None)
+        return data
 
 
 class Sample(BaseModel):

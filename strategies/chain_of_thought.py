@@ -5,19 +5,25 @@ Exemplars come from training splits only (strategies/exemplars/, chosen per benc
 for every question so prompts share a cacheable prefix). The answer is read by
 `reasonkit.strategies.answer_extraction`; when nothing reads, the options are scored by log-likelihood
 after the rationale + " So the answer is" (`fallback="score"`), or the question is abstained on with the
-raw text kept in the trace (`fallback="abstain"`). A rationale that filled the context window leaves no room
+raw text kept in the trace (`fallback="abstain"`). With `constrain=True` the answer is instead always
+generated under a constraint after the rationale + " So the answer is": one of the option sentences, or
+`answer_regex` for a free-form question, so an answer always parses (the backend needs the
+"constrained_generation" capability). `answer_constraint="any_letter"` lets a multiple-choice answer pair
+any option letter with any option text and reads it as `extract_answer` reads a rationale (which trusts the
+text where the letter disagrees): the sentence form makes the letter, written first, decide. A rationale that filled the context window leaves no room
 to score the options under truncation "error": that question abstains, with the reason in its trace.
 `build_prompt`, `generation_request`, `parse` and `sample_paths` are the hooks self-consistency reuses.
 """
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.protocol import ContextWindowError, GenerationRequest, NewTokens, Sample
+from reasonkit.protocol import Constraint, ContextWindowError, GenerationRequest, NewTokens, Sample
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.answer_extraction import Extraction, Method, answer_phrase_start, extract_answer
@@ -70,10 +76,18 @@ class ChainOfThought(Strategy):
     fallback_normalization: Literal["raw", "token", "char"] = "token"
     exemplar_set: str | None = None
     exemplars: tuple[Exemplar, ...] = ()
+    constrain: bool = False
+    answer_constraint: Literal["sentence", "any_letter"] = "sentence"
+    answer_regex: str = Field(r" -?[0-9]+", min_length=1)
+    answer_tokens: NewTokens = 16
 
     def __post_init__(self) -> None:
         if self.exemplar_set is not None and self.exemplar_set not in EXEMPLAR_SETS:
             raise ValueError(f"cot: exemplar_set {self.exemplar_set!r} is not one of {list(EXEMPLAR_SETS)}")
+        try:
+            re.compile(self.answer_regex)
+        except re.error as error:
+            raise ValueError(f"cot: answer_regex {self.answer_regex!r} is not a regular expression: {error}") from error
 
     def select(self, question: Question) -> list[Exemplar]:
         return select_exemplars(question, self.shots, self.seed, self.exemplar_set, self.exemplars)
@@ -120,6 +134,8 @@ class ChainOfThought(Strategy):
             "finish_reason": path.finish_reason,
             "extraction": {"method": path.method, "span": path.span},
         }
+        if self.constrain:
+            return await self._constrained_answer(question, lm, path.text, trace)
         if path.answer is not None:
             return Prediction(question_id=question.id, answer=path.answer, trace=trace)
         if self.fallback == "abstain" or question.is_free_form:
@@ -134,17 +150,59 @@ class ChainOfThought(Strategy):
             return Prediction(question_id=question.id, answer=None, trace=trace)
         return await self._score_after_rationale(question, lm, path.text, trace)
 
+    def _answer_context(self, question: Question, text: str) -> str:
+        """The prompt, the rationale (an answer phrase cut off) and " So the answer is", for the answer step."""
+        cut = answer_phrase_start(text)
+        rationale = (text if cut is None else text[:cut]).rstrip()
+        return f"{self.build_prompt(question)}{rationale} {prompts.ANSWER_PREFIX}"
+
+    async def _constrained_answer(self, question: Question, lm: AsyncLM, text: str, trace: Trace) -> Prediction:
+        """Generate the answer after the rationale, restricted to the option sentences (or `answer_regex`)."""
+        if question.is_free_form:
+            constraint = Constraint(regex=self.answer_regex)
+            max_tokens = self.answer_tokens
+        elif self.answer_constraint == "any_letter" and question.options is not None:
+            letters = "|".join(prompts.LETTERS[: len(question.options)])
+            texts = sorted({prompts.clean(o) for o in question.options}, key=len, reverse=True)
+            constraint = Constraint(regex=rf" \(({letters})\) ({'|'.join(map(re.escape, texts))})\.")
+            max_tokens = max(len(s.encode()) for s in _option_sentences(question)) + 1
+        else:
+            constraint = Constraint(choices=tuple(_option_sentences(question)))
+            # a byte-level token holds at least one byte; one more for the end-of-text token
+            max_tokens = max(len(c.encode()) for c in constraint.choices or ()) + 1
+        request = GenerationRequest(
+            prompt=self._answer_context(question, text), max_tokens=max_tokens, constraint=constraint
+        )
+        try:
+            [result] = await lm.generate([request])
+        except ContextWindowError as error:
+            trace.steps["constrained_answer"] = {"error": str(error)}
+            trace.notes.append("abstained: the answer step does not fit the context window after the rationale")
+            return Prediction(question_id=question.id, answer=None, trace=trace)
+        sample = result.samples[0]
+        trace.steps["constrained_answer"] = {
+            "constraint": constraint.model_dump(mode="json", exclude_none=True),
+            "text": sample.text,
+            "finish_reason": sample.finish_reason,
+        }
+        answer: Answer | None = None
+        if question.is_free_form:
+            if re.fullmatch(self.answer_regex, sample.text):
+                answer = sample.text.strip()
+        elif constraint.regex is not None:
+            answer = extract_answer(question, f"{prompts.ANSWER_PREFIX}{sample.text}").answer
+        elif sample.text in (constraint.choices or ()):
+            answer = question.answer_of((constraint.choices or ()).index(sample.text))
+        if answer is None:
+            trace.notes.append(f"abstained: the constrained answer {sample.text!r} ended before it was complete")
+        return Prediction(question_id=question.id, answer=answer, trace=trace)
+
     async def _score_after_rationale(
         self, question: Question, lm: AsyncLM, text: str, trace: Trace
     ) -> Prediction:
         """Score each option's closing sentence after the rationale (an unreadable answer phrase cut off)."""
-        cut = answer_phrase_start(text)
-        rationale = (text if cut is None else text[:cut]).rstrip()
-        context = f"{self.build_prompt(question)}{rationale} {prompts.ANSWER_PREFIX}"
-        n_choices = len(question.choices)
-        continuations = [
-            f" {prompts.answer_label(question.options, question.answer_of(i))}." for i in range(n_choices)
-        ]
+        context = self._answer_context(question, text)
+        continuations = _option_sentences(question)
         try:
             scores = await score_continuations(lm, context, continuations)
         except ContextWindowError as error:
@@ -174,3 +232,10 @@ class ChainOfThought(Strategy):
             confidence=softmax(chosen)[best],
             trace=trace,
         )
+
+
+def _option_sentences(question: Question) -> list[str]:
+    """What follows "So the answer is" for each option, in option order (e.g. " (B) library.")."""
+    return [
+        f" {prompts.answer_label(question.options, question.answer_of(i))}." for i in range(len(question.choices))
+    ]

@@ -1,9 +1,9 @@
 """Any Hugging Face `transformers` causal LM as a `LanguageModel`, so every strategy runs on it.
 
 Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.lm.encoding`, requests sorted by
-length and batched with right padding). Generation is our own loop over the model's KV cache with the token
-choice of `reasonkit.lm.sampling`, so seeds, temperature / top-k / top-p, stop strings, n samples and finish
-reasons mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
+length and batched with right padding). Generation is the shared loop of `reasonkit.decoding` over the
+model's KV cache, so seeds, temperature / top-k / top-p, stop strings, n samples, finish reasons and
+constraints mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ import hashlib
 import inspect
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from reasonkit.decoding import ConstraintCompiler, DecodeRow, decode_loop, model_vocabulary
 from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
 from reasonkit.lm.export_hf import require_transformers
-from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.protocol import (
     GenerationRequest,
     GenerationResult,
@@ -29,12 +29,9 @@ from reasonkit.protocol import (
     LoglikelihoodResult,
     Sample,
     TruncationPolicy,
-    find_stop,
 )
 
 logger = logging.getLogger(__name__)
-
-Decode = Callable[[Sequence[int]], str]
 
 # config entries that change with the library or the folder, not with what the model computes
 _VOLATILE_CONFIG_KEYS = (
@@ -99,6 +96,7 @@ class HFLanguageModel:
             i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0) if i is not None
         )
         self._fingerprint: str | None = None
+        self._constraints = ConstraintCompiler(lambda: model_vocabulary(self.tokenizer), self.eos_ids)
 
     # ------------------------------------------------------------------ identity
 
@@ -210,7 +208,7 @@ class HFLanguageModel:
         if batch:
             yield batch
 
-    def _generate_batch(self, pieces: list[_Piece]) -> list[_Row]:
+    def _generate_batch(self, pieces: list[_Piece]) -> list[DecodeRow]:
         """Prefill the left-padded prompts once, fan out to one row per sample, decode with the KV cache."""
         device = self.device
         lens = torch.tensor([len(p.ids) for p in pieces])
@@ -231,49 +229,36 @@ class HFLanguageModel:
             cache.batch_select_indices(owner)
         last, mask, next_position = output.logits[owner, -1].float(), mask[owner], lens.to(device)[owner]
 
-        rows = [_Row(p.index, k, p.request, p.steps) for p in pieces for k in p.samples]
-        total_steps = max(p.steps for p in pieces)
-        uniforms = torch.zeros(len(rows), total_steps, dtype=torch.float64)
-        for r, row in enumerate(rows):
-            # drawn per sample (not per batch): the stream depends on seed and sample index only
-            uniforms[r, : row.limit] = row_uniforms(
-                row.request.seed, row.sample_index, row.request.max_tokens
-            )[: row.limit]
-        uniforms = uniforms.to(device)
-        params = SamplingParams(
-            temperature=torch.tensor([r.request.temperature for r in rows], device=device),
-            top_k=torch.tensor([r.request.top_k or 1 << 62 for r in rows], device=device),
-            top_p=torch.tensor([r.request.top_p or 1.0 for r in rows], device=device),
+        rows = [DecodeRow(p.index, k, p.request, p.steps) for p in pieces for k in p.samples]
+        step = _HFStep(self, cache, mask, next_position)
+        decode_loop(
+            last, rows, step, eos_ids=self.eos_ids, decode=self.decode, constraints=self._constraints.prepare(rows)
         )
-        active = rows  # rows still in the batch, in batch order (finished ones leave in bulk)
-        for step in range(total_steps):
-            chosen = choose_tokens(last, params, uniforms[:, step])
-            logprobs = (last.gather(-1, chosen[:, None]).squeeze(-1) - last.logsumexp(dim=-1)).tolist()
-            alive = [
-                position
-                for position, (row, token, logprob) in enumerate(
-                    zip(active, chosen.tolist(), logprobs, strict=True)
-                )
-                if not row.finished and row.record(token, logprob, self.eos_ids, self.decode)
-            ]
-            if not alive:
-                break
-            if len(alive) <= 3 * len(active) // 4:  # compacting copies the cache: only once a quarter is done
-                keep = torch.tensor(alive, device=device)
-                cache.batch_select_indices(keep)
-                active = [active[p] for p in alive]
-                chosen, mask, next_position = chosen[keep], mask[keep], next_position[keep]
-                params, uniforms = params.select(keep), uniforms[keep]
-            mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
-            output = self.model(
-                input_ids=chosen[:, None],
-                attention_mask=mask,
-                position_ids=(next_position + step)[:, None],
-                use_cache=True,
-                **{self.cache_name: cache},
-            )
-            cache, last = getattr(output, self.cache_name), output.logits[:, -1].float()
         return rows
+
+
+class _HFStep:
+    """A `transformers` model under `decode_loop`: its cache, attention mask and next positions."""
+
+    def __init__(self, backend: HFLanguageModel, cache: Any, mask: torch.Tensor, next_position: torch.Tensor) -> None:
+        self.backend, self.cache, self.mask, self.next_position = backend, cache, mask, next_position
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.cache.batch_select_indices(keep)
+        self.mask, self.next_position = self.mask[keep], self.next_position[keep]
+
+    def __call__(self, chosen: torch.Tensor, step: int, rows: Sequence[DecodeRow]) -> torch.Tensor:
+        self.mask = torch.cat([self.mask, self.mask.new_ones(len(rows), 1)], dim=1)
+        name = self.backend.cache_name
+        output = self.backend.model(
+            input_ids=chosen[:, None],
+            attention_mask=self.mask,
+            position_ids=(self.next_position + step)[:, None],
+            use_cache=True,
+            **{name: self.cache},
+        )
+        self.cache = getattr(output, name)
+        return output.logits[:, -1].float()
 
 
 def _cache_name(model: Any) -> str:
@@ -291,41 +276,6 @@ class _Piece:
     request: GenerationRequest
     samples: range
     steps: int  # new tokens allowed: max_tokens, or fewer where the window ends first
-
-
-@dataclass
-class _Row:
-    """One sample being generated."""
-
-    request_index: int
-    sample_index: int
-    request: GenerationRequest
-    limit: int
-    tokens: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    finish: str | None = None
-    cut: int | None = None  # where the text ends, at the first stop string
-
-    @property
-    def finished(self) -> bool:
-        return self.finish is not None
-
-    def record(self, token: int, logprob: float, eos_ids: frozenset[int], decode: Decode) -> bool:
-        """Append one token; True while the sample goes on."""
-        self.tokens.append(token)
-        self.logprobs.append(logprob)
-        if token in eos_ids:
-            self.finish = "eos"
-        elif self.request.stop and (cut := find_stop(decode(self.tokens), self.request.stop)) is not None:
-            self.finish, self.cut = "stop", cut
-        elif len(self.tokens) >= self.limit:
-            self.finish = "length"
-        return self.finish is None
-
-    def sample(self, decode: Decode) -> Sample:
-        finish = self.finish or "length"
-        text = decode(self.tokens[:-1] if finish == "eos" else self.tokens)
-        return Sample(text=text[: self.cut], token_logprobs=tuple(self.logprobs), finish_reason=finish)
 
 
 def _context_window(config: Any, tokenizer: Any, name: str) -> int:

@@ -241,3 +241,21 @@ def test_fingerprint_names_the_model_and_changes_with_weights(
 def test_missing_model_is_not_downloaded(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="never downloads"):
         HFLanguageModel(tmp_path / "nowhere")
+
+
+def test_constrained_generation_matches_our_engine(
+    ours: tuple[GPT, Tokenizer, Path], hf_lm: HFLanguageModel
+) -> None:
+    from reasonkit.protocol import Constraint
+
+    model, tokenizer, _ = ours
+    requests = [
+        GenerationRequest(prompt="the cat", n=2, max_tokens=12, temperature=1.0, seed=4,
+                          constraint=Constraint(choices=(" sat on a mat.", " ran.", " the sky"))),
+        GenerationRequest(prompt="seven dogs", max_tokens=6, constraint=Constraint(regex=r" (green|pale)+ [a-z]+")),
+        GenerationRequest(prompt="a pale", max_tokens=5, temperature=0.5, seed=1),
+    ]
+    got = hf_lm.generate(requests)
+    assert all(s.text in (" sat on a mat.", " ran.", " the sky") for s in got[0].samples)
+    texts = [[s.text for s in r.samples] for r in got]
+    assert texts == [[s.text for s in r.samples] for r in Engine(model, tokenizer).generate(requests)]

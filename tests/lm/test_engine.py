@@ -283,6 +283,23 @@ def test_prompts_sharing_a_prefix_equal_each_alone(model: GPT, tokenizer: Tokeni
     assert second[0] == len(requests) and second[1] < max(len(tokenizer.encode(r.prompt)) for r in requests)
 
 
+def test_a_shared_prefix_counts_once_in_the_batch_budget(model: GPT, tokenizer: Tokenizer) -> None:
+    """The prefix is stored once (KVCache.prefix), so a budget that fits it once plus every row's own part
+    takes all the prompts in one batch (it used to count the prefix once per row and split them)."""
+    suffixes = ("the cat", "dogs ran across", "a pale")
+    requests = [GenerationRequest(prompt=SHARED + s, max_tokens=4) for s in suffixes]
+    ids = [tokenizer.encode(r.prompt) for r in requests]
+    shared = len(tokenizer.encode(SHARED)) - 2  # at most what the prompts' ids have in common
+    own = max(map(len, ids)) - shared + 4 - 1
+    budget = shared + 3 * own + 3  # the prefix once, three rows of their own part (a few tokens of slack)
+    assert budget < 3 * (max(map(len, ids)) + 4 - 1)  # counting the prefix per row would not fit
+    recorder = ForwardRecorder(model)
+    batched = Engine(recorder, tokenizer, max_batch_tokens=budget).generate(requests)
+    assert [rows for rows, _ in recorder.shapes[:3]] == [1, 3, 3]  # the prefix, then all three prompts at once
+    alone = [Engine(model, tokenizer).generate([r])[0] for r in requests]
+    assert [r.samples[0].text for r in batched] == [r.samples[0].text for r in alone]
+
+
 def test_finished_rows_leave_the_batch(model: GPT, tokenizer: Tokenizer) -> None:
     recorder = ForwardRecorder(model)
     short = [GenerationRequest(prompt=p, max_tokens=2) for p in ("the cat", "a mat", "dogs ran")]

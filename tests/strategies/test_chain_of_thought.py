@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reasonkit.fake import FakeLM
@@ -218,3 +220,55 @@ def test_real_tiny_model_abstains_when_its_rationale_leaves_no_room_for_the_opti
 
 def _long_question(words: list[str]) -> Question:
     return Question(id="long", text=" ".join(words) + "?", options=("bank", "library", "forest"), gold=0)
+
+
+def test_constrain_generates_the_answer_under_the_option_sentences() -> None:
+    lm = FakeLM(
+        {"So the answer is$": " (C) forest.", "revolving door": " Hmm, doors turn around. So the answer is purple."},
+        regex=True,
+    )
+    prediction = ChainOfThought(shots=1, constrain=True).run(CSQA, lm)
+    assert prediction.answer == 2 and not scorings(lm)
+    rationale, answer = generations(lm)
+    assert answer.prompt == ChainOfThought(shots=1).build_prompt(CSQA) + " Hmm, doors turn around. So the answer is"
+    assert answer.constraint is not None and answer.constraint.choices == (" (A) bank.", " (B) library.", " (C) forest.")
+    assert rationale.constraint is None
+    assert prediction.trace.steps["constrained_answer"]["text"] == " (C) forest."
+
+
+def test_constrain_answers_a_free_form_question_with_the_answer_regex() -> None:
+    train = Question(id="t", text="Start with 1. Add 1. What is the result?", gold="2", split="train",
+                     metadata={"rationale": "1 + 1 = 2."})
+    cot = ChainOfThought(shots=1, exemplars=(Exemplar.from_question(train),), constrain=True)
+    question = Question(id="f", text="Start with 7. Add 1. What is the result?", gold="8")
+    lm = FakeLM({"So the answer is$": [" eight", " 8"], "Add 1. What": " 7 + 1 is big."}, regex=True)
+    prediction = cot.run(question, lm)
+    assert prediction.answer == "8" and prediction.is_correct(question)
+    assert generations(lm)[-1].constraint is not None
+    with pytest.raises(ValueError, match="answer_regex"):
+        ChainOfThought(constrain=True, answer_regex="(")
+
+
+def test_a_backend_without_constraints_is_named_in_the_error() -> None:
+    from reasonkit.protocol import UnsupportedRequestError, refuse_constraints
+
+    class Plain(FakeLM):
+        def generate(self, requests: list[GenerationRequest]) -> list:  # type: ignore[override]
+            refuse_constraints("plain", requests)
+            return super().generate(requests)
+
+    lm = Plain({"revolving door": " Doors. So the answer is (B) library."})
+    assert ChainOfThought(shots=1).run(CSQA, lm).answer == 1
+    with pytest.raises(Exception, match="backend plain cannot honour generation request 0's constraint") as info:
+        ChainOfThought(shots=1, constrain=True).run(CSQA, lm)
+    assert isinstance(info.value.__cause__ or info.value, UnsupportedRequestError)
+
+
+def test_any_letter_constraint_reads_the_option_text_as_extraction_does() -> None:
+    question = Question(id="m", text="Start with 12. Add 16. What is the result?", options=("30", "64", "28"),
+                        gold=2, metadata={"benchmark": "commonsense_qa"})
+    lm = FakeLM({"So the answer is$": " (B) 28.", "Add 16": " 12 + 16 = 28."}, regex=True)
+    prediction = ChainOfThought(shots=1, constrain=True, answer_constraint="any_letter").run(question, lm)
+    constraint = generations(lm)[-1].constraint
+    assert constraint is not None and constraint.regex is not None and re.fullmatch(constraint.regex, " (A) 64.")
+    assert prediction.answer == 2  # the letter disagrees with the text; the text decides, as in a rationale
