@@ -50,9 +50,13 @@ class StrategyInfo:
 
     @property
     def summary(self) -> str:
-        """First paragraph of the class docstring, on one line."""
-        doc = (inspect.getdoc(self.cls) or "").strip()
-        return " ".join(doc.split("\n\n")[0].split())
+        return docstring_summary(self.cls)
+
+
+def docstring_summary(obj: object) -> str:
+    """First paragraph of `obj`'s docstring, on one line (what `reasonkit list` shows)."""
+    doc = (inspect.getdoc(obj) or "").strip()
+    return " ".join(doc.split("\n\n")[0].split())
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, validate_call
 
 from reasonkit.protocol import LanguageModel
-from reasonkit.registry import Origin
+from reasonkit.registry import Origin, docstring_summary
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,7 @@ class BackendInfo:
 
     @property
     def summary(self) -> str:
-        """First paragraph of the factory's docstring, on one line."""
-        doc = (inspect.getdoc(self.factory) or "").strip()
-        return " ".join(doc.split("\n\n")[0].split())
+        return docstring_summary(self.factory)
 
 
 @dataclass
