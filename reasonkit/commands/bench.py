@@ -379,7 +379,7 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
                    "that applies. Default: direct.")
 @click.option("--strategy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="TOML file of [[strategy]] tables (name = ..., then options).")
-@click.option("--model", "model_spec", default=None, help="Model folder, hf:NAME, or default (the bundled model).")
+@click.option("--model", "model_spec", default=None, help="Model spec: default (the bundled model), a model folder, hf:NAME, openai:URL?model=NAME, or any backend `reasonkit list` shows.")
 @click.option("--device", default=None, help="Torch device for the model, e.g. cuda.")
 @click.option("--truncation", type=click.Choice(["error", "left"]), default="error", show_default=True,
               help="A prompt longer than the model's window: fail, or drop its oldest tokens.")

@@ -11,7 +11,7 @@ API_KEY_ENV = "REASONKIT_API_KEY"
 
 @click.command()
 @click.option(
-    "--model", "model_spec", default=None, help="Model folder, hf:NAME, or default (the bundled model)."
+    "--model", "model_spec", default=None, help="Model spec: default (the bundled model), a model folder, hf:NAME, openai:URL?model=NAME, or any backend `reasonkit list` shows."
 )
 @click.option("--model-name", default=None, help="The name clients ask for (default: the model spec).")
 @click.option(
