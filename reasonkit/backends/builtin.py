@@ -56,7 +56,7 @@ def hf(target: str | None, **options: Any) -> LanguageModel:
 @register_backend(
     "openai",
     usage="openai:URL?model=NAME",
-    capabilities=Capabilities(scoring=True, generation=True, n_samples=True, seeds=True),
+    capabilities=Capabilities(constrained_generation=False),
     available=lambda: importlib.util.find_spec("httpx") is not None,
 )
 def openai(

@@ -36,6 +36,7 @@ from reasonkit.protocol import (
     LoglikelihoodResult,
     Sample,
     find_stop,
+    refuse_constraints,
 )
 
 log = logging.getLogger(__name__)
@@ -373,6 +374,7 @@ class OpenAICompletionsLM:
         return await self._on_own_loop(self._generate(requests))
 
     async def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        refuse_constraints("openai", requests)  # /v1/completions has no token masks to honour one
         return list(await asyncio.gather(*(self._complete(r) for r in requests)))
 
     async def _complete(self, request: GenerationRequest) -> GenerationResult:

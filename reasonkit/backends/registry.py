@@ -49,6 +49,7 @@ class Capabilities(BaseModel):
     generation: bool = True
     n_samples: bool = True
     seeds: bool = True
+    constrained_generation: bool = True  # GenerationRequest.constraint honoured (reasonkit.protocol)
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,13 @@ def list_strategies_and_models() -> None:
                            escape(info.description))
     models = Table(title="models (--model SPEC; one backend each, options as NAME:TARGET?option=value)")
     for column in ("spec", "backend", "from", "available", "scoring", "generation", "n samples", "seeds",
-                   "what it is"):
+                   "constraints", "what it is"):
         models.add_column(column, style="bold" if column == "spec" else None, no_wrap=column == "spec")
     for backend in available_backends().values():
         can = backend.capabilities
         models.add_row(escape(backend.usage), backend.name, backend.origin, _yes(backend.available()),
                        _yes(can.scoring), _yes(can.generation), _yes(can.n_samples), _yes(can.seeds),
-                       escape(backend.summary))
+                       _yes(can.constrained_generation), escape(backend.summary))
     console = Console()
     console.print(strategies)
     console.print(benchmarks)

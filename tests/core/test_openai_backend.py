@@ -27,7 +27,13 @@ from reasonkit.cache import CachedLM
 from reasonkit.cli import main
 from reasonkit.lm.engine import Engine
 from reasonkit.models import load_model
-from reasonkit.protocol import ContextWindowError, GenerationRequest, LoglikelihoodRequest
+from reasonkit.protocol import (
+    Constraint,
+    ContextWindowError,
+    GenerationRequest,
+    LoglikelihoodRequest,
+    UnsupportedRequestError,
+)
 from reasonkit.registry import build_strategy
 from reasonkit.strategy import Strategy
 from reasonkit.types import Question
@@ -232,3 +238,9 @@ def test_bench_runs_on_a_served_model_and_records_its_fingerprint(
                                       "-b", "csqa", "--limit", "1", "-s", "direct"])
     assert wrong.exit_code != 0 and "serves no model 'other' (it serves: tiny)" in wrong.output
     assert "Traceback" not in wrong.output
+
+
+def test_a_constraint_the_server_cannot_honour_is_refused_by_name(remote: OpenAICompletionsLM) -> None:
+    request = GenerationRequest(prompt="The answer is", max_tokens=4, constraint=Constraint(choices=(" yes", " no")))
+    with pytest.raises(UnsupportedRequestError, match="openai.*constrained_generation"):
+        remote.generate([request])
