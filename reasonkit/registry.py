@@ -19,7 +19,7 @@ import pkgutil
 import reprlib
 import typing
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -115,19 +115,26 @@ def _load_plugins() -> None:
     if _state.plugins_loaded:
         return
     _state.plugins_loaded = True
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for name, loaded in load_entry_points(ENTRY_POINT_GROUP, "strategy", _state.broken_plugins):
+        if isinstance(loaded, type) and issubclass(loaded, Strategy) and loaded.name not in _state.strategies:
+            register_strategy(name)(loaded)
+        info = _state.strategies.get(name)
+        if info is not None and info.origin == "user":
+            _state.strategies[name] = StrategyInfo(info.name, info.cls, "plugin", info.aliases)
+
+
+def load_entry_points(group: str, kind: str, broken: dict[str, str]) -> Iterator[tuple[str, Any]]:
+    """(name, object) of each entry point of `group`; one that raises or exits at import is logged and put in
+    `broken` by name, and the others still load."""
+    for entry_point in importlib.metadata.entry_points(group=group):
         try:
             loaded = entry_point.load()
-        except (Exception, SystemExit) as error:  # a broken or exiting plugin: reported, the rest goes on
+        except (Exception, SystemExit) as error:
             message = f"entry point {entry_point.value!r} failed to load: {type(error).__name__}: {error}"
-            _state.broken_plugins[entry_point.name] = message
-            log.warning("strategy plugin %r: %s", entry_point.name, message)
+            broken[entry_point.name] = message
+            log.warning("%s plugin %r: %s", kind, entry_point.name, message)
             continue
-        if isinstance(loaded, type) and issubclass(loaded, Strategy) and loaded.name not in _state.strategies:
-            register_strategy(entry_point.name)(loaded)
-        info = _state.strategies.get(entry_point.name)
-        if info is not None and info.origin == "user":
-            _state.strategies[entry_point.name] = StrategyInfo(info.name, info.cls, "plugin", info.aliases)
+        yield entry_point.name, loaded
 
 
 def _ensure_loaded() -> None:

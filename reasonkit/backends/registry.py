@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, validate_call
 
 from reasonkit.protocol import LanguageModel
-from reasonkit.registry import Origin, docstring_summary
+from reasonkit.registry import Origin, docstring_summary, load_entry_points
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +111,12 @@ def _ensure_loaded() -> None:
     if _state.plugins_loaded:
         return
     _state.plugins_loaded = True
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry_point.load()
-        except (Exception, SystemExit) as error:  # a broken plugin is reported; the other backends work
-            message = f"entry point {entry_point.value!r} failed to load: {type(error).__name__}: {error}"
-            _state.broken_plugins[entry_point.name] = message
-            log.warning("backend plugin %r: %s", entry_point.name, message)
-            continue
-        if entry_point.name not in _state.backends and callable(loaded):
-            register_backend(entry_point.name)(loaded)
-        info = _state.backends.get(entry_point.name)
+    for name, loaded in load_entry_points(ENTRY_POINT_GROUP, "backend", _state.broken_plugins):
+        if name not in _state.backends and callable(loaded):
+            register_backend(name)(loaded)
+        info = _state.backends.get(name)
         if info is not None and info.origin == "user":
-            _state.backends[entry_point.name] = BackendInfo(
+            _state.backends[name] = BackendInfo(
                 info.name, info.factory, "plugin", info.usage, info.capabilities, info.available
             )
 
