@@ -4,7 +4,7 @@ Why: a small model runs many tiny parallel regions, and by default libgomp (torc
 that waits for the next one spin for about 300,000 loops. Beside other busy processes the spinning thread
 holds the core its partner needs: chain-of-thought on 64 questions went from 7 s to 54 s (issue 23). With
 OMP_WAIT_POLICY=PASSIVE waiting threads sleep, and a run beside busy processes takes about what one thread
-would (`python -m reasonkit.benchmarks.thread_speed`).
+would (`python -m reasonkit.benchmarks.studies.thread_speed`).
 """
 
 from __future__ import annotations

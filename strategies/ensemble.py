@@ -5,7 +5,7 @@ the member's weight (a member without a confidence counts 1). "scores" pools the
 instead of their answers: each choice gets the sum of every member's score for it times the member's weight
 (a log-linear pool when the scores are log-probabilities: `direct`'s normalised log-likelihoods,
 `retrieval`'s similarities); the weights set the exchange rate between the members' scales, so they are
-fitted on held-out questions, never on the evaluation split (`reasonkit.benchmarks.pool_weights` sweeps
+fitted on held-out questions, never on the evaluation split (`reasonkit.benchmarks.studies.pool_weights` sweeps
 them over two runs already made). Members that abstain, or do not apply to the
 question, do not vote (under "scores", nor do members that leave a choice unscored). Ties go to the larger
 other total, then to the earlier member (the earlier choice under "scores").

@@ -6,7 +6,7 @@ embeddings: each option is scored by how close "question + option" comes to a se
 Given a `threshold`, it also answers true/false statements: true when some entry comes that close. This is
 the support score of retrieval-based fact checking: a false claim tends to sit farther from anything the
 store says. The threshold is fitted on a train split
-(`python -m reasonkit.benchmarks.fit_threshold`), never on the split it is evaluated on.
+(`python -m reasonkit.benchmarks.studies.fit_threshold`), never on the split it is evaluated on.
 """
 
 from __future__ import annotations

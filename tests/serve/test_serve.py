@@ -187,7 +187,7 @@ def test_concurrent_requests_are_batched_into_the_backend(serve: Serve) -> None:
 
 
 def test_load_200_requests_at_concurrency_64(serve: Serve) -> None:
-    """The bounded load test (benchmarks/serve_speed.py runs 2,000 against the real model)."""
+    """The bounded load test (benchmarks/studies/serve_speed.py runs 2,000 against the real model)."""
     fake = FakeLM({r"question (\d+)": "n"}, regex=True)
     with serve(fake) as url:
         responses = asyncio.run(_load(url, 200, 64))
