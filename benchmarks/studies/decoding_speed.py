@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 import click
 import torch
 
-from reasonkit.benchmarks.studies.engine_speed import generated, rates
 from reasonkit.benchmarks.registry import load_questions
+from reasonkit.benchmarks.studies.engine_speed import generated, rates
 from reasonkit.lm.engine import Engine, _Prompt
 from reasonkit.models import default_model_dir
 from reasonkit.protocol import Constraint, GenerationRequest

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from reasonkit.benchmarks.studies.arithmetic_breakdown import breakdown, main
 from reasonkit.benchmarks.runner import RunRecord, data_hash, run_benchmark
+from reasonkit.benchmarks.studies.arithmetic_breakdown import breakdown, main
 from reasonkit.fake import FakeLM
 from reasonkit.strategies.arithmetic_format import (
     ArithmeticProblem,

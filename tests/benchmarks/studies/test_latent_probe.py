@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from reasonkit.benchmarks.studies import latent_probe
 from reasonkit.benchmarks.metrics import auc
+from reasonkit.benchmarks.studies import latent_probe
 
 
 def test_a_text_gets_the_same_features_alone_and_padded_in_a_batch(tiny_engine) -> None:  # type: ignore[no-untyped-def]

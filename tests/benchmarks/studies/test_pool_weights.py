@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reasonkit.benchmarks.studies import pool_weights
 from reasonkit.benchmarks.runner import RunRecord, data_hash, load_run, run_benchmark
+from reasonkit.benchmarks.studies import pool_weights
 from reasonkit.fake import FakeLM
 from reasonkit.strategies.ensemble import Ensemble
 from reasonkit.strategy import AsyncLM, Strategy
