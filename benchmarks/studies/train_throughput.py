@@ -1,7 +1,7 @@
 """Training throughput of our `Trainer.step` against a minimal nanoGPT-style loop, side by side.
 
-Question: Is our trainer's step as fast as a minimal nanoGPT-style loop? Figures: BENCHMARKS.md, "Language model:
-training and engine speed"; docs/studies/train_throughput.md.
+Question: Is our trainer's step as fast as a minimal nanoGPT-style loop? Figures: BENCHMARKS.md, "Language
+model: training and engine speed"; docs/studies/train_throughput.md.
 
     python -m reasonkit.benchmarks.studies.train_throughput --threads 1 --clock cpu [--compile]
 
