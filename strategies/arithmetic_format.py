@@ -16,7 +16,7 @@ and ","), and ends with the result so far (the answer is a copy of the last line
     Answer: 5 4 6
 
 Every step is a copy of the line above with a local change; a model never has to find the i-th digit of an
-operand by counting, which is what a small model got wrong with one-digit-pair lines (BENCHMARKS.md). An
+operand by counting, which is what a small model got wrong with one-digit-pair lines (docs/studies/default_model_table.md). An
 exhausted operand reads "0", and a final carry gets a line of its own ("0 + 0, carry 1: ..."). Multiplication
 by one digit has the same shape ("4 8 7 * 6, carry 0: 7 * 6 + 0 = 42, write 2, so far 2"). The direct format
 of the same problem is "Input: 4 8 7 + 5 9\\nAnswer: 5 4 6". The prompt's second line ("Target:" or "Answer:")

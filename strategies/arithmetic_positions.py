@@ -1,7 +1,7 @@
 """Position coupling for the arithmetic formats (Cho et al. 2024): position ids from the text's structure.
 
 A model that reads positions 0, 1, 2, ... learns how long the operands it was trained on are, and copies a
-seven-digit operand as five digits (BENCHMARKS.md). Here a character's position id says where it sits in
+seven-digit operand as five digits (docs/studies/position_coupling.md). Here a character's position id says where it sits in
 the format instead: line `l`, field `f` of that line (numbers and the gaps between them alternate) and, for
 a digit, its significance within the number the format expects there:
 

@@ -1,5 +1,9 @@
 """Arithmetic accuracy by operation and operand length, from the results of `reasonkit bench -b arithmetic`.
 
+Question: Which problems does the scratchpad get right, by operation and by operand length, in and past the
+training lengths? Figures: BENCHMARKS.md, "Synthetic suites", "Recipe variants (not shipped)";
+docs/studies/default_model_table.md, docs/studies/position_coupling.md.
+
 The report gives one row per strategy; length generalisation needs the rows split by the first operand's
 digits (the test split has 2-5, test_long 6-7), and addition apart from multiplication by a digit.
 

@@ -1,5 +1,8 @@
-"""Do two backends give the same predictions? Runs each strategy on the same questions with both and counts
-agreement, e.g. a served model (`openai:`) against the same weights run natively:
+"""Do two backends give the same predictions? Figures: BENCHMARKS.md, "Serving and backends";
+docs/studies/serving.md (a model served through `reasonkit serve` and our `openai:` backend, against the engine).
+
+Runs each strategy on the same questions with both and counts agreement, e.g. a served model (`openai:`)
+against the same weights run natively:
 
     python -m reasonkit.benchmarks.studies.backend_parity --model default \\
         --against "openai:http://127.0.0.1:8000/v1?model=default" --questions 100 -s direct -s cot

@@ -1,5 +1,7 @@
 """Probe: do the CommonsenseQA *train* questions nearest a dev question point at its answer?
 
+Figures: BENCHMARKS.md, "Retrieval and memory"; docs/studies/true_false_signal.md.
+
 Retrieval of training questions (with their answers and explanations) through the `memory` strategy is
 fair and did not help the default model (BENCHMARKS.md). This says what such notes carry before any model
 reads them: for each dev question, the answers of its k nearest train questions (all-MiniLM-L6-v2 cosine

@@ -1,6 +1,9 @@
 """The checks a session lent a GPU runs in one go (a few minutes): does each GPU path give what the CPU gives,
 and how much faster is it, measured side by side in this run.
 
+Question: Does the GPU answer as the CPU does, and how much faster does it score, generate and train?
+Figures: BENCHMARKS.md, "GPU: not measured yet" (none measured yet).
+
     python -m reasonkit.benchmarks.studies.cuda_check                 # the bundled model, device cuda
     python -m reasonkit.benchmarks.studies.cuda_check --device cpu    # the CPU against itself: tests the script
 

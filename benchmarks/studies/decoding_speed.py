@@ -1,6 +1,8 @@
 """What constrained decoding costs per generated token, and what counting a shared few-shot prefix once in
 the generation batch budget buys, each measured side by side in one run.
 
+Figures: BENCHMARKS.md, "Decoding"; docs/studies/constrained_decoding.md.
+
     python -m reasonkit.benchmarks.studies.decoding_speed               # bundled model, 20 csqa CoT prompts
     python -m reasonkit.benchmarks.studies.decoding_speed --reps 5 --questions 20
 

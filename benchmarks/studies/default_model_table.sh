@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The accuracy table of BENCHMARKS.md ("The embedded default model"): every strategy on every benchmark it
+# Question: what does every strategy score with a model on every benchmark it applies to? Figures: BENCHMARKS.md,
+# "Synthetic suites" and "Accuracy on the real sets" (other strategies); docs/studies/default_model_table.md,
+# docs/studies/commonsense_strategies.md.
+# The accuracy table: every strategy on every benchmark it
 # applies to, then the report (accuracy with 95% intervals, paired differences, chance / majority rows).
 # Rerunning resumes. Usage:
 #   benchmarks/studies/default_model_table.sh [MODEL] [OUT] [DATA_DIR]

@@ -1,5 +1,9 @@
 """ECQA's train rationales as rows for a knowledge store, without the questions they must not reach.
 
+Question: Which ECQA rationales may go into a knowledge store for CommonsenseQA without leaking dev or
+weight-fitting questions? Figures: BENCHMARKS.md, "Accuracy on the real sets", "Retrieval and memory";
+docs/studies/retrieval_scoring.md.
+
 Explanations of training questions are fair knowledge for CommonsenseQA (issue 6), but two kinds of row
 have to go before `reasonkit memory` embeds them. ECQA covers 794 CommonsenseQA dev questions; the store's
 own leak check matches dev questions against the embedded text, and a rationale embedded alone rarely

@@ -1,6 +1,8 @@
 """How much the engine's three speed-ups buy, each measured against the plain way in the same run, and what
 a position scheme costs generation (the same weights with and without one).
 
+Figures: BENCHMARKS.md, "Language model: training and engine speed"; docs/studies/engine_speed.md.
+
     python -m reasonkit.benchmarks.studies.engine_speed            # `small` size, 2 threads
     python -m reasonkit.benchmarks.studies.engine_speed --size tiny --reps 3
 

@@ -1,5 +1,8 @@
 """How many chain-of-thought rationales state a false equation ("20 + 2 = 21"), among all and among misses.
 
+Question: Are a model's multistep misses wrong arithmetic inside the rationale or wrong plans? Figures:
+BENCHMARKS.md, "Recipe variants (not shipped)"; docs/studies/position_coupling.md.
+
 On multistep, where the rationale is a chain of "a op b = c" steps, this separates wrong arithmetic facts
 from wrong plans. Reads the `rationale` step of a run's traces (`cot`, or anything that records one).
 

@@ -1,5 +1,8 @@
 """Fit `retrieval(threshold=...)` for true/false statements on a train split.
 
+Question: Which similarity threshold lets `retrieval` answer a true/false set best, fitted on its train
+split? Figures: BENCHMARKS.md, "Accuracy on the real sets"; docs/studies/retrieval_true_false.md.
+
     python -m reasonkit.benchmarks.studies.fit_threshold --store STORE -b creak --data-dir ../shared/data
 
 Each train statement's similarity to its nearest store entry is computed as `retrieval` computes it; the

@@ -1,6 +1,8 @@
 """Does the model know more than it says? A linear probe on its hidden states, fitted on a true/false set's
 train split and read on its evaluation split.
 
+Figures: BENCHMARKS.md, "Why the true/false sets stay at chance"; docs/studies/latent_probe.md.
+
 On the synthetic world the model holds facts it cannot state when asked for a judgement
 (`world_beliefs`); on the real true/false sets its True - False margin carries nothing (AUC ~0.5). A probe
 asks whether the signal is in the representation and only the readout is missing: features are the mean,

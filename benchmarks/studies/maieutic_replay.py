@@ -1,6 +1,9 @@
 """Replay the authors' pre-generated maieutic trees (GPT-3 explanations and beliefs, Jung et al. 2022) through
 our clause construction and MAX-SAT solver, to check the inference half of maieutic prompting on real trees.
 
+Question: Do our clauses and MAX-SAT solver reproduce maieutic prompting's inference on the authors' own
+trees? Figures: BENCHMARKS.md, "Maieutic"; docs/studies/maieutic_replay.md.
+
 The trees (shared/data/maieutic_prompting/<dataset>_dev.trees.jsonl, converted from the authors' pickles)
 carry explanations, negations, belief pairs and integrity flags, but no NLI relations: the paper computed
 those at inference time with roberta-large-mnli. The replay therefore uses belief and abductive (tree)

@@ -1,5 +1,8 @@
 """Fit the weight of `ensemble(vote='scores')` from runs already made, instead of one run per weight.
 
+Question: Which weight should `ensemble(vote='scores')` give a second strategy's scores, read from runs
+already made? Figures: BENCHMARKS.md, "Retrieval and memory"; docs/studies/retrieval_scoring.md.
+
     python -m reasonkit.benchmarks.studies.pool_weights RUNS/csqa/direct RUNS/csqa/retrieval_... --weight 1 --weight 8
 
 For each weight W the second run's per-choice scores are added, times W, to the first run's (weight 1), as

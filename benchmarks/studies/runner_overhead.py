@@ -2,6 +2,8 @@
 client, tracing, one fsync'ed JSON line per question) against the same loglikelihood requests sent straight
 to `Engine.loglikelihood` in the same batches.
 
+Figures: BENCHMARKS.md, "Strategies and batching: speed"; docs/studies/runner_overhead.md.
+
     python -m reasonkit.benchmarks.studies.runner_overhead                 # random `small` model, 500 questions
     python -m reasonkit.benchmarks.studies.runner_overhead --model DIR --questions 200 --reps 5
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The scale study of BENCHMARKS.md: the `small` recipe's data and schedule at several model sizes, each
+# Question: at which model size does each reasoning format start to work? Figures: BENCHMARKS.md, "Recipe
+# variants (not shipped)"; docs/studies/scale_study.md.
+# The scale study: the `small` recipe's data and schedule at several model sizes, each
 # evaluated on the same questions. Rerunning resumes (training and evaluation alike). Usage:
 #   benchmarks/studies/scale_study.sh DATA_DIR [OUT] [SIZE ...]
 # SIZEs default to "tiny small"; the `small` run is the embedded default model's own recipe. DTYPE=fp32
@@ -24,7 +26,7 @@ for size in $SIZES; do
   bench -b multistep -s direct -s cot --limit 300
   bench -b multistep -s "self_consistency(inner=cot, n=40)" --limit 100
   bench -b world -s direct --limit 200
-  bench -b world -s "maieutic(fallback='pair')" --limit 40  # as measured in BENCHMARKS.md
+  bench -b world -s "maieutic(fallback='pair')" --limit 40  # as measured in docs/studies/scale_study.md
   bench -b corrections -s direct -s "memory(inner=direct, k=1)"
   bench -b csqa -s direct --limit 500
   bench -b csqa -s cot --limit 300

@@ -1,6 +1,9 @@
 """Parity through a client no one here wrote: lm-evaluation-harness's `local-completions` against `reasonkit
 serve`, on CommonsenseQA dev, question by question against `reasonkit bench -s direct`.
 
+Question: Does lm-evaluation-harness, through `reasonkit serve`, score every question as `reasonkit bench`
+does? Figures: BENCHMARKS.md, "Serving and backends"; docs/studies/serving.md.
+
     pip install lm_eval     # not a reasonkit dependency; this script alone needs it (it runs offline)
     python -m reasonkit.benchmarks.studies.serve_parity                      # the bundled model, all 1,221 questions
     python -m reasonkit.benchmarks.studies.serve_parity --model DIR --limit 200

@@ -1,6 +1,9 @@
 """`reasonkit serve` speed and load, loopback only: served vs in-process on the same work, concurrency 64 vs 1,
 2,000 requests at concurrency 64 (errors, server memory before and after), and a client killed mid-request.
 
+Question: How fast and how steady is `reasonkit serve` under load? Figures: BENCHMARKS.md, "Serving and
+backends"; docs/studies/serving.md.
+
     python -m reasonkit.benchmarks.studies.serve_speed                          # the bundled model
     python -m reasonkit.benchmarks.studies.serve_speed --model DIR --requests 256 --load-requests 2000
 

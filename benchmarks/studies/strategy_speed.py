@@ -1,6 +1,8 @@
 """Questions per second of each strategy, batched across questions vs one question at a time, and the cost of
 self-consistency (n=20) relative to one greedy chain-of-thought call, measured side by side in one run.
 
+Figures: BENCHMARKS.md, "Strategies and batching: speed"; docs/studies/strategy_speed.md.
+
     python -m reasonkit.benchmarks.studies.strategy_speed --model runs/small/model --questions 200
     python -m reasonkit.benchmarks.studies.strategy_speed --strategies direct cot --questions 50 --reps 1
 

@@ -1,6 +1,8 @@
 """How much the Quick start's workload slows down beside busy processes, per torch thread setting: each
 setting runs quiet and beside N busy-loop processes, measured side by side in one run.
 
+Figures: BENCHMARKS.md, "Threads"; docs/studies/thread_speed.md.
+
     python -m reasonkit.benchmarks.studies.thread_speed                   # 2:spin, 2 and 1 threads on a 2-core machine
     python -m reasonkit.benchmarks.studies.thread_speed --setting 1 --setting 2 --load 3 --reps 2
 

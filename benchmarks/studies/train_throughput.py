@@ -1,5 +1,8 @@
 """Training throughput of our `Trainer.step` against a minimal nanoGPT-style loop, side by side.
 
+Question: Is our trainer's step as fast as a minimal nanoGPT-style loop? Figures: BENCHMARKS.md, "Language
+model: training and engine speed"; docs/studies/train_throughput.md.
+
     python -m reasonkit.benchmarks.studies.train_throughput --threads 1 --clock cpu [--compile]
 
 Three contestants see the same batches: our trainer's step (the code `train()` runs), our GPT in a plain

@@ -1,6 +1,9 @@
 """Can the model tell true world sentences from false ones when asked for a belief? Maieutic prompting needs
 it to: an explanation is kept only when the model answers it and its negation differently.
 
+Figures: BENCHMARKS.md, "Maieutic"; docs/studies/maieutic_world.md, docs/studies/second_mixture.md,
+docs/studies/position_coupling.md.
+
 For each group of labelled sentences (the world's test statements, their gold explanations and the
 explanations' negations, single facts about test entities, kind facts, explanation-shaped pairs about train
 entities) the script scores log P(true) - log P(false) in maieutic's belief prompt and in direct's prompt,

@@ -75,7 +75,7 @@ def _entity_sentence(name: str, kind: str, holds: bool) -> str:
 def belief_drill_rows(seed: int = 0) -> list[dict[str, object]]:
     """True and false sentences about the world, labelled by its documents: what `benchmarks/studies/world_beliefs.py`
     asks the model to judge, and a recipe source (`generator = "reasonkit.benchmarks.synthetic.world:
-    belief_drill_rows"`, formatter `maieutic:belief_text`; tried in one run, see BENCHMARKS.md). The documents
+    belief_drill_rows"`, formatter `maieutic:belief_text`; tried in one run, see docs/studies/second_mixture.md). The documents
     state only true sentences, so nothing else shows the model a false fact in the belief format.
 
     - every entity (test ones too: their facts are documents): "X is a K." / "X is not a K." for its kind
