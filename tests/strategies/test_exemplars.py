@@ -77,9 +77,10 @@ def test_no_exemplar_is_a_dev_or_test_question() -> None:
 
 def test_no_exemplar_is_a_question_of_the_bundled_evaluation_sets() -> None:
     """Runs everywhere: the package ships the dev/test splits the benchmarks evaluate on."""
-    from reasonkit.benchmarks.loaders import BENCHMARKS, load_benchmark
+    from reasonkit.benchmarks.loaders import load_benchmark
+    from reasonkit.datasets import BUILTIN
 
-    bundled = [name for name, spec in BENCHMARKS.items() if spec.bundled_file is not None]
+    bundled = [spec.name for spec in BUILTIN if spec.files[spec.evaluation_split].bundled is not None]
     assert bundled
     forbidden = {normalize_text(q.text) for name in bundled for q in load_benchmark(name)}
     assert not [e.id for e in all_shipped() if normalize_text(e.question) in forbidden]
