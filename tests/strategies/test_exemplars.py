@@ -28,7 +28,7 @@ DATA = Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parent
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"staged datasets not found at {DATA}")
 
 # Every staged dev/test file of every benchmark, with its question text; written out here rather than taken
-# from build.py so the check does not trust the code it checks.
+# from the dataset specs so the check does not trust the code it checks.
 DEV_AND_TEST = {
     "commonsenseqa/dev.jsonl": lambda r: r["question"]["stem"],
     "commonsenseqa/test_no_answers.jsonl": lambda r: r["question"]["stem"],
