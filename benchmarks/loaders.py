@@ -152,9 +152,10 @@ def load_benchmark(
         raise ValueError(f"benchmark {name!r} has its {here} split{'s' * (len(spec.loadable_splits) > 1)} here, "
                          f"not {split!r}")
     source = Path(path) if path is not None else split_path(spec, split, data_dir)
-    if spec.parser is None:
+    if spec.parser is None:  # the spec's kind where its field mapping leaves it to the file
+        fields = spec.fields if spec.fields.kind != "auto" else spec.fields.model_copy(update={"kind": spec.kind})
         questions = [
-            q.model_copy(update={"split": split}) for q in read_jsonl_benchmark(source, spec.fields, name).questions
+            q.model_copy(update={"split": split}) for q in read_jsonl_benchmark(source, fields, name).questions
         ]
     else:
         questions = _parsed(row_parser(spec), source, split, name)

@@ -174,3 +174,17 @@ def test_a_plugin_dataset_comes_from_its_entry_point_and_a_broken_one_is_named(
     assert get_dataset("plugged").origin == "plugin"
     with pytest.raises(DatasetSpecError, match="dataset 'broken': entry point 'broken_plugin:SPEC' failed to load"):
         get_dataset("broken")
+
+
+def test_the_readme_example_registers_a_dataset_that_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = readme.split("### Adding a dataset", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    rows = [{"id": f"m{i}", "goal": f"Goal {i}?", "sol1": "this", "sol2": "that", "label": i % 2} for i in range(2)]
+    (tmp_path / "myqa").mkdir()
+    (tmp_path / "myqa" / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    exec(compile(code, "README.md (Adding a dataset)", "exec"), {})
+    try:
+        questions = load_questions("myqa", tmp_path)
+    finally:
+        datasets.unregister_dataset("myqa")
+    assert [(q.id, q.options, q.gold) for q in questions] == [("m0", ("this", "that"), 0), ("m1", ("this", "that"), 1)]

@@ -69,6 +69,17 @@ def test_each_set_is_well_formed_and_balanced(name: str) -> None:
 
 
 @needs_data
+def test_the_dataset_specs_hold_out_every_dev_and_test_question() -> None:
+    """What the leak checks and the exemplar builder read (reasonkit.datasets) is this independent list."""
+    from reasonkit.benchmarks.build_exemplars import evaluation_questions
+    from reasonkit.datasets import BUILTIN
+
+    assert {file.path for spec in BUILTIN for file in spec.held_out.values()} == set(DEV_AND_TEST)
+    expected = {normalize_text(text_of(row)) for name, text_of in DEV_AND_TEST.items() for row in rows(name)}
+    assert evaluation_questions(DATA) == expected
+
+
+@needs_data
 def test_no_exemplar_is_a_dev_or_test_question() -> None:
     forbidden = {normalize_text(text_of(row)) for name, text_of in DEV_AND_TEST.items() for row in rows(name)}
     leaked = [e.id for e in all_shipped() if normalize_text(e.question) in forbidden]
