@@ -20,23 +20,41 @@ from reasonkit.benchmarks.custom import DatasetError, field, merged_options, rea
 from reasonkit.datasets import TRAIN, DatasetSpec, get_dataset
 from reasonkit.types import Question
 
-RowParser = Callable[[dict[str, Any], str, str, str], Question]
-"""(row, split, benchmark name, "file:line") -> Question."""
+RowParser = Callable[[dict[str, Any], str, DatasetSpec, str], Question]
+"""(row, split, spec, "file:line") -> Question; the field names come from `spec.fields`."""
 
 
-def csqa_row(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+def _names(spec: DatasetSpec, *keys: str) -> list[str]:
+    """The spec's field names for `keys` (question, options, answer, id); a parser needs every one given."""
+    names = [getattr(spec.fields, key) for key in keys]
+    missing = [key for key, name in zip(keys, names, strict=True) if name is None]
+    if missing:
+        raise DatasetError(f"dataset {spec.name!r}: its parser needs fields.{', fields.'.join(missing)}")
+    return names
+
+
+def _optional(row: dict[str, Any], name: str) -> Any:
+    """A field an unlabelled split leaves out (its answer): None when absent."""
+    try:
+        return field(row, name, "")
+    except DatasetError:
+        return None
+
+
+def csqa_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
     """24 dev rows repeat an option verbatim; identical texts are one answer, so keep the first copy."""
-    choices = field(row, "question.choices", where)
-    texts = [choice["text"] for choice in choices]
+    question, options_field, answer, qid = _names(spec, "question", "options", "answer", "id")
+    choices = field(row, options_field, where)
+    texts = [choice[spec.fields.option_text] for choice in choices]
     labels = [choice["label"] for choice in choices]
-    answer_key = row.get("answerKey")
+    answer_key = _optional(row, answer)
     if answer_key is not None and answer_key not in labels:
-        raise DatasetError(f"{where}: answerKey {answer_key!r} is not one of the labels {labels}")
-    metadata: dict[str, Any] = {"benchmark": benchmark, "concept": row["question"].get("question_concept")}
+        raise DatasetError(f"{where}: {answer} {answer_key!r} is not one of the labels {labels}")
+    metadata: dict[str, Any] = {"benchmark": spec.name, "concept": row["question"].get("question_concept")}
     options, gold = merged_options(texts, labels.index(answer_key) if answer_key is not None else None, metadata)
     return Question(
-        id=str(field(row, "id", where)),
-        text=field(row, "question.stem", where),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
         options=tuple(options),
         gold=gold,
         split=split,
@@ -44,47 +62,51 @@ def csqa_row(row: dict[str, Any], split: str, benchmark: str, where: str) -> Que
     )
 
 
-def strategyqa_row(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+def strategyqa_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
+    question, answer, qid = _names(spec, "question", "answer", "id")
     return Question(
-        id=str(field(row, "qid", where)),
-        text=field(row, "question", where),
-        gold=bool(field(row, "answer", where)),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
+        gold=bool(field(row, answer, where)),
         split=split,
-        metadata={"benchmark": benchmark, "style": "question"},
+        metadata={"benchmark": spec.name, "style": "question"},
     )
 
 
-def creak_row(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
-    label = row.get("label")
+def creak_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
+    question, answer, qid = _names(spec, "question", "answer", "id")
+    label = _optional(row, answer)
     return Question(
-        id=str(field(row, "ex_id", where)),
-        text=field(row, "sentence", where),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
         gold=None if label is None else label == "true",
         split=split,
-        metadata={"benchmark": benchmark, "style": "statement", "entity": row.get("entity")},
+        metadata={"benchmark": spec.name, "style": "statement", "entity": row.get("entity")},
     )
 
 
-def csqa2_row(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
-    answer = row.get("answer")
+def csqa2_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
+    question, answer_field, qid = _names(spec, "question", "answer", "id")
+    answer = _optional(row, answer_field)
     return Question(
-        id=str(field(row, "id", where)),
-        text=field(row, "question", where),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
         gold=None if answer is None else answer == "yes",
         split=split,
-        metadata={"benchmark": benchmark, "style": "question"},
+        metadata={"benchmark": spec.name, "style": "question"},
     )
 
 
-def com2sense_row(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
-    label = row.get("label")
+def com2sense_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
+    question, answer, qid = _names(spec, "question", "answer", "id")
+    label = _optional(row, answer)
     return Question(
-        id=str(field(row, "id", where)),
-        text=field(row, "sent", where),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
         gold=None if label is None else label == "True",
         split=split,
         metadata={
-            "benchmark": benchmark,
+            "benchmark": spec.name,
             "style": "statement",
             "domain": row.get("domain"),
             "scenario": row.get("scenario"),
@@ -92,15 +114,16 @@ def com2sense_row(row: dict[str, Any], split: str, benchmark: str, where: str) -
     )
 
 
-def indexed_choices_row(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+def indexed_choices_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
     """ARC and OpenBookQA in the LLM-Adapters copy: question, choices list, 0-based label. `idx` counts from 0
     in each file, so a train question's id names its split (evaluation ids stay as runs recorded them)."""
-    metadata: dict[str, Any] = {"benchmark": benchmark}
-    options, gold = merged_options(list(field(row, "choices", where)), int(field(row, "label", where)), metadata)
-    prefix = f"{benchmark}-train" if split == "train" else benchmark
+    question, options_field, answer, qid = _names(spec, "question", "options", "answer", "id")
+    metadata: dict[str, Any] = {"benchmark": spec.name}
+    options, gold = merged_options(list(field(row, options_field, where)), int(field(row, answer, where)), metadata)
+    prefix = f"{spec.name}-train" if split == "train" else spec.name
     return Question(
-        id=f"{prefix}-{field(row, 'idx', where)}",
-        text=field(row, "question", where),
+        id=f"{prefix}-{field(row, qid, where)}",
+        text=field(row, question, where),
         options=tuple(options),
         gold=gold,
         split=split,
@@ -158,19 +181,19 @@ def load_benchmark(
             q.model_copy(update={"split": split}) for q in read_jsonl_benchmark(source, fields, name).questions
         ]
     else:
-        questions = _parsed(row_parser(spec), source, split, name)
+        questions = _parsed(row_parser(spec), source, split, spec)
     if spec.pairs_file is not None:
         questions = with_pair_ids(questions, source.parent / spec.pairs_file.format(split=source.name.split(".")[0]))
     return questions
 
 
-def _parsed(parse: RowParser, source: Path, split: str, name: str) -> list[Question]:
+def _parsed(parse: RowParser, source: Path, split: str, spec: DatasetSpec) -> list[Question]:
     questions: list[Question] = []
     seen: dict[str, int] = {}
     for number, row in read_jsonl(source):
         where = f"{source}:{number}"
         try:
-            question = parse(row, split, name, where)
+            question = parse(row, split, spec, where)
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, DatasetError):
                 raise

@@ -87,8 +87,8 @@ class DatasetSpec(BaseModel):
 
     Every split but "train" is held out: the recipes' leak checks and the exemplar builder read the
     `fields.question` (and `fields.id`) of each of those files. Rows are read with `fields` (see
-    `reasonkit bench --jsonl`), or by `parser` ('package.module:function', (row, split, name, where) ->
-    Question) where the format needs code.
+    `reasonkit bench --jsonl`), or by `parser` ('package.module:function', (row, split, spec, "file:line")
+    -> Question, reading the field names from `spec.fields`) where the format needs code.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
