@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from reasonkit.benchmarks.custom import DatasetError, field, merged_options, read_jsonl, read_jsonl_benchmark
-from reasonkit.datasets import TRAIN, DatasetSpec, get_dataset
+from reasonkit.datasets import TRAIN, DatasetSpec, available_datasets
+from reasonkit.plugins import unknown_name
 from reasonkit.types import Question
 
 RowParser = Callable[[dict[str, Any], str, DatasetSpec, str], Question]
@@ -168,7 +169,10 @@ def load_benchmark(
 ) -> list[Question]:
     """All questions of a dataset's evaluation split (or, with split="train", of its train split), in file
     order; `path` overrides the file itself."""
-    spec = get_dataset(name)
+    known = available_datasets()
+    if name not in known:
+        raise KeyError(unknown_name("benchmark", name, known))
+    spec = known[name]
     split = split or spec.evaluation_split
     if split not in spec.loadable_splits:
         here = " and ".join(repr(s) for s in spec.loadable_splits)
