@@ -5,56 +5,49 @@ The whole file is validated before any model call; a bad line fails with file, l
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from reasonkit.benchmarks.loaders import DatasetError, _merged, field, read_jsonl
+from reasonkit.datasets import FieldMapping
+from reasonkit.jsonl import JsonlError, iter_jsonl
 from reasonkit.types import Question
 
 TRUE_WORDS = {"true", "yes", "1", "correct", "t", "y"}
 FALSE_WORDS = {"false", "no", "0", "incorrect", "f", "n"}
 
 
-class FieldMapping(BaseModel):
-    """Which JSON field (dotted path) holds each part of a question."""
+class DatasetError(ValueError):
+    """A dataset file that cannot be read; the message names the file and line."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    question: str = "question"
-    options: str | None = None
-    """A field holding a list of strings (or of objects with `option_text`), or several fields each holding
-    one option, comma-separated: `sol1,sol2` (PIQA), `option1,option2` (WinoGrande)."""
-    answer: str | None = "answer"  # option index, option letter, option text, or true/false
-    id: str | None = None  # default: the line number
-    option_text: str = "text"
-    kind: Literal["auto", "multiple_choice", "binary", "free_form", "fill_blank"] = "auto"
-    answer_base: Literal[0, 1] | None = None
-    """Whether numeric answers count options from 0 or 1; None reads it from the file (see `answer_base_of`)."""
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every non-blank line; .gz transparently; bad JSON names file and line."""
+    try:
+        yield from iter_jsonl(path)
+    except JsonlError as error:
+        raise DatasetError(str(error)) from None
 
-    @classmethod
-    def parse_pairs(cls, pairs: list[str]) -> FieldMapping:
-        """From command-line `key=field` pairs, e.g. `question=stem options=choices answer=label`."""
-        values: dict[str, str] = {}
-        for pair in pairs:
-            key, sep, value = pair.partition("=")
-            if not sep or not key or not value:
-                raise ValueError(f"--field {pair!r}: expected KEY=FIELD, e.g. question=stem")
-            if key not in cls.model_fields or key == "answer_base":
-                known = ", ".join(k for k in cls.model_fields if k != "answer_base")
-                raise ValueError(f"--field {pair!r}: unknown key {key!r}; known: {known}")
-            values[key] = value
-        return cls(**values)
 
-    @classmethod
-    def from_toml(cls, path: Path) -> FieldMapping:
-        try:
-            data = tomllib.loads(path.read_text())
-            return cls(**data.get("fields", data))
-        except (tomllib.TOMLDecodeError, ValidationError) as error:
-            raise ValueError(f"{path}: invalid field mapping: {error}") from error
+def field(row: dict[str, Any], name: str, where: str) -> Any:
+    """A required field, by dotted path; a missing one names the file, line and field."""
+    value: Any = row
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise DatasetError(f"{where}: missing field '{name}'")
+        value = value[part]
+    return value
+
+
+def merged_options(texts: list[str], gold: int | None, metadata: dict[str, Any]) -> tuple[list[str], int | None]:
+    """Identical option texts are one answer: keep the first copy, point gold at it, count the merge."""
+    options = list(dict.fromkeys(texts))
+    if len(options) < len(texts):
+        metadata["merged_duplicate_options"] = len(texts) - len(options)
+    return options, None if gold is None else options.index(texts[gold])
+
 
 
 class JsonlBenchmark(BaseModel):
@@ -205,7 +198,7 @@ def read_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | No
         gold = None if raw is None else _answer(raw, options, kind, base, where, mapping.answer or "")
         metadata: dict[str, Any] = {"benchmark": benchmark}
         if options is not None and not isinstance(gold, bool | str):
-            options, gold = _merged([o.strip() for o in options], gold if isinstance(gold, int) else None, metadata)
+            options, gold = merged_options([o.strip() for o in options], gold if isinstance(gold, int) else None, metadata)
             merged_rows += "merged_duplicate_options" in metadata
             if len(options) == 1:
                 skipped_rows += 1

@@ -1,85 +1,61 @@
-"""Loaders that turn the commonsense QA datasets into `Question`s.
+"""Loaders that turn the commonsense QA datasets into `Question`s, reading their specs (`reasonkit.datasets`).
 
-Each loader reads the dataset's own file format. The evaluation splits of the permissively licensed sets
-ship gzip-compressed in `benchmarks/data/` (see SOURCES.md there), so a fresh clone runs without the shared
-data folder; Com2Sense states no licence and loads only from a folder the user gives.
+Each built-in dataset's rows are read by a parser here (its spec names it); a spec without one is read with
+its field mapping, as `reasonkit bench --jsonl` reads a user's file. The evaluation splits of the
+permissively licensed sets ship gzip-compressed in `benchmarks/data/` (see SOURCES.md there), so a fresh
+clone runs without the shared data folder; Com2Sense states no licence and loads only from a folder the
+user gives.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from reasonkit.jsonl import JsonlError, iter_jsonl
+from reasonkit.benchmarks.custom import DatasetError, field, merged_options, read_jsonl, read_jsonl_benchmark
+from reasonkit.datasets import TRAIN, DatasetSpec, available_datasets
+from reasonkit.plugins import unknown_name
 from reasonkit.types import Question
 
-RowParser = Callable[[dict[str, Any], str, int], Question]
+RowParser = Callable[[dict[str, Any], str, DatasetSpec, str], Question]
+"""(row, split, spec, "file:line") -> Question; the field names come from `spec.fields`."""
 
 
-class DatasetError(ValueError):
-    """A dataset file that cannot be read; the message names the file and line."""
+def _names(spec: DatasetSpec, *keys: str) -> list[str]:
+    """The spec's field names for `keys` (question, options, answer, id); a parser needs every one given."""
+    names = [getattr(spec.fields, key) for key in keys]
+    missing = [key for key, name in zip(keys, names, strict=True) if name is None]
+    if missing:
+        raise DatasetError(f"dataset {spec.name!r}: its parser needs fields.{', fields.'.join(missing)}")
+    return names
 
 
-class BenchmarkSpec(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    description: str
-    kind: str  # multiple_choice | binary
-    split: str
-    shared_path: str  # relative to the shared data folder
-    bundled_file: str | None  # file in benchmarks/data, None when the licence does not allow shipping it
-    license: str
-    train_path: str  # the train split in the shared data folder (never shipped): for memorisation checks
-    pairs_file: str | None = None
-    """Beside the split's file: a JSON map from each id to its complementary statement's id ("{split}" is the
-    file's stem). Com2Sense's official pairwise accuracy counts a pair only when both statements are right."""
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) for every non-blank line; .gz transparently; bad JSON names file and line."""
+def _optional(row: dict[str, Any], name: str) -> Any:
+    """A field an unlabelled split leaves out (its answer): None when absent."""
     try:
-        yield from iter_jsonl(path)
-    except JsonlError as error:
-        raise DatasetError(str(error)) from None
+        return field(row, name, "")
+    except DatasetError:
+        return None
 
 
-def field(row: dict[str, Any], name: str, where: str) -> Any:
-    """A required field, by dotted path; a missing one names the file, line and field."""
-    value: Any = row
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise DatasetError(f"{where}: missing field '{name}'")
-        value = value[part]
-    return value
-
-
-def _merged(texts: list[str], gold: int | None, metadata: dict[str, Any]) -> tuple[list[str], int | None]:
-    """Identical option texts are one answer: keep the first copy, point gold at it, count the merge."""
-    options = list(dict.fromkeys(texts))
-    if len(options) < len(texts):
-        metadata["merged_duplicate_options"] = len(texts) - len(options)
-    return options, None if gold is None else options.index(texts[gold])
-
-
-def _csqa(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+def csqa_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
     """24 dev rows repeat an option verbatim; identical texts are one answer, so keep the first copy."""
-    choices = field(row, "question.choices", where)
-    texts = [choice["text"] for choice in choices]
+    question, options_field, answer, qid = _names(spec, "question", "options", "answer", "id")
+    choices = field(row, options_field, where)
+    texts = [choice[spec.fields.option_text] for choice in choices]
     labels = [choice["label"] for choice in choices]
-    answer_key = row.get("answerKey")
+    answer_key = _optional(row, answer)
     if answer_key is not None and answer_key not in labels:
-        raise DatasetError(f"{where}: answerKey {answer_key!r} is not one of the labels {labels}")
-    metadata: dict[str, Any] = {"benchmark": benchmark, "concept": row["question"].get("question_concept")}
-    options, gold = _merged(texts, labels.index(answer_key) if answer_key is not None else None, metadata)
+        raise DatasetError(f"{where}: {answer} {answer_key!r} is not one of the labels {labels}")
+    metadata: dict[str, Any] = {"benchmark": spec.name, "concept": row["question"].get("question_concept")}
+    options, gold = merged_options(texts, labels.index(answer_key) if answer_key is not None else None, metadata)
     return Question(
-        id=str(field(row, "id", where)),
-        text=field(row, "question.stem", where),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
         options=tuple(options),
         gold=gold,
         split=split,
@@ -87,47 +63,51 @@ def _csqa(row: dict[str, Any], split: str, benchmark: str, where: str) -> Questi
     )
 
 
-def _strategyqa(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+def strategyqa_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
+    question, answer, qid = _names(spec, "question", "answer", "id")
     return Question(
-        id=str(field(row, "qid", where)),
-        text=field(row, "question", where),
-        gold=bool(field(row, "answer", where)),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
+        gold=bool(field(row, answer, where)),
         split=split,
-        metadata={"benchmark": benchmark, "style": "question"},
+        metadata={"benchmark": spec.name, "style": "question"},
     )
 
 
-def _creak(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
-    label = row.get("label")
+def creak_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
+    question, answer, qid = _names(spec, "question", "answer", "id")
+    label = _optional(row, answer)
     return Question(
-        id=str(field(row, "ex_id", where)),
-        text=field(row, "sentence", where),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
         gold=None if label is None else label == "true",
         split=split,
-        metadata={"benchmark": benchmark, "style": "statement", "entity": row.get("entity")},
+        metadata={"benchmark": spec.name, "style": "statement", "entity": row.get("entity")},
     )
 
 
-def _csqa2(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
-    answer = row.get("answer")
+def csqa2_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
+    question, answer_field, qid = _names(spec, "question", "answer", "id")
+    answer = _optional(row, answer_field)
     return Question(
-        id=str(field(row, "id", where)),
-        text=field(row, "question", where),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
         gold=None if answer is None else answer == "yes",
         split=split,
-        metadata={"benchmark": benchmark, "style": "question"},
+        metadata={"benchmark": spec.name, "style": "question"},
     )
 
 
-def _com2sense(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
-    label = row.get("label")
+def com2sense_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
+    question, answer, qid = _names(spec, "question", "answer", "id")
+    label = _optional(row, answer)
     return Question(
-        id=str(field(row, "id", where)),
-        text=field(row, "sent", where),
+        id=str(field(row, qid, where)),
+        text=field(row, question, where),
         gold=None if label is None else label == "True",
         split=split,
         metadata={
-            "benchmark": benchmark,
+            "benchmark": spec.name,
             "style": "statement",
             "domain": row.get("domain"),
             "scenario": row.get("scenario"),
@@ -135,15 +115,16 @@ def _com2sense(row: dict[str, Any], split: str, benchmark: str, where: str) -> Q
     )
 
 
-def _indexed_choices(row: dict[str, Any], split: str, benchmark: str, where: str) -> Question:
+def indexed_choices_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
     """ARC and OpenBookQA in the LLM-Adapters copy: question, choices list, 0-based label. `idx` counts from 0
     in each file, so a train question's id names its split (evaluation ids stay as runs recorded them)."""
-    metadata: dict[str, Any] = {"benchmark": benchmark}
-    options, gold = _merged(list(field(row, "choices", where)), int(field(row, "label", where)), metadata)
-    prefix = f"{benchmark}-train" if split == "train" else benchmark
+    question, options_field, answer, qid = _names(spec, "question", "options", "answer", "id")
+    metadata: dict[str, Any] = {"benchmark": spec.name}
+    options, gold = merged_options(list(field(row, options_field, where)), int(field(row, answer, where)), metadata)
+    prefix = f"{spec.name}-train" if split == "train" else spec.name
     return Question(
-        id=f"{prefix}-{field(row, 'idx', where)}",
-        text=field(row, "question", where),
+        id=f"{prefix}-{field(row, qid, where)}",
+        text=field(row, question, where),
         options=tuple(options),
         gold=gold,
         split=split,
@@ -151,155 +132,72 @@ def _indexed_choices(row: dict[str, Any], split: str, benchmark: str, where: str
     )
 
 
-PARSERS: dict[str, Callable[[dict[str, Any], str, str, str], Question]] = {
-    "csqa": _csqa,
-    "strategyqa": _strategyqa,
-    "creak": _creak,
-    "csqa2": _csqa2,
-    "com2sense": _com2sense,
-    "arc_easy": _indexed_choices,
-    "arc_challenge": _indexed_choices,
-    "openbookqa": _indexed_choices,
-}
-
-BENCHMARKS: dict[str, BenchmarkSpec] = {
-    spec.name: spec
-    for spec in (
-        BenchmarkSpec(
-            name="csqa",
-            description="CommonsenseQA v1.11, 5-way multiple choice",
-            kind="multiple_choice",
-            split="dev",
-            shared_path="commonsenseqa/dev.jsonl",
-            bundled_file="csqa_dev.jsonl.gz",
-            license="MIT",
-            train_path="commonsenseqa/train.jsonl",
-        ),
-        BenchmarkSpec(
-            name="strategyqa",
-            description="StrategyQA yes/no questions needing implicit steps",
-            kind="binary",
-            split="dev",
-            shared_path="strategyqa/dev.jsonl",
-            bundled_file="strategyqa_dev.jsonl.gz",
-            license="MIT",
-            train_path="strategyqa/train.jsonl",
-        ),
-        BenchmarkSpec(
-            name="creak",
-            description="CREAK true/false claims about entities",
-            kind="binary",
-            split="dev",
-            shared_path="creak/dev.jsonl",
-            bundled_file="creak_dev.jsonl.gz",
-            license="MIT",
-            train_path="creak/train.jsonl",
-        ),
-        BenchmarkSpec(
-            name="csqa2",
-            description="CommonsenseQA 2.0 yes/no questions",
-            kind="binary",
-            split="dev",
-            shared_path="csqa2/dev.jsonl",
-            bundled_file="csqa2_dev.jsonl.gz",
-            license="CC BY 4.0",
-            train_path="csqa2/train.jsonl",
-        ),
-        BenchmarkSpec(
-            name="com2sense",
-            description="Com2Sense true/false statements (complementary pairs)",
-            kind="binary",
-            split="dev",
-            shared_path="com2sense/dev.jsonl",
-            bundled_file=None,
-            license="none stated",
-            train_path="com2sense/train.jsonl",
-            pairs_file="pair_id_{split}.json",
-        ),
-        BenchmarkSpec(
-            name="arc_easy",
-            description="AI2 ARC-Easy science questions",
-            kind="multiple_choice",
-            split="test",
-            shared_path="arc/easy_test.jsonl",
-            bundled_file="arc_easy_test.jsonl.gz",
-            license="CC BY-SA 4.0",
-            train_path="arc/easy_train.jsonl",
-        ),
-        BenchmarkSpec(
-            name="arc_challenge",
-            description="AI2 ARC-Challenge science questions",
-            kind="multiple_choice",
-            split="test",
-            shared_path="arc/challenge_test.jsonl",
-            bundled_file="arc_challenge_test.jsonl.gz",
-            license="CC BY-SA 4.0",
-            train_path="arc/challenge_train.jsonl",
-        ),
-        BenchmarkSpec(
-            name="openbookqa",
-            description="OpenBookQA (main), 4-way multiple choice",
-            kind="multiple_choice",
-            split="test",
-            shared_path="openbookqa/test.jsonl",
-            bundled_file="openbookqa_test.jsonl.gz",
-            license="Apache-2.0",
-            train_path="openbookqa/train.jsonl",
-        ),
-    )
-}
-
-
-def resolve_path(spec: BenchmarkSpec, data_dir: str | Path | None) -> Path:
-    """The shared data folder when given, else the bundled copy."""
+def split_path(spec: DatasetSpec, split: str, data_dir: str | Path | None) -> Path:
+    """A split's file: under the data folder when one is given, else its bundled copy."""
+    file = spec.files[split]
     if data_dir is not None:
-        path = Path(data_dir) / spec.shared_path
+        path = Path(data_dir) / file.path
         if not path.is_file():
             raise FileNotFoundError(f"benchmark {spec.name!r}: {path} does not exist (check --data-dir)")
         return path
-    if spec.bundled_file is None:
-        raise FileNotFoundError(
-            f"benchmark {spec.name!r} is not shipped with reasonkit (its licence: {spec.license}, so it cannot "
-            f"be redistributed); pass the folder that holds {spec.shared_path} with --data-dir"
-        )
-    return Path(str(resources.files("reasonkit.benchmarks") / "data" / spec.bundled_file))
-
-
-def train_split_path(spec: BenchmarkSpec, data_dir: str | Path | None) -> Path:
-    """The train split, which only the shared data folder holds."""
-    if data_dir is None:
+    if file.bundled is not None:
+        return Path(str(resources.files("reasonkit.benchmarks") / "data" / file.bundled))
+    if split == TRAIN:
         raise FileNotFoundError(
             f"benchmark {spec.name!r}: the train split is not shipped; pass the folder that holds "
-            f"{spec.train_path} with --data-dir"
+            f"{file.path} with --data-dir"
         )
-    path = Path(data_dir) / spec.train_path
-    if not path.is_file():
-        raise FileNotFoundError(f"benchmark {spec.name!r}: {path} does not exist (check --data-dir)")
-    return path
+    raise FileNotFoundError(
+        f"benchmark {spec.name!r} is not shipped with reasonkit (its licence: {spec.license}, so it cannot "
+        f"be redistributed); pass the folder that holds {file.path} with --data-dir"
+    )
+
+
+def row_parser(spec: DatasetSpec) -> RowParser:
+    """The function its spec names ('package.module:function')."""
+    assert spec.parser is not None
+    module, _, attr = spec.parser.partition(":")
+    try:
+        parser = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as error:
+        raise DatasetError(f"dataset {spec.name!r}: parser {spec.parser!r} cannot be imported ({error})") from None
+    return parser  # type: ignore[no-any-return]
 
 
 def load_benchmark(
     name: str, data_dir: str | Path | None = None, path: str | Path | None = None, split: str | None = None
 ) -> list[Question]:
-    """All questions of a benchmark's evaluation split (or, with split="train", of its train split), in file
+    """All questions of a dataset's evaluation split (or, with split="train", of its train split), in file
     order; `path` overrides the file itself."""
-    if name not in BENCHMARKS:
-        raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
-    spec = BENCHMARKS[name]
-    split = split or spec.split
-    if split not in (spec.split, "train"):
-        raise ValueError(f"benchmark {name!r} has its {spec.split!r} and 'train' splits here, not {split!r}")
-    if path is not None:
-        source = Path(path)
+    known = available_datasets()
+    if name not in known:
+        raise KeyError(unknown_name("benchmark", name, known))
+    spec = known[name]
+    split = split or spec.evaluation_split
+    if split not in spec.loadable_splits:
+        here = " and ".join(repr(s) for s in spec.loadable_splits)
+        raise ValueError(f"benchmark {name!r} has its {here} split{'s' * (len(spec.loadable_splits) > 1)} here, "
+                         f"not {split!r}")
+    source = Path(path) if path is not None else split_path(spec, split, data_dir)
+    if spec.parser is None:  # the spec's kind where its field mapping leaves it to the file
+        fields = spec.fields if spec.fields.kind != "auto" else spec.fields.model_copy(update={"kind": spec.kind})
+        questions = [
+            q.model_copy(update={"split": split}) for q in read_jsonl_benchmark(source, fields, name).questions
+        ]
     else:
-        source = train_split_path(spec, data_dir) if split == "train" else resolve_path(spec, data_dir)
-    parse = PARSERS[name]
+        questions = _parsed(row_parser(spec), source, split, spec)
+    if spec.pairs_file is not None:
+        questions = with_pair_ids(questions, source.parent / spec.pairs_file.format(split=source.name.split(".")[0]))
+    return questions
+
+
+def _parsed(parse: RowParser, source: Path, split: str, spec: DatasetSpec) -> list[Question]:
     questions: list[Question] = []
     seen: dict[str, int] = {}
     for number, row in read_jsonl(source):
         where = f"{source}:{number}"
         try:
-            question = parse(row, split, name, where)
+            question = parse(row, split, spec, where)
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, DatasetError):
                 raise
@@ -308,8 +206,6 @@ def load_benchmark(
             raise DatasetError(f"{where}: duplicate id {question.id!r} (first on line {seen[question.id]})")
         seen[question.id] = number
         questions.append(question)
-    if spec.pairs_file is not None:
-        questions = with_pair_ids(questions, source.parent / spec.pairs_file.format(split=source.name.split(".")[0]))
     return questions
 
 

@@ -1,21 +1,24 @@
 """Benchmarks by name: the bundled commonsense sets, the synthetic suites, and loaders users register.
 
-`load_questions("csqa")`, `load_questions("multistep", split="test_long")`, or a user's loader registered
-with `@register_benchmark("mine")` (for formats that need code; plain JSONL needs none, see custom.py).
+`load_questions("csqa")`, `load_questions("multistep", split="test_long")`, a dataset declared once with
+`reasonkit.datasets.register_dataset(DatasetSpec(...))`, or a user's loader registered with
+`@register_benchmark("mine")` (for formats that need code; plain JSONL needs none, see custom.py).
 `prepare(strategy, questions)` takes the protocol steps a benchmark defines before its first question (the
 feedback of the corrections suite), so runners stay free of benchmark-specific code.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reasonkit.benchmarks.loaders import BENCHMARKS, load_benchmark
+from reasonkit.benchmarks.loaders import load_benchmark
+from reasonkit.datasets import available_datasets
+from reasonkit.plugins import Registry, unknown_name
 from reasonkit.strategy import Strategy
 from reasonkit.types import Question
 
@@ -33,7 +36,11 @@ class BenchmarkInfo(BaseModel):
     origin: str  # "dataset" | "synthetic" | "user"
 
 
-_user_loaders: dict[str, tuple[Loader, BenchmarkInfo]] = {}
+@dataclass(frozen=True)
+class _Registered:
+    info: BenchmarkInfo
+    loader: Loader | None  # None: a synthetic suite, drawn by load_questions
+
 
 SYNTHETIC_DESCRIPTIONS = {
     "arithmetic": (
@@ -50,9 +57,21 @@ SYNTHETIC_DESCRIPTIONS = {
 }
 
 
+def _load_suites() -> None:
+    for name, (kind, description) in SYNTHETIC_DESCRIPTIONS.items():
+        info = BenchmarkInfo(name=name, description=description, kind=kind, default_split="test", origin="synthetic")
+        _registry.add(name, _Registered(info, None))
+
+
+_registry: Registry[_Registered] = Registry("benchmark", load_builtins=_load_suites)
+"""The synthetic suites and the loaders users register; the datasets come from `reasonkit.datasets`."""
+
+
 def register_benchmark(
     name: str, description: str = "", kind: str = "multiple_choice", default_split: str = "dev"
 ) -> Callable[[Loader], Loader]:
+    """Decorator for a loader `(data_dir, split) -> questions`, for formats a `DatasetSpec` cannot read."""
+
     def decorate(loader: Loader) -> Loader:
         if name in available_benchmarks():
             raise ValueError(f"benchmark {name!r} is already registered")
@@ -63,28 +82,25 @@ def register_benchmark(
             default_split=default_split,
             origin="user",
         )
-        _user_loaders[name] = (loader, info)
+        _registry.add(name, _Registered(info, loader))
         return loader
 
     return decorate
 
 
 def available_benchmarks() -> dict[str, BenchmarkInfo]:
+    """The datasets, then the synthetic suites, then the loaders users registered."""
     infos = {
         spec.name: BenchmarkInfo(
             name=spec.name,
             description=spec.description,
             kind=spec.kind,
-            default_split=spec.split,
+            default_split=spec.evaluation_split,
             origin="dataset",
         )
-        for spec in BENCHMARKS.values()
+        for spec in available_datasets().values()
     }
-    for name, (kind, description) in SYNTHETIC_DESCRIPTIONS.items():
-        infos[name] = BenchmarkInfo(
-            name=name, description=description, kind=kind, default_split="test", origin="synthetic"
-        )
-    infos.update({name: info for name, (_, info) in _user_loaders.items()})
+    infos.update({name: registered.info for name, registered in _registry.all().items()})
     return infos
 
 
@@ -95,9 +111,7 @@ def load_questions(
     leaving out every question of the trained seed's suite (`fresh_split`)."""
     infos = available_benchmarks()
     if name not in infos:
-        close = difflib.get_close_matches(name, infos, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown benchmark {name!r}{hint} (known: {', '.join(sorted(infos))})")
+        raise KeyError(unknown_name("benchmark", name, infos))
     info = infos[name]
     split = split or info.default_split
     if suite_seed is not None and info.origin != "synthetic":
@@ -121,7 +135,8 @@ def load_questions(
                 f"benchmark {name!r} has no split {split!r}; it has {', '.join(generated.splits)}"
             )
         return list(generated.splits[split])
-    loader, _ = _user_loaders[name]
+    loader = _registry.get(name).loader
+    assert loader is not None
     return loader(data_dir, split)
 
 

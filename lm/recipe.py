@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reasonkit.atomic import read_utf8, sha256_file
+from reasonkit.datasets import DatasetSpecError, available_datasets, get_dataset
 from reasonkit.jsonl import iter_jsonl
 from reasonkit.lm.config import ModelConfig, SizeName, config_for_size, read_saved_config, verify_checksums
 from reasonkit.lm.tokenizer import MIN_VOCAB_SIZE
@@ -137,6 +138,17 @@ class LeakCheck(_Strict):
     id_field: str | None = Field(None, description="dotted path of the question id; line number when absent")
 
 
+def dataset_leak_checks(names: Literal["all"] | list[str]) -> list[LeakCheck]:
+    """A [[leak_check]] for every held-out (dev/test) file of the named datasets' specs (`reasonkit.datasets`),
+    in the order the datasets were registered; "all": every registered dataset."""
+    specs = list(available_datasets().values()) if names == "all" else [get_dataset(name) for name in names]
+    return [
+        LeakCheck(path=file.path, question_field=spec.fields.question, id_field=spec.fields.id)
+        for spec in specs
+        for file in spec.held_out.values()
+    ]
+
+
 class Recipe(_Strict):
     name: str
     data_dir: str = Field(BUILTIN, description="after load_recipe: the resolved absolute folder")
@@ -146,6 +158,11 @@ class Recipe(_Strict):
     train: TrainSection = TrainSection()
     sources: list[Source] = Field(min_length=1)
     leak_check: list[LeakCheck] = []
+    leak_check_datasets: Literal["all"] | list[str] = Field(
+        [],
+        description="datasets (reasonkit.datasets) whose every dev/test file is a [[leak_check]], listed before "
+        "the recipe's own; 'all': every registered dataset",
+    )
     mixture_from: str | None = Field(
         None,
         description="another recipe (a shipped name or a path) whose [[sources]] and [[leak_check]] this one "
@@ -157,6 +174,28 @@ class Recipe(_Strict):
         "weights start the run; after load_recipe, the resolved absolute folder",
     )
     init_weights_sha256: str | None = Field(None, description="set by load_recipe: the init weights' hash")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_leak_check_datasets(cls, data: Any) -> Any:
+        """The datasets' leak checks become [[leak_check]] entries (a file named twice is checked once)."""
+        if not isinstance(data, dict) or not data.get("leak_check_datasets"):
+            return data
+        names = data["leak_check_datasets"]
+        if names != "all" and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            return data  # the field's own validation names what is wrong
+        try:
+            checks = [check.model_dump() for check in dataset_leak_checks(names)]
+        except DatasetSpecError as error:
+            raise ValueError(f"leak_check_datasets: {error}") from None
+        own = data.get("leak_check", [])
+        if not isinstance(own, list):
+            return data
+        merged: dict[Any, Any] = {}
+        for check in [*checks, *own]:
+            key = check.get("path") if isinstance(check, dict) else id(check)
+            merged.setdefault(key, check)
+        return {**data, "leak_check": list(merged.values())}
 
     @model_validator(mode="after")
     def _check_init(self) -> Recipe:
@@ -233,8 +272,9 @@ class Recipe(_Strict):
 
         The data folder's location is left out (moving the data, or a different --data-dir holding the same
         files, is the same recipe); the data pipeline hashes the files' content itself. So is the init model's
-        folder: its weights' hash stands for it."""
-        content = self.model_dump(mode="json", exclude={"data_dir", "init_from"})
+        folder: its weights' hash stands for it; and leak_check_datasets: the [[leak_check]] entries it
+        expands to stand for it (a recipe that lists those itself is the same recipe)."""
+        content = self.model_dump(mode="json", exclude={"data_dir", "init_from", "leak_check_datasets"})
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -333,9 +373,10 @@ def load_recipe(name_or_path: str | Path, data_dir: str | Path | None = None) ->
 
 
 def _with_mixture(raw: dict[str, Any], base: Path, label: str) -> dict[str, Any]:
-    """`raw` with the [[sources]] and [[leak_check]] of the recipe its mixture_from names."""
+    """`raw` with the [[sources]], [[leak_check]] and leak_check_datasets of the recipe its mixture_from names."""
     declared = raw["mixture_from"]
     own = [f"[[{table}]]" for table in ("sources", "leak_check") if table in raw]
+    own += ["leak_check_datasets"] if "leak_check_datasets" in raw else []
     if own:
         raise RecipeError(
             f"{label}: mixture_from = {declared!r} brings the sources and leak checks; remove {' and '.join(own)}"
@@ -350,7 +391,12 @@ def _with_mixture(raw: dict[str, Any], base: Path, label: str) -> dict[str, Any]
         raise RecipeError(f"{label}: mixture_from = {declared!r}: {error}") from None
     if "mixture_from" in mixture:
         raise RecipeError(f"{label}: mixture_from = {declared!r}: {other} takes its own mixture from another recipe")
-    return {**raw, "sources": mixture.get("sources", []), "leak_check": mixture.get("leak_check", [])}
+    return {
+        **raw,
+        "sources": mixture.get("sources", []),
+        "leak_check": mixture.get("leak_check", []),
+        "leak_check_datasets": mixture.get("leak_check_datasets", []),
+    }
 
 
 def _read_recipe_text(name_or_path: str | Path) -> tuple[str, str, Path, bool]:

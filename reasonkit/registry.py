@@ -19,13 +19,14 @@ import pkgutil
 import reprlib
 import typing
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from reasonkit.plugins import Origin, Registry, docstring_summary
 from reasonkit.strategy import Strategy
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ ENTRY_POINT_GROUP = "reasonkit.strategies"
 BUILTIN_PACKAGE = "reasonkit.strategies"
 
 S = TypeVar("S", bound=type[Strategy])
-Origin = Literal["built-in", "plugin", "user"]
 
 
 class StrategySpecError(ValueError):
@@ -53,24 +53,6 @@ class StrategyInfo:
         return docstring_summary(self.cls)
 
 
-def docstring_summary(obj: object) -> str:
-    """First paragraph of `obj`'s docstring, on one line (what `reasonkit list` shows)."""
-    doc = (inspect.getdoc(obj) or "").strip()
-    return " ".join(doc.split("\n\n")[0].split())
-
-
-@dataclass
-class _State:
-    strategies: dict[str, StrategyInfo] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
-    builtins_loaded: bool = False
-    plugins_loaded: bool = False
-    broken_plugins: dict[str, str] = field(default_factory=dict)
-
-
-_state = _State()
-
-
 def _origin_of(cls: type) -> Origin:
     return "built-in" if cls.__module__.startswith(BUILTIN_PACKAGE + ".") else "user"
 
@@ -82,24 +64,20 @@ def register_strategy(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise TypeError(f"@register_strategy({name!r}) decorates Strategy subclasses, not {cls!r}")
         for key in (name, *aliases):
-            owner = _state.strategies.get(_state.aliases.get(key, key))
+            owner = _state.find(key)
             if owner is not None and owner.cls.__qualname__ != cls.__qualname__:
                 raise ValueError(
                     f"strategy name {key!r} is taken by {owner.cls.__module__}.{owner.cls.__qualname__};"
                     f" cannot register {cls.__module__}.{cls.__qualname__}"
                 )
         cls.name = name
-        _state.strategies[name] = StrategyInfo(name, cls, _origin_of(cls), tuple(aliases))
-        _state.aliases.update(dict.fromkeys(aliases, name))
+        _state.add(name, StrategyInfo(name, cls, _origin_of(cls), tuple(aliases)), aliases)
         return cls
 
     return decorate
 
 
 def _load_builtins() -> None:
-    if _state.builtins_loaded:
-        return
-    _state.builtins_loaded = True
     package = importlib.import_module(BUILTIN_PACKAGE)
     for module in pkgutil.iter_modules(package.__path__):
         if not module.name.startswith("_"):
@@ -111,55 +89,28 @@ def _load_builtins() -> None:
                 ) from error
 
 
-def _load_plugins() -> None:
-    if _state.plugins_loaded:
-        return
-    _state.plugins_loaded = True
-    for name, loaded in load_entry_points(ENTRY_POINT_GROUP, "strategy", _state.broken_plugins):
-        if isinstance(loaded, type) and issubclass(loaded, Strategy) and loaded.name not in _state.strategies:
-            register_strategy(name)(loaded)
-        info = _state.strategies.get(name)
-        if info is not None and info.origin == "user":
-            _state.strategies[name] = StrategyInfo(info.name, info.cls, "plugin", info.aliases)
+def _adopt(name: str, loaded: Any) -> None:
+    """An entry point naming a Strategy class its module did not register: register it under that name."""
+    if isinstance(loaded, type) and issubclass(loaded, Strategy) and loaded.name not in _state.entries:
+        register_strategy(name)(loaded)
 
 
-def load_entry_points(group: str, kind: str, broken: dict[str, str]) -> Iterator[tuple[str, Any]]:
-    """(name, object) of each entry point of `group`; one that raises or exits at import is logged and put in
-    `broken` by name, and the others still load."""
-    for entry_point in importlib.metadata.entry_points(group=group):
-        try:
-            loaded = entry_point.load()
-        except (Exception, SystemExit) as error:
-            message = f"entry point {entry_point.value!r} failed to load: {type(error).__name__}: {error}"
-            broken[entry_point.name] = message
-            log.warning("%s plugin %r: %s", kind, entry_point.name, message)
-            continue
-        yield entry_point.name, loaded
+def _new_state(**state: Any) -> Registry[StrategyInfo]:
+    """An empty strategy registry (tests start from one, e.g. with builtins_loaded=True)."""
+    return Registry("strategy", ENTRY_POINT_GROUP, _load_builtins, _adopt, StrategySpecError, **state)
 
 
-def _ensure_loaded() -> None:
-    _load_builtins()
-    _load_plugins()
+_state = _new_state()
 
 
 def available_strategies() -> dict[str, StrategyInfo]:
     """Every registered strategy (built-in, plugin, user), by name."""
-    _ensure_loaded()
-    return dict(sorted(_state.strategies.items()))
+    return dict(sorted(_state.all().items()))
 
 
 def get_strategy_class(name: str) -> type[Strategy]:
     """The class registered as `name` (or an alias); unknown names get "did you mean" suggestions."""
-    _ensure_loaded()
-    info = _state.strategies.get(_state.aliases.get(name, name))
-    if info is not None:
-        return info.cls
-    if name in _state.broken_plugins:
-        raise StrategySpecError(f"strategy {name!r}: {_state.broken_plugins[name]}")
-    known = sorted([*_state.strategies, *_state.aliases])
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise StrategySpecError(f"unknown strategy {name!r}{hint} (known: {', '.join(known) or 'none'})")
+    return _state.get(name).cls
 
 
 def build_strategy(spec: str | dict[str, Any] | Strategy) -> Strategy:

@@ -1,6 +1,6 @@
 """Few-shot exemplars with rationales, shipped with the package (built from TRAINING splits only).
 
-The files in strategies/exemplars/ are written by strategies/exemplars/build.py from the staged datasets;
+The files in strategies/exemplars/ are written by benchmarks/build_exemplars.py from the staged datasets;
 SOURCES.md there gives each file's origin and licence. A question picks its exemplar set by
 `question.metadata["benchmark"]`; other benchmarks fall back by question kind (multiple choice ->
 CommonsenseQA, binary -> a pool of StrategyQA and CREAK; free-form questions need exemplars passed in).

@@ -31,8 +31,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from reasonkit.benchmarks.loaders import BENCHMARKS, load_benchmark
+from reasonkit.benchmarks.loaders import load_benchmark
 from reasonkit.benchmarks.metrics import Interval, bootstrap_accuracy, bootstrap_auc, majority_baseline
+from reasonkit.datasets import BUILTIN
 from reasonkit.lm.engine import Engine
 from reasonkit.models import load_model
 from reasonkit.strategies.memory_store import MemoryStore
@@ -126,7 +127,7 @@ def probe_benchmark(
 @click.option("--data-dir", required=True, type=click.Path(exists=True, file_okay=False),
               help="The shared data folder (train splits are not shipped).")
 @click.option("-b", "--benchmark", "benchmarks", multiple=True, required=True,
-              type=click.Choice(sorted(name for name, spec in BENCHMARKS.items() if spec.kind == "binary")),
+              type=click.Choice(sorted(spec.name for spec in BUILTIN if spec.kind == "binary")),
               help="A true/false set (repeatable).")
 @click.option("--model", default="default", show_default=True, help="Model folder or default.")
 @click.option("--features", "kinds", multiple=True, type=click.Choice(["lm", "minilm"]),

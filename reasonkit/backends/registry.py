@@ -11,7 +11,6 @@ are validated against the factory's signature (query-string values are coerced: 
 from __future__ import annotations
 
 import ast
-import difflib
 import importlib
 import importlib.metadata
 import inspect
@@ -19,13 +18,13 @@ import logging
 import re
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, validate_call
 
+from reasonkit.plugins import Origin, Registry, docstring_summary
 from reasonkit.protocol import LanguageModel
-from reasonkit.registry import Origin, docstring_summary, load_entry_points
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +65,6 @@ class BackendInfo:
         return docstring_summary(self.factory)
 
 
-@dataclass
-class _State:
-    backends: dict[str, BackendInfo] = field(default_factory=dict)
-    builtins_loaded: bool = False
-    plugins_loaded: bool = False
-    broken_plugins: dict[str, str] = field(default_factory=dict)
-
-
-_state = _State()
-
-
 def register_backend(
     name: str,
     *,
@@ -92,53 +80,44 @@ def register_backend(
         raise ValueError(f"backend name {name!r}: letters, digits, '_' and '-' only")
 
     def decorate(factory: F) -> F:
-        owner = _state.backends.get(name)
+        owner = _state.find(name)
         if owner is not None and owner.factory.__qualname__ != factory.__qualname__:
             raise ValueError(f"backend name {name!r} is taken by {owner.factory.__module__}.{owner.factory.__qualname__}")
         origin: Origin = "built-in" if factory.__module__.startswith("reasonkit.backends.") else "user"
-        _state.backends[name] = BackendInfo(
+        _state.add(name, BackendInfo(
             name, factory, origin, usage or f"{name}:TARGET", capabilities or Capabilities(), available or (lambda: True)
-        )
+        ))
         return factory
 
     return decorate
 
 
-def _ensure_loaded() -> None:
-    if not _state.builtins_loaded:
-        _state.builtins_loaded = True
-        importlib.import_module(BUILTIN_MODULE)
-    if _state.plugins_loaded:
-        return
-    _state.plugins_loaded = True
-    for name, loaded in load_entry_points(ENTRY_POINT_GROUP, "backend", _state.broken_plugins):
-        if name not in _state.backends and callable(loaded):
-            register_backend(name)(loaded)
-        info = _state.backends.get(name)
-        if info is not None and info.origin == "user":
-            _state.backends[name] = BackendInfo(
-                info.name, info.factory, "plugin", info.usage, info.capabilities, info.available
-            )
+def _adopt(name: str, loaded: Any) -> None:
+    """An entry point naming a factory its module did not register: register it under that name."""
+    if name not in _state.entries and callable(loaded):
+        register_backend(name)(loaded)
+
+
+def _load_builtins() -> None:
+    importlib.import_module(BUILTIN_MODULE)
+
+
+def _new_state(**state: Any) -> Registry[BackendInfo]:
+    """An empty backend registry (tests start from one)."""
+    return Registry("backend", ENTRY_POINT_GROUP, _load_builtins, _adopt, BackendSpecError, **state)
+
+
+_state = _new_state()
 
 
 def available_backends() -> dict[str, BackendInfo]:
     """Every registered backend (built-in, plugin, user), by name."""
-    _ensure_loaded()
-    return dict(sorted(_state.backends.items()))
+    return dict(sorted(_state.all().items()))
 
 
 def get_backend(name: str) -> BackendInfo:
     """The backend registered as `name`; unknown names get "did you mean" suggestions."""
-    _ensure_loaded()
-    info = _state.backends.get(name)
-    if info is not None:
-        return info
-    if name in _state.broken_plugins:
-        raise BackendSpecError(f"backend {name!r}: {_state.broken_plugins[name]}")
-    known = sorted(_state.backends)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise BackendSpecError(f"unknown backend {name!r}{hint} (known: {', '.join(known)})")
+    return _state.get(name)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.benchmarks.loaders import BENCHMARKS, DatasetError, load_benchmark
+from reasonkit.benchmarks.loaders import DatasetError, load_benchmark
 from reasonkit.benchmarks.registry import load_questions
+from reasonkit.datasets import BUILTIN, get_dataset
 
 SHARED = Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
 
@@ -22,7 +23,7 @@ def test_bundled_split_loads_with_gold_answers(name: str) -> None:
     assert len(questions) == EXPECTED_COUNTS[name]
     assert all(q.gold is not None for q in questions)
     assert all(q.metadata["benchmark"] == name for q in questions)
-    assert {q.kind for q in questions} == {BENCHMARKS[name].kind}
+    assert {q.kind for q in questions} == {get_dataset(name).kind}
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared data folder not present")
@@ -83,7 +84,7 @@ def test_train_split_is_read_from_the_data_folder_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared data folder not present")
-@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+@pytest.mark.parametrize("name", sorted(spec.name for spec in BUILTIN))
 def test_train_splits_load_and_share_no_id_with_the_evaluation_split(name: str) -> None:
     train = load_benchmark(name, data_dir=SHARED, split="train")
     assert len(train) > 400 and {q.split for q in train} == {"train"}

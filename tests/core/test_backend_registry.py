@@ -29,7 +29,7 @@ from reasonkit.protocol import LanguageModel
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """The built-in backends plus what a test registers; no installed plugins."""
     builtins = {name: info for name, info in available_backends().items() if info.origin == "built-in"}
-    monkeypatch.setattr(registry, "_state", registry._State(backends=builtins, builtins_loaded=True))
+    monkeypatch.setattr(registry, "_state", registry._new_state(entries=builtins, builtins_loaded=True))
     use_entry_points(monkeypatch, [])
 
 

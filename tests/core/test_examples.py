@@ -28,7 +28,7 @@ MODULE = "reasonkit_ask_twice"
 @pytest.fixture(autouse=True)
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The example's module and registrations vanish after each test; built-in strategies are not needed."""
-    monkeypatch.setattr(registry, "_state", registry._State(builtins_loaded=True))
+    monkeypatch.setattr(registry, "_state", registry._new_state(builtins_loaded=True))
     use_entry_points(monkeypatch, [])
     monkeypatch.syspath_prepend(str(EXAMPLE))
     monkeypatch.delitem(sys.modules, MODULE, raising=False)

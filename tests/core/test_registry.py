@@ -24,7 +24,7 @@ from reasonkit.types import Prediction, Question
 @pytest.fixture(autouse=True)
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Registrations made by a test vanish after it; built-in modules are not imported here."""
-    state = registry._State(builtins_loaded=True)
+    state = registry._new_state(builtins_loaded=True)
     monkeypatch.setattr(registry, "_state", state)
     use_entry_points(monkeypatch, [])
 
@@ -243,7 +243,7 @@ def test_built_in_modules_are_imported_on_first_lookup(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "BUILTIN_PACKAGE", "fake_builtins")
-    monkeypatch.setattr(registry, "_state", registry._State())
+    monkeypatch.setattr(registry, "_state", registry._new_state())
     assert available_strategies()["mine"].origin == "built-in"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from reasonkit.datasets import BUILTIN
 from reasonkit.lm.data import (
     DataError,
     DataLeakError,
@@ -238,6 +239,8 @@ def test_a_source_with_a_short_val_split_is_left_out_of_validation_only(tmp_path
 @pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"no staged data at {DATA_DIR} (set REASONKIT_DATA_DIR)")
 def test_small_recipe_has_no_dev_or_test_question_in_training() -> None:
     recipe = load_recipe("small", data_dir=DATA_DIR)
+    held_out = {file.path for spec in BUILTIN for file in spec.held_out.values()}
+    assert len(held_out) == 12 and held_out <= {check.path for check in recipe.leak_check}  # every dataset spec's
     checker = LeakChecker.for_recipe(recipe)
     assert checker.stats.eval_questions > 15_000
     dropped: dict[str, int] = {}

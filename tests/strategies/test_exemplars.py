@@ -28,7 +28,7 @@ DATA = Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parent
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"staged datasets not found at {DATA}")
 
 # Every staged dev/test file of every benchmark, with its question text; written out here rather than taken
-# from build.py so the check does not trust the code it checks.
+# from the dataset specs so the check does not trust the code it checks.
 DEV_AND_TEST = {
     "commonsenseqa/dev.jsonl": lambda r: r["question"]["stem"],
     "commonsenseqa/test_no_answers.jsonl": lambda r: r["question"]["stem"],
@@ -69,6 +69,17 @@ def test_each_set_is_well_formed_and_balanced(name: str) -> None:
 
 
 @needs_data
+def test_the_dataset_specs_hold_out_every_dev_and_test_question() -> None:
+    """What the leak checks and the exemplar builder read (reasonkit.datasets) is this independent list."""
+    from reasonkit.benchmarks.build_exemplars import evaluation_questions
+    from reasonkit.datasets import BUILTIN
+
+    assert {file.path for spec in BUILTIN for file in spec.held_out.values()} == set(DEV_AND_TEST)
+    expected = {normalize_text(text_of(row)) for name, text_of in DEV_AND_TEST.items() for row in rows(name)}
+    assert evaluation_questions(DATA) == expected
+
+
+@needs_data
 def test_no_exemplar_is_a_dev_or_test_question() -> None:
     forbidden = {normalize_text(text_of(row)) for name, text_of in DEV_AND_TEST.items() for row in rows(name)}
     leaked = [e.id for e in all_shipped() if normalize_text(e.question) in forbidden]
@@ -77,9 +88,10 @@ def test_no_exemplar_is_a_dev_or_test_question() -> None:
 
 def test_no_exemplar_is_a_question_of_the_bundled_evaluation_sets() -> None:
     """Runs everywhere: the package ships the dev/test splits the benchmarks evaluate on."""
-    from reasonkit.benchmarks.loaders import BENCHMARKS, load_benchmark
+    from reasonkit.benchmarks.loaders import load_benchmark
+    from reasonkit.datasets import BUILTIN
 
-    bundled = [name for name, spec in BENCHMARKS.items() if spec.bundled_file is not None]
+    bundled = [spec.name for spec in BUILTIN if spec.files[spec.evaluation_split].bundled is not None]
     assert bundled
     forbidden = {normalize_text(q.text) for name in bundled for q in load_benchmark(name)}
     assert not [e.id for e in all_shipped() if normalize_text(e.question) in forbidden]

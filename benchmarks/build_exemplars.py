@@ -1,23 +1,31 @@
-"""Rebuild the shipped exemplar files from the staged datasets (training splits only).
+"""Rebuild the shipped exemplar files (strategies/exemplars/) from the staged datasets (training splits only).
 
-    python strategies/exemplars/build.py            # reads $REASONKIT_DATA_DIR or <repo>/../shared/data
+    python -m reasonkit.benchmarks.build_exemplars    # reads $REASONKIT_DATA_DIR or <repo>/../shared/data
 
-Each set takes rows from a TRAINING split, drops any whose question (normalised text) appears in a dev or test
-file of any staged benchmark, keeps short rationales (few-shot prompts must fit a 512-token context), balances
-the answers, and samples PER_SET rows with a fixed seed, so the output is the same on every run.
+Each set takes rows from a TRAINING split, drops any whose question (normalised text) appears in a held-out
+(dev or test) file of any dataset spec (`reasonkit.datasets`), keeps short rationales (few-shot prompts must
+fit a 512-token context), balances the answers, and samples PER_SET rows with a fixed seed, so the output is
+the same on every run. It lives with the benchmarks, which know the datasets and the synthetic suites; the
+strategies only read the files it writes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from reasonkit.atomic import atomic_write_bytes
+from reasonkit.benchmarks.custom import field, read_jsonl
+from reasonkit.benchmarks.synthetic.multistep import MultiStepSuite
+from reasonkit.benchmarks.synthetic.world import WorldSuite
+from reasonkit.datasets import available_datasets, get_dataset
 from reasonkit.strategies.exemplars import Exemplar, dump_exemplars, normalize_text
+from reasonkit.strategies.maieutic import MaieuticExemplar, rule_negation
 from reasonkit.strategies.prompts import LETTERS, clean
 
 PER_SET = 16
@@ -25,43 +33,38 @@ SEED = 20221
 MAX_QUESTION_CHARS = 140
 MAX_RATIONALE_CHARS = 200
 MIN_RATIONALE_CHARS = 30
-HERE = Path(__file__).resolve().parent
 log = logging.getLogger("reasonkit.exemplars.build")
-
-EVALUATION_FILES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "commonsenseqa/dev.jsonl": lambda r: r["question"]["stem"],
-    "commonsenseqa/test_no_answers.jsonl": lambda r: r["question"]["stem"],
-    "strategyqa/dev.jsonl": lambda r: r["question"],
-    "creak/dev.jsonl": lambda r: r["sentence"],
-    "creak/test_without_labels.jsonl": lambda r: r["sentence"],
-    "csqa2/dev.jsonl": lambda r: r["question"],
-    "csqa2/test_no_answers.jsonl": lambda r: r["question"],
-    "com2sense/dev.jsonl": lambda r: r["sent"],
-    "com2sense/test_no_labels.jsonl": lambda r: r["sent"],
-    "arc/easy_test.jsonl": lambda r: r["question"],
-    "arc/challenge_test.jsonl": lambda r: r["question"],
-    "openbookqa/test.jsonl": lambda r: r["question"],
-}
-"""Every staged dev/test file and how to read its question text: no exemplar may be one of these."""
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("REASONKIT_DATA_DIR", HERE.parents[2] / "shared" / "data"))
+    return Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+def exemplars_dir() -> Path:
+    """Where the strategies read their exemplar files from."""
+    return Path(str(resources.files("reasonkit.strategies") / "exemplars"))
+
+
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    for _, row in read_jsonl(path):
+        yield row
+
+
+def _path(root: Path, dataset: str, split: str) -> Path:
+    return root / get_dataset(dataset).files[split].path
 
 
 def evaluation_questions(root: Path) -> set[str]:
-    """Normalised text of every dev/test question staged under `root`."""
+    """Normalised text of every held-out question of every dataset spec, of the files staged under `root`."""
     keys: set[str] = set()
-    for name, text_of in EVALUATION_FILES.items():
-        if (root / name).exists():
-            keys.update(normalize_text(text_of(row)) for row in read_jsonl(root / name))
+    for spec in available_datasets().values():
+        for file in spec.held_out.values():
+            path = root / file.path
+            if path.exists():
+                keys.update(
+                    normalize_text(field(row, spec.fields.question, f"{path}:{number}"))
+                    for number, row in read_jsonl(path)
+                )
     return keys
 
 
@@ -73,9 +76,9 @@ def _short(question: str, rationale: str) -> bool:
 
 def commonsenseqa(root: Path) -> list[Exemplar]:
     """ECQA explanations of CommonsenseQA TRAIN questions (ECQA's split mixes in CSQA dev; those are dropped)."""
-    dev_ids = {row["id"] for row in read_jsonl(root / "commonsenseqa/dev.jsonl")}
+    dev_ids = {row["id"] for row in _rows(_path(root, "csqa", "dev"))}
     out = []
-    for row in read_jsonl(root / "ecqa/ecqa_flan_cot_train.jsonl"):
+    for row in _rows(root / "ecqa/ecqa_flan_cot_train.jsonl"):
         question, rationale = clean(row["question"]), clean(row["explanation"])
         if row["csqa_split"] == "train" and row["csqa_id"] not in dev_ids and _short(question, rationale):
             out.append(
@@ -93,9 +96,9 @@ def commonsenseqa(root: Path) -> list[Exemplar]:
 
 def strategyqa(root: Path) -> list[Exemplar]:
     """StrategyQA train questions with their annotated facts joined as the rationale."""
-    dev_ids = {row["qid"] for row in read_jsonl(root / "strategyqa/dev.jsonl")}
+    dev_ids = {row["qid"] for row in _rows(_path(root, "strategyqa", "dev"))}
     out = []
-    for row in read_jsonl(root / "strategyqa/train.jsonl"):
+    for row in _rows(_path(root, "strategyqa", "train")):
         question, rationale = clean(row["question"]), clean(" ".join(row["facts"]))
         if row["qid"] not in dev_ids and _short(question, rationale):
             out.append(
@@ -113,7 +116,7 @@ def strategyqa(root: Path) -> list[Exemplar]:
 def creak(root: Path) -> list[Exemplar]:
     """CREAK train claims with their human explanations."""
     out = []
-    for row in read_jsonl(root / "creak/train.jsonl"):
+    for row in _rows(_path(root, "creak", "train")):
         question, rationale = clean(row["sentence"]), clean(row["explanation"])
         if row["ex_id"].startswith("train_") and _short(question, rationale):
             out.append(
@@ -133,8 +136,6 @@ def multistep(root: Path) -> list[Exemplar]:
 
     The suite draws its test split before its train split from one generator, so the first train questions
     are the same whatever n_train is, and the suite itself checks them disjoint from its test splits."""
-    from reasonkit.benchmarks.synthetic.multistep import MultiStepSuite
-
     train = MultiStepSuite().generate(seed=0, n_train=400).splits["train"]
     return [Exemplar.from_question(q, source="multistep") for q in train if q.metadata["n_steps"] >= 2]
 
@@ -155,9 +156,6 @@ def balanced_sample(candidates: list[Exemplar], k: int, rng: random.Random) -> l
 def maieutic_world(k: int = 8) -> str:
     """The maieutic strategy's exemplars for the synthetic world: train statements of the suite (seed 0) with
     their two-fact explanation, half true and half false, negated by the strategy's rule."""
-    from reasonkit.benchmarks.synthetic.world import WorldSuite
-    from reasonkit.strategies.maieutic import MaieuticExemplar, rule_negation
-
     train = WorldSuite().generate(seed=0).splits["train"]
     chosen = [q for q in train if q.gold is True][: k // 2] + [q for q in train if q.gold is False][: k - k // 2]
     random.Random(f"{SEED}:maieutic_world").shuffle(chosen)
@@ -172,16 +170,20 @@ def maieutic_world(k: int = 8) -> str:
 BUILDERS = {"commonsenseqa": commonsenseqa, "strategyqa": strategyqa, "creak": creak, "multistep": multistep}
 
 
+def build(root: Path, out: Path) -> None:
+    """Every exemplar set from the datasets under `root`, written to `out`."""
+    forbidden = evaluation_questions(root)
+    for name, builder in BUILDERS.items():
+        candidates = [e for e in builder(root) if normalize_text(e.question) not in forbidden]
+        chosen = balanced_sample(candidates, PER_SET, random.Random(f"{SEED}:{name}"))
+        atomic_write_bytes(out / f"{name}.jsonl", dump_exemplars(chosen).encode("utf-8"))
+        log.info("%s: %d candidates, wrote %d", name, len(candidates), len(chosen))
+    atomic_write_bytes(out / "maieutic_world_train.jsonl", maieutic_world().encode("utf-8"))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    root = data_dir()
-    forbidden = evaluation_questions(root)
-    for name, build in BUILDERS.items():
-        candidates = [e for e in build(root) if normalize_text(e.question) not in forbidden]
-        chosen = balanced_sample(candidates, PER_SET, random.Random(f"{SEED}:{name}"))
-        (HERE / f"{name}.jsonl").write_text(dump_exemplars(chosen), encoding="utf-8")
-        log.info("%s: %d candidates, wrote %d", name, len(candidates), len(chosen))
-    (HERE / "maieutic_world_train.jsonl").write_text(maieutic_world(), encoding="utf-8")
+    build(data_dir(), exemplars_dir())
 
 
 if __name__ == "__main__":
