@@ -56,6 +56,7 @@ __all__ = [
     "RunOutcome",
     "Spec",
     "SpecSource",
+    "Track",
     "default_strategies",
     "read_strategy_config",
     "slug",
