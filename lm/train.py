@@ -15,8 +15,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,16 +30,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from reasonkit import torchrun
 from reasonkit.atomic import atomic_write_bytes
-from reasonkit.lm import distributed
 from reasonkit.lm.checkpoint import load_checkpoint, read_state, save_checkpoint
 from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.data import Batch, TrainData
-from reasonkit.lm.distributed import DistContext
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import ModelFolderError, load_pretrained, save_pretrained
 from reasonkit.lm.recipe import Recipe, TrainSection
 from reasonkit.lm.schedule import learning_rate
+from reasonkit.torchrun import DistContext
 
 logger = logging.getLogger(__name__)
 
@@ -159,18 +159,21 @@ class Trainer:
         self.settings = train
         self.data = data
         self.context = context
-        self.precision = resolve_precision(train, context.device)
-        if context.device.type == "cuda":
+        if context.device is None:
+            raise ValueError("a Trainer needs a process context placed on a device (torchrun.join(device=...))")
+        self.device = context.device
+        self.precision = resolve_precision(train, self.device)
+        if self.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32
-        self.model = GPT(config).to(context.device)
-        self.optimizer = make_optimizer(self.model, train, context.device)
+        self.model = GPT(config).to(self.device)
+        self.optimizer = make_optimizer(self.model, train, self.device)
         net: nn.Module = LossOf(self.model, self.precision.autocast_dtype)
         if self.precision.compile:
             net = torch.compile(net)
         self.eval_net = net
         self.net: nn.Module = net
         if context.is_distributed:
-            device_ids = [context.device.index] if context.device.type == "cuda" else None
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(net, device_ids=device_ids)
 
     def lr_at(self, step: int) -> float:
@@ -181,7 +184,7 @@ class Trainer:
 
     def step(self, step: int) -> StepOutput:
         """Optimizer step `step` (0-based): accumulate grad_accum micro batches, clip, update."""
-        t, device = self.settings, self.context.device
+        t, device = self.settings, self.device
         lr = self.lr_at(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -209,7 +212,7 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return StepOutput(
-            distributed.mean_across_ranks(total, self.context),
+            self.context.mean(total),
             grad_norm.detach(),
             tokens * self.context.world_size,
         )
@@ -217,7 +220,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, batches: Sequence[Batch]) -> float:
         self.eval_net.eval()
-        device = self.context.device
+        device = self.device
         losses = [
             self.eval_net(x.to(device), y.to(device), None if p is None else p.to(device)) for x, y, p in batches
         ]
@@ -347,15 +350,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "reasonkit" / "data"
 
 
-@contextmanager
-def _process_group(device: str) -> Iterator[DistContext]:
-    context = distributed.setup(device)
-    try:
-        yield context
-    finally:
-        distributed.teardown(context)
-
-
 def train(
     recipe: Recipe,
     out_dir: str | Path,
@@ -386,10 +380,10 @@ def train(
         )
 
     started = time.perf_counter()
-    with _process_group(recipe.train.device) as context:
+    with torchrun.process_group(recipe.train.device) as context:
         if context.is_main:
             data = TrainData.prepare(recipe, cache_dir)
-        distributed.barrier(context)  # rank 0 fills the token cache once; the others then read it
+        context.barrier()  # rank 0 fills the token cache once; the others then read it
         if not context.is_main:
             data = TrainData.prepare(recipe, cache_dir)
         seed_everything(recipe.seed)
@@ -410,7 +404,7 @@ def train(
             f"{trainer.model.num_params():,}",
             total_steps,
             trainer.precision,
-            context.device,
+            trainer.device,
             context.world_size,
         )
 
@@ -501,7 +495,7 @@ def train(
                 },
             )
             plot_losses(out_dir / METRICS_FILE, out_dir / LOSS_PLOT, f"{recipe.name}: {step} steps")
-        distributed.barrier(context)
+        context.barrier()
         return TrainResult(
             out_dir=out_dir,
             model_dir=out_dir / MODEL_DIR,

@@ -26,6 +26,12 @@ from reasonkit.protocol import (
     call_backend,
 )
 
+__all__ = [
+    "CacheStats",
+    "CachedLM",
+    "ReportsCacheHits",
+]
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1

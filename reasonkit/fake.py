@@ -23,6 +23,13 @@ from reasonkit.protocol import (
     Sample,
 )
 
+__all__ = [
+    "FakeLM",
+    "Rule",
+    "ScoreFn",
+    "fake_tokens",
+]
+
 ScoreFn = Callable[[str, str], float]
 """(context, continuation) -> summed log-probability of the continuation."""
 

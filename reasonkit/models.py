@@ -14,6 +14,13 @@ from pydantic import BaseModel
 
 from reasonkit.protocol import LanguageModel
 
+__all__ = [
+    "ModelInfo",
+    "available_models",
+    "default_model_dir",
+    "load_model",
+]
+
 
 class ModelInfo(BaseModel):
     spec: str

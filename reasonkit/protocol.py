@@ -11,6 +11,30 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
+__all__ = [
+    "CONSTRAINED_GENERATION",
+    "MAX_NEW_TOKENS",
+    "MAX_SAMPLES",
+    "AsyncLanguageModel",
+    "Constraint",
+    "ContextWindowError",
+    "GenerationRequest",
+    "GenerationResult",
+    "LanguageModel",
+    "LoglikelihoodRequest",
+    "LoglikelihoodResult",
+    "PromptLogprobsRequest",
+    "PromptLogprobsResult",
+    "Sample",
+    "ScoresPromptTokens",
+    "TokenLogprob",
+    "TruncationPolicy",
+    "UnsupportedRequestError",
+    "call_backend",
+    "find_stop",
+    "refuse_constraints",
+]
+
 MAX_SAMPLES = 256
 """Most samples one generation request may draw. Each sample holds a KV cache of the whole context: for the
 bundled model (512-token window, 6 layers x 2 x 256 fp32 values a token) 256 samples are 1.5 GiB."""

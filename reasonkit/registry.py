@@ -29,6 +29,17 @@ from pydantic_core import ErrorDetails
 from reasonkit.plugins import Origin, Registry, docstring_summary
 from reasonkit.strategy import Strategy
 
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "StrategyInfo",
+    "StrategySpecError",
+    "available_strategies",
+    "build_strategy",
+    "get_strategy_class",
+    "load_entry_points",
+    "register_strategy",
+]
+
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "reasonkit.strategies"

@@ -26,6 +26,11 @@ from reasonkit.protocol import (
 )
 from reasonkit.types import Prediction, Question
 
+__all__ = [
+    "AsyncLM",
+    "Strategy",
+]
+
 
 class AsyncLM(Protocol):
     """What a strategy calls. Implemented by reasonkit.batching.BatchingClient."""

@@ -7,6 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+__all__ = [
+    "BLANK",
+    "Answer",
+    "LMCall",
+    "Prediction",
+    "Question",
+    "QuestionKind",
+    "Trace",
+]
+
 Answer = int | bool | str
 """An option index (multiple choice), True / False (binary statement) or a string (free-form, e.g. arithmetic)."""
 

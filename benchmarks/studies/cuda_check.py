@@ -36,7 +36,6 @@ import torch
 from reasonkit.benchmarks.registry import load_questions
 from reasonkit.benchmarks.studies.train_throughput import RandomTokens
 from reasonkit.lm.config import config_for_size
-from reasonkit.lm.distributed import DistContext, resolve_device
 from reasonkit.lm.recipe import TrainSection, load_recipe
 from reasonkit.lm.train import Trainer, read_metrics, train
 from reasonkit.models import load_model
@@ -44,6 +43,7 @@ from reasonkit.protocol import GenerationResult, LanguageModel
 from reasonkit.strategies.chain_of_thought import ChainOfThought
 from reasonkit.strategies.direct import Direct
 from reasonkit.strategy import Strategy
+from reasonkit.torchrun import DistContext, resolve_device
 from reasonkit.types import Prediction, Question
 
 VOCAB = 8192  # the default model's

@@ -31,10 +31,10 @@ from torch import Tensor, nn
 
 from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.data import Batch
-from reasonkit.lm.distributed import DistContext
 from reasonkit.lm.model import GPT
 from reasonkit.lm.recipe import TrainSection
 from reasonkit.lm.train import Trainer
+from reasonkit.torchrun import DistContext
 
 
 class RandomTokens:

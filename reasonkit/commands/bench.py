@@ -7,15 +7,10 @@ questions and rank 0 merges the shares into one results.jsonl per run.
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import re
-import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,191 +26,50 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from reasonkit.batching import QuestionError
 from reasonkit.benchmarks.custom import FieldMapping, read_jsonl_benchmark
 from reasonkit.benchmarks.metrics import bootstrap_accuracy
-from reasonkit.benchmarks.registry import load_questions, prepare
-from reasonkit.benchmarks.runner import (
-    ResultLine,
-    RunError,
-    RunRecord,
-    data_hash,
-    merge_shards,
-    prepare_run_dir,
-    run_benchmark,
-    run_lock,
+from reasonkit.benchmarks.plan import (
+    ALL_STRATEGIES,
+    DEFAULT_STRATEGY,
+    MAX_SEED,
+    EvaluationPlan,
+    PlanError,
+    PlannedRun,
+    RunOutcome,
+    SpecSource,
+    read_strategy_config,
 )
+from reasonkit.benchmarks.registry import load_questions
+from reasonkit.benchmarks.runner import ResultLine, RunError
 from reasonkit.protocol import ContextWindowError, LanguageModel
-from reasonkit.registry import StrategySpecError, available_strategies, build_strategy
-from reasonkit.strategy import Strategy
+from reasonkit.torchrun import PeerFailed, launched_rank, process_group
 from reasonkit.types import Question
 
-log = logging.getLogger(__name__)
 console = Console(stderr=True)
-
-Spec = str | dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SpecSource:
-    """A strategy spec and the option it came from (for error messages)."""
-
-    spec: Spec
-    option: str
-
-
-@dataclass
-class PlannedRun:
-    benchmark: str
-    questions: list[Question]
-    label: str
-    strategy: Strategy
-
-
-SLUG_LENGTH = 80
-MAX_SEED = 2**63 - 1
-
-
-def slug(text: str) -> str:
-    """A folder name for a strategy label or a benchmark; a long one is cut and ends in a hash of the whole label,
-    so specs that differ only past the cut (e.g. in an ensemble's last weight) get folders of their own. No
-    leading dot: a name such as ".." must not lead out of --out."""
-    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", re.sub(r"[\"']", "", text)).lstrip("._").rstrip("_") or "strategy"
-    if len(name) <= SLUG_LENGTH:
-        return name
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"{name[: SLUG_LENGTH - 9]}-{digest}"
-
-
-def spec_label(spec: Spec) -> str:
-    """How a run is named: the spec string as given, or a dict spec written as one, `name(option=value)`."""
-    if isinstance(spec, str):
-        return " ".join(spec.split())
-
-    def render(value: Any) -> str:
-        return spec_label(value) if isinstance(value, dict) and "name" in value else repr(value)
-
-    options = ", ".join(f"{key}={render(value)}" for key, value in spec.items() if key != "name")
-    return f"{spec['name']}({options})" if options else str(spec["name"])
 
 
 def strategy_specs(specs: tuple[str, ...], config_file: Path | None) -> list[SpecSource]:
     """Specs from --strategy, then from a TOML file of [[strategy]] tables (name plus options)."""
-    result = [SpecSource(spec, "--strategy") for spec in specs]
+    result = [SpecSource(spec=spec, option="--strategy") for spec in specs]
     if config_file is None:
         return result
-    raw = config_file.read_bytes()
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise click.BadParameter(f"{config_file}:{line}: not UTF-8 text", param_hint="--strategy-config") from None
-    except tomllib.TOMLDecodeError as error:
-        raise click.BadParameter(f"{config_file}: {error}", param_hint="--strategy-config") from error
-    except RecursionError:
-        raise click.BadParameter(f"{config_file}: nested too deeply to read", param_hint="--strategy-config") from None
-    tables = data.get("strategy", [])
-    if not isinstance(tables, list) or not tables:
-        raise click.BadParameter(f"{config_file}: expected [[strategy]] tables", param_hint="--strategy-config")
-    for number, table in enumerate(tables, start=1):
-        if not isinstance(table, dict) or not isinstance(table.get("name"), str):
-            raise click.BadParameter(
-                f"{config_file}: [[strategy]] table {number} needs a name = \"...\"", param_hint="--strategy-config"
-            )
-        result.append(SpecSource(table, f"--strategy-config ({config_file}, [[strategy]] table {number})"))
-    return result
+        return [*result, *read_strategy_config(config_file)]
+    except PlanError as error:
+        raise as_click(error) from error
 
 
-def sets_seed(spec: Any) -> bool:
-    """Whether a spec sets a seed anywhere, nested strategies included."""
-    if isinstance(spec, str):
-        return re.search(r"\bseed\s*=", spec) is not None
-    if isinstance(spec, dict):
-        return "seed" in spec or any(sets_seed(value) for value in spec.values())
-    if isinstance(spec, list | tuple):
-        return any(sets_seed(value) for value in spec)
-    return False
-
-
-def seeded(config: Any, seed: int) -> Any:
-    """The config with every `seed` option, nested ones included, set to `seed`."""
-    if isinstance(config, dict):
-        return {key: seed if key == "seed" else seeded(value, seed) for key, value in config.items()}
-    if isinstance(config, list | tuple):
-        return type(config)(seeded(value, seed) for value in config)
-    return config
-
-
-def build(source: SpecSource, seed: int) -> Strategy:
-    """The strategy, with the run's --seed in every strategy that samples unless the spec sets a seed."""
-    try:
-        strategy = build_strategy(source.spec)
-        if sets_seed(source.spec):
-            return strategy
-        config = strategy.config()
-        with_seed = seeded(config, seed)
-        return strategy if with_seed == config else build_strategy(with_seed)
-    except StrategySpecError as error:
-        raise click.BadParameter(str(error), param_hint=source.option) from error
-
-
-ALL_STRATEGIES = "all"
-"""`-s all`: every registered strategy that builds without options and applies to the questions."""
-DEFAULT_STRATEGY = "direct"
-"""What a bare `reasonkit bench` runs: the cheapest strategy (lm-eval's default scoring), not all of them."""
+def as_click(error: PlanError) -> click.UsageError:
+    """A plan that cannot be made is a usage error, naming the option at fault when there is one."""
+    if error.option is None:
+        return click.UsageError(str(error))
+    return click.BadParameter(str(error), param_hint=error.option)
 
 
 def say(message: str) -> None:
     """A line to stderr, once under torchrun (rank 0), not once per process."""
-    if int(os.environ.get("RANK", "0")) == 0:
+    if launched_rank() == 0:
         click.echo(message, err=True)
-
-
-def announce(plan: list[PlannedRun], out: Path) -> None:
-    """What the command is about to do, before the model loads: runs, questions, and answers to compute
-    (each run then shows its own progress and time left)."""
-    total = sum(len(run.questions) for run in plan)
-    say(f"plan: {len(plan)} run{'s' * (len(plan) != 1)}, {total} answers in all, into {out}/")
-    for benchmark in dict.fromkeys(run.benchmark for run in plan):
-        runs = [run for run in plan if run.benchmark == benchmark]
-        say(f"  {benchmark} ({len(runs[0].questions)} questions): {', '.join(run.label for run in runs)}")
-
-
-def default_strategies(questions: list[Question]) -> list[SpecSource]:
-    """Every registered strategy that builds without options and applies to most of the questions."""
-    sources = []
-    sample = questions[:20]
-    for name in available_strategies():
-        try:
-            strategy = build_strategy(name)
-        except StrategySpecError as error:  # needs options we cannot guess
-            log.info("skipping strategy %s as a default: %s", name, error)
-            continue
-        if sum(strategy.applies_to(q) for q in sample) > len(sample) / 2:
-            sources.append(SpecSource(name, "default strategies"))
-    return sources
-
-
-def applicable(plan: list[PlannedRun]) -> list[PlannedRun]:
-    """The runs whose strategy applies to some of their questions: a run that could only abstain would read
-    as 0% accuracy. Each one dropped is named; if none is left, that is a usage error."""
-    kept = []
-    for run in plan:
-        if not run.questions or any(run.strategy.applies_to(q) for q in run.questions):
-            kept.append(run)
-        elif int(os.environ.get("RANK", "0")) == 0:  # said once under torchrun, not once per process
-            click.echo(f"skipping {run.label} on {run.benchmark}: it applies to none of its questions "
-                       f"({describe_kind(run.questions[0])})", err=True)
-    if not kept:
-        raise click.UsageError("no strategy asked for applies to any question of the benchmarks asked for "
-                               "(`reasonkit list` describes each strategy)")
-    return kept
-
-
-def describe_kind(question: Question) -> str:
-    if question.options is not None:
-        return f"{'fill-in-the-blank' if question.is_fill_blank else 'multiple choice'}, e.g. {question.id}"
-    return f"{'true/false statements' if question.is_binary else 'free-form answers'}, e.g. {question.id}"
 
 
 def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...],
@@ -256,77 +110,13 @@ def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[s
         except (ValueError, FileNotFoundError) as error:
             raise click.BadParameter(str(error), param_hint="--jsonl") from error
         suites[jsonl.stem] = read.questions
-        if int(os.environ.get("RANK", "0")) == 0:
+        if launched_rank() == 0:
             for note in read.notes():
                 click.echo(f"--jsonl {jsonl}: {note}", err=True)
     empty = [name for name, questions in suites.items() if not questions]
     if empty:
         raise click.UsageError(f"no questions in {', '.join(empty)}")
     return suites
-
-
-class Distributed:
-    """Rank and world size under torchrun (gloo: CPU processes and GPUs alike), and the few collective
-    steps the command needs. One process without torchrun."""
-
-    def __init__(self) -> None:
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        if self.world_size > 1:
-            import torch.distributed as dist
-
-            if not dist.is_initialized():
-                dist.init_process_group("gloo")
-            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
-
-    def device(self, device: str) -> str:
-        """`cuda` means this process's own GPU (LOCAL_RANK) under torchrun."""
-        if device == "cuda" and self.world_size > 1:
-            return f"cuda:{os.environ.get('LOCAL_RANK', self.rank)}"
-        return device
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def on_rank_zero(self, step: Callable[[], None]) -> None:
-        """Run `step` on rank 0; a click error it raises is raised on every rank, so all stop together."""
-        message: str | None = None
-        try:
-            if self.rank == 0:
-                step()
-        except click.ClickException as error:
-            if self.world_size == 1:
-                raise
-            message = error.format_message()
-        if self.world_size > 1:
-            import torch.distributed as dist
-
-            box = [message]
-            dist.broadcast_object_list(box, src=0)
-            message = box[0]
-        if message is not None:
-            if self.rank != 0:
-                raise click.exceptions.Exit(1)  # rank 0 says why
-            raise click.ClickException(message)
-
-    def close(self) -> None:
-        if self.world_size > 1:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
-
-
-@contextmanager
-def distributed() -> Iterator[Distributed]:
-    context = Distributed()
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
@@ -416,35 +206,37 @@ def bench(
     unless --fail-fast. Under torchrun (`torchrun --nproc_per_node N -m reasonkit bench ...`) the questions
     are shared across processes."""
     suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split, suite_seed, answer_base)
-    if limit is not None:
-        suites = {name: questions[:limit] for name, questions in suites.items()}
     every = ALL_STRATEGIES in strategies
     sources = strategy_specs(tuple(s for s in strategies if s != ALL_STRATEGIES), strategy_config)
     if not sources and not every:
-        sources = [SpecSource(DEFAULT_STRATEGY, "the default strategy")]
         say(f"no --strategy given: running {DEFAULT_STRATEGY} (each option's log-likelihood); "
             f"-s cot, -s maieutic, ... pick others, -s {ALL_STRATEGIES} runs every strategy that applies")
-    plan = [
-        PlannedRun(name, questions, spec_label(source.spec), build(source, seed))
-        for name, questions in suites.items()
-        for source in [*sources, *(s for s in (default_strategies(questions) if every else [])
-                                   if s.spec not in [given.spec for given in sources])]
-    ]
-    plan = applicable(plan)
-    announce(plan, out)
-    labels = [(slug(run.benchmark), slug(run.label)) for run in plan]
-    if len(set(labels)) < len(labels):
-        twice = next(label for label in labels if labels.count(label) > 1)
-        raise click.UsageError(f"two strategies would share the run folder {out / twice[0] / twice[1]}")
+    try:
+        plan = EvaluationPlan.build(suites, [*sources, *([ALL_STRATEGIES] if every else [])], seed=seed,
+                                    limit=limit, out=out, on_note=say)
+        for line in plan.describe():
+            say(line)
+        plan.check_folders()
+    except PlanError as error:
+        raise as_click(error) from error
     model_options = {"truncation": truncation}
-    with distributed() as dist:
-        lm = load_lm(model_spec, cache_path, {**model_options, **({"device": dist.device(device)} if device else {})})
-        rows = [
-            row
-            for run in plan
-            if (row := bench_one(run, lm, model_spec, model_options, seed, limit, out, concurrency, max_batch,
-                                 fail_fast, dist)) is not None
-        ]
+    rows: list[dict[str, Any]] = []
+
+    def finished(outcome: RunOutcome) -> None:
+        rows.append(summary_row(outcome.benchmark, outcome.label, outcome.lines))
+        click.echo(f"{outcome.benchmark} {outcome.label}: {rows[-1]['accuracy']} -> {outcome.run_dir}")
+
+    with process_group(backend="gloo") as context:
+        options = {**model_options, **({"device": context.device_name(device)} if device else {})}
+        lm = load_lm(model_spec, cache_path, options)
+        try:
+            plan.execute(lm, model=model_spec or "default", model_options=model_options, concurrency=concurrency,
+                         max_batch=max_batch, fail_fast=fail_fast, context=context,
+                         track=partial(progress_bar, shown=context.is_main), on_finished=finished)
+        except RunError as error:
+            raise click.ClickException(f"{error}{hint_for(error)}") from error
+        except PeerFailed:
+            raise click.exceptions.Exit(1) from None  # rank 0 says why
     if rows:
         print_summary(summary_table(rows))
     failed = [row for row in rows if row["errors"]]
@@ -472,42 +264,6 @@ def load_lm(model_spec: str | None, cache_path: Path | None, options: dict[str, 
         return load_model(model_spec, cache=cache_path, **options)
     except (FileNotFoundError, NotADirectoryError, ValueError) as error:
         raise click.BadParameter(str(error), param_hint="--model") from error
-
-
-def bench_one(
-    run: PlannedRun, lm: LanguageModel, model_spec: str | None, model_options: dict[str, Any], seed: int,
-    limit: int | None, out: Path, concurrency: int, max_batch: int, fail_fast: bool, dist: Distributed,
-) -> dict[str, Any] | None:
-    """One strategy on one benchmark; the summary row on rank 0, None on the other ranks. Rank 0 holds the run
-    folder's lock from the first check to the merge, so no other run writes there meanwhile."""
-    run_dir = out / slug(run.benchmark) / slug(run.label)
-    preparation = prepare(run.strategy, run.questions)
-    record = RunRecord(
-        benchmark=run.benchmark, split=run.questions[0].split, strategy=run.label,
-        strategy_config=run.strategy.config(), model=model_spec or "default", model_fingerprint=lm.fingerprint,
-        model_options=model_options, seed=seed, limit=limit, n_questions=len(run.questions),
-        data_hash=data_hash(run.questions), preparation=preparation,
-    )
-
-    with ExitStack() as held:
-
-        def check_folder() -> None:
-            try:
-                held.enter_context(run_lock(run_dir))
-                prepare_run_dir(run_dir, record)
-            except RunError as error:
-                raise click.ClickException(str(error)) from error
-
-        dist.on_rank_zero(check_folder)
-        lines = run_with_progress(run, lm, run_dir, record, concurrency, max_batch, fail_fast, dist)
-        if dist.world_size > 1:
-            dist.barrier()
-            if dist.rank != 0:
-                return None
-            lines = merge_shards(run_dir, dist.world_size)
-    row = summary_row(run.benchmark, run.label, lines)
-    click.echo(f"{run.benchmark} {run.label}: {row['accuracy']} -> {run_dir}")
-    return row
 
 
 class RunProgress:
@@ -545,28 +301,21 @@ class RunProgress:
         return f"acc {100 * self.correct / self.answered:.1f}%" if self.answered else "acc -"
 
 
-def run_with_progress(
-    run: PlannedRun, lm: LanguageModel, run_dir: Path, record: RunRecord, concurrency: int, max_batch: int,
-    fail_fast: bool, dist: Distributed,
-) -> list[ResultLine]:
-    """This rank's share of the run, with a progress bar (questions/s, running accuracy, ETA) on rank 0."""
+@contextmanager
+def progress_bar(run: PlannedRun, share: int, *, shown: bool) -> Iterator[RunProgress]:
+    """This rank's share of a run as a progress bar (questions/s, running accuracy, ETA), on rank 0 only."""
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[acc]}"), TextColumn("{task.fields[qps]}"), TimeElapsedColumn(),
                TextColumn("{task.fields[eta]}")]
-    with Progress(*columns, console=console, disable=dist.rank != 0) as progress:
-        share = len(range(dist.rank, len(run.questions), dist.world_size))
-        bar = RunProgress(progress, f"{run.benchmark} · {run.label}", share)
-        try:
-            return run_benchmark(run.questions, run.strategy, lm, run_dir, record, concurrency=concurrency,
-                                 max_batch=max_batch, rank=dist.rank, world_size=dist.world_size,
-                                 fail_fast=fail_fast, on_resume=bar.resumed, on_result=bar.result)
-        except RunError as error:
-            raise click.ClickException(str(error)) from error
-        except QuestionError as error:
-            raise click.ClickException(f"{run_dir}: {error}{hint_for(error)}") from error
+    with Progress(*columns, console=console, disable=not shown) as progress:
+        yield RunProgress(progress, f"{run.benchmark} · {run.label}", share)
 
 
-def hint_for(error: QuestionError) -> str:
-    if isinstance(error.__cause__, ContextWindowError):
-        return "; rerun with --truncation left, or give the strategy fewer shots"
+def hint_for(error: BaseException) -> str:
+    """What to try when a question failed because its prompt is over the model's window."""
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, ContextWindowError):
+            return "; rerun with --truncation left, or give the strategy fewer shots"
+        cause = cause.__cause__
     return ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import get_args
 
@@ -11,6 +10,7 @@ import click
 from pydantic import ValidationError
 
 from reasonkit.lm.config import SizeName
+from reasonkit.torchrun import launched_rank
 
 
 @click.command()
@@ -106,7 +106,7 @@ def train(
         result = run_training(recipe, out_dir, resume=resume, cache_dir=cache_dir)
     except (RecipeError, CheckpointError, DataError, TrainError) as error:
         raise click.ClickException(str(error)) from None
-    if int(os.environ.get("RANK", "0")) == 0:
+    if launched_rank() == 0:
         click.echo(
             f"trained {result.steps} steps ({result.tokens_seen:,} tokens) in {result.seconds:.0f} s; "
             f"val loss {result.val_loss:.4f}; model in {result.model_dir}"

@@ -293,7 +293,7 @@ def test_torchrun_shards_the_questions_and_merges_them_as_one_process_would(
 
 
 def test_long_specs_that_differ_past_the_cut_get_folders_of_their_own() -> None:
-    from reasonkit.commands.bench import SLUG_LENGTH, slug
+    from reasonkit.benchmarks.plan import SLUG_LENGTH, slug
 
     assert slug("memory(inner=direct, store='stores/genericskb', k=3)") == (
         "memory_inner=direct_store=stores_genericskb_k=3"
@@ -427,7 +427,7 @@ def test_a_bare_bench_runs_direct_only_and_says_what_it_will_do(tmp_path: Path, 
 
 
 def test_strategy_all_runs_every_strategy_that_applies(tmp_path: Path, tiny_model_dir: Path) -> None:
-    from reasonkit.commands.bench import default_strategies
+    from reasonkit.benchmarks.plan import default_strategies
 
     every = [source.spec for source in default_strategies(load_questions("world")[:2])]
     assert "direct" in every and "cot" in every and "scratchpad" not in every

@@ -65,3 +65,18 @@ def test_the_ask_example_prints_the_answer_and_a_readable_trace() -> None:
     assert len(shown) < 400
     quiet = CliRunner().invoke(main, [*args, "-q"])
     assert quiet.exit_code == 0 and re.fullmatch(r"answer: (True|False)  confidence \d\.\d{3}", quiet.output.strip())
+
+
+@pytest.mark.slow
+def test_the_evaluation_plan_example_writes_the_commands_run_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = python_block("The same evaluation from Python")
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md (evaluation plan)", "exec"), {})
+    printed = [line.split(" ", 1) for line in out.getvalue().splitlines()]
+    assert [folder for folder, _ in printed] == ["runs/csqa/direct", "runs/csqa/cot"]
+    assert all(0 <= float(accuracy) <= 1 for _, accuracy in printed)
+    assert all((tmp_path / folder / "results.jsonl").exists() for folder, _ in printed)
