@@ -31,7 +31,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from reasonkit.batching import QuestionError
 from reasonkit.benchmarks.custom import FieldMapping, read_jsonl_benchmark
 from reasonkit.benchmarks.metrics import bootstrap_accuracy
 from reasonkit.benchmarks.registry import load_questions, prepare
@@ -45,6 +44,7 @@ from reasonkit.benchmarks.runner import (
     run_benchmark,
     run_lock,
 )
+from reasonkit.driver import QuestionError
 from reasonkit.protocol import ContextWindowError, LanguageModel
 from reasonkit.registry import StrategySpecError, available_strategies, build_strategy
 from reasonkit.strategy import Strategy

@@ -6,14 +6,13 @@ import asyncio
 
 import pytest
 
-from reasonkit.batching import (
-    BatchingClient,
+from reasonkit.client import BatchingClient, solve_traced
+from reasonkit.driver import (
     QuestionError,
     arun_questions,
     iter_outcomes,
     iter_predictions,
     run_questions,
-    solve_traced,
 )
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import (
