@@ -2,10 +2,10 @@
 
 A model (or a sentence encoder) is many times faster on one batch of a few hundred inputs than on a few
 hundred calls of one, and the coroutines (one per question) each submit a few inputs and wait. A submission
-is parked; a flusher task yields to the other coroutines until `idle_rounds` event-loop rounds pass with no new
-submission, or, when the caller says how many submitters are running, until every one of them waits. Then
-everything waiting is handed to `send` in one list per group (groups go out together, in the order given),
-and each submitter wakes with the results of its own items. The LM client (`reasonkit.client`) and the
+is parked; a flusher task yields to the other coroutines until `idle_rounds` event-loop rounds pass with no
+new submission, or, when the caller says how many submitters are running, until every one of them waits.
+Then everything waiting is handed to `send` in one list per group (groups go out together, in the order
+given), and each submitter wakes with the results of its own items. The LM client (`reasonkit.client`) and the
 memory store's searches (`reasonkit.strategies.memory_store`) both batch through this.
 """
 
@@ -99,7 +99,9 @@ class MicroBatcher(Generic[T, R]):
             if len(self.groups) == 1:
                 await self._send_group(self.groups[0], pending)
             else:
-                await asyncio.gather(*(self._send_group(g, [w for w in pending if w.group == g]) for g in self.groups))
+                await asyncio.gather(
+                    *(self._send_group(g, [w for w in pending if w.group == g]) for g in self.groups)
+                )
         finally:
             self._out = [w for w in self._out if w not in pending]
 

@@ -1,11 +1,11 @@
 """The import rule: no module of the installed package imports itself back, even through functions.
 
-The graph is read from the source of every module of the installed `reasonkit` (its packages as pyproject.toml
-lists them, found where Python imports them from). Every `import` statement counts, also one inside a function
-(it runs when the function is called, and a cycle through it is still a cycle); one under `if TYPE_CHECKING:`
-does not, since it never runs. grimp would build this graph, but it walks one folder per top-level package and
-cannot follow pyproject's package-dir mapping (lm/, strategies/, benchmarks/ become reasonkit.*) in an editable
-install, so the statements are read with ast here.
+The graph is read from the source of every module of the installed `reasonkit` (its packages as
+pyproject.toml lists them, found where Python imports them from). Every `import` statement counts, also one
+inside a function (it runs when the function is called, and a cycle through it is still a cycle); one under
+`if TYPE_CHECKING:` does not, since it never runs. grimp would build this graph, but it walks one folder per
+top-level package and cannot follow pyproject's package-dir mapping (lm/, strategies/, benchmarks/ become
+reasonkit.*) in an editable install, so the statements are read with ast here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import pkgutil
+import sys
 import tomllib
 from pathlib import Path
 
@@ -21,7 +22,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = "reasonkit.benchmarks.studies"
-CLIENT_SIDE = {"reasonkit.client", "reasonkit.microbatch", "reasonkit.cache", "reasonkit.protocol", "reasonkit.types"}
+CLIENT_SIDE = {
+    "reasonkit.client",
+    "reasonkit.microbatch",
+    "reasonkit.cache",
+    "reasonkit.protocol",
+    "reasonkit.types",
+}
 
 
 def package_modules() -> dict[str, Path]:
@@ -34,7 +41,8 @@ def package_modules() -> dict[str, Path]:
         modules[package] = Path(spec.origin)
         for info in pkgutil.iter_modules(spec.submodule_search_locations):
             if not info.ispkg:
-                modules[f"{package}.{info.name}"] = Path(info.module_finder.path) / f"{info.name}.py"  # type: ignore[union-attr]
+                folder = Path(info.module_finder.path)  # type: ignore[union-attr]
+                modules[f"{package}.{info.name}"] = folder / f"{info.name}.py"
     return modules
 
 
@@ -48,7 +56,7 @@ def _type_checking_only(tree: ast.Module) -> set[int]:
 
 
 def imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The package's modules that `name` imports anywhere in its body (the deepest module each statement names)."""
+    """The package's modules that `name` imports anywhere in its body (the deepest module each names)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     skipped = _type_checking_only(tree)
     targets: set[str] = set()
@@ -66,7 +74,8 @@ def imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             else:
                 source = node.module or ""
             targets.update(
-                f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source for alias in node.names
+                f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source
+                for alias in node.names
             )
     found = set()
     for target in targets:
@@ -88,7 +97,12 @@ def graph() -> nx.DiGraph:
 
 
 def test_the_graph_covers_every_mapped_package(graph: nx.DiGraph) -> None:
-    for module in ("reasonkit.driver", "reasonkit.lm.model", "reasonkit.strategies.direct", "reasonkit.benchmarks.runner"):
+    for module in (
+        "reasonkit.driver",
+        "reasonkit.lm.model",
+        "reasonkit.strategies.direct",
+        "reasonkit.benchmarks.runner",
+    ):
         assert module in graph
     assert graph.has_edge("reasonkit.benchmarks.runner", "reasonkit.driver")
 
@@ -113,7 +127,20 @@ def test_strategies_call_the_client_never_the_driver(graph: nx.DiGraph) -> None:
     client_reaches = nx.descendants(graph, "reasonkit.client")
     assert not client_reaches & {"reasonkit.driver", "reasonkit.strategy"}, client_reaches
     driver_reaches = nx.descendants(graph, "reasonkit.driver")
-    assert driver_reaches <= CLIENT_SIDE | {"reasonkit.atomic", "reasonkit.jsonl"}, driver_reaches
+    assert driver_reaches <= CLIENT_SIDE, driver_reaches
     composites = [m for m in graph if m.startswith("reasonkit.strategies.")]
     bad = sorted(f"{m} -> reasonkit.driver" for m in composites if graph.has_edge(m, "reasonkit.driver"))
     assert not bad, bad
+
+
+def test_the_old_batching_module_still_imports_and_says_where_things_went() -> None:
+    import reasonkit.client
+    import reasonkit.driver
+
+    sys.modules.pop("reasonkit.batching", None)
+    with pytest.warns(DeprecationWarning, match="reasonkit.client .* reasonkit.driver"):
+        old = importlib.import_module("reasonkit.batching")
+    assert old.BatchingClient is reasonkit.client.BatchingClient
+    assert old.solve_traced is reasonkit.client.solve_traced
+    assert old.run_questions is reasonkit.driver.run_questions
+    assert old.QuestionError is reasonkit.driver.QuestionError
