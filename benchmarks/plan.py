@@ -25,7 +25,6 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from reasonkit import torchrun
-from reasonkit.batching import QuestionError
 from reasonkit.benchmarks.registry import prepare
 from reasonkit.benchmarks.runner import (
     ResultLine,
@@ -38,6 +37,7 @@ from reasonkit.benchmarks.runner import (
     run_lock,
     shard_of,
 )
+from reasonkit.driver import QuestionError
 from reasonkit.protocol import LanguageModel
 from reasonkit.registry import StrategySpecError, available_strategies, build_strategy
 from reasonkit.strategy import Strategy

@@ -35,7 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import reasonkit
 from reasonkit.atomic import atomic_write_text
-from reasonkit.batching import BatchingClient, QuestionError, iter_outcomes
+from reasonkit.client import BatchingClient
+from reasonkit.driver import QuestionError, iter_outcomes
 from reasonkit.protocol import LanguageModel
 from reasonkit.strategy import Strategy
 from reasonkit.types import Answer, LMCall, Prediction, Question, Trace

@@ -38,6 +38,9 @@ _LAZY: dict[str, str] = {
     "MemoryStore": "reasonkit.strategies.memory_store",
     "Retrieval": "reasonkit.strategies.retrieval",
     "Ensemble": "reasonkit.strategies.ensemble",
+    "GeneratedKnowledge": "reasonkit.strategies.generated_knowledge",
+    "DatasetSpec": "reasonkit.datasets",
+    "register_dataset": "reasonkit.datasets",
 }
 
 __all__ = ["set_threads", *_LAZY]

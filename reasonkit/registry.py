@@ -36,7 +36,6 @@ __all__ = [
     "available_strategies",
     "build_strategy",
     "get_strategy_class",
-    "load_entry_points",
     "register_strategy",
 ]
 

@@ -1,10 +1,11 @@
 """The strategy interface: an async `solve` that turns a Question into a Prediction by calling the LM.
 
 Strategies see an `AsyncLM`. Calls made from many questions at once reach the backend as full batches
-(reasonkit.batching gathers them), and every call is recorded in the question's trace, so a strategy
+(reasonkit.client gathers them), and every call is recorded in the question's trace, so a strategy
 author writes plain sequential code and no batching or tracing code. A strategy that runs another one
-(`inner`) awaits `reasonkit.batching.solve_traced(inner, question, lm)` to get the inner calls in a child
-trace; independent inner runs awaited together with `asyncio.gather` share batches too.
+(`inner`) awaits `reasonkit.client.solve_traced(inner, question, lm)` to get the inner calls in a child
+trace; independent inner runs awaited together with `asyncio.gather` share batches too. `run` and
+`run_many` answer questions through the run driver (reasonkit.driver).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
+from reasonkit.driver import run_questions
 from reasonkit.protocol import (
     GenerationRequest,
     GenerationResult,
@@ -33,7 +35,7 @@ __all__ = [
 
 
 class AsyncLM(Protocol):
-    """What a strategy calls. Implemented by reasonkit.batching.BatchingClient."""
+    """What a strategy calls. Implemented by reasonkit.client.BatchingClient."""
 
     async def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]: ...
 
@@ -85,8 +87,6 @@ class Strategy(ABC):
         self, questions: Sequence[Question], lm: LanguageModel, concurrency: int = 64
     ) -> list[Prediction]:
         """Answer many questions with their LM calls batched across questions."""
-        from reasonkit.batching import run_questions
-
         return run_questions(self, questions, lm, concurrency=concurrency)
 
 

@@ -20,7 +20,7 @@ from typing import ClassVar, Literal
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.batching import solve_traced
+from reasonkit.client import solve_traced
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.direct import softmax
 from reasonkit.strategies.self_consistency import answer_key

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.batching import solve_traced
+from reasonkit.client import solve_traced
 from reasonkit.protocol import GenerationRequest, NewTokens, SampleCount
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.direct import Direct

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reasonkit.batching import solve_traced
+from reasonkit.client import solve_traced
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.memory_store import MemoryHit, MemoryStore, QueryBatcher
 from reasonkit.strategies.prompts import NOTE_PREFIX

@@ -12,7 +12,6 @@ they do not match the entries or the model (after a hand edit or an interrupted 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from reasonkit.atomic import atomic_write_bytes
 from reasonkit.jsonl import iter_jsonl
+from reasonkit.microbatch import MicroBatcher
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -272,8 +272,9 @@ class MemoryStore:
 
 
 class QueryBatcher:
-    """Gathers the searches of every question in flight into one encoder call, as the batching client does
-    for LM calls: the sentence encoder is many times faster on a few hundred texts than on a few.
+    """Gathers the searches of every question in flight into one encoder call, through the micro-batcher the
+    LM client uses (`reasonkit.microbatch`): the sentence encoder is many times faster on a few hundred texts
+    than on a few.
 
     A question's queries wait until `idle_rounds` event-loop rounds pass with no new query, then all waiting
     queries are searched at once and each question gets its own hits.
@@ -281,41 +282,12 @@ class QueryBatcher:
 
     def __init__(self, search: Callable[[list[str]], list[list[MemoryHit]]], idle_rounds: int = 4) -> None:
         self._search = search
-        self.idle_rounds = idle_rounds
         self.encoder_calls = 0
-        self._pending: list[tuple[list[str], asyncio.Future[list[list[MemoryHit]]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._batcher: MicroBatcher[str, list[MemoryHit]] = MicroBatcher(self._send, idle_rounds)
 
     async def search(self, queries: list[str]) -> list[list[MemoryHit]]:
-        loop = asyncio.get_running_loop()
-        if self._flusher is not None and self._flusher.get_loop() is not loop:
-            # left by a run whose loop is gone (e.g. stopped by an error): nobody waits on them, and that
-            # loop's flusher will never run, so this loop needs its own
-            self._pending, self._flusher = [], None
-        future: asyncio.Future[list[list[MemoryHit]]] = loop.create_future()
-        self._pending.append((queries, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush_when_idle())
-        return await future
+        return await self._batcher.submit(queries)
 
-    async def _flush_when_idle(self) -> None:
-        quiet = 0
-        while quiet < self.idle_rounds:
-            size = len(self._pending)
-            await asyncio.sleep(0)
-            quiet = quiet + 1 if len(self._pending) == size else 0
-        pending, self._pending = self._pending, []
-        pending = [(queries, future) for queries, future in pending if not future.done()]
-        if not pending:  # every waiting question was cancelled
-            return
+    async def _send(self, group: str, queries: list[str]) -> list[list[MemoryHit]]:
         self.encoder_calls += 1
-        try:
-            hits = self._search([query for queries, _ in pending for query in queries])
-        except Exception as error:  # every waiting question gets the error; none is dropped
-            for _, future in pending:
-                future.set_exception(error)
-            return
-        start = 0
-        for queries, future in pending:
-            future.set_result(hits[start : start + len(queries)])
-            start += len(queries)
+        return self._search(queries)

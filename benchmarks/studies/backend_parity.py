@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import click
 
-from reasonkit.batching import run_questions
 from reasonkit.benchmarks.registry import load_questions
+from reasonkit.driver import run_questions
 from reasonkit.models import load_model
 from reasonkit.protocol import LanguageModel
 from reasonkit.registry import build_strategy

@@ -43,7 +43,7 @@ def prompts_for(n: int) -> list[str]:
 
 def in_process(model: str, texts: list[str], max_tokens: int, concurrency: int) -> float:
     """Seconds for the completions through `BatchingClient`, `concurrency` coroutines at a time."""
-    from reasonkit.batching import BatchingClient
+    from reasonkit.client import BatchingClient
     from reasonkit.models import load_model
     from reasonkit.protocol import GenerationRequest
 

@@ -56,7 +56,7 @@ def ask(
 ) -> None:
     """Answer QUESTION and print the trace: multiple choice with --option (twice or more), a true/false
     statement with --binary, otherwise a free-form question (e.g. arithmetic for the scratchpad)."""
-    from reasonkit.batching import QuestionError
+    from reasonkit.driver import QuestionError
     from reasonkit.models import load_model
     from reasonkit.protocol import ContextWindowError
     from reasonkit.registry import StrategySpecError, build_strategy

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from reasonkit.batching import BatchingClient
+from reasonkit.client import BatchingClient
 from reasonkit.protocol import (
     ContextWindowError,
     GenerationRequest,

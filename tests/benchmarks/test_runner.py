@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.batching import QuestionError
 from reasonkit.benchmarks.runner import (
     LOCK_FILE,
     RESULTS_FILE,
@@ -21,6 +20,7 @@ from reasonkit.benchmarks.runner import (
     read_results,
     run_benchmark,
 )
+from reasonkit.driver import QuestionError
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import ContextWindowError
 

@@ -6,14 +6,13 @@ import asyncio
 
 import pytest
 
-from reasonkit.batching import (
-    BatchingClient,
+from reasonkit.client import BatchingClient, solve_traced
+from reasonkit.driver import (
     QuestionError,
     arun_questions,
     iter_outcomes,
     iter_predictions,
     run_questions,
-    solve_traced,
 )
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import (
@@ -358,3 +357,21 @@ def test_an_async_backend_waiting_on_one_request_does_not_hold_up_the_other_ques
     assert lm.done == ["fast", "slow"]
     assert [p.trace.steps["text"] for p in predictions] == ["slow", "fast"]
     assert [len(p.trace.calls) for p in predictions] == [1, 1]
+
+
+def test_a_question_cancelled_while_its_batch_is_out_leaves_the_others_their_results() -> None:
+    """A served request dropped mid-batch (the client went away) must not strand the requests batched with it."""
+    lm = GatedLM()
+    client = BatchingClient(lm)
+
+    async def main() -> list[GenerationResult]:
+        dropped = asyncio.create_task(client.generate([GenerationRequest(prompt="slow")]))
+        kept = asyncio.create_task(client.generate([GenerationRequest(prompt="kept")]))
+        while not lm.sent:
+            await asyncio.sleep(0)
+        dropped.cancel()
+        lm.gate.set()
+        return await asyncio.wait_for(kept, timeout=30)  # the old client never woke this one
+
+    [result] = asyncio.run(main())
+    assert result.samples[0].text == "kept"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.batching import run_questions
 from reasonkit.cache import CachedLM
+from reasonkit.driver import run_questions
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import GenerationRequest, LanguageModel, LoglikelihoodRequest
 from reasonkit.strategy import AsyncLM, Strategy

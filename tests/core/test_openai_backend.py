@@ -20,11 +20,12 @@ from reasonkit.backends.openai import (
     OpenAIRequestError,
     ScoringUnsupportedError,
 )
-from reasonkit.batching import BatchingClient, QuestionError, iter_outcomes
 from reasonkit.benchmarks.loaders import load_benchmark
 from reasonkit.benchmarks.runner import load_run
 from reasonkit.cache import CachedLM
 from reasonkit.cli import main
+from reasonkit.client import BatchingClient
+from reasonkit.driver import QuestionError, iter_outcomes
 from reasonkit.lm.engine import Engine
 from reasonkit.models import load_model
 from reasonkit.protocol import (

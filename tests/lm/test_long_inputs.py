@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from reasonkit.batching import BatchingClient, QuestionError, run_questions
+from reasonkit.client import BatchingClient
+from reasonkit.driver import QuestionError, run_questions
 from reasonkit.lm.engine import Engine
 from reasonkit.protocol import (
     ContextWindowError,

@@ -147,15 +147,15 @@ def test_a_batcher_left_waiting_by_a_dead_loop_serves_the_next_one(store):
     them (a new loop needs a new flusher) and must not receive their hits."""
     batcher = memory_store.QueryBatcher(lambda texts: store.search_many(texts, k=1))
     stale_loop = asyncio.new_event_loop()
-    stale = stale_loop.create_task(batcher.search(["capital of Australia"]))
+    stale_loop.create_task(batcher.search(["capital of Australia"]))
     stale_loop.run_until_complete(asyncio.sleep(0))  # the query is queued; the loop stops before the flush
-    stale_flusher = batcher._flusher
-    assert batcher._pending and stale_flusher is not None and not stale_flusher.done()
+    left = asyncio.all_tasks(stale_loop)  # the question and the flusher, neither finished
+    assert len(left) == 2 and batcher.encoder_calls == 0
 
     [hits] = asyncio.run(asyncio.wait_for(batcher.search(["How many legs does a spider have?"]), timeout=30))
     assert [h.entry.key for h in hits] == ["Spiders have eight legs."]
     assert batcher.encoder_calls == 1
-    for task in (stale, stale_flusher):
+    for task in left:
         task.cancel()
-    stale_loop.run_until_complete(asyncio.gather(stale, stale_flusher, return_exceptions=True))
+    stale_loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
     stale_loop.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.batching import QuestionError
+from reasonkit.driver import QuestionError
 from reasonkit.fake import FakeLM
 from reasonkit.registry import build_strategy
 from reasonkit.strategies.memory_store import MemoryEntry, MemoryHit, MemoryStore, QueryBatcher
