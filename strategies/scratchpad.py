@@ -21,7 +21,7 @@ from reasonkit.strategies.arithmetic_format import (
     render_completion,
     render_prompt,
 )
-from reasonkit.strategies.chain_of_thought import ReasoningPath
+from reasonkit.strategies.paths import ReasoningPath
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
