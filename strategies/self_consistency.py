@@ -12,7 +12,7 @@ for k = 1, 5, 10, 20, 40, ... up to n, so one run gives the accuracy-vs-n curve.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
@@ -24,7 +24,7 @@ from reasonkit.strategies.paths import GeneratingStrategy, ReasoningPath, Vote, 
 from reasonkit.strategies.paths import Tally as Tally  # their import path before paths.py
 from reasonkit.strategies.paths import answer_key as answer_key
 from reasonkit.strategy import AsyncLM, Strategy
-from reasonkit.types import Answer, Prediction, Question, Trace
+from reasonkit.types import Answer, Prediction, Question, Trace, VoteAtK
 
 K_STEPS = (1, 5, 10, 20, 40)
 
@@ -88,7 +88,7 @@ class SelfConsistency(Strategy):
                 "abstained": final.abstained,
                 "vote": self.vote,
             },
-            "votes_at_k": [self._vote_at(question, answers, weights, k) for k in k_steps(len(paths))],
+            "votes_at_k": [self._vote_at(question, answers, weights, k).model_dump() for k in k_steps(len(paths))],
         }
         winner = final.winner
         if winner is None:
@@ -108,13 +108,12 @@ class SelfConsistency(Strategy):
         )
 
     @staticmethod
-    def _vote_at(
-        question: Question, answers: list[Answer | None], weights: list[float], k: int
-    ) -> dict[str, Any]:
-        """Both votes over the first k paths (answer values, so a report can score them against gold)."""
-        out: dict[str, Any] = {"k": k}
-        for vote in ("majority", "weighted"):
+    def _vote_at(question: Question, answers: list[Answer | None], weights: list[float], k: int) -> VoteAtK:
+        """Both votes over the first k paths."""
+
+        def winner(vote: Vote) -> Answer | None:
             partial = tally(question, answers[:k], weights[:k], vote)
-            out[vote] = None if partial.winner is None else partial.answers[partial.winner]
-        out["abstained"] = sum(a is None for a in answers[:k])
-        return out
+            return None if partial.winner is None else partial.answers[partial.winner]
+
+        abstained = sum(a is None for a in answers[:k])
+        return VoteAtK(k=k, majority=winner("majority"), weighted=winner("weighted"), abstained=abstained)
