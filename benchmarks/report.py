@@ -33,7 +33,7 @@ from reasonkit.benchmarks.metrics import (  # noqa: E402
     paired_comparison,
 )
 from reasonkit.benchmarks.runner import RESULTS_FILE, ResultLine, RunError, RunRecord, load_run  # noqa: E402
-from reasonkit.types import Prediction, Trace  # noqa: E402
+from reasonkit.types import Prediction, SampledSteps, ScoredSteps, Trace  # noqa: E402
 
 
 class Run(BaseModel):
@@ -203,10 +203,11 @@ def votes_at_k(run: Run) -> dict[int, dict[str, bool]]:
     """Self-consistency: per k, question id -> whether the vote over the first k sampled paths is right."""
     out: dict[int, dict[str, bool]] = defaultdict(dict)
     for line in run.lines:
-        for vote in line.prediction.trace.steps.get("votes_at_k", ()):
-            answer = vote.get("majority")
-            out[int(vote["k"])][line.question_id] = (answer is not None and answer == line.question.gold
-                                                     and type(answer) is type(line.question.gold))
+        steps = line.prediction.trace.steps_as(SampledSteps)
+        for vote in steps.votes_at_k if steps is not None else ():
+            answer = vote.majority
+            out[vote.k][line.question_id] = (answer is not None and answer == line.question.gold
+                                             and type(answer) is type(line.question.gold))
     return dict(sorted(out.items()))
 
 
@@ -244,11 +245,10 @@ def samples_table(runs: list[Run]) -> str:
 def true_false_margin(trace: Trace) -> float | None:
     """log P(" True") - log P(" False") as scored by the first scoring step in the trace (depth first), under
     the normalisation that step answered by; None when no step scored the two labels."""
-    scores = trace.steps.get("scores")
-    if isinstance(scores, dict):
-        by = scores.get(trace.steps.get("normalization", "raw"))
-        if isinstance(by, dict) and {"True", "False"} <= by.keys():
-            return float(by["True"]) - float(by["False"])
+    steps = trace.steps_as(ScoredSteps)
+    by = steps.scores.get(steps.normalization) if steps is not None else None
+    if by is not None and {"True", "False"} <= by.keys():
+        return by["True"] - by["False"]
     return next((m for child in trace.children if (m := true_false_margin(child)) is not None), None)
 
 
@@ -403,7 +403,7 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
 def html_page(runs: list[Run], rows: list[Row], images: list[Path]) -> str:
     data = [
         {"benchmark": run.record.benchmark, "strategy": run.label, "model": run.record.model,
-         "lines": [json.loads(line.model_dump_json(exclude={"prediction": {"trace": {"children"}}})) for line in run.lines]}
+         "lines": [json.loads(line.model_dump_json()) for line in run.lines]}
         for run in runs
     ]
     pictures = "".join(
@@ -460,6 +460,7 @@ ul.tree li:before{content:"";position:absolute;left:-18px;top:9px;width:14px;bor
 .node{display:inline-block;border:1px solid #bbb;border-radius:4px;padding:2px 6px;background:#fff}
 .integral{border-color:#1a7f37}.true{background:#e8f5e9}.false{background:#ffebee}
 details{margin:6px 0}
+.nested{border-left:3px solid #ccd;padding-left:10px;margin-left:4px}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left}
 </style></head><body>
 <div id="side"><h3>reasonkit report</h3>
@@ -493,12 +494,19 @@ function tree(g){
   return roots.length ? '<ul class="tree">' + roots.map(item).join('') + '</ul>' : '<p>(empty tree)</p>';
 }
 function show(l){
-  const q = l.question, p = l.prediction, t = p.trace;
+  const q = l.question, p = l.prediction;
   let h = '<h3 class="' + status(l) + '">' + esc(q.id) + '</h3><p>' + esc(q.text) + '</p>';
   if (q.options) h += '<ol type="A">' + q.options.map(o => '<li>' + esc(o) + '</li>').join('') + '</ol>';
   h += '<p>gold: <b>' + esc(answerText(q, q.gold)) + '</b> · predicted: <b class="' + status(l) + '">' + esc(answerText(q, p.answer)) + '</b></p>';
   if (l.error) h += '<p class="err">could not be run: ' + esc(l.error) + '</p>';
   if (Object.keys(p.scores).length) h += '<p>scores: ' + esc(JSON.stringify(p.scores)) + '</p>';
+  document.getElementById('detail').innerHTML = h + traceHtml(p.trace);
+}
+function allCalls(t){ return t.calls.length + (t.children || []).reduce((n, c) => n + allCalls(c), 0); }
+// A trace and, nested below it, the traces of the strategies it ran (ensemble members, memory's inner strategy):
+// each child a collapsible section, open when it is the only one.
+function traceHtml(t){
+  let h = '';
   if (t.notes.length) h += '<p>notes:</p><ul>' + t.notes.map(n => '<li>' + esc(n) + '</li>').join('') + '</ul>';
   if (t.steps.tree) {
     const empty = !t.steps.tree.nodes.length && t.steps.unpruned_tree;
@@ -509,9 +517,14 @@ function show(l){
   Object.entries(steps).filter(([k, v]) => typeof v === 'string').forEach(([k, v]) => {  // a rationale, a scratchpad: shown open
     h += '<h4>' + esc(k) + '</h4><pre>' + esc(v) + '</pre>'; delete steps[k]; });
   if (Object.keys(steps).length) h += '<details><summary>strategy steps</summary><pre>' + esc(JSON.stringify(steps, null, 1)) + '</pre></details>';
-  h += '<h4>' + t.calls.length + ' LM calls</h4>' + t.calls.map((c, i) => '<details><summary>' + i + ': ' + c.kind + (c.cached ? ' (cached)' : '') + ' <small>…' + esc(callLine(c)) + '</small></summary><pre>'
-    + esc(JSON.stringify(c.request, null, 1)) + '</pre><pre>' + esc(JSON.stringify(c.output, null, 1)) + '</pre></details>').join('');
-  document.getElementById('detail').innerHTML = h;
+  const children = t.children || [];
+  if (t.calls.length || !children.length)
+    h += '<h4>' + t.calls.length + ' LM calls</h4>' + t.calls.map((c, i) => '<details><summary>' + i + ': ' + c.kind + (c.cached ? ' (cached)' : '') + ' <small>…' + esc(callLine(c)) + '</small></summary><pre>'
+      + esc(JSON.stringify(c.request, null, 1)) + '</pre><pre>' + esc(JSON.stringify(c.output, null, 1)) + '</pre></details>').join('');
+  children.forEach((c, i) => {
+    h += '<details class="child"' + (children.length === 1 ? ' open' : '') + '><summary>' + (children.length > 1 ? 'member ' + (i + 1) + ': ' : 'inner: ')
+      + '<b>' + esc(c.strategy || '?') + '</b> <small>(' + allCalls(c) + ' LM calls)</small></summary><div class="nested">' + traceHtml(c) + '</div></details>'; });
+  return h;
 }
 function render(){
   const run = runs[runSel.value], f = filt.value, list = document.getElementById('list');

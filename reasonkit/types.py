@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
     "BLANK",
@@ -192,6 +192,47 @@ class Trace(BaseModel):
     steps: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     children: list[Trace] = Field(default_factory=list)
+
+    def steps_as(self, view: type[StepsView]) -> StepsView | None:
+        """The steps read through `view`, a typed model of what one kind of strategy writes; None where they do
+        not fit it (another strategy's steps). Steps the view does not name are ignored."""
+        try:
+            return view.model_validate(self.steps)
+        except ValidationError:
+            return None
+
+
+StepsView = TypeVar("StepsView", bound=BaseModel)
+
+
+class ScoredSteps(BaseModel):
+    """The steps of a strategy that scored the choices (direct; cot's fallback): each normalisation's score per
+    choice label, and the normalisation it answered by."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scores: dict[str, dict[str, float]]
+    normalization: str = "raw"
+
+
+class VoteAtK(BaseModel):
+    """Both votes over the first k sampled paths (answer values, so a report can score them against gold) and
+    how many of those k paths gave no answer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    k: int = Field(ge=1)
+    majority: Answer | None
+    weighted: Answer | None
+    abstained: int = Field(ge=0)
+
+
+class SampledSteps(BaseModel):
+    """The steps of a strategy that votes over sampled paths (self_consistency): the votes at each k."""
+
+    model_config = ConfigDict(frozen=True)
+
+    votes_at_k: tuple[VoteAtK, ...]
 
 
 class Prediction(BaseModel):

@@ -20,43 +20,18 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.protocol import Constraint, ContextWindowError, GenerationRequest, NewTokens, Sample
+from reasonkit.protocol import Constraint, ContextWindowError, GenerationRequest, NewTokens
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
-from reasonkit.strategies.answer_extraction import Extraction, Method, answer_phrase_start, extract_answer
+from reasonkit.strategies.answer_extraction import Extraction, answer_phrase_start, extract_answer
 from reasonkit.strategies.direct import argmax, score_continuations, softmax
 from reasonkit.strategies.exemplars import EXEMPLAR_SETS, Exemplar, select_exemplars
+from reasonkit.strategies.paths import ReasoningPath
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Answer, Prediction, Question, Trace
-
-
-class ReasoningPath(BaseModel):
-    """One generated rationale and what was read from it; `logprob` sums the sample's token log-probs."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    text: str
-    answer: Answer | None
-    method: Method
-    span: str = ""
-    logprob: float
-    n_tokens: int
-    finish_reason: str
-
-    @classmethod
-    def of_sample(cls, sample: Sample, answer: Answer | None, method: Method, span: str) -> ReasoningPath:
-        return cls(
-            text=sample.text,
-            answer=answer,
-            method=method,
-            span=span,
-            logprob=sample.logprob,
-            n_tokens=len(sample.token_logprobs),
-            finish_reason=sample.finish_reason,
-        )
 
 
 @register_strategy("cot")

@@ -23,9 +23,9 @@ from pydantic.dataclasses import dataclass
 from reasonkit.client import solve_traced
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.direct import softmax
-from reasonkit.strategies.self_consistency import answer_key
+from reasonkit.strategies.paths import tally
 from reasonkit.strategy import AsyncLM, Strategy
-from reasonkit.types import Answer, Prediction, Question, Trace
+from reasonkit.types import Prediction, Question, Trace
 
 EnsembleVote = Literal["majority", "weighted", "scores"]
 
@@ -54,26 +54,10 @@ class Ensemble(Strategy):
         weights = self.weights or (1.0,) * len(self.members)
         active = [(m, w) for m, w in zip(self.members, weights, strict=True) if m.applies_to(question)]
         predictions = await asyncio.gather(*(solve_traced(m, question, lm) for m, _ in active))
-        totals: dict[str, float] = {}
-        counts: dict[str, float] = {}
-        answers: dict[str, Answer] = {}
-        rows = []
-        for (member, weight), prediction in zip(active, predictions, strict=True):
-            confidence = 1.0 if prediction.confidence is None else prediction.confidence
-            rows.append(
-                {
-                    "name": member.name,
-                    "answer": prediction.answer,
-                    "confidence": prediction.confidence,
-                    "weight": weight,
-                }
-            )
-            if prediction.answer is None:
-                continue
-            key = answer_key(question, prediction.answer)
-            answers.setdefault(key, prediction.answer)
-            counts[key] = counts.get(key, 0.0) + weight
-            totals[key] = totals.get(key, 0.0) + weight * confidence
+        rows = [
+            {"name": member.name, "answer": p.answer, "confidence": p.confidence, "weight": weight}
+            for (member, weight), p in zip(active, predictions, strict=True)
+        ]
         trace = Trace(strategy=self.name, children=[p.trace for p in predictions])
         skipped = len(self.members) - len(active)
         if skipped:
@@ -85,18 +69,23 @@ class Ensemble(Strategy):
             pooled = pool_scores(question, named, trace.notes)
             trace.steps = {"members": rows, "pooled": pooled, "vote": self.vote}
             return pooled_prediction(question, pooled, trace)
-        primary, secondary = (counts, totals) if self.vote == "majority" else (totals, counts)
-        trace.steps = {"members": rows, "tally": {"majority": counts, "weighted": totals, "vote": self.vote}}
-        if not answers:
+        # A member votes its weight; its weighted vote is its weight times its confidence (1 without one).
+        final = tally(
+            question,
+            [p.answer for p in predictions],
+            [w * (1.0 if p.confidence is None else p.confidence) for (_, w), p in zip(active, predictions, strict=True)],
+            self.vote,
+            counts=[w for _, w in active],
+        )
+        trace.steps = {"members": rows, "tally": {"majority": final.counts, "weighted": final.weights, "vote": self.vote}}
+        winner = final.winner
+        if winner is None:
             trace.notes.append("abstained: no member gave an answer")
             return Prediction(question_id=question.id, answer=None, trace=trace)
-        order = list(answers)
-        winner = max(order, key=lambda k: (primary[k], secondary[k], -order.index(k)))
-        total = sum(primary.values())
-        shares = {k: v / total for k, v in primary.items()} if total > 0 else {}
+        shares = final.shares
         return Prediction(
             question_id=question.id,
-            answer=answers[winner],
+            answer=final.answers[winner],
             scores=shares,
             confidence=shares.get(winner),
             trace=trace,

@@ -23,10 +23,11 @@ import zlib
 from functools import cache
 from importlib import resources
 from itertools import permutations
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest, NewTokens, SampleCount
 from reasonkit.registry import register_strategy
@@ -152,6 +153,7 @@ def filter_explanations(texts: list[str]) -> list[str]:
 
 
 @register_strategy("maieutic")
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class Maieutic(Strategy):
     """Maieutic prompting: a tree of abductive explanations, beliefs and relations, weighted MAX-SAT.
 
@@ -163,73 +165,41 @@ class Maieutic(Strategy):
     it answers "X is p.", so the pair cancels the signal the statement alone carries (see BENCHMARKS.md).
     """
 
-    name = "maieutic"
+    name: ClassVar[str] = "maieutic"
 
-    def __init__(
-        self,
-        depth: int = 2,
-        n_first: SampleCount = 3,
-        n_deeper: SampleCount = 1,
-        temperature_first: float = 1.0,
-        temperature_deeper: float = 0.5,
-        max_tokens: NewTokens = 64,
-        shots: int = 8,
-        exemplars: str = "auto",
-        calibrate: bool = True,
-        integrity_threshold: float = mt.INTEGRITY_THRESHOLD,
-        negation: Literal["lm", "rule"] = "lm",
-        fallback: Literal["statement", "pair"] = "statement",
-        relations: str | RelationScorer | None = "lm",
-        max_nodes: int = 40,
-        max_relation_pairs: int = 200,
-        solver_time_limit_s: float = 5.0,
-        seed: int = 0,
-    ) -> None:
-        if depth < 1:
-            raise ValueError(f"Maieutic: option 'depth' must be >= 1, got {depth}")
-        if negation not in ("lm", "rule"):
-            raise ValueError(f"Maieutic: option 'negation' must be 'lm' or 'rule', got {negation!r}")
-        if fallback not in ("statement", "pair"):
-            raise ValueError(f"Maieutic: option 'fallback' must be 'statement' or 'pair', got {fallback!r}")
-        self.depth, self.n_first, self.n_deeper = depth, n_first, n_deeper
-        self.temperature_first, self.temperature_deeper = temperature_first, temperature_deeper
-        self.max_tokens, self.shots, self.integrity_threshold = max_tokens, shots, integrity_threshold
-        self.negation, self.fallback = negation, fallback
-        if exemplars != "auto":
-            load_exemplars(exemplars)  # an unknown set fails here, naming the option
-        self.exemplars = exemplars
-        self.calibrate = calibrate
-        self.relations = relations
-        self.relation_scorer = relation_scorer_for(relations)
-        self.max_nodes, self.max_relation_pairs = max_nodes, max_relation_pairs
-        self.solver_time_limit_s, self.seed = solver_time_limit_s, seed
+    depth: int = Field(2, ge=1)
+    n_first: SampleCount = 3
+    n_deeper: SampleCount = 1
+    temperature_first: float = 1.0
+    temperature_deeper: float = 0.5
+    max_tokens: NewTokens = 64
+    shots: int = 8
+    exemplars: str = "auto"
+    calibrate: bool = True
+    integrity_threshold: float = mt.INTEGRITY_THRESHOLD
+    negation: Literal["lm", "rule"] = "lm"
+    fallback: Literal["statement", "pair"] = "statement"
+    relations: str | RelationScorer | None = "lm"
+    max_nodes: int = 40
+    max_relation_pairs: int = 200
+    solver_time_limit_s: float = 5.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.exemplars != "auto":
+            load_exemplars(self.exemplars)  # an unknown set fails here, naming the option
+        # The scorer the `relations` option names (state, not an option: frozen fields stay as given).
+        object.__setattr__(self, "relation_scorer", relation_scorer_for(self.relations))
 
     def applies_to(self, question: Question) -> bool:
         return question.is_binary
 
     def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "depth": self.depth,
-            "n_first": self.n_first,
-            "n_deeper": self.n_deeper,
-            "temperature_first": self.temperature_first,
-            "temperature_deeper": self.temperature_deeper,
-            "max_tokens": self.max_tokens,
-            "shots": self.shots,
-            "exemplars": self.exemplars,
-            "calibrate": self.calibrate,
-            "integrity_threshold": self.integrity_threshold,
-            "negation": self.negation,
-            "fallback": self.fallback,
-            "relations": self.relations
-            if not isinstance(self.relations, RelationScorer)
-            else self.relations.name,
-            "max_nodes": self.max_nodes,
-            "max_relation_pairs": self.max_relation_pairs,
-            "solver_time_limit_s": self.solver_time_limit_s,
-            "seed": self.seed,
-        }
+        """A scorer object given as `relations` is recorded by its name."""
+        config = super().config()
+        if isinstance(self.relations, RelationScorer):
+            config["relations"] = self.relations.name
+        return config
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         if not self.applies_to(question):

@@ -8,7 +8,10 @@ answer (`feedback`) is stored and reaches later questions that are similar enoug
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from reasonkit.client import solve_traced
 from reasonkit.registry import register_strategy
@@ -30,41 +33,36 @@ def with_notes(question: Question, hits: list[MemoryHit]) -> Question:
     return question.model_copy(update={"text": notes_text(hits) + question.text})
 
 
+def as_store(value: MemoryStore | str | Path | None) -> MemoryStore:
+    """A store as given, or the store in a folder (a spec gives a path: "memory(inner=direct, store='memory/')"),
+    or a new empty one for None."""
+    return value if isinstance(value, MemoryStore) else MemoryStore(value)
+
+
 @register_strategy("memory")
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class WithMemory(Strategy):
     """`inner` answers the question with the `k` most similar memory entries (similarity >= `threshold`)."""
 
-    name = "memory"
+    name: ClassVar[str] = "memory"
 
-    def __init__(
-        self,
-        inner: Strategy,
-        store: MemoryStore | str | Path | None = None,
-        k: int = 3,
-        threshold: float = 0.5,
-    ) -> None:
-        if k < 1:
-            raise ValueError(f"memory: k must be >= 1, got {k}")
-        if not -1.0 <= threshold <= 1.0:
-            raise ValueError(f"memory: threshold is a cosine similarity in [-1, 1], got {threshold}")
-        self.inner = inner
-        # A path (e.g. from a spec "memory(inner=direct, store='memory/')") names a store folder.
-        self.store = store if isinstance(store, MemoryStore) else MemoryStore(store)
-        self.k = k
-        self.threshold = threshold
-        self.batcher = QueryBatcher(lambda texts: self.store.search_many(texts, k=self.k, threshold=self.threshold))
+    inner: Strategy
+    store: Annotated[MemoryStore, BeforeValidator(as_store)] = Field(None, validate_default=True)
+    k: int = Field(3, ge=1)
+    threshold: float = Field(0.5, ge=-1.0, le=1.0, description="a cosine similarity")
+
+    def __post_init__(self) -> None:
+        batcher = QueryBatcher(lambda texts: self.store.search_many(texts, k=self.k, threshold=self.threshold))
+        object.__setattr__(self, "batcher", batcher)  # state, not an option: frozen fields stay as given
 
     def applies_to(self, question: Question) -> bool:
         return self.inner.applies_to(question)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "inner": self.inner.config(),
-            "k": self.k,
-            "threshold": self.threshold,
-            "store": str(self.store.path) if self.store.path is not None else None,
-        }
+        """The store by its folder (None for one held in memory), last, as runs recorded it before."""
+        config = {key: value for key, value in super().config().items() if key != "store"}
+        config["store"] = str(self.store.path) if self.store.path is not None else None
+        return config
 
     def augment(self, question: Question) -> tuple[Question, list[MemoryHit]]:
         """The question with its notes prepended (unchanged when nothing is similar enough) and the hits."""

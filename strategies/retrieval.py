@@ -12,7 +12,10 @@ store says. The threshold is fitted on a train split
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.direct import softmax
@@ -31,7 +34,22 @@ def nearest_hits(store: MemoryStore, texts: list[str]) -> list[list[MemoryHit]]:
     return store.search_many(texts, k=1, threshold=-1.0)
 
 
+def loaded_store(value: MemoryStore | str | Path) -> MemoryStore:
+    """The store as given or from its folder (a spec gives a path); one with no entries could answer nothing."""
+    if isinstance(value, MemoryStore):
+        store = value
+    else:
+        try:
+            store = MemoryStore.load(value)
+        except FileNotFoundError as error:  # a ValueError reaches the user as a bad option, not a traceback
+            raise ValueError(f"{error} (build one with `reasonkit memory`)") from error
+    if len(store) == 0:
+        raise ValueError(f"the store at {store.path} holds no entries")
+    return store
+
+
 @register_strategy("retrieval")
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class Retrieval(Strategy):
     """The option whose query has the most similar entry in `store` wins; with `threshold`, a statement is
     true when its most similar entry is at least that similar.
@@ -40,38 +58,25 @@ class Retrieval(Strategy):
     threshold); `confidence` is their softmax at `temperature`.
     """
 
-    name = "retrieval"
+    name: ClassVar[str] = "retrieval"
 
-    def __init__(
-        self, store: MemoryStore | str | Path, temperature: float = 0.05, threshold: float | None = None
-    ) -> None:
-        if temperature <= 0:
-            raise ValueError(f"retrieval: temperature must be > 0, got {temperature}")
-        if not isinstance(store, MemoryStore):
-            try:
-                store = MemoryStore.load(store)
-            except FileNotFoundError as error:  # a ValueError reaches the user as a bad option, not a traceback
-                raise ValueError(f"retrieval: option 'store': {error} (build one with `reasonkit memory`)") from error
-        self.store = store
-        if len(self.store) == 0:
-            raise ValueError(f"retrieval: the store at {self.store.path} holds no entries")
-        self.temperature = temperature
-        if threshold is not None and not -1.0 <= threshold <= 1.0:
-            raise ValueError(f"retrieval: threshold is a cosine similarity in [-1, 1], got {threshold}")
-        self.threshold = threshold
-        self.batcher = QueryBatcher(lambda queries: nearest_hits(self.store, queries))
+    store: Annotated[MemoryStore, BeforeValidator(loaded_store)]
+    temperature: float = Field(0.05, gt=0.0)
+    threshold: float | None = Field(None, ge=-1.0, le=1.0, description="a cosine similarity")
+
+    def __post_init__(self) -> None:
+        batcher = QueryBatcher(lambda queries: nearest_hits(self.store, queries))
+        object.__setattr__(self, "batcher", batcher)  # state, not an option: frozen fields stay as given
 
     def applies_to(self, question: Question) -> bool:
         return question.options is not None or (question.is_binary and self.threshold is not None)
 
     def config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {
-            "name": self.name,
-            "store": str(self.store.path) if self.store.path is not None else None,
-            "temperature": self.temperature,
-        }
-        if self.threshold is not None:  # absent otherwise, so older runs' fingerprints still match
-            config["threshold"] = self.threshold
+        """The store by its folder; no threshold when none is set, so older runs' fingerprints still match."""
+        config = super().config()
+        config["store"] = str(self.store.path) if self.store.path is not None else None
+        if self.threshold is None:
+            del config["threshold"]
         return config
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:

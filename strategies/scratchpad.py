@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass
+
 from reasonkit.protocol import GenerationRequest, NewTokens
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.arithmetic_format import (
@@ -21,7 +24,7 @@ from reasonkit.strategies.arithmetic_format import (
     render_completion,
     render_prompt,
 )
-from reasonkit.strategies.chain_of_thought import ReasoningPath
+from reasonkit.strategies.paths import ReasoningPath
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
@@ -29,17 +32,15 @@ _TOKEN_MARGIN = 16
 
 
 @register_strategy("scratchpad")
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid"))
 class Scratchpad(Strategy):
     """Greedy generation in the scratchpad format, stopped at the end of the example. It can also sample
     several outputs (`sample_paths`), so `self_consistency(inner=scratchpad)` votes over scratchpads."""
 
-    name = "scratchpad"
+    name: ClassVar[str] = "scratchpad"
     direct: ClassVar[bool] = False
 
-    def __init__(self, max_tokens: NewTokens | None = None) -> None:
-        if max_tokens is not None and max_tokens < 1:
-            raise ValueError(f"{self.name}: max_tokens must be >= 1, got {max_tokens}")
-        self.max_tokens = max_tokens
+    max_tokens: NewTokens | None = None
 
     def applies_to(self, question: Question) -> bool:
         return problem_of(question) is not None
@@ -118,10 +119,11 @@ class Scratchpad(Strategy):
 
 
 @register_strategy("arithmetic_direct")
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid"))
 class ArithmeticDirect(Scratchpad):
     """The same problems answered without a scratchpad ("Input: ...\\nAnswer: ...")."""
 
-    name = "arithmetic_direct"
+    name: ClassVar[str] = "arithmetic_direct"
     direct: ClassVar[bool] = True
 
 

@@ -12,88 +12,21 @@ for k = 1, 5, 10, 20, 40, ... up to n, so one run gives the accuracy-vs-n curve.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, Protocol, cast, runtime_checkable
+from typing import ClassVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
 from reasonkit.protocol import SampleCount
 from reasonkit.registry import register_strategy
-from reasonkit.strategies.chain_of_thought import ChainOfThought, ReasoningPath
+from reasonkit.strategies.chain_of_thought import ChainOfThought
+from reasonkit.strategies.paths import GeneratingStrategy, ReasoningPath, Vote, tally
+from reasonkit.strategies.paths import Tally as Tally  # their import path before paths.py
+from reasonkit.strategies.paths import answer_key as answer_key
 from reasonkit.strategy import AsyncLM, Strategy
-from reasonkit.types import Answer, Prediction, Question, Trace
+from reasonkit.types import Answer, Prediction, Question, Trace, VoteAtK
 
-Vote = Literal["majority", "weighted"]
 K_STEPS = (1, 5, 10, 20, 40)
-
-
-@runtime_checkable
-class GeneratingStrategy(Protocol):
-    """A strategy that can sample several reasoning paths for one question and read an answer from each."""
-
-    name: ClassVar[str]
-
-    def config(self) -> dict[str, Any]: ...
-
-    async def sample_paths(
-        self, question: Question, lm: AsyncLM, n: int, temperature: float, seed: int
-    ) -> list[ReasoningPath]: ...
-
-
-def answer_key(question: Question, answer: Answer) -> str:
-    """The label an answer is tallied under: the option text, "True" / "False", or the free-form text."""
-    if isinstance(answer, str):
-        return answer.strip()
-    if isinstance(answer, bool):
-        return "True" if answer else "False"
-    return question.choices[answer]
-
-
-class Tally(BaseModel):
-    """Votes per answer label; `winner` None when nobody voted. Ties: larger total weight, then first seen."""
-
-    model_config = ConfigDict(frozen=True)
-
-    counts: dict[str, int]
-    weights: dict[str, float]
-    answers: dict[str, Answer]
-    abstained: int
-    vote: Vote
-
-    @property
-    def shares(self) -> dict[str, float]:
-        source = self.counts if self.vote == "majority" else self.weights
-        total = sum(source.values())
-        return {k: v / total for k, v in source.items()} if total > 0 else {}
-
-    @property
-    def winner(self) -> str | None:
-        if not self.counts:
-            return None
-        order = list(self.counts)
-        primary, secondary = (
-            (self.counts, self.weights) if self.vote == "majority" else (self.weights, self.counts)
-        )
-        return max(order, key=lambda k: (primary[k], secondary[k], -order.index(k)))
-
-
-def tally(
-    question: Question, answers: Sequence[Answer | None], weights: Sequence[float], vote: Vote
-) -> Tally:
-    counts: dict[str, int] = {}
-    totals: dict[str, float] = {}
-    values: dict[str, Answer] = {}
-    for answer, weight in zip(answers, weights, strict=True):
-        if answer is None:
-            continue
-        key = answer_key(question, answer)
-        counts[key] = counts.get(key, 0) + 1
-        totals[key] = totals.get(key, 0.0) + weight
-        values.setdefault(key, answer)
-    return Tally(
-        counts=counts, weights=totals, answers=values, abstained=sum(a is None for a in answers), vote=vote
-    )
 
 
 def path_weight(path: ReasoningPath) -> float:
@@ -155,7 +88,7 @@ class SelfConsistency(Strategy):
                 "abstained": final.abstained,
                 "vote": self.vote,
             },
-            "votes_at_k": [self._vote_at(question, answers, weights, k) for k in k_steps(len(paths))],
+            "votes_at_k": [self._vote_at(question, answers, weights, k).model_dump() for k in k_steps(len(paths))],
         }
         winner = final.winner
         if winner is None:
@@ -175,13 +108,12 @@ class SelfConsistency(Strategy):
         )
 
     @staticmethod
-    def _vote_at(
-        question: Question, answers: list[Answer | None], weights: list[float], k: int
-    ) -> dict[str, Any]:
-        """Both votes over the first k paths (answer values, so a report can score them against gold)."""
-        out: dict[str, Any] = {"k": k}
-        for vote in ("majority", "weighted"):
+    def _vote_at(question: Question, answers: list[Answer | None], weights: list[float], k: int) -> VoteAtK:
+        """Both votes over the first k paths."""
+
+        def winner(vote: Vote) -> Answer | None:
             partial = tally(question, answers[:k], weights[:k], vote)
-            out[vote] = None if partial.winner is None else partial.answers[partial.winner]
-        out["abstained"] = sum(a is None for a in answers[:k])
-        return out
+            return None if partial.winner is None else partial.answers[partial.winner]
+
+        abstained = sum(a is None for a in answers[:k])
+        return VoteAtK(k=k, majority=winner("majority"), weighted=winner("weighted"), abstained=abstained)

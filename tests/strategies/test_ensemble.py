@@ -13,6 +13,7 @@ from reasonkit.fake import FakeLM
 from reasonkit.strategies.chain_of_thought import ChainOfThought
 from reasonkit.strategies.direct import Direct
 from reasonkit.strategies.ensemble import Ensemble
+from reasonkit.strategies.paths import tally
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Answer, Prediction, Question, Trace
 
@@ -123,3 +124,12 @@ def test_scores_vote_skips_members_without_every_score() -> None:
     assert nobody.abstained and any("no member scored every choice" in n for n in nobody.trace.notes)
     free_form = Question(id="f", text="12 + 7 =", kind="free_form", gold="19")
     assert Ensemble((Says("19"),), vote="scores").run(free_form, FakeLM()).abstained
+
+
+def test_ensemble_votes_through_the_shared_tally() -> None:
+    members = (Says(0, confidence=0.9), Says(1, confidence=0.4), Says(1, confidence=0.4))
+    prediction = Ensemble(members, weights=(3.0, 1.0, 1.0)).run(QUESTION, FakeLM())
+    expected = tally(QUESTION, [0, 1, 1], [3.0 * 0.9, 1.0 * 0.4, 1.0 * 0.4], "majority", counts=[3.0, 1.0, 1.0])
+    assert prediction.trace.steps["tally"] == {"majority": expected.counts, "weighted": expected.weights,
+                                               "vote": "majority"}
+    assert prediction.answer == 0 and prediction.confidence == expected.shares["bank"]

@@ -8,8 +8,8 @@ import pytest
 
 from reasonkit.driver import QuestionError
 from reasonkit.fake import FakeLM
-from reasonkit.registry import build_strategy
-from reasonkit.strategies.memory_store import MemoryEntry, MemoryHit, MemoryStore, QueryBatcher
+from reasonkit.registry import StrategySpecError, build_strategy
+from reasonkit.strategies.memory_store import MemoryEntry, MemoryHit, MemoryStore
 from reasonkit.strategies.retrieval import Retrieval
 from reasonkit.types import Question
 
@@ -68,12 +68,14 @@ def test_with_a_threshold_a_statement_is_true_when_some_entry_comes_that_close(s
 
 
 def test_bad_options_are_named(tmp_path: Path, store: MemoryStore) -> None:
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match=r"temperature\n.*greater than 0"):
         Retrieval(store, temperature=0)
-    with pytest.raises(ValueError, match=r"threshold is a cosine similarity in \[-1, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"threshold\n.*less than or equal to 1"):
         Retrieval(store, threshold=1.5)
-    with pytest.raises(ValueError, match="option 'store': memory store: no entries.jsonl in .*reasonkit memory"):
+    with pytest.raises(ValueError, match=r"memory store: no entries.jsonl in .*reasonkit memory"):
         Retrieval(tmp_path / "missing")
+    with pytest.raises(StrategySpecError, match=r"option 'store' = .*: memory store: no entries.jsonl in "):
+        build_strategy(f"retrieval(store={str(tmp_path / 'missing')!r})")
 
 
 def test_questions_in_flight_share_one_encoder_call_and_get_their_own_hits(store: MemoryStore) -> None:
@@ -95,13 +97,13 @@ def test_questions_in_flight_share_one_encoder_call_and_get_their_own_hits(store
         assert a.scores == pytest.approx(b.scores, abs=1e-5)
 
 
-def test_an_encoder_failure_reaches_every_waiting_question(store: MemoryStore) -> None:
+def test_an_encoder_failure_reaches_every_waiting_question(store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
     retrieval = Retrieval(store)
 
-    def broken(queries: list[str]) -> list[list[MemoryHit]]:
+    def broken(queries: list[str], k: int, threshold: float) -> list[list[MemoryHit]]:
         raise RuntimeError("encoder lost")
 
-    retrieval.batcher = QueryBatcher(broken)
+    monkeypatch.setattr(store, "search_many", broken)
     questions = [Question(id=f"q{i}", text="Where is milk kept?", options=("a", "b"), gold=0) for i in range(3)]
     with pytest.raises(QuestionError, match="encoder lost"):
         retrieval.run_many(questions, FakeLM())
