@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reasonkit.batching import BatchingClient
 from reasonkit.protocol import (
+    MAX_SAMPLES,
     ContextWindowError,
     GenerationRequest,
     GenerationResult,
@@ -70,7 +71,7 @@ class ServeSettings(BaseModel):
 
     model_name: str = Field(min_length=1)
     api_key: str | None = None
-    max_n: int = Field(16, ge=1)
+    max_n: int = Field(MAX_SAMPLES, ge=1, le=MAX_SAMPLES, description="samples per prompt (n)")
     max_tokens: int = Field(512, ge=1)
     max_prompts: int = Field(256, ge=1, description="prompts in one /v1/completions request")
     max_batch: int = Field(64, ge=1, description="requests per backend call")
