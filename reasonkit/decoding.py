@@ -12,13 +12,20 @@ outlines-core into an index over the backend's vocabulary: for each state of the
 tokens that keep the text a prefix of a match (end-of-text once the text matches). outlines-core is a
 maintained Rust library with wheels, and it does the expensive part - walking every vocabulary entry
 through the automaton - once per pattern; the per-token cost here is one cached mask lookup per row.
+
+Streaming: whoever wants a request's samples as they grow (the server's streamed responses) registers a
+`TokenListener` for that request in `token_listeners`; the loop calls it after every token of every sample
+of that request, from whatever thread runs the backend. Listeners are keyed by the request itself, so no
+backend passes anything extra, and identical requests sent once feed every listener.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +36,38 @@ from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.protocol import Constraint, GenerationRequest, Sample, find_stop
 
 Decode = Callable[[Sequence[int]], str]
+TokenListener = Callable[[int, str], None]
+"""Called as (sample index, the sample's text so far: cut at a stop string, end-of-text dropped)."""
+
+
+class TokenListeners:
+    """The listeners of the requests being streamed, by request (thread-safe: backends may run in a thread)."""
+
+    def __init__(self) -> None:
+        self._by_request: dict[GenerationRequest, tuple[TokenListener, ...]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def listening(self, request: GenerationRequest, listener: TokenListener) -> Iterator[None]:
+        """Call `listener` for each token generated for `request` until the block ends."""
+        with self._lock:
+            self._by_request[request] = (*self._by_request.get(request, ()), listener)
+        try:
+            yield
+        finally:
+            with self._lock:
+                rest = tuple(other for other in self._by_request.pop(request, ()) if other is not listener)
+                if rest:
+                    self._by_request[request] = rest
+
+    def of(self, request: GenerationRequest) -> tuple[TokenListener, ...]:
+        if not self._by_request:  # the common case: nothing is streamed, no request is hashed
+            return ()
+        with self._lock:
+            return self._by_request.get(request, ())
+
+
+token_listeners = TokenListeners()
 
 
 class StepModel(Protocol):
@@ -56,6 +95,7 @@ class DecodeRow:
     finish: str | None = None
     cut: int | None = None  # where the text ends, at the first stop string
     state: int | None = None  # the constraint's automaton state, for a constrained request
+    listeners: tuple[TokenListener, ...] = ()  # streams that want this sample's text after each token
 
     @property
     def finished(self) -> bool:
@@ -73,11 +113,18 @@ class DecodeRow:
             self.finish = "length"
         return self.finish is None
 
+    def text(self, decode: Decode) -> str:
+        """The sample's text so far: end-of-text dropped, cut at the first stop string."""
+        return decode(self.tokens[:-1] if self.finish == "eos" else self.tokens)[: self.cut]
+
     def sample(self, decode: Decode) -> Sample:
-        finish = self.finish or "length"
-        text = decode(self.tokens[:-1] if finish == "eos" else self.tokens)
         pieces = tuple(decode([token]) for token in self.tokens)
-        return Sample(text=text[: self.cut], token_logprobs=tuple(self.logprobs), tokens=pieces, finish_reason=finish)
+        return Sample(
+            text=self.text(decode),
+            token_logprobs=tuple(self.logprobs),
+            tokens=pieces,
+            finish_reason=self.finish or "length",
+        )
 
 
 def sampling_inputs(
@@ -118,6 +165,8 @@ def decode_loop(
     Finished rows leave the cache once a quarter of the batch is done (compacting copies the cache).
     """
     device = first.device
+    for row in rows:
+        row.listeners = token_listeners.of(row.request)
     total_steps = max(row.limit for row in rows)
     params, uniforms = sampling_inputs(rows, total_steps, device)
     active = rows  # rows still in the batch, in batch order
@@ -134,6 +183,10 @@ def decode_loop(
                 row.state = constraints.advance(row, token)
             if row.record(token, logprob, eos_ids, decode):
                 alive.append(position)
+            if row.listeners:
+                text = row.text(decode)
+                for listener in row.listeners:
+                    listener(row.sample_index, text)
         if not alive:
             return
         if len(alive) <= 3 * len(active) // 4:

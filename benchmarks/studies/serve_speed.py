@@ -13,6 +13,10 @@ sends them as HTTP requests to a `reasonkit serve` child process, `--concurrency
 one at a time (first --sequential requests only, so it stays short). The load phase sends --load-requests
 requests (max_tokens 1) at concurrency 64 and reads the server's resident memory (VmRSS) after a warm-up
 of 200 requests and after each quarter of the load. Figures depend on the machine and its load: rerun before quoting them.
+On a shared machine wall-clock rates follow the others' load, so in-process runs both before and after the
+served phase (the load average is printed with each), and each phase's CPU seconds are counted too: this
+process's for in-process; the server's plus this client's for served (a ratio of CPU per request moves far
+less with the load than a ratio of rates).
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ def prompts_for(n: int) -> list[str]:
     return [prompts.direct_prompt(q.text, q.options) for q in questions]
 
 
-def in_process(model: str, texts: list[str], max_tokens: int, concurrency: int) -> float:
-    """Seconds for the completions through `BatchingClient`, `concurrency` coroutines at a time."""
+def in_process(model: str, texts: list[str], max_tokens: int, concurrency: int) -> tuple[float, float]:
+    """Wall and CPU seconds for the completions through `BatchingClient`, `concurrency` coroutines at a time."""
     from reasonkit.client import BatchingClient
     from reasonkit.models import load_model
     from reasonkit.protocol import GenerationRequest
@@ -61,9 +65,19 @@ def in_process(model: str, texts: list[str], max_tokens: int, concurrency: int) 
         await asyncio.gather(*(one(t) for t in texts))
 
     asyncio.run(run())  # warm-up (first batches allocate)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     asyncio.run(run())
-    return time.perf_counter() - began
+    return time.perf_counter() - began, time.process_time() - cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
 async def served(url: str, texts: list[str], max_tokens: int, concurrency: int) -> tuple[float, int]:
@@ -127,7 +141,8 @@ def main(
 
     texts = prompts_for(max(n_requests, sequential))
     work, first = texts[:n_requests], texts[:sequential]
-    local_s = in_process(model, work, max_tokens, concurrency)
+    loads = {"in_process_before": load_average()}
+    before_s, before_cpu = in_process(model, work, max_tokens, concurrency)
     report: dict[str, Any] = {
         "model": model,
         "requests": n_requests,
@@ -136,10 +151,13 @@ def main(
     }
     with running_server(["--model", model, "--model-name", MODEL_NAME, "--max-n", "1"]) as server:
         asyncio.run(served(server.url, first, max_tokens, concurrency))  # warm-up
+        loads["served"] = load_average()
+        cpu = cpu_seconds(server.process.pid), time.process_time()
         wide_s, wide_failed = asyncio.run(served(server.url, work, max_tokens, concurrency))
+        wide_cpu = cpu_seconds(server.process.pid) - cpu[0] + time.process_time() - cpu[1]
         one_s, one_failed = asyncio.run(served(server.url, first, max_tokens, 1))
         rates = {
-            "in_process_req_per_s": n_requests / local_s,
+            "in_process_req_per_s": n_requests / before_s,
             f"served_c{concurrency}_req_per_s": n_requests / wide_s,
             "served_c1_req_per_s": sequential / one_s,
         }
@@ -171,6 +189,17 @@ def main(
                 "server_rss_mib_after_each_quarter": rss,
             }
         report["killed_client"] = kill_a_client(server.url)
+    loads["in_process_after"] = load_average()
+    after_s, after_cpu = in_process(model, work, max_tokens, concurrency)
+    in_process_s, in_process_cpu = (before_s + after_s) / 2, (before_cpu + after_cpu) / 2
+    report["in_process_req_per_s_before_and_after"] = [n_requests / before_s, n_requests / after_s]
+    report["served_over_in_process_both_runs"] = n_requests / wide_s / (n_requests / in_process_s)
+    report["cpu_ms_per_request"] = {
+        "in_process_before_and_after": [1000 * before_cpu / n_requests, 1000 * after_cpu / n_requests],
+        f"served_c{concurrency}_server_plus_client": 1000 * wide_cpu / n_requests,
+        "served_over_in_process": wide_cpu / in_process_cpu,
+    }
+    report["load_average_1min"] = loads
     click.echo(json.dumps(report, indent=2))
 
 

@@ -6,6 +6,8 @@ import os
 
 import click
 
+from reasonkit.protocol import MAX_SAMPLES
+
 API_KEY_ENV = "REASONKIT_API_KEY"
 
 
@@ -32,7 +34,11 @@ API_KEY_ENV = "REASONKIT_API_KEY"
     help=f"Require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV} if set, else no key).",
 )
 @click.option(
-    "--max-n", type=click.IntRange(min=1), default=16, show_default=True, help="Most samples per prompt."
+    "--max-n",
+    type=click.IntRange(1, MAX_SAMPLES),
+    default=MAX_SAMPLES,
+    show_default=True,
+    help="Most samples per prompt (each holds a KV cache of its whole context).",
 )
 @click.option(
     "--max-tokens",

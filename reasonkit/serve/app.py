@@ -5,8 +5,10 @@ the backend as one batch, as the questions of a benchmark are. The backend runs 
 works, new requests wait in the socket and form the next batch. A request whose client goes away is
 cancelled; the batcher then drops its part of a batch not yet sent.
 
-Streaming sends each choice as one event once the request's samples are done (the backends return whole
-samples), so a bad request still gets its 4xx before any event.
+Streaming (stream=true) sends each choice's text as its tokens are generated (`reasonkit.serve.streaming`:
+the decode loop's listeners, the batch run in a worker thread meanwhile). The stream starts with the first
+token, so a bad request still gets its 4xx before any event. A backend without the decode loop (a remote
+one) and a stream with logprobs send each choice whole once it is done.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -28,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reasonkit.client import BatchingClient
 from reasonkit.protocol import (
+    MAX_SAMPLES,
     ContextWindowError,
     GenerationRequest,
     GenerationResult,
@@ -56,6 +59,7 @@ from reasonkit.serve.schemas import (
     ModelCard,
     ModelList,
 )
+from reasonkit.serve.streaming import ChoiceStreams, StreamingBackend
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ class ServeSettings(BaseModel):
 
     model_name: str = Field(min_length=1)
     api_key: str | None = None
-    max_n: int = Field(16, ge=1)
+    max_n: int = Field(MAX_SAMPLES, ge=1, le=MAX_SAMPLES, description="samples per prompt (n)")
     max_tokens: int = Field(512, ge=1)
     max_prompts: int = Field(256, ge=1, description="prompts in one /v1/completions request")
     max_batch: int = Field(64, ge=1, description="requests per backend call")
@@ -138,7 +142,7 @@ class _Server:
     def __init__(self, lm: LanguageModel, settings: ServeSettings) -> None:
         self.lm = lm
         self.settings = settings
-        self.client = BatchingClient(lm, max_batch=settings.max_batch)
+        self.client = BatchingClient(StreamingBackend(lm), max_batch=settings.max_batch)
         self.created = int(time.time())
 
     def check_model(self, model: str) -> None:
@@ -191,10 +195,17 @@ class _Server:
             seed=body.seed if body.seed is not None else random.SystemRandom().randrange(2**31),
         )
 
-    async def complete(self, body: CompletionRequest, prompts: list[str]) -> list[CompletionChoice]:
+    def completion_requests(self, body: CompletionRequest, prompts: list[str]) -> list[GenerationRequest]:
+        """One generation request per prompt; none when max_tokens is 0 (echo only)."""
+        if body.max_tokens == 0:
+            return []
+        return [self.generation(p, body, body.max_tokens, body.stops()) for p in prompts]
+
+    async def complete(
+        self, body: CompletionRequest, prompts: list[str], requests: list[GenerationRequest]
+    ) -> list[CompletionChoice]:
         generate: Awaitable[list[GenerationResult | None]]
-        if body.max_tokens > 0:
-            requests = [self.generation(p, body, body.max_tokens, body.stops()) for p in prompts]
+        if requests:
             generate = self.call(self.client.generate(requests))
         else:
             generate = _constant([None] * len(prompts))
@@ -336,10 +347,10 @@ def create_app(lm: LanguageModel, settings: ServeSettings) -> FastAPI:
         if body.echo and body.logprobs is not None and not isinstance(lm, ScoresPromptTokens):
             raise APIError(400, "echo with logprobs: this backend cannot score prompt tokens", param="echo")
         made = Completion(id=_new_id("cmpl"), created=int(time.time()), model=settings.model_name, choices=[])
-        made.choices = await _unless_disconnected(request, server.complete(body, prompts))
-        if body.stream:  # errors are answered with their status code before a stream starts
-            events = [_sse(made.model_copy(update={"choices": [choice]})) for choice in made.choices]
-            return _event_stream(events)
+        requests = server.completion_requests(body, prompts)
+        if body.stream:
+            return await _stream_completion(request, server, body, prompts, requests, made)
+        made.choices = await _unless_disconnected(request, server.complete(body, prompts, requests))
         return made
 
     @app.post("/v1/chat/completions", response_model=None)
@@ -350,12 +361,12 @@ def create_app(lm: LanguageModel, settings: ServeSettings) -> FastAPI:
         generation = server.generation(
             render_chat(body.messages), body, max_tokens, body.stops() + CHAT_STOPS
         )
-        (result,) = await _unless_disconnected(request, server.call(server.client.generate([generation])))
         made = ChatCompletion(
             id=_new_id("chatcmpl"), created=int(time.time()), model=settings.model_name, choices=[]
         )
         if body.stream:
-            return _event_stream(_chat_events(made, result))
+            return await _stream_chat(request, server, body, generation, made)
+        (result,) = await _unless_disconnected(request, server.call(server.client.generate([generation])))
         made.choices = [
             ChatChoice(index=k, message=AssistantMessage(content=s.text.lstrip()), finish_reason=_finish(s))
             for k, s in enumerate(result.samples)
@@ -365,20 +376,105 @@ def create_app(lm: LanguageModel, settings: ServeSettings) -> FastAPI:
     return app
 
 
-def _event_stream(events: list[str]) -> StreamingResponse:
-    return StreamingResponse(iter([*events, _sse("[DONE]")]), media_type="text/event-stream")
+async def _start_stream(
+    request: Request, streams: ChoiceStreams, work: Awaitable[T]
+) -> tuple[asyncio.Future[T], AsyncIterator[tuple[int, str]]]:
+    """Start `work` and wait for its first token (or its end): an error before then is still a plain 4xx/5xx
+    answer. A client gone meanwhile cancels the work."""
+    task = asyncio.ensure_future(work)
+    deltas = streams.deltas(task)
+    first = asyncio.ensure_future(anext(deltas, None))
+    try:
+        await _unless_disconnected(request, asyncio.wait({first, task}, return_when=asyncio.FIRST_COMPLETED))
+        if task.done() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    except BaseException:
+        first.cancel()
+        task.cancel()
+        streams.close()
+        raise
+    return task, _prepend(first, deltas)
 
 
-def _chat_events(made: ChatCompletion, result: GenerationResult) -> list[str]:
-    """Per choice: the role, the whole content, then the finish reason (the sample is complete already)."""
+async def _prepend(
+    first: asyncio.Future[tuple[int, str] | None], rest: AsyncIterator[tuple[int, str]]
+) -> AsyncIterator[tuple[int, str]]:
+    item = await first
+    if item is not None:
+        yield item
+        async for item in rest:
+            yield item
+
+
+async def _stream_completion(
+    request: Request,
+    server: _Server,
+    body: CompletionRequest,
+    prompts: list[str],
+    requests: list[GenerationRequest],
+    made: Completion,
+) -> StreamingResponse:
+    """/v1/completions with stream=true: per choice, text deltas as tokens come, then its finish reason."""
+    prefixes = [prompt if body.echo else "" for prompt in prompts for _ in range(body.n)]
+    streams = ChoiceStreams(body.stops())
+    if body.logprobs is None:  # logprobs are sent with each choice whole
+        for p, generation in enumerate(requests):
+            streams.listen(generation, p * body.n)
+    task, deltas = await _start_stream(request, streams, server.complete(body, prompts, requests))
+
+    def chunk(index: int, text: str, finish: FinishReason | None = None, **extra: Any) -> str:
+        choice = CompletionChoice(index=index, text=text, finish_reason=finish, **extra)
+        return _sse(made.model_copy(update={"choices": [choice]}))
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            started: set[int] = set()
+            async for index, text in deltas:
+                yield chunk(index, (prefixes[index] if index not in started else "") + text)
+                started.add(index)
+            for choice in await task:
+                rest = streams.delta(choice.index, choice.text[len(prefixes[choice.index]) :], final=True)
+                text = (prefixes[choice.index] if choice.index not in started else "") + rest
+                yield chunk(choice.index, text, choice.finish_reason, logprobs=choice.logprobs)
+            yield _sse("[DONE]")
+        finally:
+            task.cancel()
+            streams.close()
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def _stream_chat(
+    request: Request,
+    server: _Server,
+    body: ChatCompletionRequest,
+    generation: GenerationRequest,
+    made: ChatCompletion,
+) -> StreamingResponse:
+    """/v1/chat/completions with stream=true: per choice, the role, content deltas, then the finish reason."""
+    streams = ChoiceStreams(generation.stop, shown=str.lstrip)
+    streams.listen(generation, 0)
+    task, deltas = await _start_stream(request, streams, server.call(server.client.generate([generation])))
     head = {"id": made.id, "created": made.created, "model": made.model}
-    events = []
-    for k, sample in enumerate(result.samples):
-        for delta, finish in (
-            (ChatDelta(role="assistant"), None),
-            (ChatDelta(content=sample.text.lstrip()), None),
-            (ChatDelta(), _finish(sample)),
-        ):
-            choice = ChatChunkChoice(index=k, delta=delta, finish_reason=finish)
-            events.append(_sse(ChatCompletionChunk(**head, choices=[choice])))
-    return events
+
+    def chunk(index: int, delta: ChatDelta, finish: FinishReason | None = None) -> str:
+        choice = ChatChunkChoice(index=index, delta=delta, finish_reason=finish)
+        return _sse(ChatCompletionChunk(**head, choices=[choice]))
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            for k in range(body.n):
+                yield chunk(k, ChatDelta(role="assistant"))
+            async for index, text in deltas:
+                yield chunk(index, ChatDelta(content=text))
+            (result,) = await task
+            for k, sample in enumerate(result.samples):
+                if rest := streams.delta(k, sample.text, final=True):
+                    yield chunk(k, ChatDelta(content=rest))
+                yield chunk(k, ChatDelta(), _finish(sample))
+            yield _sse("[DONE]")
+        finally:
+            task.cancel()
+            streams.close()
+
+    return StreamingResponse(events(), media_type="text/event-stream")

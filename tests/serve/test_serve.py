@@ -126,7 +126,7 @@ def _post(url: str, body: Any, path: str = "/v1/completions", timeout: float = 6
 def test_bad_requests_get_an_openai_error_and_the_server_stays_up(
     serve: Serve, tiny_engine: Any, body: Any, path: str, status: int, param: str | None, code: str | None
 ) -> None:
-    with serve(tiny_engine) as url:
+    with serve(tiny_engine, max_n=16) as url:
         response = _post(url, body, path)
         assert response.status_code == status, response.text
         error = response.json()["error"]
@@ -134,6 +134,18 @@ def test_bad_requests_get_an_openai_error_and_the_server_stays_up(
         assert error["message"] and error["type"] == "invalid_request_error"
         assert (error["param"], error["code"]) == (param, code)
         assert httpx.get(f"{url}/v1/models", timeout=10).status_code == 200
+
+
+def test_self_consistency_20_samples_fit_the_default_sample_limit(serve: Serve) -> None:
+    """`self_consistency(n=20)` asks for 20 samples in one request: the default limits (app and CLI) allow it."""
+    from reasonkit.commands.serve import serve as serve_command
+
+    (max_n,) = [p.default for p in serve_command.params if p.name == "max_n"]
+    assert isinstance(max_n, int) and max_n >= 20
+    with serve(FakeLM(default="yes")) as url:
+        response = _post(url, {"model": "test-model", "prompt": "hi", "n": 20, "temperature": 0.7})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["choices"]) == 20
 
 
 def test_a_prompt_over_the_window_fails_alone_when_batched_with_good_ones(serve: Serve, tiny_engine: Any) -> None:
