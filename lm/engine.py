@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from reasonkit.decoding import ConstraintCompiler, DecodeRow, byte_level_vocabulary, decode_loop
-from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt, refuse_unencoded
+from reasonkit.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt, refuse_unencoded
 from reasonkit.lm.model import GPT, KVCache
 from reasonkit.lm.positions import load_scheme
 from reasonkit.lm.tokenizer import Tokenizer
@@ -74,7 +74,7 @@ class Engine:
     max_batch_tokens bounds rows x padded length of one forward batch (and so the KV cache's size); one
     request that alone exceeds it still runs, in a batch of its own. truncation says what happens to a
     request longer than the context window: "error" raises (naming the request), "left" drops its oldest
-    tokens (see `reasonkit.lm.encoding.fit_pair` / `fit_prompt`). `autocast` runs the model under bf16
+    tokens (see `reasonkit.encoding.fit_pair` / `fit_prompt`). `autocast` runs the model under bf16
     autocast with a bf16 KV cache (scores then carry bf16 rounding); the default is on for CUDA, off
     elsewhere, where the model runs in its dtype (fp32 unless `dtype`). On the CPU it is how the CUDA path
     is tested, not a speed-up: on an AMX CPU, scoring ran faster in bf16 but generation slower.

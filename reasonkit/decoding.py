@@ -3,7 +3,7 @@
 A backend (the project's `Engine`, the Hugging Face backend) encodes its prompts, prefills its own KV cache
 and hands this module the logits at each prompt's last token together with a `StepModel`: the function that
 runs the chosen tokens through the model and returns the logits of the next position. Everything after
-that - seeded sampling (`reasonkit.lm.sampling`), stop strings, end-of-text, the length limit, dropping
+that - seeded sampling (`reasonkit.sampling`), stop strings, end-of-text, the length limit, dropping
 finished rows from the cache, and the token masks of constrained requests - is written once, here, so that
 seeds, finish reasons and constraints mean the same on every backend.
 
@@ -25,8 +25,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.protocol import Constraint, GenerationRequest, Sample, find_stop
+from reasonkit.sampling import SamplingParams, choose_tokens, row_uniforms
 
 Decode = Callable[[Sequence[int]], str]
 

@@ -1,6 +1,6 @@
 """Any Hugging Face `transformers` causal LM as a `LanguageModel`, so every strategy runs on it.
 
-Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.lm.encoding`, requests sorted by
+Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.encoding`, requests sorted by
 length and batched with right padding). Generation is the shared loop of `reasonkit.decoding` over the
 model's KV cache, so seeds, temperature / top-k / top-p, stop strings, n samples, finish reasons and
 constraints mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
@@ -15,13 +15,13 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
 
 from reasonkit.decoding import ConstraintCompiler, DecodeRow, decode_loop, model_vocabulary
-from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
-from reasonkit.lm.export_hf import require_transformers
+from reasonkit.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
 from reasonkit.protocol import (
     GenerationRequest,
     GenerationResult,
@@ -42,12 +42,25 @@ _VOLATILE_CONFIG_KEYS = (
 )
 
 
+def require_transformers() -> ModuleType:
+    """Import `transformers` or say which extra installs it."""
+    try:
+        import transformers
+    except ImportError as error:
+        raise ImportError(
+            "the Hugging Face export and backend need `transformers`; install it with "
+            "`pip install 'reasonkit[hf]'`"
+        ) from error
+    return transformers
+
+
+
 class HFLanguageModel:
     """A `transformers` causal LM and its tokenizer, from a local folder or the local hub cache.
 
     batch_size bounds the rows of one forward pass (scoring pairs, or samples while generating; the n
     samples of one prompt are split across batches when n exceeds it). truncation: "error" raises on a
-    request longer than the context window, "left" drops its oldest tokens (`reasonkit.lm.encoding`).
+    request longer than the context window, "left" drops its oldest tokens (`reasonkit.encoding`).
     """
 
     def __init__(

@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from reasonkit.backends.hf import HFLanguageModel
+from reasonkit.encoding import encode_pair, encode_prompt
 from reasonkit.lm.config import config_for_size
-from reasonkit.lm.encoding import encode_pair, encode_prompt
 from reasonkit.lm.engine import Engine
 from reasonkit.lm.export_hf import export_hf
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import TOKENIZER_FILE, save_pretrained
-from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.lm.tokenizer import EOT, PAD, Tokenizer
 from reasonkit.protocol import ContextWindowError, GenerationRequest, LanguageModel, LoglikelihoodRequest
+from reasonkit.sampling import SamplingParams, choose_tokens, row_uniforms
 
 transformers = pytest.importorskip("transformers")
 
