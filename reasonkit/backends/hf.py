@@ -95,6 +95,7 @@ class HFLanguageModel:
         self.window = _context_window(self.model.config, self.tokenizer, self.name)
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         self.cache_name = _cache_name(self.model)
+        self._last_logits_only = _last_logits_only(self.model)
         prefix = (
             self.tokenizer.bos_token_id
             if self.tokenizer.bos_token_id is not None
@@ -152,38 +153,105 @@ class HFLanguageModel:
             for i, r in enumerate(requests)
         ]
         results = [LoglikelihoodResult(logprob=0.0, n_tokens=0, is_greedy=True) for _ in requests]
-        # longest first: an out-of-memory shows on the first batch; the results go back by index
-        order = sorted(
-            (i for i, (_, cont) in enumerate(pairs) if cont), key=lambda i: -sum(map(len, pairs[i]))
-        )
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        for i, (context, continuation) in enumerate(pairs):
+            if continuation:
+                by_context.setdefault(tuple(context), []).append(i)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                for i, result in zip(batch, self._score_batch([pairs[i] for i in batch]), strict=True):
+            for batch in self._score_batches(by_context, pairs):
+                for i, result in self._score_batch(batch, pairs):
                     results[i] = result
         return results
 
-    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
-        """One right-padded forward pass over context + continuation[:-1] of every pair."""
-        inputs = [(context + continuation)[:-1] for context, continuation in pairs]
-        width = max(map(len, inputs))
-        ids = torch.full((len(inputs), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(inputs), width), dtype=torch.long)
-        for row, row_ids in enumerate(inputs):
-            ids[row, : len(row_ids)] = torch.tensor(row_ids)
-            mask[row, : len(row_ids)] = 1
-        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-        results = []
-        for row, (context, continuation) in enumerate(pairs):
-            start = len(context) - 1
-            scores = logits[row, start : start + len(continuation)].float()
-            targets = torch.tensor(continuation, device=scores.device)
-            logprob = (scores.gather(-1, targets[:, None]).squeeze(-1) - scores.logsumexp(dim=-1)).sum()
-            greedy = bool((scores.argmax(dim=-1) == targets).all())
-            results.append(
-                LoglikelihoodResult(logprob=float(logprob), n_tokens=len(continuation), is_greedy=greedy)
-            )
-        return results
+    def _score_batches(
+        self, by_context: dict[tuple[int, ...], list[int]], pairs: list[tuple[list[int], list[int]]]
+    ) -> Iterator[list[list[int]]]:
+        """Groups of requests sharing a context, longest first (an out-of-memory shows on the first batch),
+        packed while their rows fit `batch_size`; a group larger than that is split."""
+        groups = [
+            members[start : start + self.batch_size]
+            for members in by_context.values()
+            for start in range(0, len(members), self.batch_size)
+        ]
+        groups.sort(key=lambda g: -(len(pairs[g[0]][0]) + max(len(pairs[i][1]) for i in g)))
+        batch: list[list[int]] = []
+        rows = 0
+        for group in groups:
+            if batch and rows + len(group) > self.batch_size:
+                yield batch
+                batch, rows = [], 0
+            batch.append(group)
+            rows += len(group)
+        if batch:
+            yield batch
+
+    def _score_batch(
+        self, groups: list[list[int]], pairs: list[tuple[list[int], list[int]]]
+    ) -> list[tuple[int, LoglikelihoodResult]]:
+        """Each shared context runs once (left-padded, filling the KV cache); the continuations of all its
+        requests then run as one right-padded batch against their context's cache rows."""
+        device = self.device
+        contexts = [pairs[g[0]][0] for g in groups]
+        output, mask, lens = self._prefill(contexts)
+        members = [i for g in groups for i in g]
+        owner = torch.tensor([b for b, g in enumerate(groups) for _ in g], device=device)
+        first = output.logits[owner, -1]
+        continuations = [pairs[i][1] for i in members]
+        longest = max(map(len, continuations))
+        if longest > 1:
+            cache = getattr(output, self.cache_name)
+            if len(owner) != len(groups):
+                cache.batch_select_indices(owner)
+            ids = torch.full((len(members), longest - 1), self.pad_id, dtype=torch.long)
+            for row, continuation in enumerate(continuations):
+                ids[row, : len(continuation) - 1] = torch.tensor(continuation[:-1], dtype=torch.long)
+            # right padding: a continuation token never sees the padding after it
+            mask = torch.cat([mask[owner], mask.new_ones(len(members), longest - 1)], dim=1)
+            positions = lens.to(device)[owner, None] + torch.arange(longest - 1, device=device)
+            rest = self.model(
+                input_ids=ids.to(device),
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                **{self.cache_name: cache},
+            ).logits
+            logits = torch.cat([first[:, None], rest], dim=1).float()
+        else:
+            logits = first[:, None].float()
+        targets = torch.full((len(members), longest), -1, dtype=torch.long)
+        for row, continuation in enumerate(continuations):
+            targets[row, : len(continuation)] = torch.tensor(continuation, dtype=torch.long)
+        targets = targets.to(device)
+        valid = targets >= 0
+        token_logprobs = (logits.gather(-1, targets.clamp_min(0)[..., None]).squeeze(-1) - logits.logsumexp(-1)) * valid
+        greedy = (logits.argmax(dim=-1) == targets) | ~valid
+        sums, all_greedy = token_logprobs.sum(dim=1).tolist(), greedy.all(dim=1).tolist()
+        return [
+            (i, LoglikelihoodResult(logprob=sums[row], n_tokens=len(pairs[i][1]), is_greedy=all_greedy[row]))
+            for row, i in enumerate(members)
+        ]
+
+    def _prefill(self, prompts: list[list[int]]) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """One left-padded forward pass over the prompts with their KV cache: (model output, attention mask
+        on the device, prompt lengths). Explicit positions make a padded row compute what it would alone;
+        only the last position's logits are computed (the output layer is a large share of a small model)."""
+        lens = torch.tensor([len(p) for p in prompts])
+        width = int(lens.max())
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for b, prompt in enumerate(prompts):
+            ids[b, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            mask[b, width - len(prompt) :] = 1
+        positions = (mask.cumsum(dim=-1) - 1).clamp_min(0)
+        mask = mask.to(self.device)
+        output = self.model(
+            input_ids=ids.to(self.device),
+            attention_mask=mask,
+            position_ids=positions.to(self.device),
+            use_cache=True,
+            **self._last_logits_only,
+        )
+        return output, mask, lens
 
     # ------------------------------------------------------------------ generation
 
@@ -224,18 +292,7 @@ class HFLanguageModel:
     def _generate_batch(self, pieces: list[_Piece]) -> list[DecodeRow]:
         """Prefill the left-padded prompts once, fan out to one row per sample, decode with the KV cache."""
         device = self.device
-        lens = torch.tensor([len(p.ids) for p in pieces])
-        width = int(lens.max())
-        ids = torch.full((len(pieces), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(pieces), width), dtype=torch.long)
-        for b, piece in enumerate(pieces):
-            ids[b, width - len(piece.ids) :] = torch.tensor(piece.ids)
-            mask[b, width - len(piece.ids) :] = 1
-        positions = (mask.cumsum(dim=-1) - 1).clamp_min(0)
-        mask = mask.to(device)
-        output = self.model(
-            input_ids=ids.to(device), attention_mask=mask, position_ids=positions.to(device), use_cache=True
-        )
+        output, mask, lens = self._prefill([p.ids for p in pieces])
         cache = getattr(output, self.cache_name)
         owner = torch.tensor([b for b, p in enumerate(pieces) for _ in p.samples], device=device)
         if len(owner) != len(pieces):
@@ -278,6 +335,12 @@ def _cache_name(model: Any) -> str:
     """The KV cache's name in `forward` and its output: `cache` in newer transformers, which warn on the
     older `past_key_values` (what the project's oldest supported release, 4.56, takes)."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _last_logits_only(model: Any) -> dict[str, int]:
+    """The forward argument that computes the logits of the last position only, where the model has one."""
+    parameters = inspect.signature(model.forward).parameters
+    return next(({name: 1} for name in ("logits_to_keep", "num_logits_to_keep") if name in parameters), {})
 
 
 @dataclass

@@ -259,3 +259,35 @@ def test_constrained_generation_matches_our_engine(
     assert all(s.text in (" sat on a mat.", " ran.", " the sky") for s in got[0].samples)
     texts = [[s.text for s in r.samples] for r in got]
     assert texts == [[s.text for s in r.samples] for r in Engine(model, tokenizer).generate(requests)]
+
+
+def _count_positions(module: torch.nn.Module, seen: list[int]) -> torch.utils.hooks.RemovableHandle:
+    """Record how many (row, position) pairs pass through `module` on each call."""
+    return module.register_forward_hook(lambda _m, _args, out: seen.append(out.shape[0] * out.shape[1]))
+
+
+def test_a_shared_context_runs_once_and_only_needed_logits_are_computed(ours: tuple[GPT, Tokenizer, Path]) -> None:
+    """Five options of one question: the context's tokens go through the model once, not once per option,
+    and the output layer sees only the positions whose logits score a continuation token."""
+    lm = HFLanguageModel(ours[2], batch_size=8)
+    context = "the cat sat on a mat while seven dogs ran across green fields under a"
+    options = [" pale sky", " mat", " cat sat", " green fields", " dogs"]
+    requests = [LoglikelihoodRequest(context=context, continuation=o) for o in options]
+    pairs = [encode_pair(lm.encode, r.context, r.continuation, lm.prefix_id) for r in requests]
+    assert len({tuple(c) for c, _ in pairs}) == 1
+    longest = max(len(x) for _, x in pairs)
+    assert longest > 1
+    embedded: list[int] = []
+    projected: list[int] = []
+    handles = [
+        _count_positions(lm.model.get_input_embeddings(), embedded),
+        _count_positions(lm.model.get_output_embeddings(), projected),
+    ]
+    try:
+        scores = lm.loglikelihood(requests)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert [s.n_tokens for s in scores] == [len(x) for _, x in pairs]
+    assert sum(embedded) == len(pairs[0][0]) + len(options) * (longest - 1)
+    assert sum(projected) == 1 + len(options) * (longest - 1)  # the context's last position, once
