@@ -144,6 +144,26 @@ def decode_loop(
         last = step_model(chosen, step, active)
 
 
+def shared_prefix_len(rows: Sequence[Sequence[int]], samples: int) -> int:
+    """Tokens every prompt starts with, worth sharing when more than one sample row will attend to them;
+    each prompt keeps at least one token of its own."""
+    shared = min(len(r) for r in rows) - 1
+    for row in rows[1:]:
+        shared = common_prefix(rows[0], row, shared)
+    return worth_sharing(shared, samples)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """How many leading tokens a and b share, counting at most `limit`."""
+    limit = min(limit, len(a), len(b))
+    return next((i for i in range(limit) if a[i] != b[i]), limit)
+
+
+def worth_sharing(shared: int, samples: int, minimum: int = 16) -> int:
+    """A common prefix is prefilled once when at least two rows attend to it and it is not too short."""
+    return shared if samples >= 2 and shared >= minimum else 0
+
+
 # ---------------------------------------------------------------------------------------------- constraints
 
 

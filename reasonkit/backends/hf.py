@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from reasonkit.decoding import ConstraintCompiler, DecodeRow, decode_loop, model_vocabulary
+from reasonkit.decoding import ConstraintCompiler, DecodeRow, decode_loop, model_vocabulary, shared_prefix_len
 from reasonkit.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
 from reasonkit.protocol import (
     GenerationRequest,
@@ -231,24 +231,36 @@ class HFLanguageModel:
             for row, i in enumerate(members)
         ]
 
-    def _prefill(self, prompts: list[list[int]]) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    def _prefill(self, prompts: list[list[int]], shared: int = 0) -> tuple[Any, torch.Tensor, torch.Tensor]:
         """One left-padded forward pass over the prompts with their KV cache: (model output, attention mask
         on the device, prompt lengths). Explicit positions make a padded row compute what it would alone;
-        only the last position's logits are computed (the output layer is a large share of a small model)."""
+        only the last position's logits are computed (the output layer is a large share of a small model).
+
+        The first `shared` tokens, common to every prompt, run once and are copied to every row's cache;
+        each row's own part follows them, left-padded: [shared | padding | own tokens].
+        """
+        device, rows = self.device, len(prompts)
+        past: dict[str, Any] = {}
+        if shared:
+            prefix = torch.tensor([prompts[0][:shared]], device=device)
+            cache = getattr(self.model(input_ids=prefix, use_cache=True, **self._last_logits_only), self.cache_name)
+            cache.batch_select_indices(torch.zeros(rows, dtype=torch.long, device=device))
+            past = {self.cache_name: cache}
         lens = torch.tensor([len(p) for p in prompts])
-        width = int(lens.max())
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        width = int(lens.max()) - shared
+        ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((rows, width), dtype=torch.long)
         for b, prompt in enumerate(prompts):
-            ids[b, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
-            mask[b, width - len(prompt) :] = 1
-        positions = (mask.cumsum(dim=-1) - 1).clamp_min(0)
-        mask = mask.to(self.device)
+            ids[b, width - len(prompt) + shared :] = torch.tensor(prompt[shared:], dtype=torch.long)
+            mask[b, width - len(prompt) + shared :] = 1
+        positions = shared + (mask.cumsum(dim=-1) - 1).clamp_min(0)
+        mask = torch.cat([mask.new_ones(rows, shared), mask], dim=1).to(device)
         output = self.model(
-            input_ids=ids.to(self.device),
+            input_ids=ids.to(device),
             attention_mask=mask,
-            position_ids=positions.to(self.device),
+            position_ids=positions.to(device),
             use_cache=True,
+            **past,
             **self._last_logits_only,
         )
         return output, mask, lens
@@ -290,9 +302,15 @@ class HFLanguageModel:
             yield batch
 
     def _generate_batch(self, pieces: list[_Piece]) -> list[DecodeRow]:
+        """The tokens every prompt starts with (a few-shot prefix) are prefilled once; each row's cache then
+        holds a copy of them (a `transformers` cache has no shared prefix), so the batch stays `batch_size`
+        rows."""
+        return self._generate_rows(pieces, shared_prefix_len([p.ids for p in pieces], len(pieces)))
+
+    def _generate_rows(self, pieces: list[_Piece], shared: int) -> list[DecodeRow]:
         """Prefill the left-padded prompts once, fan out to one row per sample, decode with the KV cache."""
         device = self.device
-        output, mask, lens = self._prefill([p.ids for p in pieces])
+        output, mask, lens = self._prefill([p.ids for p in pieces], shared)
         cache = getattr(output, self.cache_name)
         owner = torch.tensor([b for b, p in enumerate(pieces) for _ in p.samples], device=device)
         if len(owner) != len(pieces):

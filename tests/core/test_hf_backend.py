@@ -291,3 +291,32 @@ def test_a_shared_context_runs_once_and_only_needed_logits_are_computed(ours: tu
     assert [s.n_tokens for s in scores] == [len(x) for _, x in pairs]
     assert sum(embedded) == len(pairs[0][0]) + len(options) * (longest - 1)
     assert sum(projected) == 1 + len(options) * (longest - 1)  # the context's last position, once
+
+
+def test_a_shared_prompt_prefix_runs_once_and_changes_no_sample(ours: tuple[GPT, Tokenizer, Path]) -> None:
+    """Prompts that start alike (a few-shot prefix) prefill the common tokens once; every sample is still the
+    one full recomputation gives."""
+    model, tokenizer, directory = ours
+    lm = HFLanguageModel(directory, batch_size=8)
+    shots = "the cat sat on a mat while seven dogs ran across green fields under a pale sky."
+    requests = [
+        GenerationRequest(prompt=f"{shots} the cat", max_tokens=5),
+        GenerationRequest(prompt=f"{shots} seven dogs ran", n=2, temperature=1.0, top_k=50, seed=5, max_tokens=5),
+        GenerationRequest(prompt=f"{shots} a", max_tokens=4, stop=("at",)),
+    ]
+    ids = [encode_prompt(lm.encode, r.prompt, lm.prefix_id) for r in requests]
+    shared = next(k for k in range(len(ids[0])) if len({tuple(i[: k + 1]) for i in ids}) > 1)
+    assert shared >= 16
+    embedded: list[int] = []
+    handle = _count_positions(lm.model.get_input_embeddings(), embedded)
+    try:
+        results = lm.generate(requests)
+    finally:
+        handle.remove()
+    width = max(map(len, ids))
+    assert embedded[0] + embedded[1] == shared + len(requests) * (width - shared)  # the prefix, then the rest
+    for request, result in zip(requests, results, strict=True):
+        for k, sample in enumerate(result.samples):
+            text, finish, logprobs = reference_sample(model, tokenizer, request, k)
+            assert (sample.text, sample.finish_reason) == (text, finish)
+            assert sample.token_logprobs == pytest.approx(logprobs, abs=1e-4)
