@@ -1,9 +1,10 @@
 """Any Hugging Face `transformers` causal LM as a `LanguageModel`, so every strategy runs on it.
 
-Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.encoding`, requests sorted by
-length and batched with right padding). Generation is the shared loop of `reasonkit.decoding` over the
-model's KV cache, so seeds, temperature / top-k / top-p, stop strings, n samples, finish reasons and
-constraints mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
+Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.encoding`), but requests that
+share a context run it once and score their continuations against its KV cache, longest first. Generation
+is the shared loop of `reasonkit.decoding` over the model's KV cache, so seeds, temperature / top-k / top-p,
+stop strings, n samples, finish reasons and constraints mean what they mean for our own engine. Models
+load from local files only: nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ def require_transformers() -> ModuleType:
             "`pip install 'reasonkit[hf]'`"
         ) from error
     return transformers
-
 
 
 class HFLanguageModel:
