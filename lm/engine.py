@@ -24,8 +24,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from reasonkit.decoding import ConstraintCompiler, DecodeRow, byte_level_vocabulary, decode_loop
-from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt, refuse_unencoded
+from reasonkit.decoding import (
+    ConstraintCompiler,
+    DecodeRow,
+    byte_level_vocabulary,
+    common_prefix,
+    decode_loop,
+    shared_prefix_len,
+    worth_sharing,
+)
+from reasonkit.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt, refuse_unencoded
 from reasonkit.lm.model import GPT, KVCache
 from reasonkit.lm.positions import load_scheme
 from reasonkit.lm.tokenizer import Tokenizer
@@ -74,7 +82,7 @@ class Engine:
     max_batch_tokens bounds rows x padded length of one forward batch (and so the KV cache's size); one
     request that alone exceeds it still runs, in a batch of its own. truncation says what happens to a
     request longer than the context window: "error" raises (naming the request), "left" drops its oldest
-    tokens (see `reasonkit.lm.encoding.fit_pair` / `fit_prompt`). `autocast` runs the model under bf16
+    tokens (see `reasonkit.encoding.fit_pair` / `fit_prompt`). `autocast` runs the model under bf16
     autocast with a bf16 KV cache (scores then carry bf16 rounding); the default is on for CUDA, off
     elsewhere, where the model runs in its dtype (fp32 unless `dtype`). On the CPU it is how the CUDA path
     is tested, not a speed-up: on an AMX CPU, scoring ran faster in bf16 but generation slower.
@@ -383,9 +391,9 @@ class Engine:
         for prompt in sorted(prompts, key=lambda p: len(p.ids), reverse=True):
             if batch:
                 width = len(batch[0].ids) + max(prompt.steps, *(p.steps for p in batch)) - 1
-                grown = _common_prefix(batch[0].ids, prompt.ids, common)
+                grown = common_prefix(batch[0].ids, prompt.ids, common)
                 schemed = any(p.positions is not None for p in (*batch, prompt))
-                shared = 0 if schemed else _worth_sharing(min(grown, len(prompt.ids) - 1), rows + prompt.request.n)
+                shared = 0 if schemed else worth_sharing(min(grown, len(prompt.ids) - 1), rows + prompt.request.n)
                 fits = (
                     width <= self.config.block_size
                     and (rows + prompt.request.n) * (width - shared) + shared <= self.max_batch_tokens
@@ -407,7 +415,7 @@ class Engine:
         total_steps = max(p.steps for p in prompts)
         schemed = any(p.positions is not None for p in prompts)
         # a shared prefix runs at positions 0, 1, 2, ...; prompts with a scheme's positions keep their own
-        shared = 0 if schemed else _shared_prefix_len([p.ids for p in prompts], sum(p.request.n for p in prompts))
+        shared = 0 if schemed else shared_prefix_len([p.ids for p in prompts], sum(p.request.n for p in prompts))
         prefix = None
         if shared:  # the common prefix runs once; every row attends to that one copy (KVCache.prefix)
             prefix = self._new_cache(1, shared)
@@ -502,26 +510,6 @@ class _GPTStep:
             device = counted.device
             positions[torch.tensor(batch_rows, device=device), 0] = torch.tensor(values, device=device)
         return positions
-
-
-def _shared_prefix_len(rows: Sequence[Sequence[int]], samples: int) -> int:
-    """Tokens every prompt starts with, worth sharing when more than one sample row will attend to them;
-    each prompt keeps at least one token of its own."""
-    shared = min(len(r) for r in rows) - 1
-    for row in rows[1:]:
-        shared = _common_prefix(rows[0], row, shared)
-    return _worth_sharing(shared, samples)
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
-    """How many leading tokens a and b share, counting at most `limit`."""
-    limit = min(limit, len(a), len(b))
-    return next((i for i in range(limit) if a[i] != b[i]), limit)
-
-
-def _worth_sharing(shared: int, samples: int, minimum: int = 16) -> int:
-    """A common prefix is prefilled once when at least two rows attend to it and it is not too short."""
-    return shared if samples >= 2 and shared >= minimum else 0
 
 
 def _pad(rows: Sequence[Sequence[int]], width: int, fill: int, *, left: bool = False) -> Tensor:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
 from tokenizers import Tokenizer as RawTokenizer
 
+from reasonkit.backends.hf import require_transformers
 from reasonkit.lm.config import ModelConfig
 from reasonkit.lm.pretrained import TOKENIZER_FILE, load_pretrained
 from reasonkit.lm.tokenizer import EOT, PAD
@@ -39,18 +39,6 @@ _TOP_RENAMES: dict[str, str] = {
     "norm.weight": "model.norm.weight",
 }
 _LAYER_NAME = re.compile(r"blocks\.(\d+)\.(.+)")
-
-
-def require_transformers() -> ModuleType:
-    """Import `transformers` or say which extra installs it."""
-    try:
-        import transformers
-    except ImportError as error:
-        raise ImportError(
-            "the Hugging Face export and backend need `transformers`; install it with "
-            "`pip install 'reasonkit[hf]'`"
-        ) from error
-    return transformers
 
 
 def hf_tensor_name(name: str) -> str:

@@ -3,7 +3,7 @@
 A backend (the project's `Engine`, the Hugging Face backend) encodes its prompts, prefills its own KV cache
 and hands this module the logits at each prompt's last token together with a `StepModel`: the function that
 runs the chosen tokens through the model and returns the logits of the next position. Everything after
-that - seeded sampling (`reasonkit.lm.sampling`), stop strings, end-of-text, the length limit, dropping
+that - seeded sampling (`reasonkit.sampling`), stop strings, end-of-text, the length limit, dropping
 finished rows from the cache, and the token masks of constrained requests - is written once, here, so that
 seeds, finish reasons and constraints mean the same on every backend.
 
@@ -32,8 +32,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.protocol import Constraint, GenerationRequest, Sample, find_stop
+from reasonkit.sampling import SamplingParams, choose_tokens, row_uniforms
 
 Decode = Callable[[Sequence[int]], str]
 TokenListener = Callable[[int, str], None]
@@ -195,6 +195,26 @@ def decode_loop(
             active = [active[p] for p in alive]
             chosen, params, uniforms = chosen[keep], params.select(keep), uniforms[keep]
         last = step_model(chosen, step, active)
+
+
+def shared_prefix_len(rows: Sequence[Sequence[int]], samples: int) -> int:
+    """Tokens every prompt starts with, worth sharing when more than one sample row will attend to them;
+    each prompt keeps at least one token of its own."""
+    shared = min(len(r) for r in rows) - 1
+    for row in rows[1:]:
+        shared = common_prefix(rows[0], row, shared)
+    return worth_sharing(shared, samples)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """How many leading tokens a and b share, counting at most `limit`."""
+    limit = min(limit, len(a), len(b))
+    return next((i for i in range(limit) if a[i] != b[i]), limit)
+
+
+def worth_sharing(shared: int, samples: int, minimum: int = 16) -> int:
+    """A common prefix is prefilled once when at least two rows attend to it and it is not too short."""
+    return shared if samples >= 2 and shared >= minimum else 0
 
 
 # ---------------------------------------------------------------------------------------------- constraints

@@ -1,9 +1,10 @@
 """Any Hugging Face `transformers` causal LM as a `LanguageModel`, so every strategy runs on it.
 
-Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.lm.encoding`, requests sorted by
-length and batched with right padding). Generation is the shared loop of `reasonkit.decoding` over the
-model's KV cache, so seeds, temperature / top-k / top-p, stop strings, n samples, finish reasons and
-constraints mean what they mean for our own engine. Models load from local files only: nothing is downloaded.
+Scoring follows lm-evaluation-harness (joint encoding split by `reasonkit.encoding`), but requests that
+share a context run it once and score their continuations against its KV cache, longest first. Generation
+is the shared loop of `reasonkit.decoding` over the model's KV cache, so seeds, temperature / top-k / top-p,
+stop strings, n samples, finish reasons and constraints mean what they mean for our own engine. Models
+load from local files only: nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
 
-from reasonkit.decoding import ConstraintCompiler, DecodeRow, decode_loop, model_vocabulary
-from reasonkit.lm.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
-from reasonkit.lm.export_hf import require_transformers
+from reasonkit.decoding import ConstraintCompiler, DecodeRow, decode_loop, model_vocabulary, shared_prefix_len
+from reasonkit.encoding import encode_pair, encode_prompt, fit_pair, fit_prompt
 from reasonkit.protocol import (
     GenerationRequest,
     GenerationResult,
@@ -42,12 +43,24 @@ _VOLATILE_CONFIG_KEYS = (
 )
 
 
+def require_transformers() -> ModuleType:
+    """Import `transformers` or say which extra installs it."""
+    try:
+        import transformers
+    except ImportError as error:
+        raise ImportError(
+            "the Hugging Face export and backend need `transformers`; install it with "
+            "`pip install 'reasonkit[hf]'`"
+        ) from error
+    return transformers
+
+
 class HFLanguageModel:
     """A `transformers` causal LM and its tokenizer, from a local folder or the local hub cache.
 
     batch_size bounds the rows of one forward pass (scoring pairs, or samples while generating; the n
     samples of one prompt are split across batches when n exceeds it). truncation: "error" raises on a
-    request longer than the context window, "left" drops its oldest tokens (`reasonkit.lm.encoding`).
+    request longer than the context window, "left" drops its oldest tokens (`reasonkit.encoding`).
     """
 
     def __init__(
@@ -82,6 +95,7 @@ class HFLanguageModel:
         self.window = _context_window(self.model.config, self.tokenizer, self.name)
         self.eos_ids = _eos_ids(self.model, self.tokenizer)
         self.cache_name = _cache_name(self.model)
+        self._last_logits_only = _last_logits_only(self.model)
         prefix = (
             self.tokenizer.bos_token_id
             if self.tokenizer.bos_token_id is not None
@@ -139,38 +153,117 @@ class HFLanguageModel:
             for i, r in enumerate(requests)
         ]
         results = [LoglikelihoodResult(logprob=0.0, n_tokens=0, is_greedy=True) for _ in requests]
-        # longest first: an out-of-memory shows on the first batch; the results go back by index
-        order = sorted(
-            (i for i, (_, cont) in enumerate(pairs) if cont), key=lambda i: -sum(map(len, pairs[i]))
-        )
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        for i, (context, continuation) in enumerate(pairs):
+            if continuation:
+                by_context.setdefault(tuple(context), []).append(i)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                for i, result in zip(batch, self._score_batch([pairs[i] for i in batch]), strict=True):
+            for batch in self._score_batches(by_context, pairs):
+                for i, result in self._score_batch(batch, pairs):
                     results[i] = result
         return results
 
-    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[LoglikelihoodResult]:
-        """One right-padded forward pass over context + continuation[:-1] of every pair."""
-        inputs = [(context + continuation)[:-1] for context, continuation in pairs]
-        width = max(map(len, inputs))
-        ids = torch.full((len(inputs), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(inputs), width), dtype=torch.long)
-        for row, row_ids in enumerate(inputs):
-            ids[row, : len(row_ids)] = torch.tensor(row_ids)
-            mask[row, : len(row_ids)] = 1
-        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-        results = []
-        for row, (context, continuation) in enumerate(pairs):
-            start = len(context) - 1
-            scores = logits[row, start : start + len(continuation)].float()
-            targets = torch.tensor(continuation, device=scores.device)
-            logprob = (scores.gather(-1, targets[:, None]).squeeze(-1) - scores.logsumexp(dim=-1)).sum()
-            greedy = bool((scores.argmax(dim=-1) == targets).all())
-            results.append(
-                LoglikelihoodResult(logprob=float(logprob), n_tokens=len(continuation), is_greedy=greedy)
-            )
-        return results
+    def _score_batches(
+        self, by_context: dict[tuple[int, ...], list[int]], pairs: list[tuple[list[int], list[int]]]
+    ) -> Iterator[list[list[int]]]:
+        """Groups of requests sharing a context, longest first (an out-of-memory shows on the first batch),
+        packed while their rows fit `batch_size`; a group larger than that is split."""
+        groups = [
+            members[start : start + self.batch_size]
+            for members in by_context.values()
+            for start in range(0, len(members), self.batch_size)
+        ]
+        groups.sort(key=lambda g: -(len(pairs[g[0]][0]) + max(len(pairs[i][1]) for i in g)))
+        batch: list[list[int]] = []
+        rows = 0
+        for group in groups:
+            if batch and rows + len(group) > self.batch_size:
+                yield batch
+                batch, rows = [], 0
+            batch.append(group)
+            rows += len(group)
+        if batch:
+            yield batch
+
+    def _score_batch(
+        self, groups: list[list[int]], pairs: list[tuple[list[int], list[int]]]
+    ) -> list[tuple[int, LoglikelihoodResult]]:
+        """Each shared context runs once (left-padded, filling the KV cache); the continuations of all its
+        requests then run as one right-padded batch against their context's cache rows."""
+        device = self.device
+        contexts = [pairs[g[0]][0] for g in groups]
+        output, mask, lens = self._prefill(contexts)
+        members = [i for g in groups for i in g]
+        owner = torch.tensor([b for b, g in enumerate(groups) for _ in g], device=device)
+        first = output.logits[owner, -1]
+        continuations = [pairs[i][1] for i in members]
+        longest = max(map(len, continuations))
+        if longest > 1:
+            cache = getattr(output, self.cache_name)
+            if len(owner) != len(groups):
+                cache.batch_select_indices(owner)
+            ids = torch.full((len(members), longest - 1), self.pad_id, dtype=torch.long)
+            for row, continuation in enumerate(continuations):
+                ids[row, : len(continuation) - 1] = torch.tensor(continuation[:-1], dtype=torch.long)
+            # right padding: a continuation token never sees the padding after it
+            mask = torch.cat([mask[owner], mask.new_ones(len(members), longest - 1)], dim=1)
+            positions = lens.to(device)[owner, None] + torch.arange(longest - 1, device=device)
+            rest = self.model(
+                input_ids=ids.to(device),
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                **{self.cache_name: cache},
+            ).logits
+            logits = torch.cat([first[:, None], rest], dim=1).float()
+        else:
+            logits = first[:, None].float()
+        targets = torch.full((len(members), longest), -1, dtype=torch.long)
+        for row, continuation in enumerate(continuations):
+            targets[row, : len(continuation)] = torch.tensor(continuation, dtype=torch.long)
+        targets = targets.to(device)
+        valid = targets >= 0
+        token_logprobs = (logits.gather(-1, targets.clamp_min(0)[..., None]).squeeze(-1) - logits.logsumexp(-1)) * valid
+        greedy = (logits.argmax(dim=-1) == targets) | ~valid
+        sums, all_greedy = token_logprobs.sum(dim=1).tolist(), greedy.all(dim=1).tolist()
+        return [
+            (i, LoglikelihoodResult(logprob=sums[row], n_tokens=len(pairs[i][1]), is_greedy=all_greedy[row]))
+            for row, i in enumerate(members)
+        ]
+
+    def _prefill(self, prompts: list[list[int]], shared: int = 0) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """One left-padded forward pass over the prompts with their KV cache: (model output, attention mask
+        on the device, prompt lengths). Explicit positions make a padded row compute what it would alone;
+        only the last position's logits are computed (the output layer is a large share of a small model).
+
+        The first `shared` tokens, common to every prompt, run once and are copied to every row's cache;
+        each row's own part follows them, left-padded: [shared | padding | own tokens].
+        """
+        device, rows = self.device, len(prompts)
+        past: dict[str, Any] = {}
+        if shared:
+            prefix = torch.tensor([prompts[0][:shared]], device=device)
+            cache = getattr(self.model(input_ids=prefix, use_cache=True, **self._last_logits_only), self.cache_name)
+            cache.batch_select_indices(torch.zeros(rows, dtype=torch.long, device=device))
+            past = {self.cache_name: cache}
+        lens = torch.tensor([len(p) for p in prompts])
+        width = int(lens.max()) - shared
+        ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((rows, width), dtype=torch.long)
+        for b, prompt in enumerate(prompts):
+            ids[b, width - len(prompt) + shared :] = torch.tensor(prompt[shared:], dtype=torch.long)
+            mask[b, width - len(prompt) + shared :] = 1
+        positions = shared + (mask.cumsum(dim=-1) - 1).clamp_min(0)
+        mask = torch.cat([mask.new_ones(rows, shared), mask], dim=1).to(device)
+        output = self.model(
+            input_ids=ids.to(device),
+            attention_mask=mask,
+            position_ids=positions.to(device),
+            use_cache=True,
+            **past,
+            **self._last_logits_only,
+        )
+        return output, mask, lens
 
     # ------------------------------------------------------------------ generation
 
@@ -209,20 +302,15 @@ class HFLanguageModel:
             yield batch
 
     def _generate_batch(self, pieces: list[_Piece]) -> list[DecodeRow]:
+        """The tokens every prompt starts with (a few-shot prefix) are prefilled once; each row's cache then
+        holds a copy of them (a `transformers` cache has no shared prefix), so the batch stays `batch_size`
+        rows."""
+        return self._generate_rows(pieces, shared_prefix_len([p.ids for p in pieces], len(pieces)))
+
+    def _generate_rows(self, pieces: list[_Piece], shared: int) -> list[DecodeRow]:
         """Prefill the left-padded prompts once, fan out to one row per sample, decode with the KV cache."""
         device = self.device
-        lens = torch.tensor([len(p.ids) for p in pieces])
-        width = int(lens.max())
-        ids = torch.full((len(pieces), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(pieces), width), dtype=torch.long)
-        for b, piece in enumerate(pieces):
-            ids[b, width - len(piece.ids) :] = torch.tensor(piece.ids)
-            mask[b, width - len(piece.ids) :] = 1
-        positions = (mask.cumsum(dim=-1) - 1).clamp_min(0)
-        mask = mask.to(device)
-        output = self.model(
-            input_ids=ids.to(device), attention_mask=mask, position_ids=positions.to(device), use_cache=True
-        )
+        output, mask, lens = self._prefill([p.ids for p in pieces], shared)
         cache = getattr(output, self.cache_name)
         owner = torch.tensor([b for b, p in enumerate(pieces) for _ in p.samples], device=device)
         if len(owner) != len(pieces):
@@ -265,6 +353,12 @@ def _cache_name(model: Any) -> str:
     """The KV cache's name in `forward` and its output: `cache` in newer transformers, which warn on the
     older `past_key_values` (what the project's oldest supported release, 4.56, takes)."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _last_logits_only(model: Any) -> dict[str, int]:
+    """The forward argument that computes the logits of the last position only, where the model has one."""
+    parameters = inspect.signature(model.forward).parameters
+    return next(({name: 1} for name in ("logits_to_keep", "num_logits_to_keep") if name in parameters), {})
 
 
 @dataclass

@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from reasonkit.backends.hf import HFLanguageModel
+from reasonkit.encoding import encode_pair, encode_prompt
 from reasonkit.lm.config import config_for_size
-from reasonkit.lm.encoding import encode_pair, encode_prompt
 from reasonkit.lm.engine import Engine
 from reasonkit.lm.export_hf import export_hf
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import TOKENIZER_FILE, save_pretrained
-from reasonkit.lm.sampling import SamplingParams, choose_tokens, row_uniforms
 from reasonkit.lm.tokenizer import EOT, PAD, Tokenizer
 from reasonkit.protocol import ContextWindowError, GenerationRequest, LanguageModel, LoglikelihoodRequest
+from reasonkit.sampling import SamplingParams, choose_tokens, row_uniforms
 
 transformers = pytest.importorskip("transformers")
 
@@ -259,3 +259,64 @@ def test_constrained_generation_matches_our_engine(
     assert all(s.text in (" sat on a mat.", " ran.", " the sky") for s in got[0].samples)
     texts = [[s.text for s in r.samples] for r in got]
     assert texts == [[s.text for s in r.samples] for r in Engine(model, tokenizer).generate(requests)]
+
+
+def _count_positions(module: torch.nn.Module, seen: list[int]) -> torch.utils.hooks.RemovableHandle:
+    """Record how many (row, position) pairs pass through `module` on each call."""
+    return module.register_forward_hook(lambda _m, _args, out: seen.append(out.shape[0] * out.shape[1]))
+
+
+def test_a_shared_context_runs_once_and_only_needed_logits_are_computed(ours: tuple[GPT, Tokenizer, Path]) -> None:
+    """Five options of one question: the context's tokens go through the model once, not once per option,
+    and the output layer sees only the positions whose logits score a continuation token."""
+    lm = HFLanguageModel(ours[2], batch_size=8)
+    context = "the cat sat on a mat while seven dogs ran across green fields under a"
+    options = [" pale sky", " mat", " cat sat", " green fields", " dogs"]
+    requests = [LoglikelihoodRequest(context=context, continuation=o) for o in options]
+    pairs = [encode_pair(lm.encode, r.context, r.continuation, lm.prefix_id) for r in requests]
+    assert len({tuple(c) for c, _ in pairs}) == 1
+    longest = max(len(x) for _, x in pairs)
+    assert longest > 1
+    embedded: list[int] = []
+    projected: list[int] = []
+    handles = [
+        _count_positions(lm.model.get_input_embeddings(), embedded),
+        _count_positions(lm.model.get_output_embeddings(), projected),
+    ]
+    try:
+        scores = lm.loglikelihood(requests)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert [s.n_tokens for s in scores] == [len(x) for _, x in pairs]
+    assert sum(embedded) == len(pairs[0][0]) + len(options) * (longest - 1)
+    assert sum(projected) == 1 + len(options) * (longest - 1)  # the context's last position, once
+
+
+def test_a_shared_prompt_prefix_runs_once_and_changes_no_sample(ours: tuple[GPT, Tokenizer, Path]) -> None:
+    """Prompts that start alike (a few-shot prefix) prefill the common tokens once; every sample is still the
+    one full recomputation gives."""
+    model, tokenizer, directory = ours
+    lm = HFLanguageModel(directory, batch_size=8)
+    shots = "the cat sat on a mat while seven dogs ran across green fields under a pale sky."
+    requests = [
+        GenerationRequest(prompt=f"{shots} the cat", max_tokens=5),
+        GenerationRequest(prompt=f"{shots} seven dogs ran", n=2, temperature=1.0, top_k=50, seed=5, max_tokens=5),
+        GenerationRequest(prompt=f"{shots} a", max_tokens=4, stop=("at",)),
+    ]
+    ids = [encode_prompt(lm.encode, r.prompt, lm.prefix_id) for r in requests]
+    shared = next(k for k in range(len(ids[0])) if len({tuple(i[: k + 1]) for i in ids}) > 1)
+    assert shared >= 16
+    embedded: list[int] = []
+    handle = _count_positions(lm.model.get_input_embeddings(), embedded)
+    try:
+        results = lm.generate(requests)
+    finally:
+        handle.remove()
+    width = max(map(len, ids))
+    assert embedded[0] + embedded[1] == shared + len(requests) * (width - shared)  # the prefix, then the rest
+    for request, result in zip(requests, results, strict=True):
+        for k, sample in enumerate(result.samples):
+            text, finish, logprobs = reference_sample(model, tokenizer, request, k)
+            assert (sample.text, sample.finish_reason) == (text, finish)
+            assert sample.token_logprobs == pytest.approx(logprobs, abs=1e-4)

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from reasonkit.encoding import encode_pair
 from reasonkit.lm.config import ModelConfig
-from reasonkit.lm.encoding import encode_pair
 from reasonkit.lm.engine import Engine
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import save_pretrained

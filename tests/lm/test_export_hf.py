@@ -9,9 +9,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from reasonkit.backends.hf import require_transformers
 from reasonkit.cli import main
 from reasonkit.lm.config import config_for_size
-from reasonkit.lm.export_hf import export_hf, hf_tensor_name, require_transformers
+from reasonkit.lm.export_hf import export_hf, hf_tensor_name
 from reasonkit.lm.model import GPT
 from reasonkit.lm.pretrained import save_pretrained
 from reasonkit.lm.tokenizer import Tokenizer

@@ -5,8 +5,8 @@ import random
 import pytest
 import torch
 
+from reasonkit.encoding import encode_pair
 from reasonkit.lm.config import ModelConfig
-from reasonkit.lm.encoding import encode_pair
 from reasonkit.lm.engine import Engine
 from reasonkit.lm.model import GPT
 from reasonkit.lm.positions import PositionScheme, _token_positions, load_scheme

@@ -1,6 +1,6 @@
 import torch
 
-from reasonkit.lm.sampling import NUCLEUS_CANDIDATES, SamplingParams, choose_tokens, hash_seed, row_uniforms
+from reasonkit.sampling import NUCLEUS_CANDIDATES, SamplingParams, choose_tokens, hash_seed, row_uniforms
 
 VOCAB = 1000
 GRID = torch.linspace(0, 1, 4001, dtype=torch.float64)[:-1]  # uniforms covering [0, 1)

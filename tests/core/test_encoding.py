@@ -1,6 +1,6 @@
 import pytest
 
-from reasonkit.lm.encoding import (
+from reasonkit.encoding import (
     encode_pair,
     encode_prompt,
     fit_pair,
