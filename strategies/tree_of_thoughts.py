@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass as plain_dataclass
 from dataclasses import field
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import networkx as nx
 from pydantic import ConfigDict, Field
@@ -100,7 +100,7 @@ class TreeOfThoughts(Strategy):
         best = max(finished, key=lambda n: (n.value, n.path_score), default=None)
         graph = nx.DiGraph()
         for node in search.nodes:
-            graph.add_node(node.id, thought=node.thoughts[-1] if node.thoughts else "", depth=len(node.thoughts),
+            graph.add_node(node.id, text=node.thoughts[-1] if node.thoughts else "(question)", depth=len(node.thoughts),
                            value=node.value, path_score=node.path_score, finished=node.finished,
                            answer=node.answer, chosen=best is not None and node.id == best.id)
             graph.add_edges_from((node.id, child) for child in node.children)

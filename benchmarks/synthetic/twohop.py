@@ -33,6 +33,8 @@ def composed_question(person: str) -> str:
 class TwoHopSuite:
     name = "twohop"
     self_contained = False
+    trained_splits = ("hop1", "hop2")
+    """Splits whose questions are in train by design: the single hops every composition is built from."""
 
     def __init__(self, n_people: int = 120, n_towns: int = 12, test_fraction: float = 0.3) -> None:
         self.n_people = n_people
