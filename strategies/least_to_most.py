@@ -8,7 +8,9 @@ Two stages, both plain generation:
 so a chain longer than any trained one is still a series of trained-size calls); `feed="all"` puts every
 earlier pair, as the paper's prompts do. The last subanswer answers the question (read like a rationale's
 "So the answer is X"). `exemplars` are blocks in these formats put before every prompt (e.g. built from
-StrategyQA's train decompositions); a trained model needs none. `chain_text` renders a synthetic question's
+StrategyQA's train decompositions); a trained model needs none. `subquestions_from="metadata"` skips the
+reduce stage and solves the question's own decomposition (`metadata["subquestions"]`, as the synthetic
+suites give it): an oracle ablation that measures the solve stage alone. `chain_text` renders a synthetic question's
 decomposition as training text (a recipe formatter). `sample_paths` lets self-consistency vote over sampled
 decompositions.
 """
@@ -73,6 +75,7 @@ class LeastToMost(Strategy):
     name: ClassVar[str] = "least_to_most"
 
     feed: Literal["last", "all"] = "last"
+    subquestions_from: Literal["model", "metadata"] = "model"
     max_subquestions: int = Field(12, ge=1)
     reduce_tokens: NewTokens = 160
     answer_tokens: NewTokens = 16
@@ -142,8 +145,13 @@ class LeastToMost(Strategy):
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)
-        [result] = await lm.generate([self.reduce_request(question, 1, 0.0, 0)])
-        path, trace.steps = await self._run(question, result.samples[0], lm)
+        if self.subquestions_from == "metadata":
+            given = question.metadata.get("subquestions") or []
+            reduce = Sample(text=f" {SEPARATOR.join(given)}", finish_reason="stop")
+        else:
+            [result] = await lm.generate([self.reduce_request(question, 1, 0.0, 0)])
+            reduce = result.samples[0]
+        path, trace.steps = await self._run(question, reduce, lm)
         if path.answer is None:
             trace.notes.append(f"abstained: {trace.steps['stopped']}")
         return Prediction(question_id=question.id, answer=path.answer, trace=trace)

@@ -46,6 +46,18 @@ def test_solves_the_subquestions_in_order_feeding_each_answer_forward() -> None:
     assert len(prediction.trace.calls) == 4
 
 
+def test_the_oracle_ablation_solves_the_given_decomposition_without_reducing() -> None:
+    given = QUESTION.model_copy(update={"metadata": {"subquestions": ["Start with 7. Add 3.", "Multiply by 2.",
+                                                                      "Subtract 5."]}})
+    lm = chain_lm(decomposition=" nonsense")
+    prediction = LeastToMost(subquestions_from="metadata").run(given, lm)
+    assert prediction.answer == 0 and len(prediction.trace.calls) == 3
+    assert not any(p.endswith("Subquestions:") for p in prompts_of(lm))
+    other = chain_lm()
+    unsplit = LeastToMost(subquestions_from="metadata").run(QUESTION, other)
+    assert unsplit.abstained and other.n_calls == 0  # no decomposition given: nothing to solve, no call
+
+
 def test_feed_all_puts_every_earlier_pair_before_the_next() -> None:
     lm = chain_lm()
     LeastToMost(feed="all").run(QUESTION, lm)
