@@ -19,9 +19,10 @@ def test_a_right_answer_counts_only_when_its_steps_check() -> None:
     assert not verified(line({"path": good}, answer="13"))  # wrong answers never count
 
 
-def test_voted_paths_behind_the_winning_answer_are_checked() -> None:
-    paths = [{"text": " 8 * 2 = 16. Left: 5 16. 16 + 5 = 26. Left: 26.", "answer": "26"},
-             {"text": " 8 + 5 = 13. Left: 2 13. 13 * 2 = 26. Left: 26.", "answer": "26"},
-             {"text": " 8 + 5 = 13. Left: 2 13. 13 + 2 = 15. Left: 15.", "answer": "15"}]
-    assert "15" not in written_solution(line({"paths": paths}))
-    assert verified(line({"paths": paths}))  # the first path's sum is wrong, the second checks
+def test_a_vote_is_checked_on_its_most_probable_winning_path() -> None:
+    wrong_sum = {"text": " 8 * 2 = 16. Left: 5 16. 16 + 5 = 26. Left: 26.", "answer": "26"}
+    right = {"text": " 8 + 5 = 13. Left: 2 13. 13 * 2 = 26. Left: 26.", "answer": "26"}
+    loser = {"text": " 8 + 5 = 13. Left: 2 13. 13 + 2 = 15. Left: 15.", "answer": "15", "weight": 0.99}
+    assert not verified(line({"paths": [{**wrong_sum, "weight": 0.6}, {**right, "weight": 0.4}, loser]}))
+    assert verified(line({"paths": [{**wrong_sum, "weight": 0.4}, {**right, "weight": 0.6}, loser]}))
+    assert written_solution(line({"paths": [loser]})) == ""  # no path gave the winning answer
