@@ -8,7 +8,7 @@ The format (the paper's):
     ...
     So the final answer is: <answer>.
 The model writes up to each "Intermediate answer:"; the strategy then gets that answer from the model itself
-continuing the same text (`answerer="self"`), or from an inner strategy asked the follow-up as a question
+continuing the same text (`answerer` None, the default), or from an inner strategy asked the follow-up as a question
 of its own (`answerer=<strategy>`, e.g. `cot(shots=0)`: the single hop the way it is asked alone). At most
 `max_follow_ups` follow-ups; the trace lists each with its answer. `exemplars` are blocks in this format
 before the prompt (e.g. from StrategyQA's train decompositions); a trained model needs none.
@@ -70,23 +70,19 @@ def direct_text(row: dict[str, Any]) -> str | None:
 @register_strategy("self_ask")
 @dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class SelfAsk(Strategy):
-    """Generate follow-ups greedily; each answered by `answerer` ("self" or a strategy); stop at the final
-    answer or after `max_follow_ups`."""
+    """Generate follow-ups greedily; each answered by the model continuing the text (`answerer` None) or by
+    the `answerer` strategy; stop at the final answer or after `max_follow_ups`."""
 
     name: ClassVar[str] = "self_ask"
 
-    answerer: str | Strategy = "self"
+    answerer: Strategy | None = None
     max_follow_ups: int = Field(4, ge=0)
     max_tokens: NewTokens = 64
     answer_tokens: NewTokens = 16
     exemplars: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        if isinstance(self.answerer, str) and self.answerer != "self":
-            raise ValueError(f"self_ask: answerer {self.answerer!r} is neither 'self' nor a strategy")
-
     def uses_loglikelihood(self) -> bool:
-        return isinstance(self.answerer, Strategy) and self.answerer.uses_loglikelihood()
+        return self.answerer is not None and self.answerer.uses_loglikelihood()
 
     def _request(self, prompt: str, stop: tuple[str, ...], max_tokens: int, n: int = 1,
                  temperature: float = 0.0, seed: int = 0) -> GenerationRequest:
@@ -95,7 +91,7 @@ class SelfAsk(Strategy):
 
     async def _answer(self, follow_up: str, text: str, lm: AsyncLM, trace: Trace) -> tuple[str, float, int]:
         """The intermediate answer to `follow_up` (its text, log-prob and token count)."""
-        if isinstance(self.answerer, Strategy):
+        if self.answerer is not None:
             sub = Question(id=f"follow-up-{len(trace.steps.get('follow_ups', []))}", text=follow_up, kind="free_form")
             prediction = await solve_traced(self.answerer, sub, lm)
             trace.children.append(prediction.trace)

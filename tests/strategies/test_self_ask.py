@@ -7,7 +7,7 @@ import pytest
 from reasonkit.benchmarks.synthetic.twohop import TwoHopSuite
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import GenerationRequest
-from reasonkit.registry import build_strategy
+from reasonkit.registry import StrategySpecError, build_strategy
 from reasonkit.strategies.chain_of_thought import ChainOfThought
 from reasonkit.strategies.self_ask import INTERMEDIATE, SelfAsk, direct_text, self_ask_prompt, self_ask_text
 from reasonkit.strategies.self_consistency import SelfConsistency
@@ -88,8 +88,11 @@ def test_spec_and_bad_answerer() -> None:
     strategy = build_strategy("self_ask(answerer=cot(shots=0), max_follow_ups=3)")
     assert isinstance(strategy, SelfAsk) and isinstance(strategy.answerer, ChainOfThought)
     assert build_strategy(strategy.config()).config() == strategy.config()
-    with pytest.raises(ValueError, match="answerer"):
-        SelfAsk(answerer="google")
+    plain = build_strategy("self_ask")
+    assert isinstance(plain, SelfAsk) and plain.answerer is None
+    assert build_strategy(plain.config()) == plain
+    with pytest.raises(StrategySpecError, match="unknown strategy 'google'"):
+        build_strategy("self_ask(answerer=google)")
 
 
 def test_suite_hops_and_training_text() -> None:
