@@ -54,6 +54,9 @@ SYNTHETIC_DESCRIPTIONS = {
         "questions whose answers a stated correction changes; strategies that "
         "take feedback (memory) get it on another phrasing first",
     ),
+    "longchains": ("multiple_choice", "multistep chains with decompositions (least-to-most); test_long: 6-8 steps"),
+    "countdown": ("free_form", "make a target from 4 numbers with + - x (tree of thoughts)"),
+    "twohop": ("free_form", "two-hop questions over a made-up world (self-ask); hop1 / hop2: their single hops"),
 }
 
 

@@ -486,7 +486,8 @@ function tree(g){
   const nodes = Object.fromEntries(g.nodes.map(n => [n.id, n]));
   const targets = new Set(g.edges.map(e => e.target));
   const value = (g.graph && g.graph.assignment) || {};
-  const item = id => { const n = nodes[id]; const b = n.belief ? ' b=' + n.belief.map(x => x.toFixed(2)).join('/') : '';
+  const item = id => { const n = nodes[id]; const b = (n.belief ? ' b=' + n.belief.map(x => x.toFixed(2)).join('/') : '')
+      + (typeof n.value === 'number' ? ' value=' + n.value.toFixed(3) : '') + (n.chosen ? ' chosen' : '');
     const cls = 'node' + (n.integral ? ' integral' : '') + (n.value === true ? ' true' : n.value === false ? ' false' : '');
     return '<li><span class="' + cls + '" title="' + esc(n.negation || '') + '"><b>' + esc(id) + '</b> ' + esc(n.text) + '<small>' + b + (n.integral ? ' integral' : '') + '</small></span>'
       + ((kids[id] || []).length ? '<ul>' + kids[id].map(item).join('') + '</ul>' : '') + '</li>'; };
@@ -510,7 +511,7 @@ function traceHtml(t){
   if (t.notes.length) h += '<p>notes:</p><ul>' + t.notes.map(n => '<li>' + esc(n) + '</li>').join('') + '</ul>';
   if (t.steps.tree) {
     const empty = !t.steps.tree.nodes.length && t.steps.unpruned_tree;
-    h += '<h4>maieutic tree' + (empty ? ' (everything was pruned; the generated tree)' : '') + '</h4>'
+    h += '<h4>' + (t.strategy === 'tree_of_thoughts' ? 'search tree' : 'maieutic tree') + (empty ? ' (everything was pruned; the generated tree)' : '') + '</h4>'
       + tree(empty ? t.steps.unpruned_tree : t.steps.tree);
   }
   const steps = Object.assign({}, t.steps); delete steps.tree; delete steps.unpruned_tree;

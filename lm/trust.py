@@ -42,6 +42,10 @@ FORMATTERS: frozenset[str] = frozenset(
         f"{_MAIEUTIC}:abductive_text",
         f"{_MAIEUTIC}:belief_text",
         "reasonkit.strategies.memory:corrections_text",
+        "reasonkit.strategies.least_to_most:chain_text",
+        "reasonkit.strategies.self_ask:self_ask_text",
+        "reasonkit.strategies.self_ask:direct_text",
+        "reasonkit.benchmarks.synthetic.countdown:tree_text",
     }
 )
 GENERATORS: frozenset[str] = frozenset(

@@ -9,10 +9,14 @@ def suites() -> dict[str, SyntheticSuite]:
     """All suites by name (imported lazily: arithmetic needs the strategies package)."""
     from reasonkit.benchmarks.synthetic.arithmetic import ArithmeticSuite
     from reasonkit.benchmarks.synthetic.corrections import CorrectionsSuite
+    from reasonkit.benchmarks.synthetic.countdown import CountdownSuite
+    from reasonkit.benchmarks.synthetic.longchains import LongChainsSuite
     from reasonkit.benchmarks.synthetic.multistep import MultiStepSuite
+    from reasonkit.benchmarks.synthetic.twohop import TwoHopSuite
     from reasonkit.benchmarks.synthetic.world import WorldSuite
 
-    return {s.name: s for s in (ArithmeticSuite(), MultiStepSuite(), WorldSuite(), CorrectionsSuite())}
+    return {s.name: s for s in (ArithmeticSuite(), MultiStepSuite(), WorldSuite(), CorrectionsSuite(),
+                                LongChainsSuite(), CountdownSuite(), TwoHopSuite())}
 
 
 

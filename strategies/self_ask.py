@@ -1,0 +1,166 @@
+"""Self-ask (Press et al. 2022): the model asks itself follow-up questions and answers them before answering.
+
+The format (the paper's):
+    Question: <text>
+    Are follow up questions needed here: Yes.
+    Follow up: <question>
+    Intermediate answer: <answer>
+    ...
+    So the final answer is: <answer>.
+The model writes up to each "Intermediate answer:"; the strategy then gets that answer from the model itself
+continuing the same text (`answerer` None, the default), or from an inner strategy asked the follow-up as a question
+of its own (`answerer=<strategy>`, e.g. `cot(shots=0)`: the single hop the way it is asked alone). At most
+`max_follow_ups` follow-ups; the trace lists each with its answer. `exemplars` are blocks in this format
+before the prompt (e.g. from StrategyQA's train decompositions); a trained model needs none.
+`self_ask_text` and `direct_text` render a synthetic question as training text (recipe formatters);
+`sample_paths` lets self-consistency vote over sampled self-ask runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
+
+from reasonkit.batching import solve_traced
+from reasonkit.protocol import GenerationRequest, NewTokens, Sample
+from reasonkit.registry import register_strategy
+from reasonkit.strategies import prompts
+from reasonkit.strategies.answer_extraction import extract_answer
+from reasonkit.strategies.chain_of_thought import ReasoningPath
+from reasonkit.strategy import AsyncLM, Strategy
+from reasonkit.types import Answer, Prediction, Question, Trace
+
+NEEDED = "Are follow up questions needed here:"
+FOLLOW_UP = "Follow up:"
+INTERMEDIATE = "Intermediate answer:"
+FINAL = "So the final answer is:"
+FINAL_ANSWER = re.compile(re.escape(FINAL) + r"\s*(.+?)\.?\s*$", re.MULTILINE)
+
+
+def self_ask_prompt(text: str) -> str:
+    return f"Question: {prompts.clean(text)}\n{NEEDED}"
+
+
+def self_ask_text(row: dict[str, Any]) -> str | None:
+    """A TRAIN question in the self-ask format: its follow-ups and intermediate answers
+    (`metadata["follow_ups"]`, `["intermediate"]`), or "No." and the answer when it has none."""
+    question = Question.model_validate(row)
+    if question.split != "train" or not isinstance(question.gold, str):
+        return None
+    follow_ups, answers = question.metadata.get("follow_ups", []), question.metadata.get("intermediate", [])
+    if not follow_ups:
+        return f"{self_ask_prompt(question.text)} No.\n{FINAL} {question.gold}."
+    lines = [f"{FOLLOW_UP} {q}\n{INTERMEDIATE} {a}." for q, a in zip(follow_ups, answers, strict=True)]
+    return f"{self_ask_prompt(question.text)} Yes.\n" + "\n".join(lines) + f"\n{FINAL} {question.gold}."
+
+
+def direct_text(row: dict[str, Any]) -> str | None:
+    """A free-form TRAIN question answered at once, in chain of thought's format with no rationale (so
+    `cot(shots=0)` asks it): the direct baseline of the compositionality gap."""
+    question = Question.model_validate(row)
+    if question.split != "train" or not isinstance(question.gold, str):
+        return None
+    return prompts.cot_example(question.text, None, "", question.gold)
+
+
+@register_strategy("self_ask")
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
+class SelfAsk(Strategy):
+    """Generate follow-ups greedily; each answered by the model continuing the text (`answerer` None) or by
+    the `answerer` strategy; stop at the final answer or after `max_follow_ups`."""
+
+    name: ClassVar[str] = "self_ask"
+
+    answerer: Strategy | None = None
+    max_follow_ups: int = Field(4, ge=0)
+    max_tokens: NewTokens = 64
+    answer_tokens: NewTokens = 16
+    exemplars: tuple[str, ...] = ()
+
+    def uses_loglikelihood(self) -> bool:
+        return self.answerer is not None and self.answerer.uses_loglikelihood()
+
+    def _request(self, prompt: str, stop: tuple[str, ...], max_tokens: int, n: int = 1,
+                 temperature: float = 0.0, seed: int = 0) -> GenerationRequest:
+        return GenerationRequest(prompt=prompt, n=n, max_tokens=max_tokens, temperature=temperature,
+                                 stop=stop, seed=seed)
+
+    async def _answer(self, follow_up: str, text: str, lm: AsyncLM, trace: Trace) -> tuple[str, float, int]:
+        """The intermediate answer to `follow_up` (its text, log-prob and token count)."""
+        if self.answerer is not None:
+            sub = Question(id=f"follow-up-{len(trace.steps.get('follow_ups', []))}", text=follow_up, kind="free_form")
+            prediction = await solve_traced(self.answerer, sub, lm)
+            trace.children.append(prediction.trace)
+            return ("" if prediction.answer is None else str(prediction.answer)), 0.0, 0
+        [result] = await lm.generate([self._request(text, ("\n",), self.answer_tokens)])
+        sample = result.samples[0]
+        return sample.text.strip().removesuffix("."), sample.logprob, len(sample.token_logprobs)
+
+    async def _run(self, question: Question, lm: AsyncLM, first: Sample, trace: Trace) -> ReasoningPath:
+        """Continue from the first generated piece until the final answer, a stop, or the budget."""
+        prompt = prompts.EXEMPLAR_SEPARATOR.join([*self.exemplars, self_ask_prompt(question.text)])
+        text, piece = prompt, first
+        logprob, n_tokens = first.logprob, len(first.token_logprobs)
+        follow_ups: list[dict[str, str]] = []
+        trace.steps["follow_ups"] = follow_ups
+        while True:
+            text += piece.text
+            final = FINAL_ANSWER.search(piece.text)
+            if final is not None:
+                return self._finish(question, final.group(1), text, prompt, logprob, n_tokens, piece, trace)
+            asked = piece.text.rsplit(FOLLOW_UP, 1)
+            if len(asked) < 2 or piece.finish_reason == "length":
+                trace.steps["stopped"] = "the model wrote neither a follow-up nor a final answer"
+                break
+            if len(follow_ups) >= self.max_follow_ups:
+                trace.steps["stopped"] = f"more than max_follow_ups={self.max_follow_ups} follow-ups"
+                break
+            follow_up = asked[1].strip()
+            text += f"\n{INTERMEDIATE}"
+            answer, lp, nt = await self._answer(follow_up, text, lm, trace)
+            follow_ups.append({"question": follow_up, "answer": answer})
+            if not answer:
+                trace.steps["stopped"] = f"follow-up {len(follow_ups)} ({follow_up!r}) got no answer"
+                break
+            text += f" {answer}.\n"
+            [result] = await lm.generate([self._request(text, (f"\n{INTERMEDIATE}", "\n\n"), self.max_tokens)])
+            piece = result.samples[0]
+            logprob, n_tokens = logprob + lp + piece.logprob, n_tokens + nt + len(piece.token_logprobs)
+        trace.steps["text"] = text[len(prompt):]
+        return ReasoningPath(text=text[len(prompt):], answer=None, method="none", logprob=logprob,
+                             n_tokens=n_tokens, finish_reason=piece.finish_reason)
+
+    def _finish(self, question: Question, said: str, text: str, prompt: str, logprob: float, n_tokens: int,
+                piece: Sample, trace: Trace) -> ReasoningPath:
+        read = extract_answer(question, f"{prompts.ANSWER_PREFIX} {said.strip()}.")
+        trace.steps["text"] = text[len(prompt):]
+        trace.steps["final"] = said.strip()
+        if read.answer is None:
+            trace.steps["stopped"] = f"the final answer {said.strip()!r} is not one of the question's answers"
+        return ReasoningPath(text=text[len(prompt):], answer=read.answer, method=read.method, span=read.span,
+                             logprob=logprob, n_tokens=n_tokens, finish_reason=piece.finish_reason)
+
+    def _first_request(self, question: Question, n: int, temperature: float, seed: int) -> GenerationRequest:
+        prompt = prompts.EXEMPLAR_SEPARATOR.join([*self.exemplars, self_ask_prompt(question.text)])
+        return self._request(prompt, (f"\n{INTERMEDIATE}", "\n\n"), self.max_tokens, n, temperature, seed)
+
+    async def sample_paths(
+        self, question: Question, lm: AsyncLM, n: int, temperature: float, seed: int
+    ) -> list[ReasoningPath]:
+        """n first pieces sampled in one request (the first follow-up differs), each continued greedily."""
+        [result] = await lm.generate([self._first_request(question, n, temperature, seed)])
+        return list(await asyncio.gather(
+            *(self._run(question, lm, sample, Trace(strategy=self.name)) for sample in result.samples)))
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        trace = Trace(strategy=self.name)
+        [result] = await lm.generate([self._first_request(question, 1, 0.0, 0)])
+        path = await self._run(question, lm, result.samples[0], trace)
+        answer: Answer | None = path.answer
+        if answer is None:
+            trace.notes.append(f"abstained: {trace.steps.get('stopped', 'no final answer')}")
+        return Prediction(question_id=question.id, answer=answer, trace=trace)

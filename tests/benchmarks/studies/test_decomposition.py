@@ -1,0 +1,28 @@
+from reasonkit.benchmarks.runner import result_line
+from reasonkit.benchmarks.studies.decomposition import verified, written_solution
+from reasonkit.strategies.tree_of_thoughts import TreeOfThoughts
+from reasonkit.types import Prediction, Question, Trace
+
+QUESTION = Question(id="p", text="Make 26 from 2 5 8.", gold="26", kind="free_form",
+                    metadata={"numbers": [2, 5, 8], "target": 26})
+
+
+def line(steps: dict[str, object], answer: str = "26"):  # type: ignore[no-untyped-def]
+    prediction = Prediction(question_id="p", answer=answer, trace=Trace(strategy="x", steps=steps))
+    return result_line(0, QUESTION, TreeOfThoughts(), prediction, 0.0)
+
+
+def test_a_right_answer_counts_only_when_its_steps_check() -> None:
+    good = ["8 + 5 = 13. Left: 2 13.", "13 * 2 = 26. Left: 26.", "So the answer is 26."]
+    assert verified(line({"path": good}))
+    assert not verified(line({"rationale": " 8 + 5 = 13. Left: 2 13. 13 * 2 = 27. Left: 26. So the answer is 26."}))
+    assert not verified(line({"path": good}, answer="13"))  # wrong answers never count
+
+
+def test_a_vote_is_checked_on_its_most_probable_winning_path() -> None:
+    wrong_sum = {"text": " 8 * 2 = 16. Left: 5 16. 16 + 5 = 26. Left: 26.", "answer": "26"}
+    right = {"text": " 8 + 5 = 13. Left: 2 13. 13 * 2 = 26. Left: 26.", "answer": "26"}
+    loser = {"text": " 8 + 5 = 13. Left: 2 13. 13 + 2 = 15. Left: 15.", "answer": "15", "weight": 0.99}
+    assert not verified(line({"paths": [{**wrong_sum, "weight": 0.6}, {**right, "weight": 0.4}, loser]}))
+    assert verified(line({"paths": [{**wrong_sum, "weight": 0.4}, {**right, "weight": 0.6}, loser]}))
+    assert written_solution(line({"paths": [loser]})) == ""  # no path gave the winning answer
