@@ -39,6 +39,9 @@ _LAZY: dict[str, str] = {
     "Retrieval": "reasonkit.strategies.retrieval",
     "Ensemble": "reasonkit.strategies.ensemble",
     "GeneratedKnowledge": "reasonkit.strategies.generated_knowledge",
+    "LeastToMost": "reasonkit.strategies.least_to_most",
+    "SelfAsk": "reasonkit.strategies.self_ask",
+    "TreeOfThoughts": "reasonkit.strategies.tree_of_thoughts",
     "DatasetSpec": "reasonkit.datasets",
     "register_dataset": "reasonkit.datasets",
 }

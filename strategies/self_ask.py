@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.batching import solve_traced
+from reasonkit.client import solve_traced
 from reasonkit.protocol import GenerationRequest, NewTokens, Sample
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
