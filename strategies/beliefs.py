@@ -10,8 +10,10 @@ one is pluggable (`Maieutic(belief=...)`, by registered name):
   the model completes its last slot with E's filler rather than with the alternatives: after an article ("X
   is a K.") the other fillers the model itself would put there (sampled), which exclude one another; after
   a verb ("Ks are p.") the same predicate negated ("Ks are not p."), since predicates co-occur but exclude
-  their own negation. A sentence's belief is the filler's share of the candidates' probability; E's is the
-  product over its sentences, and b(~E) = 1 - b(E).
+  their own negation. A sentence's belief is the filler's share of the candidates' probability, each
+  calibrated by its probability in the same frame with a content-free subject ("N/A is a"; the paper
+  calibrates nothing, we calibrate both beliefs as Zhao et al. 2021); E's is the product over its
+  sentences, and b(~E) = 1 - b(E).
 - any function registered with `register_scoring_function` (P(true) per statement, e.g. a verifier).
 """
 
@@ -53,15 +55,15 @@ def belief_context(statement: str, shots: Sequence[Shot]) -> str:
 
 @runtime_checkable
 class BeliefFunction(Protocol):
-    """Beliefs for (E, ~E) pairs. `calibration` runs once per question before any belief and returns the
-    offset `beliefs` removes from its log-odds (0.0 where the function does not calibrate)."""
+    """Beliefs for (E, ~E) pairs. `calibration` runs once per question before any belief and returns what
+    `beliefs` gets as `offset` (e.g. the log-odds to remove); None, when calibration is off, means none."""
 
     name: str
 
     async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float: ...
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None
     ) -> list[BeliefPair]: ...
 
 
@@ -105,7 +107,7 @@ class PromptBelief:
         return offset
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None
     ) -> list[BeliefPair]:
         """Each of E and ~E normalised over " true" / " false" after removing `offset` from the log-odds."""
         requests = [
@@ -116,7 +118,7 @@ class PromptBelief:
         ]
         results = await lm.loglikelihood(requests) if requests else []
         probs = [
-            mt.two_way_probability(results[i].logprob - offset, results[i + 1].logprob)
+            mt.two_way_probability(results[i].logprob - (offset or 0.0), results[i + 1].logprob)
             for i in range(0, len(results), 2)
         ]
         return [(probs[i], probs[i + 1]) for i in range(0, len(probs), 2)]
@@ -130,6 +132,14 @@ class Slot(NamedTuple):
     filler: str
     negated: bool
     article: bool
+
+    @property
+    def content_free_prefix(self) -> str:
+        """The prefix with its subject (all but the last word before the slot, and any article) replaced by
+        `CONTENT_FREE`: "Zapodu is a" -> "N/A is a"."""
+        words = self.prefix.split()
+        keep = 2 if self.article and len(words) > 2 else 1 if len(words) > 1 else 0
+        return " ".join([CONTENT_FREE, *words[len(words) - keep :]])
 
 
 _SLOT = re.compile(
@@ -165,24 +175,36 @@ class LikelihoodBelief:
         self.n_alternatives, self.temperature, self.max_tokens = n_alternatives, temperature, max_tokens
 
     async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float:
-        notes.append("calibration: none (likelihood belief: fillers are compared with each other)")
+        notes.append(f"calibration: each filler against the same frame with the subject {CONTENT_FREE!r}")
         return 0.0
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None
     ) -> list[BeliefPair]:
+        """`offset` None: uncalibrated; else each candidate's log-probability less its log-probability after
+        the slot's `content_free_prefix` (the frame's own lean: a form the documents never use for any
+        subject, like "X is not p.", is not taken as evidence against it)."""
         slots = [[s for s in map(find_slot, sentences(e)) if s is not None] for e, _ in pairs]
         unique = list(dict.fromkeys(s for row in slots for s in row))
         candidates = await self._candidates(unique, lm)
-        requests = [
-            LoglikelihoodRequest(context=slot.prefix, continuation=f" {c}.") for slot in unique for c in candidates[slot]
-        ]
-        results = iter(await lm.loglikelihood(requests) if requests else [])
+        contexts = [(slot.prefix, slot.content_free_prefix if offset is not None else None) for slot in unique]
+        keys = list(
+            dict.fromkeys(
+                (context, f" {c}.") for slot, pair in zip(unique, contexts, strict=True) for context in pair
+                if context is not None for c in candidates[slot]
+            )
+        )
+        requests = [LoglikelihoodRequest(context=k, continuation=c) for k, c in keys]
+        results = await lm.loglikelihood(requests) if requests else []
+        logprob = {key: r.logprob for key, r in zip(keys, results, strict=True)}
         share: dict[Slot, float] = {}
-        for slot in unique:
-            logprobs = [next(results).logprob for _ in candidates[slot]]
-            top = max(logprobs)
-            weights = [math.exp(lp - top) for lp in logprobs]
+        for slot, (prefix, free) in zip(unique, contexts, strict=True):
+            scores = [
+                logprob[prefix, f" {c}."] - (logprob[free, f" {c}."] if free is not None else 0.0)
+                for c in candidates[slot]
+            ]
+            top = max(scores)
+            weights = [math.exp(x - top) for x in scores]
             p = weights[0] / sum(weights)  # candidates[slot][0] is the filler as stated
             share[slot] = 1.0 - p if slot.negated and slot.article else p
         out = []
@@ -234,7 +256,7 @@ class FunctionBelief:
         return 0.0
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None
     ) -> list[BeliefPair]:
         texts = [statement for pair in pairs for statement in pair]
         probs = list(self.score(texts)) if texts else []

@@ -276,7 +276,7 @@ class Maieutic(Strategy):
         return prediction
 
     async def _build_tree(
-        self, question: Question, lm: AsyncLM, shots: Shots, offset: float, notes: list[str]
+        self, question: Question, lm: AsyncLM, shots: Shots, offset: float | None, notes: list[str]
     ) -> tuple[nx.DiGraph, mt.MaieuticNode]:
         [(root_negation, method)] = await self._negate([question.text], lm, shots)
         [belief] = await self._beliefs([(question.text, root_negation)], lm, shots, offset)
@@ -364,12 +364,12 @@ class Maieutic(Strategy):
             out.append((text, "lm") if usable else (rule_negation(statement), "rule"))
         return out
 
-    async def _calibration_offset(self, lm: AsyncLM, shots: Shots, notes: list[str]) -> float:
-        """The belief function's calibration offset (0 when `calibrate` is off)."""
-        return await self.belief_function.calibration(lm, shots, notes) if self.calibrate else 0.0
+    async def _calibration_offset(self, lm: AsyncLM, shots: Shots, notes: list[str]) -> float | None:
+        """The belief function's calibration offset (None when `calibrate` is off)."""
+        return await self.belief_function.calibration(lm, shots, notes) if self.calibrate else None
 
     async def _beliefs(
-        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float
+        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float | None
     ) -> list[tuple[float, float]]:
         """(b(E), b(~E)) per (E, ~E) from the chosen belief function."""
         return await self.belief_function.beliefs(pairs, lm, shots, offset)

@@ -31,6 +31,8 @@ def likelihood_scores(context: str, continuation: str) -> float:
     """Kinds after "Zapodu is a" as in KIND; "Nebanus are" striped 0.9, not striped 0.1; relations neutral."""
     if context.endswith("True, False, or Neither?\nAnswer:"):
         return -0.1 if continuation == " Neither" else -3.0
+    if context.startswith("N/A "):  # the content-free frames lean nowhere
+        return math.log(0.5)
     if context == "Zapodu is a":
         return math.log(KIND.get(continuation.strip(" ."), 1e-6))
     if context == "Nebanus are":
@@ -54,8 +56,10 @@ def likelihood_lm() -> FakeLM:
     )
 
 
-def beliefs_of(belief: LikelihoodBelief, pairs: Sequence[tuple[str, str]], lm: FakeLM) -> list[tuple[float, float]]:
-    return asyncio.run(belief.beliefs(pairs, BatchingClient(lm), (), 0.0))
+def beliefs_of(
+    belief: LikelihoodBelief, pairs: Sequence[tuple[str, str]], lm: FakeLM, offset: float | None = None
+) -> list[tuple[float, float]]:
+    return asyncio.run(belief.beliefs(pairs, BatchingClient(lm), (), offset))
 
 
 def test_find_slot_reads_the_last_word_with_its_article_and_negation() -> None:
@@ -83,6 +87,24 @@ def test_likelihood_belief_compares_fillers_with_their_alternatives() -> None:
     assert [(r.prompt, r.n) for r in generated] == [("Zapodu is a", 5)]  # one sampling per prefix
     scored = {(r.context, r.continuation) for r in lm.requests if not hasattr(r, "prompt")}
     assert ("Zapodu is a", " big dog.") not in scored  # two words: not the same slot as one word
+    assert not any(context.startswith("N/A") for context, _ in scored)  # uncalibrated
+
+
+def test_likelihood_calibration_removes_the_frames_lean() -> None:
+    """"N/A is" leans to " not striped." (0.8 vs 0.2): "Zapodu is" at 0.6 vs 0.4 leans less than the frame."""
+
+    def scores(context: str, continuation: str) -> float:
+        if context == "N/A is":
+            return math.log({" striped.": 0.2, " not striped.": 0.8}[continuation])
+        return likelihood_scores(context, continuation)
+
+    pairs = [("Zapodu is striped.", "ignored"), ("Zapodu is a nebanu.", "ignored")]
+    lm = FakeLM(default=" nebanu", scores=scores)
+    [(striped, _), (nebanu, _)] = beliefs_of(LikelihoodBelief(), pairs, lm, offset=0.0)
+    assert striped == pytest.approx((0.4 / 0.2) / (0.4 / 0.2 + 0.6 / 0.8))
+    assert nebanu == 1.0  # the fake model generates no other kind: the filler is alone
+    assert find_slot("Zapodu is a nebanu.").content_free_prefix == "N/A is a"  # type: ignore[union-attr]
+    assert find_slot("The big dog can fly.").content_free_prefix == "N/A can"  # type: ignore[union-attr]
 
 
 def test_unknown_and_registered_belief_functions() -> None:
@@ -110,7 +132,7 @@ def test_maieutic_with_the_likelihood_belief_and_its_tree_statistics() -> None:
     assert tree.nodes["Q"]["belief"] == pytest.approx((0.4, 0.6)) and not tree.nodes["Q"]["integral"]
     assert tree.nodes["QT0"]["belief"] == pytest.approx((0.95 * 0.9, 1 - 0.95 * 0.9))
     assert tree.nodes["QF0"]["belief"] == pytest.approx((0.04 * 0.1, 1 - 0.04 * 0.1))
-    assert any("calibration: none" in note for note in prediction.trace.notes)
+    assert any("calibration: each filler" in note for note in prediction.trace.notes)
     stats = mt.TreeStats.model_validate(steps["tree_stats"])
     assert stats == mt.TreeStats(
         nodes_generated=2, nodes_integral=2, nodes_kept=3, root_answer=False, maxsat_answer=True
