@@ -22,12 +22,14 @@ it puts "p." or "not p." after "Ks are".
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import click
 
+from reasonkit.batching import BatchingClient
 from reasonkit.benchmarks.metrics import auc
 from reasonkit.benchmarks.synthetic import suites
 from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
@@ -36,6 +38,7 @@ from reasonkit.models import load_model
 from reasonkit.protocol import LanguageModel, LoglikelihoodRequest
 from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies import prompts
+from reasonkit.strategies.beliefs import LikelihoodBelief
 from reasonkit.strategies.maieutic import (
     CONTENT_FREE,
     Maieutic,
@@ -83,8 +86,17 @@ def belief_scores(lm: LanguageModel, context_of: Callable[[str], str], answers: 
     return [results[i].logprob - results[i + 1].logprob for i in range(0, len(results), 2)]
 
 
+def likelihood_beliefs(lm: LanguageModel, texts: Sequence[str], calibrated: bool) -> list[float]:
+    """b(E) of maieutic's "likelihood" belief function, calibrated (as maieutic runs it) or not."""
+    pairs = [(t, "") for t in texts]
+    beliefs = asyncio.run(LikelihoodBelief().beliefs(pairs, BatchingClient(lm), (), 0.0 if calibrated else None))
+    return [b for b, _ in beliefs]
+
+
 def probe(lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8) -> dict[str, dict[str, float]]:
-    """{group: {"maieutic": AUC, "direct": AUC}} for `sentence_groups`' groups."""
+    """{group: {"maieutic": AUC, "direct": AUC, "likelihood": AUC, "likelihood raw": AUC}} for
+    `sentence_groups`' groups: the prompted belief, direct's prompt, and the likelihood belief with and
+    without its calibration."""
     exemplars = load_exemplars("world")[:shots]
     formats = {
         "maieutic": (lambda t: belief_context(t, exemplars), (" true", " false")),
@@ -97,6 +109,8 @@ def probe(lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8) -> dic
             name: auc(belief_scores(lm, context_of, answers, texts), labels)
             for name, (context_of, answers) in formats.items()
         }
+        for name, calibrated in (("likelihood", True), ("likelihood raw", False)):
+            table[group][name] = auc(likelihood_beliefs(lm, texts, calibrated), labels)
     return table
 
 
@@ -222,10 +236,11 @@ def quantile(sorted_values: Sequence[float], fraction: float) -> float:
               help="Also run maieutic on test statements 200-399 at this integrity threshold (repeatable).")
 def main(model: str, per_group: int, thresholds: tuple[float, ...]) -> None:
     lm = load_model(model)
-    click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC")
+    click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC  likelihood AUC  likelihood raw AUC")
     groups = sentence_groups(per_group)
     for group, aucs in probe(lm, groups).items():
-        click.echo(f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}")
+        click.echo(f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}  "
+                   f"{aucs['likelihood']:14.3f}  {aucs['likelihood raw']:18.3f}")
     fb = fallback_accuracy(lm)
     click.echo(
         f"maieutic fallback on {fb['n']:.0f} test statements (200-599): statement {100 * fb['statement']:.1f}% "
