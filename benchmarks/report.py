@@ -381,12 +381,14 @@ def tree_stats_table(runs: list[Run]) -> str:
         out.append(
             f"| {benchmark_label(run.record)} | {run.label} | {len(rows)} | {generated} | {integral} "
             f"({100 * integral / max(generated, 1):.1f}%) | {sum(s.non_empty for s, _ in rows)} "
-            f"| {sum(s.maxsat_answer is not None for s, _ in rows)} | {len(changed)} | {sum(changed)} |"
+            f"| {sum(s.explanations_kept > 0 for s, _ in rows)} | {sum(s.maxsat_answer is not None for s, _ in rows)} "
+            f"| {len(changed)} | {sum(changed)} |"
         )
     if not out:
         return ""
-    return ("| benchmark | strategy | trees | nodes generated | nodes integral | trees non-empty | MAX-SAT answered "
-            "| answer differs from root belief | of those right |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    return ("| benchmark | strategy | trees | nodes generated | nodes integral | trees non-empty "
+            "| trees keeping an explanation | MAX-SAT answered | answer differs from root belief | of those right |"
+            "\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
             + "\n".join(out) + "\n")
 
 
@@ -394,7 +396,8 @@ def tree_stats_section(runs: list[Run]) -> str:
     return section(
         "Maieutic trees",
         "Explanations generated below the roots, how many were logically integral, how many trees kept a node "
-        "after pruning, how often weighted MAX-SAT gave an answer, and how often that answer differs from the "
+        "after pruning (an integral root alone counts) and how many kept an explanation below the root, how often "
+        "weighted MAX-SAT gave an answer, and how often that answer differs from the "
         "root statement's own belief (and was right). A tree that is empty, or that MAX-SAT cannot decide, "
         "answers with the root's belief.",
         tree_stats_table(runs),

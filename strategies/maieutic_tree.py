@@ -157,6 +157,11 @@ class TreeStats(BaseModel):
         return self.nodes_kept > 0
 
     @property
+    def explanations_kept(self) -> int:
+        """Nodes kept below the root: a tree of its integral root alone is non-empty but explains nothing."""
+        return max(self.nodes_kept - 1, 0)
+
+    @property
     def changed(self) -> bool:
         """MAX-SAT answered, and not as the root's belief does."""
         return self.maxsat_answer is not None and self.maxsat_answer != self.root_answer

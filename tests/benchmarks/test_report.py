@@ -293,8 +293,8 @@ class _Trees(Strategy):
                                maxsat_answer=True)),
         "s2": (True, TreeStats(nodes_generated=8, nodes_integral=0, nodes_kept=0, root_answer=True,
                                maxsat_answer=None)),
-        "s3": (False, TreeStats(nodes_generated=4, nodes_integral=1, nodes_kept=2, root_answer=False,
-                                maxsat_answer=False)),
+        "s3": (False, TreeStats(nodes_generated=0, nodes_integral=0, nodes_kept=1, root_answer=False,
+                                maxsat_answer=False)),  # an integral root alone
     }
 
     async def solve(self, question: Question, lm) -> Prediction:  # type: ignore[no-untyped-def]
@@ -309,7 +309,7 @@ def test_tree_stats_table_sums_what_maieutics_trees_did(tmp_path: Path) -> None:
     runs = load_runs([tmp_path / "trees", tmp_path / "direct"])
     table = tree_stats_table(runs).splitlines()
     # s0 (even, true) and s1 (odd, false) both changed by MAX-SAT: one right; s3 MAX-SAT agreed with the root
-    assert table[2:] == ["| toy | trees | 4 | 24 | 4 (16.7%) | 3 | 3 | 2 | 1 |"]
+    assert table[2:] == ["| toy | trees | 4 | 20 | 3 (15.0%) | 3 | 2 | 3 | 2 | 1 |"]
     write_report([tmp_path / "trees"], tmp_path / "report")
     assert "## Maieutic trees" in (tmp_path / "report" / "report.md").read_text()
     assert tree_stats_table(load_runs([tmp_path / "direct"])) == ""
