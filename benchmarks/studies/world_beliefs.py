@@ -93,10 +93,12 @@ def likelihood_beliefs(lm: LanguageModel, texts: Sequence[str], calibrated: bool
     return [b for b, _ in beliefs]
 
 
-def probe(lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8) -> dict[str, dict[str, float]]:
-    """{group: {"maieutic": AUC, "direct": AUC, "likelihood": AUC, "likelihood raw": AUC}} for
-    `sentence_groups`' groups: the prompted belief, direct's prompt, and the likelihood belief with and
-    without its calibration."""
+def probe(
+    lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8, likelihood: bool = False
+) -> dict[str, dict[str, float]]:
+    """{group: {"maieutic": AUC, "direct": AUC}} for `sentence_groups`' groups: the prompted belief and
+    direct's prompt; with `likelihood`, also "likelihood" and "likelihood raw": maieutic's likelihood belief
+    with and without its calibration."""
     exemplars = load_exemplars("world")[:shots]
     formats = {
         "maieutic": (lambda t: belief_context(t, exemplars), (" true", " false")),
@@ -109,7 +111,7 @@ def probe(lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8) -> dic
             name: auc(belief_scores(lm, context_of, answers, texts), labels)
             for name, (context_of, answers) in formats.items()
         }
-        for name, calibrated in (("likelihood", True), ("likelihood raw", False)):
+        for name, calibrated in (("likelihood", True), ("likelihood raw", False)) if likelihood else ():
             table[group][name] = auc(likelihood_beliefs(lm, texts, calibrated), labels)
     return table
 
@@ -238,7 +240,7 @@ def main(model: str, per_group: int, thresholds: tuple[float, ...]) -> None:
     lm = load_model(model)
     click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC  likelihood AUC  likelihood raw AUC")
     groups = sentence_groups(per_group)
-    for group, aucs in probe(lm, groups).items():
+    for group, aucs in probe(lm, groups, likelihood=True).items():
         click.echo(f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}  "
                    f"{aucs['likelihood']:14.3f}  {aucs['likelihood raw']:18.3f}")
     fb = fallback_accuracy(lm)
