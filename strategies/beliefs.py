@@ -14,6 +14,7 @@ one is pluggable (`Maieutic(belief=...)`, by registered name):
   calibrated by its probability in the same frame with a content-free subject ("N/A is a"; the paper
   calibrates nothing, we calibrate both beliefs as Zhao et al. 2021); E's is the product over its
   sentences, and b(~E) = 1 - b(E).
+- "prompt_root": the prompt's belief for the question's statement, the likelihood belief for explanations.
 - any function registered with `register_scoring_function` (P(true) per statement, e.g. a verifier).
 """
 
@@ -56,14 +57,16 @@ def belief_context(statement: str, shots: Sequence[Shot]) -> str:
 @runtime_checkable
 class BeliefFunction(Protocol):
     """Beliefs for (E, ~E) pairs. `calibration` runs once per question before any belief and returns what
-    `beliefs` gets as `offset` (e.g. the log-odds to remove); None, when calibration is off, means none."""
+    `beliefs` gets as `offset` (e.g. the log-odds to remove); None, when calibration is off, means none.
+    `root`: the pair is the question's own statement and its negation, not an explanation."""
 
     name: str
 
     async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float: ...
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        root: bool = False,
     ) -> list[BeliefPair]: ...
 
 
@@ -107,7 +110,8 @@ class PromptBelief:
         return offset
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        root: bool = False,
     ) -> list[BeliefPair]:
         """Each of E and ~E normalised over " true" / " false" after removing `offset` from the log-odds."""
         requests = [
@@ -179,7 +183,8 @@ class LikelihoodBelief:
         return 0.0
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        root: bool = False,
     ) -> list[BeliefPair]:
         """`offset` None: uncalibrated; else each candidate's log-probability less its log-probability after
         the slot's `content_free_prefix` (the frame's own lean: a form the documents never use for any
@@ -256,7 +261,8 @@ class FunctionBelief:
         return 0.0
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        root: bool = False,
     ) -> list[BeliefPair]:
         texts = [statement for pair in pairs for statement in pair]
         probs = list(self.score(texts)) if texts else []
@@ -272,5 +278,27 @@ def register_scoring_function(name: str, score: Callable[[Sequence[str]], Sequen
     register_belief(name, lambda: FunctionBelief(name, score))
 
 
+class PromptRootBelief:
+    """The prompt's belief for the question's own statement (what the model was trained to judge), the
+    likelihood belief for the explanations (the facts it holds in the documents' form)."""
+
+    name = "prompt_root"
+
+    def __init__(self) -> None:
+        self.root, self.nodes = PromptBelief(), LikelihoodBelief()
+
+    async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float:
+        """The prompt's offset; the likelihood belief only reads whether there is one (calibration on)."""
+        await self.nodes.calibration(lm, shots, notes)
+        return await self.root.calibration(lm, shots, notes)
+
+    async def beliefs(
+        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        root: bool = False,
+    ) -> list[BeliefPair]:
+        return await (self.root if root else self.nodes).beliefs(pairs, lm, shots, offset)
+
+
 register_belief(PromptBelief.name, PromptBelief)
 register_belief(LikelihoodBelief.name, LikelihoodBelief)
+register_belief(PromptRootBelief.name, PromptRootBelief)

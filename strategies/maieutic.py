@@ -279,7 +279,7 @@ class Maieutic(Strategy):
         self, question: Question, lm: AsyncLM, shots: Shots, offset: float | None, notes: list[str]
     ) -> tuple[nx.DiGraph, mt.MaieuticNode]:
         [(root_negation, method)] = await self._negate([question.text], lm, shots)
-        [belief] = await self._beliefs([(question.text, root_negation)], lm, shots, offset)
+        [belief] = await self._beliefs([(question.text, root_negation)], lm, shots, offset, root=True)
         root = mt.MaieuticNode(
             id=mt.ROOT,
             text=question.text,
@@ -369,10 +369,10 @@ class Maieutic(Strategy):
         return await self.belief_function.calibration(lm, shots, notes) if self.calibrate else None
 
     async def _beliefs(
-        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float | None
+        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float | None, root: bool = False
     ) -> list[tuple[float, float]]:
-        """(b(E), b(~E)) per (E, ~E) from the chosen belief function."""
-        return await self.belief_function.beliefs(pairs, lm, shots, offset)
+        """(b(E), b(~E)) per (E, ~E) from the chosen belief function (`root`: the question's statement)."""
+        return await self.belief_function.beliefs(pairs, lm, shots, offset, root=root)
 
     async def _relations(self, tree: nx.DiGraph, lm: AsyncLM, notes: list[str]) -> list[Relation]:
         """Relations between explanations (not the root), on the forms the model believes, capped."""

@@ -164,3 +164,26 @@ def test_likelihood_belief_on_the_real_tiny_model(tiny_engine) -> None:  # type:
     stats = mt.TreeStats.model_validate(prediction.trace.steps["tree_stats"])
     assert stats.nodes_generated == tree.number_of_nodes() - 1
     assert prediction.answer in (True, False)
+
+
+def test_prompt_root_judges_the_question_by_the_prompt_and_explanations_by_likelihood() -> None:
+    def scores(context: str, continuation: str) -> float:
+        if context.endswith("Q: Zapodu is striped.\nA: This statement is"):
+            return math.log(0.3 if continuation == " true" else 0.7)
+        if context.endswith("Q: Zapodu is not striped.\nA: This statement is"):
+            return math.log(0.6 if continuation == " true" else 0.4)
+        if context.endswith("Q: N/A\nA: This statement is"):
+            return math.log(0.5)
+        if context.endswith("\nA: This statement is"):
+            raise AssertionError(f"an explanation was judged by the prompt: {context[-80:]!r}")
+        return likelihood_scores(context, continuation)
+
+    lm = likelihood_lm()
+    lm.scores = scores
+    question = Question(id="z", text="Zapodu is striped.", gold=True)
+    prediction = Maieutic(belief="prompt_root", depth=1, n_first=1, negation="rule").run(question, lm)
+    tree = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
+    assert tree.nodes["Q"]["belief"] == pytest.approx((0.3, 0.6))  # the prompt's, calibrated against N/A
+    assert tree.nodes["QT0"]["belief"] == pytest.approx((0.95 * 0.9, 1 - 0.95 * 0.9))  # the likelihood's
+    stats = mt.TreeStats.model_validate(prediction.trace.steps["tree_stats"])
+    assert stats.root_answer is False and stats.maxsat_answer is True and stats.changed
