@@ -10,10 +10,10 @@ one is pluggable (`Maieutic(belief=...)`, by registered name):
   the model completes its last slot with E's filler rather than with the alternatives: after an article ("X
   is a K.") the other fillers the model itself would put there (sampled), which exclude one another; after
   a verb ("Ks are p.") the same predicate negated ("Ks are not p."), since predicates co-occur but exclude
-  their own negation. A sentence's belief is the filler's share of the candidates' probability, each
-  calibrated by its probability in the same frame with a content-free subject ("N/A is a"; the paper
-  calibrates nothing, we calibrate both beliefs as Zhao et al. 2021); E's is the product over its
-  sentences, and b(~E) = 1 - b(E).
+  their own negation. A sentence's belief is the filler's share of the candidates' probability; E's is the
+  product over its sentences, and b(~E) = 1 - b(E). "likelihood_calibrated" divides each candidate's
+  probability by its probability in the same frame with a content-free subject ("N/A is a"), as the prompt
+  is calibrated (Zhao et al. 2021); on the world that lowered every AUC, so "likelihood" does not.
 - "prompt_root": the prompt's belief for the question's statement, the likelihood belief for explanations.
 - any function registered with `register_scoring_function` (P(true) per statement, e.g. a verifier).
 """
@@ -171,28 +171,37 @@ class LikelihoodBelief:
     """E's belief from the likelihood of its slots' fillers against their alternatives (module docstring).
 
     n_alternatives: samples drawn after an article's prefix to find the other fillers; they are kept when they
-    are one word, as the filler is."""
+    are one word, as the filler is. calibrate: against the content-free subject (registered as
+    "likelihood_calibrated"); off for "likelihood", chosen on the world's non-test facts, where calibration
+    lowered the AUC (docs/studies/maieutic_beliefs.md)."""
 
-    name = "likelihood"
-
-    def __init__(self, n_alternatives: int = 16, temperature: float = 1.0, max_tokens: int = 8) -> None:
+    def __init__(
+        self, n_alternatives: int = 16, temperature: float = 1.0, max_tokens: int = 8, calibrate: bool = False
+    ) -> None:
         self.n_alternatives, self.temperature, self.max_tokens = n_alternatives, temperature, max_tokens
+        self.calibrate = calibrate
+        self.name = "likelihood_calibrated" if calibrate else "likelihood"
 
     async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float:
-        notes.append(f"calibration: each filler against the same frame with the subject {CONTENT_FREE!r}")
+        notes.append(
+            f"calibration: each filler against the same frame with the subject {CONTENT_FREE!r}"
+            if self.calibrate else "calibration: none (likelihood belief)"
+        )
         return 0.0
 
     async def beliefs(
         self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
         root: bool = False,
     ) -> list[BeliefPair]:
-        """`offset` None: uncalibrated; else each candidate's log-probability less its log-probability after
-        the slot's `content_free_prefix` (the frame's own lean: a form the documents never use for any
-        subject, like "X is not p.", is not taken as evidence against it)."""
+        """Calibrated (`calibrate`, and `offset` not None: maieutic's calibration is on): each candidate's
+        log-probability less its log-probability after the slot's `content_free_prefix` (the frame's own lean:
+        a form the documents never use for any subject, like "X is not p.", is not taken as evidence against
+        it)."""
+        calibrated = self.calibrate and offset is not None
         slots = [[s for s in map(find_slot, sentences(e)) if s is not None] for e, _ in pairs]
         unique = list(dict.fromkeys(s for row in slots for s in row))
         candidates = await self._candidates(unique, lm)
-        contexts = [(slot.prefix, slot.content_free_prefix if offset is not None else None) for slot in unique]
+        contexts = [(slot.prefix, slot.content_free_prefix if calibrated else None) for slot in unique]
         keys = list(
             dict.fromkeys(
                 (context, f" {c}.") for slot, pair in zip(unique, contexts, strict=True) for context in pair
@@ -300,5 +309,6 @@ class PromptRootBelief:
 
 
 register_belief(PromptBelief.name, PromptBelief)
-register_belief(LikelihoodBelief.name, LikelihoodBelief)
+register_belief("likelihood", LikelihoodBelief)
+register_belief("likelihood_calibrated", lambda: LikelihoodBelief(calibrate=True))
 register_belief(PromptRootBelief.name, PromptRootBelief)

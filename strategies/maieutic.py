@@ -158,8 +158,8 @@ class Maieutic(Strategy):
     gives none (an empty tree after pruning, a tie, a timeout): "statement", the root's calibrated
     P(true | E) >= 0.5, or "pair", P(true | E) >= P(true | ~E). A small model answers "X is not p." much as
     it answers "X is p.", so the pair cancels the signal the statement alone carries (see BENCHMARKS.md).
-    belief: a registered belief function's name ("prompt", the paper's; "likelihood"; see
-    `reasonkit.strategies.beliefs`) or a `BeliefFunction`.
+    belief: a registered belief function's name ("prompt", the paper's; "likelihood", "likelihood_calibrated",
+    "prompt_root"; see `reasonkit.strategies.beliefs`) or a `BeliefFunction`.
     """
 
     name = "maieutic"

@@ -100,7 +100,9 @@ def test_likelihood_calibration_removes_the_frames_lean() -> None:
 
     pairs = [("Zapodu is striped.", "ignored"), ("Zapodu is a nebanu.", "ignored")]
     lm = FakeLM(default=" nebanu", scores=scores)
-    [(striped, _), (nebanu, _)] = beliefs_of(LikelihoodBelief(), pairs, lm, offset=0.0)
+    [(striped, _), (nebanu, _)] = beliefs_of(LikelihoodBelief(calibrate=True), pairs, lm, offset=0.0)
+    [(raw, _), _] = beliefs_of(LikelihoodBelief(), pairs, lm, offset=0.0)
+    assert raw == pytest.approx(0.4)  # "likelihood" does not calibrate
     assert striped == pytest.approx((0.4 / 0.2) / (0.4 / 0.2 + 0.6 / 0.8))
     assert nebanu == 1.0  # the fake model generates no other kind: the filler is alone
     assert find_slot("Zapodu is a nebanu.").content_free_prefix == "N/A is a"  # type: ignore[union-attr]
@@ -108,7 +110,7 @@ def test_likelihood_calibration_removes_the_frames_lean() -> None:
 
 
 def test_unknown_and_registered_belief_functions() -> None:
-    assert {"prompt", "likelihood"} <= set(registered_beliefs())
+    assert {"prompt", "likelihood", "likelihood_calibrated", "prompt_root"} <= set(registered_beliefs())
     with pytest.raises(ValueError, match="option 'belief'.*'nope'"):
         Maieutic(belief="nope")
     register_scoring_function("test-length", lambda texts: [min(1.0, len(t) / 100) for t in texts])
@@ -132,7 +134,7 @@ def test_maieutic_with_the_likelihood_belief_and_its_tree_statistics() -> None:
     assert tree.nodes["Q"]["belief"] == pytest.approx((0.4, 0.6)) and not tree.nodes["Q"]["integral"]
     assert tree.nodes["QT0"]["belief"] == pytest.approx((0.95 * 0.9, 1 - 0.95 * 0.9))
     assert tree.nodes["QF0"]["belief"] == pytest.approx((0.04 * 0.1, 1 - 0.04 * 0.1))
-    assert any("calibration: each filler" in note for note in prediction.trace.notes)
+    assert any("calibration: none" in note for note in prediction.trace.notes)
     stats = mt.TreeStats.model_validate(steps["tree_stats"])
     assert stats == mt.TreeStats(
         nodes_generated=2, nodes_integral=2, nodes_kept=3, root_answer=False, maxsat_answer=True

@@ -113,5 +113,5 @@ def test_the_likelihood_columns_read_facts_by_completion() -> None:
         return 0.0 if holds(context + continuation) else -5.0
 
     table = world_beliefs.probe(FakeLM(scores=score), {name: rows}, likelihood=True)
-    assert table[name]["likelihood"] == 1.0 and table[name]["likelihood raw"] == 1.0
+    assert table[name]["likelihood"] == 1.0 and table[name]["likelihood calibrated"] == 1.0
     assert table[name]["maieutic"] == 0.5
