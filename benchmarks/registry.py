@@ -49,6 +49,11 @@ SYNTHETIC_DESCRIPTIONS = {
     ),
     "multistep": ("multiple_choice", "2-4 step arithmetic chains, 5 numeric options; test_long: 5-6 steps"),
     "world": ("binary", "true/false statements that follow from two facts of a made-up world"),
+    "consistency": (
+        "binary",
+        "true/false statements that follow from two or three facts (entity, kind, class, exceptions); held_out: "
+        "a second test draw",
+    ),
     "corrections": (
         "multiple_choice",
         "questions whose answers a stated correction changes; strategies that "

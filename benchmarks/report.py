@@ -33,6 +33,7 @@ from reasonkit.benchmarks.metrics import (  # noqa: E402
     paired_comparison,
 )
 from reasonkit.benchmarks.runner import RESULTS_FILE, ResultLine, RunError, RunRecord, load_run  # noqa: E402
+from reasonkit.strategies.maieutic_tree import TreeStats  # noqa: E402
 from reasonkit.types import Prediction, SampledSteps, ScoredSteps, Trace  # noqa: E402
 
 
@@ -366,6 +367,46 @@ def samples_section(runs: list[Run]) -> str:
                    table and table + "\n![samples](samples.png)\n")
 
 
+def tree_stats_table(runs: list[Run]) -> str:
+    """Per run whose predictions carry maieutic's "tree_stats": what the trees did, summed over questions."""
+    out = []
+    for run in runs:
+        lines = [line for line in run.lines if "tree_stats" in line.prediction.trace.steps]
+        rows = [(TreeStats.model_validate(line.prediction.trace.steps["tree_stats"]), line.correct) for line in lines]
+        if not rows:
+            continue
+        root_right = [s.root_answer == line.question.gold for (s, _), line in zip(rows, lines, strict=True)]
+        versus_root = paired_text(paired_comparison([c for _, c in rows], root_right), "root belief")
+        generated = sum(s.nodes_generated for s, _ in rows)
+        integral = sum(s.nodes_integral for s, _ in rows)
+        changed = [correct for s, correct in rows if s.changed]
+        out.append(
+            f"| {benchmark_label(run.record)} | {run.label} | {len(rows)} | {generated} | {integral} "
+            f"({100 * integral / max(generated, 1):.1f}%) | {sum(s.non_empty for s, _ in rows)} "
+            f"| {sum(s.explanations_kept > 0 for s, _ in rows)} | {sum(s.maxsat_answer is not None for s, _ in rows)} "
+            f"| {len(changed)} | {sum(changed)} | {versus_root} |"
+        )
+    if not out:
+        return ""
+    return ("| benchmark | strategy | trees | nodes generated | nodes integral | trees non-empty "
+            "| trees keeping an explanation | MAX-SAT answered | answer differs from root belief | of those right "
+            "| accuracy minus the root belief's |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+            + "\n".join(out) + "\n")
+
+
+def tree_stats_section(runs: list[Run]) -> str:
+    return section(
+        "Maieutic trees",
+        "Explanations generated below the roots, how many were logically integral, how many trees kept a node "
+        "after pruning (an integral root alone counts) and how many kept an explanation below the root, how often "
+        "weighted MAX-SAT gave an answer, how often that answer differs from the root statement's own belief "
+        "(and was right), and the paired difference in accuracy from answering every question by the root's "
+        "belief (bootstrap 95% interval, exact McNemar p). A tree that is empty, or that MAX-SAT cannot decide, "
+        "answers with the root's belief.",
+        tree_stats_table(runs),
+    )
+
+
 def section(title: str, intro: str, body: str) -> str:
     """A report section, or nothing when its table is empty."""
     return f"\n## {title}\n\n{intro}\n\n{body}" if body else ""
@@ -433,7 +474,7 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
                       "(exact McNemar p). A question that could not be run (errors) counts as wrong; a run that "
                       "stopped early shows how many of its questions it holds (n = 142 of 1838).\n\n"
                       + markdown_table(rows) + "\n" + LEGEND + "\n\n![accuracy](accuracy.png)\n" + samples_section(runs)
-                      + signal_section(runs) + pairs_section(runs))
+                      + signal_section(runs) + pairs_section(runs) + tree_stats_section(runs))
     accuracy_plot(rows, out / "accuracy.png")
     images = [out / "accuracy.png"]
     if samples_plot(runs, out / "samples.png"):

@@ -5,7 +5,8 @@ over a tree of the model's own explanations.
    1 at temperature 1.0, 1 + 1 deeper at 0.5, max depth 2; the authors' generation constants), few-shot with
    *train* explanations of the question's benchmark where one is shipped (the synthetic world), else CREAK's.
 2. Each explanation is negated (the LM continues "The statement is false." after few-shot negations; a
-   rule-based negation when the LM gives nothing usable), and believed: b(E) = P(True | E) from the
+   rule-based negation when the LM gives nothing usable), and believed by the chosen belief function
+   (reasonkit.strategies.beliefs, option `belief`); the default, "prompt", is the paper's: b(E) = P(True | E) from the
    log-likelihoods of " true" / " false", calibrated by default against a content-free statement ("N/A";
    Zhao et al. 2021) so a few-shot context's lean towards one word does not decide every belief. E is
    logically integral when |b(E) - b(~E)| > 0.45.
@@ -29,9 +30,12 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest, NewTokens, SampleCount
+from reasonkit.protocol import GenerationRequest, NewTokens, SampleCount
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import maieutic_tree as mt
+from reasonkit.strategies.beliefs import CONTENT_FREE as CONTENT_FREE
+from reasonkit.strategies.beliefs import BeliefFunction, belief_function_for
+from reasonkit.strategies.beliefs import belief_context as belief_context
 from reasonkit.strategies.maxsat import (
     Relation,
     SolveResult,
@@ -97,8 +101,6 @@ def _word(value: bool) -> str:
 
 
 Shots = tuple[MaieuticExemplar, ...]
-CONTENT_FREE = "N/A"
-"""The statement whose belief measures a context's lean (contextual calibration, Zhao et al. 2021)."""
 
 
 def abductive_prompt(statement: str, polarity: bool, shots: Shots) -> str:
@@ -107,11 +109,6 @@ def abductive_prompt(statement: str, polarity: bool, shots: Shots) -> str:
         for ex in shots
     ]
     return "".join(lines) + f"Q: {statement}\nA: This statement is {_word(polarity)}, because"
-
-
-def belief_context(statement: str, shots: Shots) -> str:
-    lines = [f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}.\n" for ex in shots]
-    return "".join(lines) + f"Q: {statement}\nA: This statement is"
 
 
 def negation_prompt(statement: str, shots: Shots) -> str:
@@ -163,6 +160,8 @@ class Maieutic(Strategy):
     gives none (an empty tree after pruning, a tie, a timeout): "statement", the root's calibrated
     P(true | E) >= 0.5, or "pair", P(true | E) >= P(true | ~E). A small model answers "X is not p." much as
     it answers "X is p.", so the pair cancels the signal the statement alone carries (see BENCHMARKS.md).
+    belief: a registered belief function's name ("prompt", the paper's; "likelihood", "likelihood_calibrated",
+    "prompt_root"; see `reasonkit.strategies.beliefs`) or a `BeliefFunction`.
     """
 
     name: ClassVar[str] = "maieutic"
@@ -180,6 +179,7 @@ class Maieutic(Strategy):
     negation: Literal["lm", "rule"] = "lm"
     fallback: Literal["statement", "pair"] = "statement"
     relations: str | RelationScorer | None = "lm"
+    belief: str | BeliefFunction = "prompt"
     max_nodes: int = 40
     max_relation_pairs: int = 200
     solver_time_limit_s: float = 5.0
@@ -190,15 +190,18 @@ class Maieutic(Strategy):
             load_exemplars(self.exemplars)  # an unknown set fails here, naming the option
         # The scorer the `relations` option names (state, not an option: frozen fields stay as given).
         object.__setattr__(self, "relation_scorer", relation_scorer_for(self.relations))
+        object.__setattr__(self, "belief_function", belief_function_for(self.belief))
 
     def applies_to(self, question: Question) -> bool:
         return question.is_binary
 
     def config(self) -> dict[str, Any]:
-        """A scorer object given as `relations` is recorded by its name."""
+        """A scorer or belief object given as `relations` or `belief` is recorded by its name."""
         config = super().config()
         if isinstance(self.relations, RelationScorer):
             config["relations"] = self.relations.name
+        if not isinstance(self.belief, str):
+            config["belief"] = self.belief.name
         return config
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
@@ -219,6 +222,12 @@ class Maieutic(Strategy):
         for node_id, value in (result.assignment if result is not None else {}).items():
             pruned.nodes[node_id]["value"] = value
         prediction = answer_from(question.id, result, root, notes, self.fallback)
+        stats = mt.tree_stats(
+            tree,
+            pruned,
+            root_answer(root, self.fallback),
+            result.answer if result is not None and result.status == "solved" else None,
+        )
         prediction.trace = Trace(
             strategy=self.name,
             steps={
@@ -229,16 +238,18 @@ class Maieutic(Strategy):
                 "solver": result.model_dump() if result is not None else None,
                 "assignment": result.assignment if result is not None else {},
                 "negation_method": self.negation,
+                "belief": self.belief_function.name,
+                "tree_stats": stats.model_dump(),
             },
             notes=notes,
         )
         return prediction
 
     async def _build_tree(
-        self, question: Question, lm: AsyncLM, shots: Shots, offset: float, notes: list[str]
+        self, question: Question, lm: AsyncLM, shots: Shots, offset: float | None, notes: list[str]
     ) -> tuple[nx.DiGraph, mt.MaieuticNode]:
         [(root_negation, method)] = await self._negate([question.text], lm, shots)
-        [belief] = await self._beliefs([(question.text, root_negation)], lm, shots, offset)
+        [belief] = await self._beliefs([(question.text, root_negation)], lm, shots, offset, root=True)
         root = mt.MaieuticNode(
             id=mt.ROOT,
             text=question.text,
@@ -323,35 +334,15 @@ class Maieutic(Strategy):
             out.append((text, "lm") if usable else (rule_negation(statement), "rule"))
         return out
 
-    async def _calibration_offset(self, lm: AsyncLM, shots: Shots, notes: list[str]) -> float:
-        """log P(" true") - log P(" false") for a content-free statement: the context's own lean (0 when off)."""
-        if not self.calibrate:
-            return 0.0
-        context = belief_context(CONTENT_FREE, shots)
-        lp_true, lp_false = await lm.loglikelihood(
-            [LoglikelihoodRequest(context=context, continuation=answer) for answer in (" true", " false")]
-        )
-        offset = lp_true.logprob - lp_false.logprob
-        notes.append(f"calibration: P(true | {CONTENT_FREE!r}) = {mt.two_way_probability(offset, 0.0):.3f}")
-        return offset
+    async def _calibration_offset(self, lm: AsyncLM, shots: Shots, notes: list[str]) -> float | None:
+        """The belief function's calibration offset (None when `calibrate` is off)."""
+        return await self.belief_function.calibration(lm, shots, notes) if self.calibrate else None
 
     async def _beliefs(
-        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float
+        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float | None, root: bool = False
     ) -> list[tuple[float, float]]:
-        """(P(True | E), P(True | ~E)) per (E, ~E), each normalised over " true" / " false" after removing
-        the calibration `offset` from the log-odds."""
-        requests = [
-            LoglikelihoodRequest(context=belief_context(statement, shots), continuation=answer)
-            for pair in pairs
-            for statement in pair
-            for answer in (" true", " false")
-        ]
-        results = await lm.loglikelihood(requests) if requests else []
-        probs = [
-            mt.two_way_probability(results[i].logprob - offset, results[i + 1].logprob)
-            for i in range(0, len(results), 2)
-        ]
-        return [(probs[i], probs[i + 1]) for i in range(0, len(probs), 2)]
+        """(b(E), b(~E)) per (E, ~E) from the chosen belief function (`root`: the question's statement)."""
+        return await self.belief_function.beliefs(pairs, lm, shots, offset, root=root)
 
     async def _relations(self, tree: nx.DiGraph, lm: AsyncLM, notes: list[str]) -> list[Relation]:
         """Relations between explanations (not the root), on the forms the model believes, capped."""
@@ -389,6 +380,14 @@ def pruning_note(tree: nx.DiGraph, pruned: nx.DiGraph) -> str:
             f"{len(leaves)} leaves were integral)")
 
 
+def root_answer(root: mt.MaieuticNode, fallback: Literal["statement", "pair"]) -> bool:
+    """What the root's own belief answers: P(true | E) >= 0.5, or >= P(true | ~E) (`fallback`)."""
+    b_true, b_false = root.belief
+    if fallback == "statement":
+        return (b_true if b_true is not None else 0.5) >= 0.5
+    return b_true is not None and b_false is not None and b_true >= b_false
+
+
 def answer_from(
     question_id: str,
     result: SolveResult | None,
@@ -414,14 +413,13 @@ def answer_from(
         p_true = b_true if b_true is not None else 0.5
         return Prediction(
             question_id=question_id,
-            answer=p_true >= 0.5,
+            answer=root_answer(root, fallback),
             scores={"True": p_true, "False": 1.0 - p_true},
             confidence=abs(2.0 * p_true - 1.0),
         )
-    answer = b_true is not None and b_false is not None and b_true >= b_false
     return Prediction(
         question_id=question_id,
-        answer=answer,
+        answer=root_answer(root, fallback),
         scores={"True": b_true or 0.0, "False": b_false or 0.0},
         confidence=abs(mt.belief_weight(root.belief) or 0.0),
     )

@@ -134,3 +134,45 @@ def tree_from_json(data: dict[str, Any]) -> nx.DiGraph:
         attrs["belief"] = tuple(attrs["belief"])
         MaieuticNode(id=node_id, **attrs)  # validates every field, naming the node on error
     return tree
+
+
+class TreeStats(BaseModel):
+    """What one question's tree did (maieutic's trace step "tree_stats"; `reasonkit report` sums them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodes_generated: int
+    """Explanations generated below the root."""
+    nodes_integral: int
+    """Of those, the logically integral ones."""
+    nodes_kept: int
+    """Nodes left after pruning, the root included (0: the tree is empty)."""
+    root_answer: bool
+    """The answer the root's own belief gives (the fallback's rule)."""
+    maxsat_answer: bool | None
+    """MAX-SAT's answer; None when it gave none (empty tree, tie, timeout)."""
+
+    @property
+    def non_empty(self) -> bool:
+        return self.nodes_kept > 0
+
+    @property
+    def explanations_kept(self) -> int:
+        """Nodes kept below the root: a tree of its integral root alone is non-empty but explains nothing."""
+        return max(self.nodes_kept - 1, 0)
+
+    @property
+    def changed(self) -> bool:
+        """MAX-SAT answered, and not as the root's belief does."""
+        return self.maxsat_answer is not None and self.maxsat_answer != self.root_answer
+
+
+def tree_stats(tree: nx.DiGraph, pruned: nx.DiGraph, root_answer: bool, maxsat_answer: bool | None) -> TreeStats:
+    below = [n for n in tree.nodes if n != ROOT]
+    return TreeStats(
+        nodes_generated=len(below),
+        nodes_integral=sum(bool(tree.nodes[n]["integral"]) for n in below),
+        nodes_kept=pruned.number_of_nodes(),
+        root_answer=root_answer,
+        maxsat_answer=maxsat_answer,
+    )

@@ -22,6 +22,7 @@ it puts "p." or "not p." after "Ks are".
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -32,10 +33,12 @@ from reasonkit.benchmarks.metrics import auc
 from reasonkit.benchmarks.synthetic import suites
 from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
 from reasonkit.benchmarks.synthetic.world import belief_drill_rows
+from reasonkit.client import BatchingClient
 from reasonkit.models import load_model
 from reasonkit.protocol import LanguageModel, LoglikelihoodRequest
 from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies import prompts
+from reasonkit.strategies.beliefs import LikelihoodBelief
 from reasonkit.strategies.maieutic import (
     CONTENT_FREE,
     Maieutic,
@@ -83,8 +86,19 @@ def belief_scores(lm: LanguageModel, context_of: Callable[[str], str], answers: 
     return [results[i].logprob - results[i + 1].logprob for i in range(0, len(results), 2)]
 
 
-def probe(lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8) -> dict[str, dict[str, float]]:
-    """{group: {"maieutic": AUC, "direct": AUC}} for `sentence_groups`' groups."""
+def likelihood_beliefs(lm: LanguageModel, texts: Sequence[str], calibrated: bool) -> list[float]:
+    """b(E) of maieutic's "likelihood" belief function, or of "likelihood_calibrated"."""
+    pairs = [(t, "") for t in texts]
+    beliefs = asyncio.run(LikelihoodBelief(calibrate=calibrated).beliefs(pairs, BatchingClient(lm), (), 0.0))
+    return [b for b, _ in beliefs]
+
+
+def probe(
+    lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8, likelihood: bool = False
+) -> dict[str, dict[str, float]]:
+    """{group: {"maieutic": AUC, "direct": AUC}} for `sentence_groups`' groups: the prompted belief and
+    direct's prompt; with `likelihood`, also "likelihood" and "likelihood calibrated": maieutic's belief
+    functions of those names."""
     exemplars = load_exemplars("world")[:shots]
     formats = {
         "maieutic": (lambda t: belief_context(t, exemplars), (" true", " false")),
@@ -97,6 +111,8 @@ def probe(lm: LanguageModel, groups: dict[str, Labelled], shots: int = 8) -> dic
             name: auc(belief_scores(lm, context_of, answers, texts), labels)
             for name, (context_of, answers) in formats.items()
         }
+        for name, calibrated in (("likelihood", False), ("likelihood calibrated", True)) if likelihood else ():
+            table[group][name] = auc(likelihood_beliefs(lm, texts, calibrated), labels)
     return table
 
 
@@ -222,10 +238,11 @@ def quantile(sorted_values: Sequence[float], fraction: float) -> float:
               help="Also run maieutic on test statements 200-399 at this integrity threshold (repeatable).")
 def main(model: str, per_group: int, thresholds: tuple[float, ...]) -> None:
     lm = load_model(model)
-    click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC")
+    click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC  likelihood AUC  likelihood calibrated AUC")
     groups = sentence_groups(per_group)
-    for group, aucs in probe(lm, groups).items():
-        click.echo(f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}")
+    for group, aucs in probe(lm, groups, likelihood=True).items():
+        click.echo(f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}  "
+                   f"{aucs['likelihood']:14.3f}  {aucs['likelihood calibrated']:25.3f}")
     fb = fallback_accuracy(lm)
     click.echo(
         f"maieutic fallback on {fb['n']:.0f} test statements (200-599): statement {100 * fb['statement']:.1f}% "

@@ -8,6 +8,7 @@ from reasonkit.benchmarks.synthetic.base import SuiteSplits, SyntheticSuite, fre
 def suites() -> dict[str, SyntheticSuite]:
     """All suites by name (imported lazily: arithmetic needs the strategies package)."""
     from reasonkit.benchmarks.synthetic.arithmetic import ArithmeticSuite
+    from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite
     from reasonkit.benchmarks.synthetic.corrections import CorrectionsSuite
     from reasonkit.benchmarks.synthetic.countdown import CountdownSuite
     from reasonkit.benchmarks.synthetic.longchains import LongChainsSuite
@@ -16,7 +17,7 @@ def suites() -> dict[str, SyntheticSuite]:
     from reasonkit.benchmarks.synthetic.world import WorldSuite
 
     return {s.name: s for s in (ArithmeticSuite(), MultiStepSuite(), WorldSuite(), CorrectionsSuite(),
-                                LongChainsSuite(), CountdownSuite(), TwoHopSuite())}
+                                LongChainsSuite(), CountdownSuite(), TwoHopSuite(), ConsistencySuite())}
 
 
 

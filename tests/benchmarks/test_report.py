@@ -14,6 +14,7 @@ from reasonkit.benchmarks.report import (
     rows_for,
     samples_table,
     signal_table,
+    tree_stats_table,
     votes_at_k,
     write_report,
 )
@@ -22,11 +23,12 @@ from reasonkit.cli import main
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import ContextWindowError
 from reasonkit.registry import build_strategy
+from reasonkit.strategies.maieutic_tree import TreeStats
 from reasonkit.strategies.memory import WithMemory
 from reasonkit.strategies.memory_store import MemoryEntry, MemoryStore
 from reasonkit.strategies.retrieval import Retrieval
 from reasonkit.strategy import Strategy
-from reasonkit.types import Prediction, Question
+from reasonkit.types import Prediction, Question, Trace
 
 sys.path.insert(0, str(Path(__file__).parent))
 from run_slowly import PickBest, questions  # noqa: E402
@@ -278,3 +280,37 @@ def test_the_viewer_shows_a_chain_of_thought_rationale_open(tmp_path: Path) -> N
     assert "<h4>rationale</h4><pre>" in detail and "alpha is first." in detail
     opened = detail.split("<details>")[0]
     assert "alpha is first." in opened
+
+
+class _Trees(Strategy):
+    """Answers from a table, with maieutic's tree statistics in the trace."""
+
+    name = "trees"
+    STATS = {  # question id -> (answer, stats)
+        "s0": (True, TreeStats(nodes_generated=6, nodes_integral=2, nodes_kept=3, root_answer=False,
+                               maxsat_answer=True)),
+        "s1": (True, TreeStats(nodes_generated=6, nodes_integral=1, nodes_kept=2, root_answer=False,
+                               maxsat_answer=True)),
+        "s2": (True, TreeStats(nodes_generated=8, nodes_integral=0, nodes_kept=0, root_answer=True,
+                               maxsat_answer=None)),
+        "s3": (False, TreeStats(nodes_generated=0, nodes_integral=0, nodes_kept=1, root_answer=False,
+                                maxsat_answer=False)),  # an integral root alone
+    }
+
+    async def solve(self, question: Question, lm) -> Prediction:  # type: ignore[no-untyped-def]
+        answer, stats = self.STATS[question.id]
+        return Prediction(question_id=question.id, answer=answer,
+                          trace=Trace(strategy=self.name, steps={"tree_stats": stats.model_dump()}))
+
+
+def test_tree_stats_table_sums_what_maieutics_trees_did(tmp_path: Path) -> None:
+    make_run(tmp_path / "trees", _Trees(), _statements(4), FakeLM())
+    make_run(tmp_path / "direct", build_strategy("direct"), _statements(4), FakeLM())
+    runs = load_runs([tmp_path / "trees", tmp_path / "direct"])
+    table = tree_stats_table(runs).splitlines()
+    # s0 (even, true) and s1 (odd, false) both changed by MAX-SAT: one right; s3 MAX-SAT agreed with the root
+    assert table[2].startswith("| toy | trees | 4 | 20 | 3 (15.0%) | 3 | 2 | 3 | 2 | 1 | +0.0 [")
+    assert table[2].endswith("vs root belief (n=4), p=1 |") and len(table) == 3
+    write_report([tmp_path / "trees"], tmp_path / "report")
+    assert "## Maieutic trees" in (tmp_path / "report" / "report.md").read_text()
+    assert tree_stats_table(load_runs([tmp_path / "direct"])) == ""

@@ -1,6 +1,7 @@
 
 from reasonkit.benchmarks.studies import world_beliefs
 from reasonkit.fake import FakeLM
+from reasonkit.strategies.beliefs import find_slot
 from reasonkit.strategies.maieutic import CONTENT_FREE
 
 
@@ -91,3 +92,26 @@ def test_completion_recall_reads_facts_the_way_the_documents_state_them() -> Non
     never_not = world_beliefs.completion_recall(FakeLM(scores=lambda context, continuation: -len(continuation)))
     assert never_not.kind_facts == share_true  # " p." always beats " not p.": right on the true facts only
     assert never_not.kind_facts_majority == max(share_true, 1 - share_true)
+
+
+def test_the_likelihood_columns_read_facts_by_completion() -> None:
+    """A model that completes "Ks are" with the documented polarity gets AUC 1 from the likelihood belief."""
+    [(name, rows)] = [(n, r) for n, r in world_beliefs.sentence_groups(30).items() if n.startswith("kind facts")]
+    truth = dict(rows)
+
+    def holds(sentence: str) -> bool:
+        slot = find_slot(sentence)
+        assert slot is not None
+        other = f"{slot.prefix} {slot.filler}." if slot.negated else f"{slot.prefix} not {slot.filler}."
+        return truth[sentence] if sentence in truth else not truth[other]
+
+    def score(context: str, continuation: str) -> float:
+        if context.startswith(CONTENT_FREE):
+            return -1.0
+        if not continuation.endswith("."):  # the prompted formats: no signal
+            return -1.0
+        return 0.0 if holds(context + continuation) else -5.0
+
+    table = world_beliefs.probe(FakeLM(scores=score), {name: rows}, likelihood=True)
+    assert table[name]["likelihood"] == 1.0 and table[name]["likelihood calibrated"] == 1.0
+    assert table[name]["maieutic"] == 0.5

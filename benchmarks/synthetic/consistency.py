@@ -1,0 +1,96 @@
+"""A world where a statement follows from two or three facts, so combining facts should beat judging the
+statement alone: the setting maieutic prompting's consistency step is for.
+
+Documents state each entity's kind ("Tomiku is a blick."), each kind's class ("Blicks are zorbas."), each
+class's properties ("Zorbas are furry." / "Zorbas are not heavy."), and, for some kinds, an exception to a
+class property ("Blicks are not furry."). "Tomiku is furry." is true by the exception where the kind has
+one, else by the class: three facts (entity -> kind -> class -> property), or two (entity -> kind ->
+exception). Train statements carry that chain as their explanation; test and held-out statements are about
+other entities (disjoint sets), whose facts are documents but were never combined in training. The
+held-out split is for one planned look after a belief function is chosen on train or test.
+"""
+
+from __future__ import annotations
+
+import random
+
+from reasonkit.benchmarks.synthetic.base import SuiteSplits, check_disjoint
+from reasonkit.benchmarks.synthetic.names import nonce_words
+from reasonkit.benchmarks.synthetic.world import PROPERTIES, kind_fact
+from reasonkit.types import Question
+
+SPLIT_SHARES = (("train", 0.5), ("test", 0.25), ("held_out", 0.25))
+"""Entities per split; every split's statements are about its own entities."""
+
+
+class ConsistencySuite:
+    name = "consistency"
+    self_contained = False
+
+    def __init__(
+        self,
+        n_classes: int = 4,
+        n_kinds: int = 12,
+        props_per_class: int = 5,
+        exception_rate: float = 0.25,
+        n_entities: int = 400,
+    ) -> None:
+        self.n_classes, self.n_kinds, self.props_per_class = n_classes, n_kinds, props_per_class
+        self.exception_rate, self.n_entities = exception_rate, n_entities
+
+    def generate(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> SuiteSplits:
+        """n_test caps the test and the held-out split alike."""
+        rng = random.Random(f"{self.name}-{seed}")
+        words = nonce_words(rng, self.n_classes + self.n_kinds + self.n_entities)
+        classes = words[: self.n_classes]
+        kinds = words[self.n_classes : self.n_classes + self.n_kinds]
+        names = [w.capitalize() for w in words[self.n_classes + self.n_kinds :]]
+        class_of = {kind: classes[i % self.n_classes] for i, kind in enumerate(kinds)}
+        traits = {c: {p: rng.random() < 0.5 for p in rng.sample(PROPERTIES, self.props_per_class)} for c in classes}
+        exceptions = {
+            kind: {p: not holds for p, holds in traits[class_of[kind]].items() if rng.random() < self.exception_rate}
+            for kind in kinds
+        }
+        kind_of = {name: rng.choice(kinds) for name in names}
+        documents = [f"{name} is a {kind}." for name, kind in kind_of.items()]
+        documents += [f"{kind.capitalize()}s are {class_of[kind]}s." for kind in kinds]
+        documents += [kind_fact(c, p, holds) for c, props in traits.items() for p, holds in props.items()]
+        documents += [kind_fact(k, p, holds) for k, props in exceptions.items() for p, holds in props.items()]
+        rng.shuffle(documents)
+
+        order = list(names)
+        rng.shuffle(order)
+        split_of: dict[str, str] = {}
+        start = 0
+        for split, share in SPLIT_SHARES:
+            stop = len(order) if split == SPLIT_SHARES[-1][0] else start + round(share * len(order))
+            split_of.update(dict.fromkeys(order[start:stop], split))
+            start = stop
+        statements: dict[str, list[Question]] = {split: [] for split, _ in SPLIT_SHARES}
+        for name in names:
+            kind, split = kind_of[name], split_of[name]
+            cls = class_of[kind]
+            for prop, class_holds in traits[cls].items():
+                exception = prop in exceptions[kind]
+                holds = exceptions[kind][prop] if exception else class_holds
+                chain = [f"{name} is a {kind}."]
+                chain += [kind_fact(kind, prop, holds)] if exception else [
+                    f"{kind.capitalize()}s are {cls}s.", kind_fact(cls, prop, holds)
+                ]
+                statements[split].append(Question(
+                    id=f"{self.name}-{split}-{len(statements[split])}",
+                    text=f"{name} is {prop}.",
+                    gold=holds,
+                    split=split,
+                    metadata={"benchmark": self.name, "style": "statement", "explanation": " ".join(chain),
+                              "entity": name, "kind": kind, "class": cls, "property": prop,
+                              "exception": exception},
+                ))
+        for split, limit in (("train", n_train), ("test", n_test), ("held_out", n_test)):
+            rng.shuffle(statements[split])
+            if limit is not None:
+                statements[split] = statements[split][:limit]
+        check_disjoint(self.name, statements["train"], statements["test"], statements["held_out"])
+        check_disjoint(self.name, statements["test"], statements["held_out"])
+        return SuiteSplits(name=self.name, seed=seed, documents=tuple(documents),
+                           splits={k: tuple(v) for k, v in statements.items()})
