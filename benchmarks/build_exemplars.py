@@ -157,11 +157,18 @@ def maieutic_world(k: int = 8) -> str:
     """The maieutic strategy's exemplars for the synthetic world: train statements of the suite (seed 0) with
     their two-fact explanation, half true and half false, negated by the strategy's rule."""
     train = WorldSuite().generate(seed=0).splits["train"]
-    chosen = [q for q in train if q.gold is True][: k // 2] + [q for q in train if q.gold is False][: k - k // 2]
+    chosen = [q for q in train if q.gold is True][: k // 2] + [q for q in train if q.gold is False][
+        : k - k // 2
+    ]
     random.Random(f"{SEED}:maieutic_world").shuffle(chosen)
     rows = [
-        MaieuticExemplar(id=q.id, statement=q.text, label=bool(q.gold), explanation=q.metadata["explanation"],
-                         negation=rule_negation(q.text))
+        MaieuticExemplar(
+            id=q.id,
+            statement=q.text,
+            label=bool(q.gold),
+            explanation=q.metadata["explanation"],
+            negation=rule_negation(q.text),
+        )
         for q in chosen
     ]
     return "".join(row.model_dump_json() + "\n" for row in rows)

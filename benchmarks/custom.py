@@ -41,13 +41,14 @@ def field(row: dict[str, Any], name: str, where: str) -> Any:
     return value
 
 
-def merged_options(texts: list[str], gold: int | None, metadata: dict[str, Any]) -> tuple[list[str], int | None]:
+def merged_options(
+    texts: list[str], gold: int | None, metadata: dict[str, Any]
+) -> tuple[list[str], int | None]:
     """Identical option texts are one answer: keep the first copy, point gold at it, count the merge."""
     options = list(dict.fromkeys(texts))
     if len(options) < len(texts):
         metadata["merged_duplicate_options"] = len(texts) - len(options)
     return options, None if gold is None else options.index(texts[gold])
-
 
 
 class JsonlBenchmark(BaseModel):
@@ -65,11 +66,15 @@ class JsonlBenchmark(BaseModel):
         """One line per thing read that the mapping did not say outright."""
         notes = []
         if self.answer_base_detected and self.answer_base == 1:
-            notes.append("numeric answers read as 1-based (none is 0 and some equal the number of options); "
-                         "--answer-base 0 or 1 says it outright")
+            notes.append(
+                "numeric answers read as 1-based (none is 0 and some equal the number of options); "
+                "--answer-base 0 or 1 says it outright"
+            )
         if self.merged_rows:
-            notes.append(f"{self.merged_rows} row(s) repeat an option: the copies were merged into one option "
-                         "(as the bundled loaders do)")
+            notes.append(
+                f"{self.merged_rows} row(s) repeat an option: the copies were merged into one option "
+                "(as the bundled loaders do)"
+            )
         if self.skipped_rows:
             notes.append(f"{self.skipped_rows} of them had a single option left and were skipped")
         return notes
@@ -78,8 +83,12 @@ class JsonlBenchmark(BaseModel):
 def _check_fields(row: dict[str, Any], mapping: FieldMapping, where: str) -> None:
     """Every mapped field is there; the missing ones are named all at once, with the row's own fields and
     the --field options that map them (a file with other field names fails here on its first line)."""
-    wanted = {"question": [mapping.question], "answer": [mapping.answer], "id": [mapping.id],
-              "options": [n.strip() for n in mapping.options.split(",")] if mapping.options else []}
+    wanted = {
+        "question": [mapping.question],
+        "answer": [mapping.answer],
+        "id": [mapping.id],
+        "options": [n.strip() for n in mapping.options.split(",")] if mapping.options else [],
+    }
     missing: dict[str, list[str]] = {}
     for key, names in wanted.items():
         for name in names:
@@ -87,9 +96,13 @@ def _check_fields(row: dict[str, Any], mapping: FieldMapping, where: str) -> Non
                 missing.setdefault(key, []).append(name)
     if missing:
         names = ", ".join(f"'{name}'" for names in missing.values() for name in names)
-        fixes = " ".join(f"--field {key}={'FIELD1,FIELD2' if key == 'options' else 'FIELD'}" for key in missing)
-        raise DatasetError(f"{where}: missing field {names}; this row has the fields "
-                           f"{', '.join(row) or 'none'}: map yours with {fixes}")
+        fixes = " ".join(
+            f"--field {key}={'FIELD1,FIELD2' if key == 'options' else 'FIELD'}" for key in missing
+        )
+        raise DatasetError(
+            f"{where}: missing field {names}; this row has the fields "
+            f"{', '.join(row) or 'none'}: map yours with {fixes}"
+        )
 
 
 def _has(row: dict[str, Any], name: str) -> bool:
@@ -143,7 +156,9 @@ def answer_base_of(numbers: list[tuple[int, int]]) -> Literal[0, 1]:
     return 0
 
 
-def _answer(raw: Any, options: list[str] | None, kind: str, base: int, where: str, name: str) -> int | bool | str:
+def _answer(
+    raw: Any, options: list[str] | None, kind: str, base: int, where: str, name: str
+) -> int | bool | str:
     if kind == "free_form":
         return str(raw)
     if options is None:
@@ -157,14 +172,18 @@ def _answer(raw: Any, options: list[str] | None, kind: str, base: int, where: st
     if number is not None:
         if 0 <= number - base < len(options):
             return number - base
-        raise DatasetError(f"{where}: field '{name}' = {raw!r} is not an option number counted from {base} "
-                           f"({len(options)} options)")
+        raise DatasetError(
+            f"{where}: field '{name}' = {raw!r} is not an option number counted from {base} "
+            f"({len(options)} options)"
+        )
     text = str(raw).strip()
     if text in options:
         return options.index(text)
     if len(text) == 1 and text.isascii() and text.isalpha() and ord(text.upper()) - ord("A") < len(options):
         return ord(text.upper()) - ord("A")
-    raise DatasetError(f"{where}: field '{name}' = {raw!r} is neither an option index, letter nor option text")
+    raise DatasetError(
+        f"{where}: field '{name}' = {raw!r} is neither an option index, letter nor option text"
+    )
 
 
 def load_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | None = None) -> list[Question]:
@@ -186,7 +205,8 @@ def read_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | No
         raw = field(row, mapping.answer, where) if mapping.answer is not None else None
         rows.append((where, number, row, options, raw))
     numbers = [
-        (n, len(options)) for *_, options, raw in rows
+        (n, len(options))
+        for *_, options, raw in rows
         if options is not None and raw is not None and (n := _number(raw, options)) is not None
     ]
     base = mapping.answer_base if mapping.answer_base is not None else answer_base_of(numbers)
@@ -198,7 +218,9 @@ def read_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | No
         gold = None if raw is None else _answer(raw, options, kind, base, where, mapping.answer or "")
         metadata: dict[str, Any] = {"benchmark": benchmark}
         if options is not None and not isinstance(gold, bool | str):
-            options, gold = merged_options([o.strip() for o in options], gold if isinstance(gold, int) else None, metadata)
+            options, gold = merged_options(
+                [o.strip() for o in options], gold if isinstance(gold, int) else None, metadata
+            )
             merged_rows += "merged_duplicate_options" in metadata
             if len(options) == 1:
                 skipped_rows += 1
@@ -209,8 +231,14 @@ def read_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | No
         seen.add(qid)
         try:
             questions.append(
-                Question(id=qid, text=str(field(row, mapping.question, where)), kind=kind,
-                         options=None if options is None else tuple(options), gold=gold, metadata=metadata)
+                Question(
+                    id=qid,
+                    text=str(field(row, mapping.question, where)),
+                    kind=kind,
+                    options=None if options is None else tuple(options),
+                    gold=gold,
+                    metadata=metadata,
+                )
             )
         except ValidationError as error:
             message = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
@@ -218,7 +246,9 @@ def read_jsonl_benchmark(path: str | Path, mapping: FieldMapping, name: str | No
     if not questions:
         raise DatasetError(f"{path}: no questions")
     return JsonlBenchmark(
-        questions=questions, answer_base=base if numbers else None,
-        answer_base_detected=mapping.answer_base is None and bool(numbers), merged_rows=merged_rows,
+        questions=questions,
+        answer_base=base if numbers else None,
+        answer_base_detected=mapping.answer_base is None and bool(numbers),
+        merged_rows=merged_rows,
         skipped_rows=skipped_rows,
     )

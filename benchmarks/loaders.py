@@ -52,7 +52,9 @@ def csqa_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> 
     if answer_key is not None and answer_key not in labels:
         raise DatasetError(f"{where}: {answer} {answer_key!r} is not one of the labels {labels}")
     metadata: dict[str, Any] = {"benchmark": spec.name, "concept": row["question"].get("question_concept")}
-    options, gold = merged_options(texts, labels.index(answer_key) if answer_key is not None else None, metadata)
+    options, gold = merged_options(
+        texts, labels.index(answer_key) if answer_key is not None else None, metadata
+    )
     return Question(
         id=str(field(row, qid, where)),
         text=field(row, question, where),
@@ -120,7 +122,9 @@ def indexed_choices_row(row: dict[str, Any], split: str, spec: DatasetSpec, wher
     in each file, so a train question's id names its split (evaluation ids stay as runs recorded them)."""
     question, options_field, answer, qid = _names(spec, "question", "options", "answer", "id")
     metadata: dict[str, Any] = {"benchmark": spec.name}
-    options, gold = merged_options(list(field(row, options_field, where)), int(field(row, answer, where)), metadata)
+    options, gold = merged_options(
+        list(field(row, options_field, where)), int(field(row, answer, where)), metadata
+    )
     prefix = f"{spec.name}-train" if split == "train" else spec.name
     return Question(
         id=f"{prefix}-{field(row, qid, where)}",
@@ -160,7 +164,9 @@ def row_parser(spec: DatasetSpec) -> RowParser:
     try:
         parser = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as error:
-        raise DatasetError(f"dataset {spec.name!r}: parser {spec.parser!r} cannot be imported ({error})") from None
+        raise DatasetError(
+            f"dataset {spec.name!r}: parser {spec.parser!r} cannot be imported ({error})"
+        ) from None
     return parser  # type: ignore[no-any-return]
 
 
@@ -176,18 +182,25 @@ def load_benchmark(
     split = split or spec.evaluation_split
     if split not in spec.loadable_splits:
         here = " and ".join(repr(s) for s in spec.loadable_splits)
-        raise ValueError(f"benchmark {name!r} has its {here} split{'s' * (len(spec.loadable_splits) > 1)} here, "
-                         f"not {split!r}")
+        raise ValueError(
+            f"benchmark {name!r} has its {here} split{'s' * (len(spec.loadable_splits) > 1)} here, "
+            f"not {split!r}"
+        )
     source = Path(path) if path is not None else split_path(spec, split, data_dir)
     if spec.parser is None:  # the spec's kind where its field mapping leaves it to the file
-        fields = spec.fields if spec.fields.kind != "auto" else spec.fields.model_copy(update={"kind": spec.kind})
+        fields = (
+            spec.fields if spec.fields.kind != "auto" else spec.fields.model_copy(update={"kind": spec.kind})
+        )
         questions = [
-            q.model_copy(update={"split": split}) for q in read_jsonl_benchmark(source, fields, name).questions
+            q.model_copy(update={"split": split})
+            for q in read_jsonl_benchmark(source, fields, name).questions
         ]
     else:
         questions = _parsed(row_parser(spec), source, split, spec)
     if spec.pairs_file is not None:
-        questions = with_pair_ids(questions, source.parent / spec.pairs_file.format(split=source.name.split(".")[0]))
+        questions = with_pair_ids(
+            questions, source.parent / spec.pairs_file.format(split=source.name.split(".")[0])
+        )
     return questions
 
 
@@ -229,6 +242,7 @@ def with_pair_ids(questions: list[Question], pairs_path: Path) -> list[Question]
             )
     return [
         q.model_copy(update={"metadata": {**q.metadata, "pair_id": partner_of[q.id]}})
-        if partner_of.get(q.id) in loaded else q
+        if partner_of.get(q.id) in loaded
+        else q
         for q in questions
     ]

@@ -50,7 +50,9 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     """P(a random positive scores above a random negative); ties count half (Mann-Whitney)."""
     values, positive = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
     if values.shape != positive.shape:
-        raise ValueError(f"AUC needs one label per score; got {values.size} scores and {positive.size} labels")
+        raise ValueError(
+            f"AUC needs one label per score; got {values.size} scores and {positive.size} labels"
+        )
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if not n_pos or not n_neg:
         raise ValueError(f"AUC needs both labels; got {n_pos} true and {n_neg} false")
@@ -127,7 +129,9 @@ def pair_outcomes(correct: Mapping[str, bool], partner_of: Mapping[str, str]) ->
     sorted id pair). A constant answer scores 0 here, whatever the label balance: the point of the metric."""
     return {
         (a, b): correct[a] and correct[b]
-        for a, b in sorted({tuple(sorted((q, p))) for q, p in partner_of.items() if q in correct and p in correct})
+        for a, b in sorted(
+            {tuple(sorted((q, p))) for q, p in partner_of.items() if q in correct and p in correct}
+        )
     }
 
 
@@ -141,5 +145,5 @@ def majority_baseline(questions: Sequence[Question]) -> tuple[str, Interval]:
     golds = [q.gold for q in questions if q.gold is not None]
     if not golds:
         raise ValueError("majority baseline needs questions with gold answers")
-    (label, _), = Counter(golds).most_common(1)
+    ((label, _),) = Counter(golds).most_common(1)
     return str(label), bootstrap_accuracy([g == label and type(g) is type(label) for g in golds])

@@ -139,7 +139,9 @@ def slug(text: str) -> str:
     """A folder name for a strategy label or a benchmark; a long one is cut and ends in a hash of the whole label,
     so specs that differ only past the cut (e.g. in an ensemble's last weight) get folders of their own. No
     leading dot: a name such as ".." must not lead out of the output folder."""
-    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", re.sub(r"[\"']", "", text)).lstrip("._").rstrip("_") or "strategy"
+    name = (
+        re.sub(r"[^A-Za-z0-9_.=-]+", "_", re.sub(r"[\"']", "", text)).lstrip("._").rstrip("_") or "strategy"
+    )
     if len(name) <= SLUG_LENGTH:
         return name
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
@@ -180,8 +182,10 @@ def read_strategy_config(config_file: Path) -> list[SpecSource]:
     sources = []
     for number, table in enumerate(tables, start=1):
         if not isinstance(table, dict) or not isinstance(table.get("name"), str):
-            raise PlanError(f"{config_file}: [[strategy]] table {number} needs a name = \"...\"", option)
-        sources.append(SpecSource(spec=table, option=f"{option} ({config_file}, [[strategy]] table {number})"))
+            raise PlanError(f'{config_file}: [[strategy]] table {number} needs a name = "..."', option)
+        sources.append(
+            SpecSource(spec=table, option=f"{option} ({config_file}, [[strategy]] table {number})")
+        )
     return sources
 
 
@@ -250,11 +254,15 @@ def applicable(runs: list[PlannedRun], on_note: Callable[[str], None]) -> list[P
         if not run.questions or any(run.strategy.applies_to(q) for q in run.questions):
             kept.append(run)
         else:
-            on_note(f"skipping {run.label} on {run.benchmark}: it applies to none of its questions "
-                    f"({describe_kind(run.questions[0])})")
+            on_note(
+                f"skipping {run.label} on {run.benchmark}: it applies to none of its questions "
+                f"({describe_kind(run.questions[0])})"
+            )
     if not kept:
-        raise PlanError("no strategy asked for applies to any question of the benchmarks asked for "
-                        "(`reasonkit list` describes each strategy)")
+        raise PlanError(
+            "no strategy asked for applies to any question of the benchmarks asked for "
+            "(`reasonkit list` describes each strategy)"
+        )
     return kept
 
 
@@ -296,23 +304,36 @@ class EvaluationPlan(BaseModel):
         if limit is not None:
             suites = {name: questions[:limit] for name, questions in suites.items()}
         runs = [
-            PlannedRun(benchmark=name, questions=list(questions), label=spec_label(source.spec),
-                       strategy=build_seeded(source, seed))
+            PlannedRun(
+                benchmark=name,
+                questions=list(questions),
+                label=spec_label(source.spec),
+                strategy=build_seeded(source, seed),
+            )
             for name, questions in suites.items()
-            for source in [*given, *(s for s in (default_strategies(questions) if every else [])
-                                     if s.spec not in [known.spec for known in given])]
+            for source in [
+                *given,
+                *(
+                    s
+                    for s in (default_strategies(questions) if every else [])
+                    if s.spec not in [known.spec for known in given]
+                ),
+            ]
         ]
         return cls(runs=applicable(runs, note), out=Path(out), seed=seed, limit=limit)
 
     def describe(self) -> list[str]:
         """What the plan will do, in a few lines: runs, questions, and answers to compute."""
         total = sum(len(run.questions) for run in self.runs)
-        lines = [f"plan: {len(self.runs)} run{'s' * (len(self.runs) != 1)}, {total} answers in all, into "
-                 f"{self.out}/"]
+        lines = [
+            f"plan: {len(self.runs)} run{'s' * (len(self.runs) != 1)}, {total} answers in all, into "
+            f"{self.out}/"
+        ]
         for benchmark in dict.fromkeys(run.benchmark for run in self.runs):
             runs = [run for run in self.runs if run.benchmark == benchmark]
-            lines.append(f"  {benchmark} ({len(runs[0].questions)} questions): "
-                         f"{', '.join(run.label for run in runs)}")
+            lines.append(
+                f"  {benchmark} ({len(runs[0].questions)} questions): {', '.join(run.label for run in runs)}"
+            )
         return lines
 
     def check_folders(self) -> None:
@@ -344,13 +365,22 @@ class EvaluationPlan(BaseModel):
         self.check_folders()
         if context is None:
             with torchrun.process_group(backend="gloo") as joined:
-                return self.execute(lm, model=model, model_options=model_options, concurrency=concurrency,
-                                    max_batch=max_batch, fail_fast=fail_fast, context=joined, track=track,
-                                    on_finished=on_finished)
+                return self.execute(
+                    lm,
+                    model=model,
+                    model_options=model_options,
+                    concurrency=concurrency,
+                    max_batch=max_batch,
+                    fail_fast=fail_fast,
+                    context=joined,
+                    track=track,
+                    on_finished=on_finished,
+                )
         outcomes = []
         for run in self.runs:
-            outcome = self._execute_run(run, lm, model, dict(model_options or {}), concurrency, max_batch,
-                                        fail_fast, context, track)
+            outcome = self._execute_run(
+                run, lm, model, dict(model_options or {}), concurrency, max_batch, fail_fast, context, track
+            )
             if outcome is not None:
                 outcomes.append(outcome)
                 if on_finished is not None:
@@ -358,18 +388,34 @@ class EvaluationPlan(BaseModel):
         return outcomes
 
     def _execute_run(
-        self, run: PlannedRun, lm: LanguageModel, model: str, model_options: dict[str, Any], concurrency: int,
-        max_batch: int, fail_fast: bool, context: DistContext, track: Track | None,
+        self,
+        run: PlannedRun,
+        lm: LanguageModel,
+        model: str,
+        model_options: dict[str, Any],
+        concurrency: int,
+        max_batch: int,
+        fail_fast: bool,
+        context: DistContext,
+        track: Track | None,
     ) -> RunOutcome | None:
         """One strategy on one benchmark; the outcome on rank 0, None on the other ranks. Rank 0 holds the run
         folder's lock from the first check to the merge, so no other run writes there meanwhile."""
         run_dir = self.out / run.folder
         preparation = prepare(run.strategy, run.questions)
         record = RunRecord(
-            benchmark=run.benchmark, split=run.questions[0].split, strategy=run.label,
-            strategy_config=run.strategy.config(), model=model, model_fingerprint=lm.fingerprint,
-            model_options=model_options, seed=self.seed, limit=self.limit, n_questions=len(run.questions),
-            data_hash=data_hash(run.questions), preparation=preparation,
+            benchmark=run.benchmark,
+            split=run.questions[0].split,
+            strategy=run.label,
+            strategy_config=run.strategy.config(),
+            model=model,
+            model_fingerprint=lm.fingerprint,
+            model_options=model_options,
+            seed=self.seed,
+            limit=self.limit,
+            n_questions=len(run.questions),
+            data_hash=data_hash(run.questions),
+            preparation=preparation,
         )
         with ExitStack() as held:
 
@@ -382,8 +428,16 @@ class EvaluationPlan(BaseModel):
             with track(run, share) if track is not None else nullcontext() as observer:
                 try:
                     lines = run_benchmark(
-                        run.questions, run.strategy, lm, run_dir, record, concurrency=concurrency,
-                        max_batch=max_batch, rank=context.rank, world_size=context.world_size, fail_fast=fail_fast,
+                        run.questions,
+                        run.strategy,
+                        lm,
+                        run_dir,
+                        record,
+                        concurrency=concurrency,
+                        max_batch=max_batch,
+                        rank=context.rank,
+                        world_size=context.world_size,
+                        fail_fast=fail_fast,
                         on_resume=observer.resumed if observer is not None else None,
                         on_result=observer.result if observer is not None else None,
                     )
@@ -394,4 +448,6 @@ class EvaluationPlan(BaseModel):
                 if not context.is_main:
                     return None
                 lines = merge_shards(run_dir, context.world_size)
-        return RunOutcome(benchmark=run.benchmark, label=run.label, run_dir=run_dir, record=record, lines=lines)
+        return RunOutcome(
+            benchmark=run.benchmark, label=run.label, run_dir=run_dir, record=record, lines=lines
+        )

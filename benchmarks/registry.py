@@ -59,15 +59,23 @@ SYNTHETIC_DESCRIPTIONS = {
         "questions whose answers a stated correction changes; strategies that "
         "take feedback (memory) get it on another phrasing first",
     ),
-    "longchains": ("multiple_choice", "multistep chains with decompositions (least-to-most); test_long: 6-8 steps"),
+    "longchains": (
+        "multiple_choice",
+        "multistep chains with decompositions (least-to-most); test_long: 6-8 steps",
+    ),
     "countdown": ("free_form", "make a target from 4 numbers with + - x (tree of thoughts)"),
-    "twohop": ("free_form", "two-hop questions over a made-up world (self-ask); hop1 / hop2: their single hops"),
+    "twohop": (
+        "free_form",
+        "two-hop questions over a made-up world (self-ask); hop1 / hop2: their single hops",
+    ),
 }
 
 
 def _load_suites() -> None:
     for name, (kind, description) in SYNTHETIC_DESCRIPTIONS.items():
-        info = BenchmarkInfo(name=name, description=description, kind=kind, default_split="test", origin="synthetic")
+        info = BenchmarkInfo(
+            name=name, description=description, kind=kind, default_split="test", origin="synthetic"
+        )
         _registry.add(name, _Registered(info, None))
 
 

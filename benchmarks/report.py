@@ -88,8 +88,10 @@ def check_once(folder: Path, lines: list[ResultLine]) -> None:
     twice = sorted(qid for qid, count in Counter(line.question_id for line in lines).items() if count > 1)
     if twice:
         shown = ", ".join(twice[:5]) + (f" and {len(twice) - 5} more" if len(twice) > 5 else "")
-        raise RunError(f"{folder / RESULTS_FILE}: questions answered more than once: {shown}; rerun the same "
-                       "`reasonkit bench` command to keep the first answer of each")
+        raise RunError(
+            f"{folder / RESULTS_FILE}: questions answered more than once: {shown}; rerun the same "
+            "`reasonkit bench` command to keep the first answer of each"
+        )
 
 
 def benchmark_label(record: RunRecord) -> str:
@@ -116,18 +118,35 @@ def rows_for(runs: list[Run]) -> list[Row]:
         questions = {line.question_id: line.question for run in group for line in run.lines}
         all_questions = list(questions.values())
         chance = chance_accuracy(all_questions) if any(q.choices for q in all_questions) else 0.0
-        rows.append(Row(benchmark=benchmark, strategy="chance", n=len(all_questions), abstained=0,
-                        accuracy=Interval(estimate=chance, low=chance, high=chance, n=len(all_questions))))
+        rows.append(
+            Row(
+                benchmark=benchmark,
+                strategy="chance",
+                n=len(all_questions),
+                abstained=0,
+                accuracy=Interval(estimate=chance, low=chance, high=chance, n=len(all_questions)),
+            )
+        )
         if all(q.gold is not None for q in all_questions) and not all_questions[0].is_free_form:
             label, interval = majority_baseline(all_questions)
             always = f"option {chr(ord('A') + int(label))}" if all_questions[0].options is not None else label
-            rows.append(Row(benchmark=benchmark, strategy=f"majority class (always {always})", n=interval.n,
-                            abstained=0, accuracy=interval))
+            rows.append(
+                Row(
+                    benchmark=benchmark,
+                    strategy=f"majority class (always {always})",
+                    n=interval.n,
+                    abstained=0,
+                    accuracy=interval,
+                )
+            )
         reference = reference_run(group)
         for run in [reference, *(r for r in group if r is not reference)]:
             correct = [line.correct for line in run.lines]
             row = Row(
-                benchmark=benchmark, strategy=run.label, n=len(correct), accuracy=bootstrap_accuracy(correct),
+                benchmark=benchmark,
+                strategy=run.label,
+                n=len(correct),
+                accuracy=bootstrap_accuracy(correct),
                 abstained=sum(line.abstained for line in run.lines),
                 errors=sum(line.error is not None for line in run.lines),
                 of=run.record.n_questions if len(correct) < run.record.n_questions else None,
@@ -146,21 +165,27 @@ def rows_for(runs: list[Run]) -> list[Row]:
 
 def paired_text(comparison: PairedComparison, versus: str) -> str:
     d = comparison.difference
-    return (f"{100 * d.estimate:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] vs {versus} (n={d.n}), "
-            f"p={comparison.p_value:.3g}")
+    return (
+        f"{100 * d.estimate:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}] vs {versus} (n={d.n}), "
+        f"p={comparison.p_value:.3g}"
+    )
 
 
 def markdown_table(rows: list[Row]) -> str:
-    out = ["| benchmark | strategy | n | accuracy % [95% CI] | abstained | errors | calls/q | tokens/q | "
-           "vs reference (paired) |",
-           "|---|---|---:|---|---:|---:|---:|---:|---|"]
+    out = [
+        "| benchmark | strategy | n | accuracy % [95% CI] | abstained | errors | calls/q | tokens/q | "
+        "vs reference (paired) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|",
+    ]
     for row in rows:
         paired = "" if row.paired is None else paired_text(row.paired, str(row.versus))
         calls = "" if row.calls_per_question is None else f"{row.calls_per_question:.1f}"
         tokens = "" if row.tokens_per_question is None else f"{row.tokens_per_question:.0f}"
         n = f"{row.n} of {row.of}" if row.of is not None else str(row.n)
-        out.append(f"| {row.benchmark} | {row.strategy} | {n} | {row.accuracy} | {row.abstained} | {row.errors} | "
-                   f"{calls} | {tokens} | {paired} |")
+        out.append(
+            f"| {row.benchmark} | {row.strategy} | {n} | {row.accuracy} | {row.abstained} | {row.errors} | "
+            f"{calls} | {tokens} | {paired} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -169,7 +194,9 @@ def html_table(rows: list[Row]) -> str:
     lines = [line.strip("|").split(" | ") for line in markdown_table(rows).splitlines()]
     head, body = lines[0], lines[2:]
     cells = "".join(f"<th>{html.escape(h.strip())}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in row) + "</tr>" for row in body)
+    trs = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in row) + "</tr>" for row in body
+    )
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{trs}</tbody></table>"
 
 
@@ -178,19 +205,25 @@ def accuracy_plot(rows: list[Row], path: Path) -> None:
     columns = min(4, len(benchmarks))
     grid_rows = -(-len(benchmarks) // columns)
     fig, axes = plt.subplots(grid_rows, columns, figsize=(4.5 * columns, 4 * grid_rows), squeeze=False)
-    for ax in axes.flat[len(benchmarks):]:
+    for ax in axes.flat[len(benchmarks) :]:
         ax.set_visible(False)
     for ax, benchmark in zip(axes.flat, benchmarks, strict=False):
         group = [r for r in rows if r.benchmark == benchmark]
         strategies = [r for r in group if r.calls_per_question is not None]
         baselines = [r for r in group if r.calls_per_question is None]
         est = [100 * r.accuracy.estimate for r in strategies]
-        err = [[100 * (r.accuracy.estimate - r.accuracy.low) for r in strategies],
-               [100 * (r.accuracy.high - r.accuracy.estimate) for r in strategies]]
+        err = [
+            [100 * (r.accuracy.estimate - r.accuracy.low) for r in strategies],
+            [100 * (r.accuracy.high - r.accuracy.estimate) for r in strategies],
+        ]
         ax.bar(range(len(strategies)), est, yerr=err, capsize=4, color="#4c72b0")
         for baseline, style in zip(baselines, ("--", ":"), strict=False):
-            ax.axhline(100 * baseline.accuracy.estimate, linestyle=style, color="grey", label=baseline.strategy)
-        ax.set_xticks(range(len(strategies)), [r.strategy for r in strategies], rotation=30, ha="right", fontsize=8)
+            ax.axhline(
+                100 * baseline.accuracy.estimate, linestyle=style, color="grey", label=baseline.strategy
+            )
+        ax.set_xticks(
+            range(len(strategies)), [r.strategy for r in strategies], rotation=30, ha="right", fontsize=8
+        )
         ax.set_ylim(0, 100)
         ax.set_title(benchmark)
         ax.set_ylabel("accuracy % (95% CI)")
@@ -207,8 +240,11 @@ def votes_at_k(run: Run) -> dict[int, dict[str, bool]]:
         steps = line.prediction.trace.steps_as(SampledSteps)
         for vote in steps.votes_at_k if steps is not None else ():
             answer = vote.majority
-            out[vote.k][line.question_id] = (answer is not None and answer == line.question.gold
-                                             and type(answer) is type(line.question.gold))
+            out[vote.k][line.question_id] = (
+                answer is not None
+                and answer == line.question.gold
+                and type(answer) is type(line.question.gold)
+            )
     return dict(sorted(out.items()))
 
 
@@ -219,11 +255,21 @@ def samples_table(runs: list[Run]) -> str:
     if not curves:
         return ""
     ks = sorted({k for _, curve in curves for k in curve})
-    out = ["| benchmark | strategy | n | " + " | ".join(f"k = {k}" for k in ks) + " |",
-           "|---|---|---:|" + "---|" * len(ks)]
+    out = [
+        "| benchmark | strategy | n | " + " | ".join(f"k = {k}" for k in ks) + " |",
+        "|---|---|---:|" + "---|" * len(ks),
+    ]
     for run, curve in curves:
-        greedy = next((other for other in runs if other.label == "cot" and other.record.benchmark == run.record.benchmark
-                       and other.record.split == run.record.split), None)
+        greedy = next(
+            (
+                other
+                for other in runs
+                if other.label == "cot"
+                and other.record.benchmark == run.record.benchmark
+                and other.record.split == run.record.split
+            ),
+            None,
+        )
         theirs = greedy.answered() if greedy is not None else {}
         cells = []
         for k in ks:
@@ -235,8 +281,10 @@ def samples_table(runs: list[Run]) -> str:
                 shared = [q for q in curve[k] if q in theirs]
                 if shared:
                     d = paired_comparison([curve[k][q] for q in shared], [theirs[q] for q in shared])
-                    cell += (f"; {100 * d.difference.estimate:+.1f} [{100 * d.difference.low:+.1f}, "
-                             f"{100 * d.difference.high:+.1f}] vs cot (n={len(shared)}, p={d.p_value:.2g})")
+                    cell += (
+                        f"; {100 * d.difference.estimate:+.1f} [{100 * d.difference.low:+.1f}, "
+                        f"{100 * d.difference.high:+.1f}] vs cot (n={len(shared)}, p={d.p_value:.2g})"
+                    )
             cells.append(cell)
         n = len(next(iter(curve.values())))
         out.append(f"| {benchmark_label(run.record)} | {run.label} | {n} | " + " | ".join(cells) + " |")
@@ -266,18 +314,22 @@ def signal_table(runs: list[Run]) -> str:
     """Binary runs that scored True against False: AUC of that margin against the gold label."""
     out = []
     for run in runs:
-        pairs = [(margin, line.question.gold) for line in run.lines
-                 if isinstance(line.question.gold, bool)
-                 and (margin := answer_margin(line.prediction)) is not None]
+        pairs = [
+            (margin, line.question.gold)
+            for line in run.lines
+            if isinstance(line.question.gold, bool) and (margin := answer_margin(line.prediction)) is not None
+        ]
         labels = {gold for _, gold in pairs}
         if len(pairs) < len(run.lines) or labels != {True, False}:
             continue
         interval = bootstrap_auc([m for m, _ in pairs], [g for _, g in pairs])
-        out.append(f"| {benchmark_label(run.record)} | {run.label} | {len(pairs)} | {interval.estimate:.3f} "
-                   f"[{interval.low:.3f}, {interval.high:.3f}] |")
+        out.append(
+            f"| {benchmark_label(run.record)} | {run.label} | {len(pairs)} | {interval.estimate:.3f} "
+            f"[{interval.low:.3f}, {interval.high:.3f}] |"
+        )
     if not out:
         return ""
-    return ("| benchmark | strategy | n | AUC [95% CI] |\n|---|---|---:|---|\n" + "\n".join(out) + "\n")
+    return "| benchmark | strategy | n | AUC [95% CI] |\n|---|---|---:|---|\n" + "\n".join(out) + "\n"
 
 
 def pairs_of(run: Run) -> dict[tuple[str, str], bool]:
@@ -286,8 +338,11 @@ def pairs_of(run: Run) -> dict[tuple[str, str], bool]:
 
 
 def partner_map(run: Run) -> dict[str, str]:
-    return {line.question_id: str(line.question.metadata["pair_id"]) for line in run.lines
-            if "pair_id" in line.question.metadata}
+    return {
+        line.question_id: str(line.question.metadata["pair_id"])
+        for line in run.lines
+        if "pair_id" in line.question.metadata
+    }
 
 
 def pairs_ordered(run: Run, pairs: list[tuple[str, str]]) -> Interval | None:
@@ -330,12 +385,16 @@ def pairs_table(runs: list[Run]) -> str:
                 comparison = paired_comparison([ours[k] for k in shared], [theirs[k] for k in shared])
                 paired = paired_text(comparison, reference.label)
             ordered = pairs_ordered(run, list(ours))
-            out.append(f"| {benchmark} | {run.label} | {len(ours)} | {bootstrap_accuracy(list(ours.values()))} | "
-                       f"{paired} | {'' if ordered is None else ordered} |")
+            out.append(
+                f"| {benchmark} | {run.label} | {len(ours)} | {bootstrap_accuracy(list(ours.values()))} | "
+                f"{paired} | {'' if ordered is None else ordered} |"
+            )
     if not out:
         return ""
-    return ("| benchmark | strategy | pairs | pairwise accuracy % [95% CI] | vs reference (paired, by pair) | "
-            "true one scored higher % [95% CI] |\n|---|---|---:|---|---|---|\n" + "\n".join(out) + "\n")
+    return (
+        "| benchmark | strategy | pairs | pairwise accuracy % [95% CI] | vs reference (paired, by pair) | "
+        "true one scored higher % [95% CI] |\n|---|---|---:|---|---|---|\n" + "\n".join(out) + "\n"
+    )
 
 
 def pairs_section(runs: list[Run]) -> str:
@@ -362,9 +421,11 @@ def signal_section(runs: list[Run]) -> str:
 
 def samples_section(runs: list[Run]) -> str:
     table = samples_table(runs)
-    return section("Self-consistency: accuracy vs sampled paths",
-                   "Majority vote over the first k of the n paths (bootstrap 95% intervals).",
-                   table and table + "\n![samples](samples.png)\n")
+    return section(
+        "Self-consistency: accuracy vs sampled paths",
+        "Majority vote over the first k of the n paths (bootstrap 95% intervals).",
+        table and table + "\n![samples](samples.png)\n",
+    )
 
 
 def tree_stats_table(runs: list[Run]) -> str:
@@ -372,7 +433,10 @@ def tree_stats_table(runs: list[Run]) -> str:
     out = []
     for run in runs:
         lines = [line for line in run.lines if "tree_stats" in line.prediction.trace.steps]
-        rows = [(TreeStats.model_validate(line.prediction.trace.steps["tree_stats"]), line.correct) for line in lines]
+        rows = [
+            (TreeStats.model_validate(line.prediction.trace.steps["tree_stats"]), line.correct)
+            for line in lines
+        ]
         if not rows:
             continue
         root_right = [s.root_answer == line.question.gold for (s, _), line in zip(rows, lines, strict=True)]
@@ -388,10 +452,13 @@ def tree_stats_table(runs: list[Run]) -> str:
         )
     if not out:
         return ""
-    return ("| benchmark | strategy | trees | nodes generated | nodes integral | trees non-empty "
-            "| trees keeping an explanation | MAX-SAT answered | answer differs from root belief | of those right "
-            "| accuracy minus the root belief's |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
-            + "\n".join(out) + "\n")
+    return (
+        "| benchmark | strategy | trees | nodes generated | nodes integral | trees non-empty "
+        "| trees keeping an explanation | MAX-SAT answered | answer differs from root belief | of those right "
+        "| accuracy minus the root belief's |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        + "\n".join(out)
+        + "\n"
+    )
 
 
 def tree_stats_section(runs: list[Run]) -> str:
@@ -421,9 +488,17 @@ def samples_plot(runs: list[Run], path: Path) -> bool:
     for run, curve in curves:
         ks = list(curve)
         intervals = [bootstrap_accuracy(curve[k]) for k in ks]
-        ax.errorbar(ks, [100 * i.estimate for i in intervals],
-                    yerr=[[100 * (i.estimate - i.low) for i in intervals], [100 * (i.high - i.estimate) for i in intervals]],
-                    marker="o", capsize=3, label=f"{run.record.benchmark}: {run.label}")
+        ax.errorbar(
+            ks,
+            [100 * i.estimate for i in intervals],
+            yerr=[
+                [100 * (i.estimate - i.low) for i in intervals],
+                [100 * (i.high - i.estimate) for i in intervals],
+            ],
+            marker="o",
+            capsize=3,
+            label=f"{run.record.benchmark}: {run.label}",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("number of sampled paths (majority vote)")
     ax.set_ylabel("accuracy % (95% CI)")
@@ -443,8 +518,12 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
 
 def html_page(runs: list[Run], rows: list[Row], images: list[Path]) -> str:
     data = [
-        {"benchmark": run.record.benchmark, "strategy": run.label, "model": run.record.model,
-         "lines": [json.loads(line.model_dump_json()) for line in run.lines]}
+        {
+            "benchmark": run.record.benchmark,
+            "strategy": run.label,
+            "model": run.record.model,
+            "lines": [json.loads(line.model_dump_json()) for line in run.lines],
+        }
         for run in runs
     ]
     pictures = "".join(
@@ -458,8 +537,10 @@ def html_page(runs: list[Run], rows: list[Row], images: list[Path]) -> str:
     return PAGE.replace("%TABLE%", table).replace("%IMAGES%", pictures).replace("%DATA%", payload)
 
 
-LEGEND = ("*chance*: the expected accuracy of answering at random; *majority class (always option E)*: the "
-          "accuracy of always giving the gold answer seen most often (an option's position, or True/False).")
+LEGEND = (
+    "*chance*: the expected accuracy of answering at random; *majority class (always option E)*: the "
+    "accuracy of always giving the gold answer seen most often (an option's position, or True/False)."
+)
 
 
 def write_report(paths: list[Path], out: Path) -> list[Path]:
@@ -469,12 +550,21 @@ def write_report(paths: list[Path], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     rows = rows_for(runs)
     written = [out / "report.md", out / "accuracy.png"]
-    atomic_write_text(out / "report.md", "# reasonkit report\n\nAccuracy with bootstrap 95% intervals; paired "
-                      "differences against `direct` (or the first strategy) on the questions both runs answered "
-                      "(exact McNemar p). A question that could not be run (errors) counts as wrong; a run that "
-                      "stopped early shows how many of its questions it holds (n = 142 of 1838).\n\n"
-                      + markdown_table(rows) + "\n" + LEGEND + "\n\n![accuracy](accuracy.png)\n" + samples_section(runs)
-                      + signal_section(runs) + pairs_section(runs) + tree_stats_section(runs))
+    atomic_write_text(
+        out / "report.md",
+        "# reasonkit report\n\nAccuracy with bootstrap 95% intervals; paired "
+        "differences against `direct` (or the first strategy) on the questions both runs answered "
+        "(exact McNemar p). A question that could not be run (errors) counts as wrong; a run that "
+        "stopped early shows how many of its questions it holds (n = 142 of 1838).\n\n"
+        + markdown_table(rows)
+        + "\n"
+        + LEGEND
+        + "\n\n![accuracy](accuracy.png)\n"
+        + samples_section(runs)
+        + signal_section(runs)
+        + pairs_section(runs)
+        + tree_stats_section(runs),
+    )
     accuracy_plot(rows, out / "accuracy.png")
     images = [out / "accuracy.png"]
     if samples_plot(runs, out / "samples.png"):

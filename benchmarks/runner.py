@@ -63,7 +63,9 @@ class RunRecord(BaseModel):
     strategy_config: dict[str, Any]
     model: str
     model_fingerprint: str
-    model_options: dict[str, Any] = Field(default_factory=dict, description="backend options, e.g. truncation")
+    model_options: dict[str, Any] = Field(
+        default_factory=dict, description="backend options, e.g. truncation"
+    )
     seed: int
     limit: int | None
     n_questions: int
@@ -77,7 +79,14 @@ class RunRecord(BaseModel):
 
 
 IDENTITY_FIELDS = (
-    "benchmark", "split", "strategy_config", "model_fingerprint", "model_options", "seed", "limit", "data_hash",
+    "benchmark",
+    "split",
+    "strategy_config",
+    "model_fingerprint",
+    "model_options",
+    "seed",
+    "limit",
+    "data_hash",
     "preparation",
 )
 
@@ -142,7 +151,9 @@ def read_results(path: Path, *, repair: bool = False) -> list[ResultLine]:
         except ValidationError as error:
             is_last = raw[good_bytes + len(chunk) :].strip() == b""
             if not is_last:
-                raise RunError(f"{path}:{number}: unreadable result line ({error.errors()[0]['msg']})") from error
+                raise RunError(
+                    f"{path}:{number}: unreadable result line ({error.errors()[0]['msg']})"
+                ) from error
             log.warning("%s:%d: dropping a line cut short by an interrupted run", path, number)
             break
     if repair and good_bytes < len(raw):
@@ -194,16 +205,21 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             holder = os.read(fd, 4096).decode(errors="replace")
             os.close(fd)
-            raise RunError(f"{run_dir} is in use by another run ({describe_holder(holder)}); wait for it to "
-                           f"finish, or use another --out folder") from None
+            raise RunError(
+                f"{run_dir} is in use by another run ({describe_holder(holder)}); wait for it to "
+                f"finish, or use another --out folder"
+            ) from None
         try:
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 break
         except FileNotFoundError:
             pass
         os.close(fd)
-    holder = {"pid": os.getpid(), "host": socket.gethostname(),
-              "since": datetime.now(UTC).isoformat(timespec="seconds")}
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(holder).encode())
     _held.add(key)
@@ -320,8 +336,12 @@ def run_benchmark(
         kept = to_resume(own)
         if len(kept) < len(own):
             failed = sum(line.error is not None for line in own)
-            log.warning("%s: trying %d failed questions again, dropping %d answers written twice", path,
-                        failed, len(own) - len(kept) - failed)
+            log.warning(
+                "%s: trying %d failed questions again, dropping %d answers written twice",
+                path,
+                failed,
+                len(own) - len(kept) - failed,
+            )
             atomic_write_text(path, "".join(line.model_dump_json() + "\n" for line in kept))
         mine = set(shard_of(len(questions), rank, world_size))
         merged = read_results(run_dir / RESULTS_FILE) if world_size > 1 else []
@@ -342,7 +362,9 @@ def run_benchmark(
                     index = todo[position]
                     if isinstance(outcome, QuestionError) and not isinstance(outcome.__cause__, ValueError):
                         raise outcome
-                    line = result_line(index, questions[index], strategy, outcome, time.perf_counter() - start)
+                    line = result_line(
+                        index, questions[index], strategy, outcome, time.perf_counter() - start
+                    )
                     writer.write(line)
                     done[index] = line
                     if on_result is not None:
@@ -363,11 +385,22 @@ def result_line(
 ) -> ResultLine:
     """The line for one question: its answer, or its error with a prediction that abstains."""
     if isinstance(outcome, QuestionError):
-        note = Prediction(question_id=question.id, answer=None, trace=Trace(strategy=strategy.name,
-                                                                             notes=[str(outcome)]))
-        return ResultLine(index=index, question_id=question.id, question=question, gold=question.gold,
-                          correct=False, abstained=False, lm_calls=0, tokens=0, finished_s=finished_s,
-                          prediction=note, error=str(outcome))
+        note = Prediction(
+            question_id=question.id, answer=None, trace=Trace(strategy=strategy.name, notes=[str(outcome)])
+        )
+        return ResultLine(
+            index=index,
+            question_id=question.id,
+            question=question,
+            gold=question.gold,
+            correct=False,
+            abstained=False,
+            lm_calls=0,
+            tokens=0,
+            finished_s=finished_s,
+            prediction=note,
+            error=str(outcome),
+        )
     return ResultLine(
         index=index,
         question_id=question.id,
@@ -400,5 +433,3 @@ def load_run(run_dir: Path) -> tuple[RunRecord, list[ResultLine]]:
     if not run_file.exists():
         raise RunError(f"{run_dir}: no {RUN_FILE}; not a reasonkit run folder")
     return read_record(run_file), read_results(run_dir / RESULTS_FILE)
-
-

@@ -241,8 +241,10 @@ def read_state(directory: str | Path, recipe_fingerprint: str | None = None) -> 
             f"{state_path}: checkpoint format {state.format_version}, this version reads 1 and {FORMAT_VERSION}"
         )
     if state.format_version == 1:
-        logger.warning("%s: written before state checksums (format 1); its step and RNG state are not verified",
-                       state_path)
+        logger.warning(
+            "%s: written before state checksums (format 1); its step and RNG state are not verified",
+            state_path,
+        )
     elif state.state_sha256 != _state_digest(state):
         raise CheckpointError(
             f"{state_path}: sha256 mismatch (the state was edited or corrupted): expected {state.state_sha256}, "

@@ -109,7 +109,9 @@ def read_saved_config(path: Path) -> SavedConfig:
     except RecursionError:
         raise ModelFolderError(f"{path}: invalid JSON: nested too deeply") from None
     if not isinstance(raw, dict):
-        raise ModelFolderError(f"{path}: not a JSON object (a {type(raw).__name__}); expected {{\"model\": ...}}")
+        raise ModelFolderError(
+            f'{path}: not a JSON object (a {type(raw).__name__}); expected {{"model": ...}}'
+        )
     try:
         return SavedConfig.model_validate(raw)
     except ValidationError as error:
@@ -124,8 +126,10 @@ def read_saved_config(path: Path) -> SavedConfig:
 def verify_checksums(directory: Path, config: SavedConfig) -> None:
     """Every file config.json has a sha256 for must still have it; a folder without any gets a warning."""
     if config.sha256 is None:
-        log.warning("%s: config.json records no sha256 of the weights (saved before checksums); not verified",
-                    directory)
+        log.warning(
+            "%s: config.json records no sha256 of the weights (saved before checksums); not verified",
+            directory,
+        )
         return
     for name in CHECKSUMMED:
         expected = config.sha256.get(name)

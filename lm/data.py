@@ -362,9 +362,10 @@ def _write_tokens(
     (only differences between positions reach the model)."""
     next_start = 0
     total = 0
-    with atomic_file(path) as handle, (
-        atomic_file(positions_path(path)) if scheme is not None else contextlib.nullcontext()
-    ) as pos_handle:
+    with (
+        atomic_file(path) as handle,
+        atomic_file(positions_path(path)) if scheme is not None else contextlib.nullcontext() as pos_handle,
+    ):
         for start in range(0, len(texts), ENCODE_CHUNK):
             chunk = texts[start : start + ENCODE_CHUNK]
             encoded = tokenizer.encode_batch(chunk)
@@ -398,9 +399,7 @@ def _atomic_json(path: Path, value: Any) -> None:
 
 def _source_key(source: Source, path: Path) -> str:
     """Content of the file + every option that changes its documents + the source of the formatter's module."""
-    content = (
-        _digest(list(generated_rows(source))) if source.format == "generated" else sha256_file(path)
-    )
+    content = _digest(list(generated_rows(source))) if source.format == "generated" else sha256_file(path)
     parts: dict[str, Any] = {"file": content, "source": source.model_dump(exclude={"weight", "path"})}
     if source.formatter:
         parts["formatter_module"] = _module_digest(source.formatter)
@@ -471,7 +470,9 @@ class TrainData:
         scheme_key = [] if scheme is None else [scheme.spec, _module_digest(scheme.spec, "position_scheme")]
 
         def shard_dir(name: str, tok: Tokenizer) -> Path:
-            return cache_dir / _digest([CACHE_FORMAT, tok.fingerprint, source_keys[name], leak_key, *scheme_key])
+            return cache_dir / _digest(
+                [CACHE_FORMAT, tok.fingerprint, source_keys[name], leak_key, *scheme_key]
+            )
 
         missing = [
             s

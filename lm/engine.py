@@ -151,7 +151,10 @@ class Engine:
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
+        with (
+            torch.inference_mode(),
+            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast),
+        ):
             yield
 
     def _new_cache(self, rows: int, length: int, prefix: KVCache | None = None) -> KVCache:
@@ -247,7 +250,9 @@ class Engine:
                 [positions[g.members[0]] for g in groups], [0] * len(groups), context_width
             ).to(device)
         # right padding: real positions never see the pads; (groups, vocab) at each context's last token
-        first = self.model(contexts, positions=context_positions, cache=cache, logits_at=context_lens - 1)[:, 0]
+        first = self.model(contexts, positions=context_positions, cache=cache, logits_at=context_lens - 1)[
+            :, 0
+        ]
 
         members = [i for g in groups for i in g.members]
         counts = torch.tensor([len(g.members) for g in groups], device=device)
@@ -307,7 +312,11 @@ class Engine:
                 rows = max(1, self.max_batch_tokens // width)
                 batch = order[start : start + rows]
                 start += rows
-                for i, result in zip(batch, self._prompt_batch([encoded[i] for i in batch], [requests[i] for i in batch]), strict=True):
+                for i, result in zip(
+                    batch,
+                    self._prompt_batch([encoded[i] for i in batch], [requests[i] for i in batch]),
+                    strict=True,
+                ):
                     results[i] = result
         return [r for r in results if r is not None]
 
@@ -325,7 +334,7 @@ class Engine:
         logprobs = logits.log_softmax(dim=-1)
         chosen = logprobs[:, :-1].gather(-1, tokens[:, 1:, None]).squeeze(-1).tolist()
         top = max(r.top for r in requests)
-        top_values, top_ids = (logprobs.topk(top, dim=-1) if top else (None, None))
+        top_values, top_ids = logprobs.topk(top, dim=-1) if top else (None, None)
         out = []
         for row, ((_ids, spans), request) in enumerate(zip(encoded, requests, strict=True)):
             text = request.text
@@ -333,9 +342,13 @@ class Engine:
             for k, (start, end) in enumerate(spans):
                 alternatives: dict[str, float] = {}
                 if k > 0 and request.top and top_values is not None and top_ids is not None:
-                    values, alt_ids = top_values[row, k - 1, : request.top].tolist(), top_ids[row, k - 1, : request.top]
+                    values, alt_ids = (
+                        top_values[row, k - 1, : request.top].tolist(),
+                        top_ids[row, k - 1, : request.top],
+                    )
                     alternatives = {
-                        self.tokenizer.decode([int(t)]): v for t, v in zip(alt_ids.tolist(), values, strict=True)
+                        self.tokenizer.decode([int(t)]): v
+                        for t, v in zip(alt_ids.tolist(), values, strict=True)
                     }
                 entries.append(
                     TokenLogprob(
@@ -393,7 +406,9 @@ class Engine:
                 width = len(batch[0].ids) + max(prompt.steps, *(p.steps for p in batch)) - 1
                 grown = common_prefix(batch[0].ids, prompt.ids, common)
                 schemed = any(p.positions is not None for p in (*batch, prompt))
-                shared = 0 if schemed else worth_sharing(min(grown, len(prompt.ids) - 1), rows + prompt.request.n)
+                shared = (
+                    0 if schemed else worth_sharing(min(grown, len(prompt.ids) - 1), rows + prompt.request.n)
+                )
                 fits = (
                     width <= self.config.block_size
                     and (rows + prompt.request.n) * (width - shared) + shared <= self.max_batch_tokens
@@ -415,7 +430,9 @@ class Engine:
         total_steps = max(p.steps for p in prompts)
         schemed = any(p.positions is not None for p in prompts)
         # a shared prefix runs at positions 0, 1, 2, ...; prompts with a scheme's positions keep their own
-        shared = 0 if schemed else shared_prefix_len([p.ids for p in prompts], sum(p.request.n for p in prompts))
+        shared = (
+            0 if schemed else shared_prefix_len([p.ids for p in prompts], sum(p.request.n for p in prompts))
+        )
         prefix = None
         if shared:  # the common prefix runs once; every row attends to that one copy (KVCache.prefix)
             prefix = self._new_cache(1, shared)
@@ -447,7 +464,9 @@ class Engine:
             cache = cache.repeat_rows(counts)
             last = last.repeat_interleave(counts, dim=0)
             key_valid = key_valid.repeat_interleave(counts, dim=0)
-        rows = [DecodeRow(b, k, p.request, p.steps) for b, p in enumerate(prompts) for k in range(p.request.n)]
+        rows = [
+            DecodeRow(b, k, p.request, p.steps) for b, p in enumerate(prompts) for k in range(p.request.n)
+        ]
         step = _GPTStep(self, cache, key_valid if padded else None, prompts, rows)
         eos = frozenset({self.tokenizer.eot_id})
         constraints = self._constraints.prepare(rows)
@@ -462,7 +481,12 @@ class _GPTStep:
     """The GPT under `decode_loop`: its KV cache, the padding mask and positions of the rows still going."""
 
     def __init__(
-        self, engine: Engine, cache: KVCache, key_valid: Tensor | None, prompts: list[_Prompt], rows: list[DecodeRow]
+        self,
+        engine: Engine,
+        cache: KVCache,
+        key_valid: Tensor | None,
+        prompts: list[_Prompt],
+        rows: list[DecodeRow],
     ) -> None:
         self.engine, self.cache, self.key_valid = engine, cache, key_valid
         device = engine.device
@@ -470,7 +494,9 @@ class _GPTStep:
         tokenizer = engine.tokenizer
         # a row whose positions come from a position scheme: its prompt text and its last token's position
         self.prompt_texts = [
-            None if prompts[r.request_index].positions is None else tokenizer.decode(prompts[r.request_index].ids)
+            None
+            if prompts[r.request_index].positions is None
+            else tokenizer.decode(prompts[r.request_index].ids)
             for r in rows
         ]
         self.last_positions = [(prompts[r.request_index].positions or [0])[-1] for r in rows]
@@ -490,7 +516,9 @@ class _GPTStep:
         positions = self.prompt_lens[:, None] + step
         if self.schemed:
             positions = self._scheme_positions(rows, positions)
-        return self.engine.model(chosen[:, None], positions=positions, cache=self.cache, attn_mask=mask)[:, -1]
+        return self.engine.model(chosen[:, None], positions=positions, cache=self.cache, attn_mask=mask)[
+            :, -1
+        ]
 
     def _scheme_positions(self, rows: Sequence[DecodeRow], counted: Tensor) -> Tensor:
         """The positions of the tokens just chosen: the scheme's for rows whose prompt it gave positions."""

@@ -196,7 +196,12 @@ class Block(nn.Module):
         self.mlp = SwiGLU(config)
 
     def forward(
-        self, x: Tensor, rope: tuple[Tensor, Tensor], attn_mask: Tensor | None, cache: KVCache | None, layer: int
+        self,
+        x: Tensor,
+        rope: tuple[Tensor, Tensor],
+        attn_mask: Tensor | None,
+        cache: KVCache | None,
+        layer: int,
     ) -> Tensor:
         x = x + self.attn(self.attn_norm(x), rope, attn_mask, cache, layer)
         return x + self.mlp(self.mlp_norm(x))

@@ -61,8 +61,9 @@ class PositionScheme:
 def _token_positions(chars: list[int], ends: list[int]) -> list[int]:
     """A token sits at its last character (known once the token is); a token with no characters (the
     end-of-text token) one after the token before it, or just before the first when it leads."""
-    out: list[int | None] = [chars[end - 1] if end > 0 and (k == 0 or end > ends[k - 1]) else None
-                             for k, end in enumerate(ends)]
+    out: list[int | None] = [
+        chars[end - 1] if end > 0 and (k == 0 or end > ends[k - 1]) else None for k, end in enumerate(ends)
+    ]
     first = next((p for p in out if p is not None), 1)
     previous = first - 2
     filled = []

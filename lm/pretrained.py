@@ -39,6 +39,7 @@ __all__ = [
     "save_pretrained",
 ]
 
+
 def save_pretrained(
     model: GPT,
     tokenizer: Tokenizer,
@@ -63,7 +64,9 @@ def write_config(directory: Path, config: SavedConfig) -> None:
     atomic_write_bytes(directory / CONFIG_FILE, json.dumps(content, indent=2).encode())
 
 
-def load_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> tuple[GPT, Tokenizer, dict[str, Any]]:
+def load_pretrained(
+    directory: str | Path, device: str | torch.device = "cpu"
+) -> tuple[GPT, Tokenizer, dict[str, Any]]:
     """Load weights (always as fp32), tokenizer and metadata; never unpickles anything."""
     directory = Path(directory)
     for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):

@@ -118,7 +118,9 @@ class Source(_Strict):
                 f"a {self.format} source needs exactly one of template / formatter / field, got {given or 'none'}"
             )
         if (self.format == "generated") != (self.generator is not None):
-            raise ValueError("'generator' is required by, and only allowed on, a source with format = 'generated'")
+            raise ValueError(
+                "'generator' is required by, and only allowed on, a source with format = 'generated'"
+            )
         if (self.format == "generated") == bool(self.path):
             raise ValueError("a generated source takes no 'path'; text and jsonl sources need one")
         if self.generator_args and self.format != "generated":
@@ -253,7 +255,9 @@ class Recipe(_Strict):
         saved = _saved_config(self.init_dir)
         if "position_scheme" not in self.model.model_fields_set:
             return saved
-        return ModelConfig.model_validate({**saved.model_dump(), "position_scheme": self.model.position_scheme})
+        return ModelConfig.model_validate(
+            {**saved.model_dump(), "position_scheme": self.model.position_scheme}
+        )
 
     @property
     def position_scheme(self) -> str | None:
@@ -302,9 +306,7 @@ def import_formatter(spec: str, role: str = "formatter") -> Callable[..., Any]:
     try:
         function = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as error:
-        raise ValueError(
-            f"{role} {spec!r} cannot be imported ({type(error).__name__}: {error})"
-        ) from error
+        raise ValueError(f"{role} {spec!r} cannot be imported ({type(error).__name__}: {error})") from error
     if not callable(function):
         raise ValueError(f"{role} {spec!r} is not callable")
     return function
@@ -383,14 +385,18 @@ def _with_mixture(raw: dict[str, Any], base: Path, label: str) -> dict[str, Any]
         )
     if not isinstance(declared, str):
         raise RecipeError(f"{label}: mixture_from must be a recipe name or path, got {declared!r}")
-    name_or_path = declared if re.fullmatch(r"[A-Za-z0-9_-]+", declared) else base / Path(declared).expanduser()
+    name_or_path = (
+        declared if re.fullmatch(r"[A-Za-z0-9_-]+", declared) else base / Path(declared).expanduser()
+    )
     try:
         text, other, _, _ = _read_recipe_text(name_or_path)
         mixture = _parse_toml(text, other)
     except RecipeError as error:
         raise RecipeError(f"{label}: mixture_from = {declared!r}: {error}") from None
     if "mixture_from" in mixture:
-        raise RecipeError(f"{label}: mixture_from = {declared!r}: {other} takes its own mixture from another recipe")
+        raise RecipeError(
+            f"{label}: mixture_from = {declared!r}: {other} takes its own mixture from another recipe"
+        )
     return {
         **raw,
         "sources": mixture.get("sources", []),

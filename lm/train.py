@@ -160,7 +160,9 @@ class Trainer:
         self.data = data
         self.context = context
         if context.device is None:
-            raise ValueError("a Trainer needs a process context placed on a device (torchrun.join(device=...))")
+            raise ValueError(
+                "a Trainer needs a process context placed on a device (torchrun.join(device=...))"
+            )
         self.device = context.device
         self.precision = resolve_precision(train, self.device)
         if self.device.type == "cuda":
@@ -192,7 +194,9 @@ class Trainer:
         total = torch.zeros((), device=device)
         tokens = 0
         for micro in range(t.grad_accum):
-            x, y, positions = self.data.batch(step, micro, self.context.rank, t.batch_size, self.config.block_size)
+            x, y, positions = self.data.batch(
+                step, micro, self.context.rank, t.batch_size, self.config.block_size
+            )
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if positions is not None:
                 positions = positions.to(device, non_blocking=True)
@@ -222,7 +226,8 @@ class Trainer:
         self.eval_net.eval()
         device = self.device
         losses = [
-            self.eval_net(x.to(device), y.to(device), None if p is None else p.to(device)) for x, y, p in batches
+            self.eval_net(x.to(device), y.to(device), None if p is None else p.to(device))
+            for x, y, p in batches
         ]
         return float(torch.stack(losses).mean())
 

@@ -93,6 +93,8 @@ def read_utf8(path: str | Path) -> str:
     try:
         return Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x})") from None
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {error.start} is {error.object[error.start]:#04x})"
+        ) from None
     except OSError as error:
         raise ValueError(f"{path}: unreadable ({error.strerror})") from None

@@ -181,7 +181,9 @@ class CachedLM:
         missing = {k: r for k, r in zip(keys, requests, strict=True) if k not in found}
         return keys, found, missing
 
-    def _store(self, kind: str, found: dict[str, R], missing: dict[str, BaseModel], computed: list[R]) -> None:
+    def _store(
+        self, kind: str, found: dict[str, R], missing: dict[str, BaseModel], computed: list[R]
+    ) -> None:
         if len(computed) != len(missing):
             raise RuntimeError(f"{kind} returned {len(computed)} results for {len(missing)} requests")
         rows = [

@@ -36,8 +36,12 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="reasonkit", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch CPU threads (default: one per core; idle ones sleep rather than spin).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="torch CPU threads (default: one per core; idle ones sleep rather than spin).",
+)
 def main(verbose: int, threads: int | None) -> None:
     """Reasoning strategies on language models you train yourself."""
     level = logging.WARNING - 10 * min(verbose, 2)

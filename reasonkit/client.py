@@ -238,4 +238,6 @@ async def solve_traced(strategy: Strategy, question: Question, lm: Any) -> Predi
     trace = prediction.trace.model_copy(
         update={"strategy": strategy.name, "calls": recorder.calls + prediction.trace.calls}
     )
-    return prediction.model_copy(update={"trace": trace, "answer_text": question.answer_text(prediction.answer)})
+    return prediction.model_copy(
+        update={"trace": trace, "answer_text": question.answer_text(prediction.answer)}
+    )

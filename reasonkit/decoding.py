@@ -236,7 +236,11 @@ def constraint_pattern(constraint: Constraint) -> str:
 @functools.cache
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's byte-level alphabet, character -> byte (the `tokenizers` ByteLevel pre-tokenizer's map)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     chars = printable[:]
     extra = 0
     for byte in range(256):
@@ -261,13 +265,17 @@ def byte_level_vocabulary(vocab: Mapping[str, int], skip: Iterable[int]) -> dict
 class ConstraintIndex:
     """One pattern compiled over one vocabulary: automaton states and, per state, a mask of allowed tokens."""
 
-    def __init__(self, pattern: str, vocabulary: dict[bytes, list[int]], eos_id: int, eos_ids: frozenset[int]) -> None:
+    def __init__(
+        self, pattern: str, vocabulary: dict[bytes, list[int]], eos_id: int, eos_ids: frozenset[int]
+    ) -> None:
         from outlines_core import Index, Vocabulary
 
         try:
             self._index = Index(pattern, Vocabulary(eos_id, vocabulary))
         except (ValueError, RuntimeError) as error:
-            raise ConstraintError(f"constraint {pattern!r}: cannot compile it over the vocabulary: {error}") from error
+            raise ConstraintError(
+                f"constraint {pattern!r}: cannot compile it over the vocabulary: {error}"
+            ) from error
         self.initial: int = self._index.get_initial_state()
         self._eos_id, self._eos_ids = eos_id, eos_ids
         self._masks: dict[tuple[int, int, str], Tensor] = {}
@@ -305,7 +313,9 @@ class ConstraintSet:
         allowed = torch.ones(logits.shape, dtype=torch.bool, device=logits.device)
         for position, row in constrained:
             assert row.state is not None
-            allowed[position] = self._indexes[row.request_index].mask(row.state, logits.shape[-1], logits.device)
+            allowed[position] = self._indexes[row.request_index].mask(
+                row.state, logits.shape[-1], logits.device
+            )
         return logits.float().masked_fill(~allowed, float("-inf"))
 
     def advance(self, row: DecodeRow, token: int) -> int:

@@ -63,7 +63,9 @@ def truncate_left(ids: Sequence[int], limit: int) -> list[int]:
     return list(ids[len(ids) - limit :]) if len(ids) > limit else list(ids)
 
 
-def refuse_unencoded(what: str, index: int, chars: int, max_token_chars: int, window: int, slack: int = 0) -> None:
+def refuse_unencoded(
+    what: str, index: int, chars: int, max_token_chars: int, window: int, slack: int = 0
+) -> None:
     """Raise ContextWindowError, before tokenising, for text that needs more than `window` + `slack` tokens
     whatever they are: no token covers more than `max_token_chars` characters. Tokenising a 10 MB question
     only to find it too long takes seconds, once per request that carries it."""

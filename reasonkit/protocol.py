@@ -56,14 +56,21 @@ def _at_most(limit: int, why: str) -> Callable[[int], int]:
 SampleCount = Annotated[
     int,
     Field(ge=1),
-    AfterValidator(_at_most(MAX_SAMPLES, "the most samples one request may draw (each holds a KV cache of the "
-                            "whole context)")),
+    AfterValidator(
+        _at_most(
+            MAX_SAMPLES, "the most samples one request may draw (each holds a KV cache of the whole context)"
+        )
+    ),
 ]
 NewTokens = Annotated[
     int,
     Field(ge=1),
-    AfterValidator(_at_most(MAX_NEW_TOKENS, "the most new tokens one request may ask for (a sample also stops at "
-                            "the model's context window)")),
+    AfterValidator(
+        _at_most(
+            MAX_NEW_TOKENS,
+            "the most new tokens one request may ask for (a sample also stops at the model's context window)",
+        )
+    ),
 ]
 
 
@@ -150,7 +157,9 @@ class Sample(BaseModel):
 
     text: str = Field(description="generated text, cut before the first stop string")
     token_logprobs: tuple[float, ...] = ()
-    tokens: tuple[str, ...] = Field((), description="the text of each generated token, where the backend says")
+    tokens: tuple[str, ...] = Field(
+        (), description="the text of each generated token, where the backend says"
+    )
     finish_reason: Literal["stop", "length", "eos"]
 
     @property
@@ -234,10 +243,14 @@ class AsyncLanguageModel(Protocol):
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]: ...
 
 
-async def call_backend(lm: LanguageModel, kind: Literal["loglikelihood", "generate"], requests: list[Any]) -> list[Any]:
+async def call_backend(
+    lm: LanguageModel, kind: Literal["loglikelihood", "generate"], requests: list[Any]
+) -> list[Any]:
     """`requests` sent to `lm`: awaited through the async form where the backend has it, else called inline."""
     if isinstance(lm, AsyncLanguageModel):
-        return list(await (lm.aloglikelihood(requests) if kind == "loglikelihood" else lm.agenerate(requests)))
+        return list(
+            await (lm.aloglikelihood(requests) if kind == "loglikelihood" else lm.agenerate(requests))
+        )
     return list(lm.loglikelihood(requests) if kind == "loglikelihood" else lm.generate(requests))
 
 

@@ -227,7 +227,9 @@ def _check_bare_word(word: str, strategy: str, option: str) -> None:
     if hint is Any or _wants_strategy(hint):
         return
     _validate(strategy, option, hint, word)
-    raise StrategySpecError(f"strategy {strategy!r}, option {option!r}: a string needs quotes, {option}={word!r}")
+    raise StrategySpecError(
+        f"strategy {strategy!r}, option {option!r}: a string needs quotes, {option}={word!r}"
+    )
 
 
 def _construct(name: str, options: dict[str, Any]) -> Strategy:

@@ -58,11 +58,15 @@ class Question(BaseModel):
     def _check(self) -> Question:
         where = f"question {self.id!r}"
         if self.has_options and self.options is None:
-            raise ValueError(f"{where}: field 'options' is missing on a {self.kind.replace('_', '-')} question")
+            raise ValueError(
+                f"{where}: field 'options' is missing on a {self.kind.replace('_', '-')} question"
+            )
         if not self.has_options and self.options is not None:
             raise ValueError(f"{where}: field 'options' is given on a {self.kind} question")
         if self.kind == "free_form" and self.gold is not None and not isinstance(self.gold, str):
-            raise ValueError(f"{where}: field 'gold' must be a string on a free-form question, got {self.gold!r}")
+            raise ValueError(
+                f"{where}: field 'gold' must be a string on a free-form question, got {self.gold!r}"
+            )
         if not self.id.strip():
             raise ValueError("question with an empty 'id' field")
         for name, value in self._texts():
@@ -77,7 +81,9 @@ class Question(BaseModel):
             raise ValueError(f"{where}: field 'text' needs a blank {BLANK!r} with words after it")
         if self.options is not None:
             if len(self.options) < 2:
-                raise ValueError(f"{where}: field 'options' needs at least 2 options, got {len(self.options)}")
+                raise ValueError(
+                    f"{where}: field 'options' needs at least 2 options, got {len(self.options)}"
+                )
             if any(not option.strip() for option in self.options):
                 raise ValueError(f"{where}: field 'options' has an empty option")
             seen: set[str] = set()
@@ -87,13 +93,21 @@ class Question(BaseModel):
                     raise ValueError(f"{where}: field 'options' has the duplicate option {option!r}")
                 seen.add(key)
             if isinstance(self.gold, bool):
-                raise ValueError(f"{where}: field 'gold' is binary ({self.gold}) on a multiple-choice question")
+                raise ValueError(
+                    f"{where}: field 'gold' is binary ({self.gold}) on a multiple-choice question"
+                )
             if isinstance(self.gold, str):
-                raise ValueError(f"{where}: field 'gold' must be an option index on a multiple-choice question, got {self.gold!r}")
+                raise ValueError(
+                    f"{where}: field 'gold' must be an option index on a multiple-choice question, got {self.gold!r}"
+                )
             if self.gold is not None and not 0 <= self.gold < len(self.options):
-                raise ValueError(f"{where}: field 'gold' = {self.gold} is not an index into {len(self.options)} options")
+                raise ValueError(
+                    f"{where}: field 'gold' = {self.gold} is not an index into {len(self.options)} options"
+                )
         elif self.kind == "binary" and self.gold is not None and not isinstance(self.gold, bool):
-            raise ValueError(f"{where}: field 'gold' must be true/false on a binary question, got {self.gold!r}")
+            raise ValueError(
+                f"{where}: field 'gold' must be true/false on a binary question, got {self.gold!r}"
+            )
         return self
 
     def _texts(self) -> list[tuple[str, str]]:
@@ -152,9 +166,13 @@ class Question(BaseModel):
             stripped = [option.strip() for option in self.options]
             if isinstance(answer, str) and answer.strip() in stripped:
                 index = stripped.index(answer.strip())
-                raise ValueError(f"{where}: the answer {answer!r} is an option's text; answer with its index, "
-                                 f"{index} (question.options.index(text))")
-            raise ValueError(f"{where}: the answer {answer!r} is not an option index 0-{len(self.options) - 1}")
+                raise ValueError(
+                    f"{where}: the answer {answer!r} is an option's text; answer with its index, "
+                    f"{index} (question.options.index(text))"
+                )
+            raise ValueError(
+                f"{where}: the answer {answer!r} is not an option index 0-{len(self.options) - 1}"
+            )
         if self.kind == "binary" and not isinstance(answer, bool):
             raise ValueError(f"{where}: the answer {answer!r} is not True or False")
         if self.kind == "free_form" and not isinstance(answer, str):
@@ -258,4 +276,6 @@ class Prediction(BaseModel):
             return False
         if isinstance(question.gold, str):
             return isinstance(self.answer, str) and self.answer.strip() == question.gold.strip()
-        return self.answer == question.gold and isinstance(self.answer, bool) == isinstance(question.gold, bool)
+        return self.answer == question.gold and isinstance(self.answer, bool) == isinstance(
+            question.gold, bool
+        )

@@ -105,8 +105,10 @@ def scratch_lines(problem: ArithmeticProblem) -> list[str]:
             step = f"{x} * {b} + {carry} = {total}"
         shown_a = " ".join(a_rest) if a_rest else "0"
         written.insert(0, str(total % 10))
-        lines.append(f"{shown_a} {symbol} {shown_b}, carry {carry}: {step}, write {total % 10}, "
-                     f"so far {' '.join(written)}")
+        lines.append(
+            f"{shown_a} {symbol} {shown_b}, carry {carry}: {step}, write {total % 10}, "
+            f"so far {' '.join(written)}"
+        )
         a_rest, b_rest, carry = a_rest[:-1], b_rest[:-1], total // 10
         if not a_rest and not b_rest and not carry:
             return lines

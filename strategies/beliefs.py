@@ -65,7 +65,11 @@ class BeliefFunction(Protocol):
     async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float: ...
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        self,
+        pairs: Sequence[Pair],
+        lm: AsyncLM,
+        shots: Sequence[Shot],
+        offset: float | None,
         root: bool = False,
     ) -> list[BeliefPair]: ...
 
@@ -110,7 +114,11 @@ class PromptBelief:
         return offset
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        self,
+        pairs: Sequence[Pair],
+        lm: AsyncLM,
+        shots: Sequence[Shot],
+        offset: float | None,
         root: bool = False,
     ) -> list[BeliefPair]:
         """Each of E and ~E normalised over " true" / " false" after removing `offset` from the log-odds."""
@@ -185,12 +193,17 @@ class LikelihoodBelief:
     async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float:
         notes.append(
             f"calibration: each filler against the same frame with the subject {CONTENT_FREE!r}"
-            if self.calibrate else "calibration: none (likelihood belief)"
+            if self.calibrate
+            else "calibration: none (likelihood belief)"
         )
         return 0.0
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        self,
+        pairs: Sequence[Pair],
+        lm: AsyncLM,
+        shots: Sequence[Shot],
+        offset: float | None,
         root: bool = False,
     ) -> list[BeliefPair]:
         """Calibrated (`calibrate`, and `offset` not None: maieutic's calibration is on): each candidate's
@@ -204,8 +217,11 @@ class LikelihoodBelief:
         contexts = [(slot.prefix, slot.content_free_prefix if calibrated else None) for slot in unique]
         keys = list(
             dict.fromkeys(
-                (context, f" {c}.") for slot, pair in zip(unique, contexts, strict=True) for context in pair
-                if context is not None for c in candidates[slot]
+                (context, f" {c}.")
+                for slot, pair in zip(unique, contexts, strict=True)
+                for context in pair
+                if context is not None
+                for c in candidates[slot]
             )
         )
         requests = [LoglikelihoodRequest(context=k, continuation=c) for k, c in keys]
@@ -236,19 +252,23 @@ class LikelihoodBelief:
                 positive, negative = slot.filler, f"not {slot.filler}"
                 out[slot] = [negative, positive] if slot.negated else [positive, negative]
         prefixes = list(dict.fromkeys(s.prefix for s in slots if s.article))
-        results = await lm.generate(
-            [
-                GenerationRequest(
-                    prompt=prefix,
-                    n=self.n_alternatives,
-                    max_tokens=self.max_tokens,
-                    temperature=self.temperature,
-                    stop=(".", "\n"),
-                    seed=zlib.crc32(prefix.encode()),
-                )
-                for prefix in prefixes
-            ]
-        ) if prefixes else []
+        results = (
+            await lm.generate(
+                [
+                    GenerationRequest(
+                        prompt=prefix,
+                        n=self.n_alternatives,
+                        max_tokens=self.max_tokens,
+                        temperature=self.temperature,
+                        stop=(".", "\n"),
+                        seed=zlib.crc32(prefix.encode()),
+                    )
+                    for prefix in prefixes
+                ]
+            )
+            if prefixes
+            else []
+        )
         fillers = {
             prefix: [t for s in result.samples if _ONE_WORD.fullmatch(t := s.text.strip())]
             for prefix, result in zip(prefixes, results, strict=True)
@@ -270,7 +290,11 @@ class FunctionBelief:
         return 0.0
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        self,
+        pairs: Sequence[Pair],
+        lm: AsyncLM,
+        shots: Sequence[Shot],
+        offset: float | None,
         root: bool = False,
     ) -> list[BeliefPair]:
         texts = [statement for pair in pairs for statement in pair]
@@ -302,7 +326,11 @@ class PromptRootBelief:
         return await self.root.calibration(lm, shots, notes)
 
     async def beliefs(
-        self, pairs: Sequence[Pair], lm: AsyncLM, shots: Sequence[Shot], offset: float | None,
+        self,
+        pairs: Sequence[Pair],
+        lm: AsyncLM,
+        shots: Sequence[Shot],
+        offset: float | None,
         root: bool = False,
     ) -> list[BeliefPair]:
         return await (self.root if root else self.nodes).beliefs(pairs, lm, shots, offset)

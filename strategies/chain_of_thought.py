@@ -62,7 +62,9 @@ class ChainOfThought(Strategy):
         try:
             re.compile(self.answer_regex)
         except re.error as error:
-            raise ValueError(f"cot: answer_regex {self.answer_regex!r} is not a regular expression: {error}") from error
+            raise ValueError(
+                f"cot: answer_regex {self.answer_regex!r} is not a regular expression: {error}"
+            ) from error
 
     def select(self, question: Question) -> list[Exemplar]:
         return select_exemplars(question, self.shots, self.seed, self.exemplar_set, self.exemplars)
@@ -131,7 +133,9 @@ class ChainOfThought(Strategy):
         rationale = (text if cut is None else text[:cut]).rstrip()
         return f"{self.build_prompt(question)}{rationale} {prompts.ANSWER_PREFIX}"
 
-    async def _constrained_answer(self, question: Question, lm: AsyncLM, text: str, trace: Trace) -> Prediction:
+    async def _constrained_answer(
+        self, question: Question, lm: AsyncLM, text: str, trace: Trace
+    ) -> Prediction:
         """Generate the answer after the rationale, restricted to the option sentences (or `answer_regex`)."""
         if question.is_free_form:
             constraint = Constraint(regex=self.answer_regex)
@@ -152,7 +156,9 @@ class ChainOfThought(Strategy):
             [result] = await lm.generate([request])
         except ContextWindowError as error:
             trace.steps["constrained_answer"] = {"error": str(error)}
-            trace.notes.append("abstained: the answer step does not fit the context window after the rationale")
+            trace.notes.append(
+                "abstained: the answer step does not fit the context window after the rationale"
+            )
             return Prediction(question_id=question.id, answer=None, trace=trace)
         sample = result.samples[0]
         trace.steps["constrained_answer"] = {
@@ -169,7 +175,9 @@ class ChainOfThought(Strategy):
         elif sample.text in (constraint.choices or ()):
             answer = question.answer_of((constraint.choices or ()).index(sample.text))
         if answer is None:
-            trace.notes.append(f"abstained: the constrained answer {sample.text!r} ended before it was complete")
+            trace.notes.append(
+                f"abstained: the constrained answer {sample.text!r} ended before it was complete"
+            )
         return Prediction(question_id=question.id, answer=answer, trace=trace)
 
     async def _score_after_rationale(
@@ -212,5 +220,6 @@ class ChainOfThought(Strategy):
 def _option_sentences(question: Question) -> list[str]:
     """What follows "So the answer is" for each option, in option order (e.g. " (B) library.")."""
     return [
-        f" {prompts.answer_label(question.options, question.answer_of(i))}." for i in range(len(question.choices))
+        f" {prompts.answer_label(question.options, question.answer_of(i))}."
+        for i in range(len(question.choices))
     ]

@@ -65,7 +65,9 @@ class Ensemble(Strategy):
         if self.vote == "scores":
             for row, prediction in zip(rows, predictions, strict=True):
                 row["scores"] = prediction.scores
-            named = [(member.name, weight, p) for (member, weight), p in zip(active, predictions, strict=True)]
+            named = [
+                (member.name, weight, p) for (member, weight), p in zip(active, predictions, strict=True)
+            ]
             pooled = pool_scores(question, named, trace.notes)
             trace.steps = {"members": rows, "pooled": pooled, "vote": self.vote}
             return pooled_prediction(question, pooled, trace)
@@ -73,11 +75,17 @@ class Ensemble(Strategy):
         final = tally(
             question,
             [p.answer for p in predictions],
-            [w * (1.0 if p.confidence is None else p.confidence) for (_, w), p in zip(active, predictions, strict=True)],
+            [
+                w * (1.0 if p.confidence is None else p.confidence)
+                for (_, w), p in zip(active, predictions, strict=True)
+            ],
             self.vote,
             counts=[w for _, w in active],
         )
-        trace.steps = {"members": rows, "tally": {"majority": final.counts, "weighted": final.weights, "vote": self.vote}}
+        trace.steps = {
+            "members": rows,
+            "tally": {"majority": final.counts, "weighted": final.weights, "vote": self.vote},
+        }
         winner = final.winner
         if winner is None:
             trace.notes.append("abstained: no member gave an answer")

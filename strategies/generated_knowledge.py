@@ -98,14 +98,21 @@ class GeneratedKnowledge(Strategy):
     def examples(self, question: Question) -> list[tuple[str, bool | int, str]]:
         """(input, answer, knowledge) triples from training splits, the same for every question of a benchmark."""
         if question.kind == "binary":
-            pool = [e for e in load_exemplars(exemplar_set_for(question))
-                    if normalize_text(e.statement) != normalize_text(question.text)]
+            pool = [
+                e
+                for e in load_exemplars(exemplar_set_for(question))
+                if normalize_text(e.statement) != normalize_text(question.text)
+            ]
             if self.shots > len(pool):
-                raise ValueError(f"generated_knowledge: shots={self.shots} but only {len(pool)} exemplars serve "
-                                 f"question {question.id!r}")
+                raise ValueError(
+                    f"generated_knowledge: shots={self.shots} but only {len(pool)} exemplars serve "
+                    f"question {question.id!r}"
+                )
             chosen = random.Random(self.seed).sample(pool, self.shots)
             return [(e.statement, e.label, e.explanation) for e in chosen]
-        return [(e.question, e.answer, e.rationale) for e in select_exemplars(question, self.shots, self.seed)]
+        return [
+            (e.question, e.answer, e.rationale) for e in select_exemplars(question, self.shots, self.seed)
+        ]
 
     def knowledge_request(self, question: Question) -> GenerationRequest:
         examples = self.examples(question)
@@ -125,7 +132,9 @@ class GeneratedKnowledge(Strategy):
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         [result] = await lm.generate([self.knowledge_request(question)])
-        texts = [explained_fact(s.text) if self.prompt == "explain" else s.text.strip() for s in result.samples]
+        texts = [
+            explained_fact(s.text) if self.prompt == "explain" else s.text.strip() for s in result.samples
+        ]
         facts = list(dict.fromkeys(t for t in texts if t))
         variants = ([question] if self.include_plain else []) + [with_fact(question, f) for f in facts]
         trace = Trace(strategy=self.name)

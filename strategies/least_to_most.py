@@ -88,22 +88,33 @@ class LeastToMost(Strategy):
         return prompts.EXEMPLAR_SEPARATOR.join([*self.exemplars, prompt])
 
     def reduce_request(self, question: Question, n: int, temperature: float, seed: int) -> GenerationRequest:
-        return GenerationRequest(prompt=self._with_exemplars(reduce_prompt(question.text)), n=n,
-                                 max_tokens=self.reduce_tokens, temperature=temperature, stop=LINE_STOP, seed=seed)
+        return GenerationRequest(
+            prompt=self._with_exemplars(reduce_prompt(question.text)),
+            n=n,
+            max_tokens=self.reduce_tokens,
+            temperature=temperature,
+            stop=LINE_STOP,
+            seed=seed,
+        )
 
     async def _solve_chain(self, subquestions: list[str], lm: AsyncLM) -> list[Sample]:
         """Greedy answers in order; raises ChainStopped when the budget or an empty answer stops the chain."""
         if not subquestions:
             raise ChainStopped("the decomposition has no subquestions")
         if len(subquestions) > self.max_subquestions:
-            raise ChainStopped(f"the decomposition has {len(subquestions)} subquestions, more than "
-                         f"max_subquestions={self.max_subquestions}")
+            raise ChainStopped(
+                f"the decomposition has {len(subquestions)} subquestions, more than "
+                f"max_subquestions={self.max_subquestions}"
+            )
         answers: list[Sample] = []
         for i, sub in enumerate(subquestions):
             pairs = [(q, a.text.strip()) for q, a in zip(subquestions, answers, strict=False)]
             earlier = pairs if self.feed == "all" else pairs[-1:]
-            request = GenerationRequest(prompt=self._with_exemplars(solve_prompt(earlier, sub)),
-                                        max_tokens=self.answer_tokens, stop=LINE_STOP)
+            request = GenerationRequest(
+                prompt=self._with_exemplars(solve_prompt(earlier, sub)),
+                max_tokens=self.answer_tokens,
+                stop=LINE_STOP,
+            )
             [result] = await lm.generate([request])
             sample = result.samples[0]
             answers.append(sample)
@@ -111,11 +122,16 @@ class LeastToMost(Strategy):
                 raise ChainStopped(f"subquestion {i + 1} ({sub!r}) got no answer ({sample.finish_reason})")
         return answers
 
-    async def _run(self, question: Question, reduce: Sample, lm: AsyncLM) -> tuple[ReasoningPath, dict[str, Any]]:
+    async def _run(
+        self, question: Question, reduce: Sample, lm: AsyncLM
+    ) -> tuple[ReasoningPath, dict[str, Any]]:
         """One decomposition solved: the path self-consistency votes on and the trace's steps."""
         subquestions = split_subquestions(reduce.text)
-        steps: dict[str, Any] = {"decomposition": reduce.text, "subquestions": subquestions,
-                                 "reduce_finish_reason": reduce.finish_reason}
+        steps: dict[str, Any] = {
+            "decomposition": reduce.text,
+            "subquestions": subquestions,
+            "reduce_finish_reason": reduce.finish_reason,
+        }
         try:
             answers = await self._solve_chain(subquestions, lm)
         except ChainStopped as stop:
@@ -126,7 +142,10 @@ class LeastToMost(Strategy):
         read = extract_answer(question, f"{prompts.ANSWER_PREFIX} {last}.")
         text = "\n".join(f"Q: {q}\nA: {a.text.strip()}" for q, a in zip(subquestions, answers, strict=True))
         path = ReasoningPath(
-            text=f"{reduce.text.strip()}\n{text}", answer=read.answer, method=read.method, span=read.span,
+            text=f"{reduce.text.strip()}\n{text}",
+            answer=read.answer,
+            method=read.method,
+            span=read.span,
             logprob=reduce.logprob + sum(a.logprob for a in answers),
             n_tokens=len(reduce.token_logprobs) + sum(len(a.token_logprobs) for a in answers),
             finish_reason=reduce.finish_reason,

@@ -321,9 +321,7 @@ class Maieutic(Strategy):
             return [(rule_negation(s), "rule") for s in statements]
         results = await lm.generate(
             [
-                GenerationRequest(
-                    prompt=negation_prompt(s, shots), max_tokens=self.max_tokens, stop=("\n",)
-                )
+                GenerationRequest(prompt=negation_prompt(s, shots), max_tokens=self.max_tokens, stop=("\n",))
                 for s in statements
             ]
         )
@@ -339,7 +337,12 @@ class Maieutic(Strategy):
         return await self.belief_function.calibration(lm, shots, notes) if self.calibrate else None
 
     async def _beliefs(
-        self, pairs: list[tuple[str, str]], lm: AsyncLM, shots: Shots, offset: float | None, root: bool = False
+        self,
+        pairs: list[tuple[str, str]],
+        lm: AsyncLM,
+        shots: Shots,
+        offset: float | None,
+        root: bool = False,
     ) -> list[tuple[float, float]]:
         """(b(E), b(~E)) per (E, ~E) from the chosen belief function (`root`: the question's statement)."""
         return await self.belief_function.beliefs(pairs, lm, shots, offset, root=root)
@@ -375,9 +378,11 @@ def pruning_note(tree: nx.DiGraph, pruned: nx.DiGraph) -> str:
     """What pruning did, in words: an empty tree otherwise reads as a bug rather than as the rule at work."""
     leaves = [n for n in tree.nodes if tree.out_degree(n) == 0]
     integral = sum(bool(tree.nodes[n]["integral"]) for n in leaves)
-    return (f"tree: {tree.number_of_nodes()} nodes generated, {pruned.number_of_nodes()} kept by pruning "
-            f"(a node is kept only on a path from the root to a logically integral leaf; {integral} of "
-            f"{len(leaves)} leaves were integral)")
+    return (
+        f"tree: {tree.number_of_nodes()} nodes generated, {pruned.number_of_nodes()} kept by pruning "
+        f"(a node is kept only on a path from the root to a logically integral leaf; {integral} of "
+        f"{len(leaves)} leaves were integral)"
+    )
 
 
 def root_answer(root: mt.MaieuticNode, fallback: Literal["statement", "pair"]) -> bool:

@@ -167,7 +167,9 @@ class TreeStats(BaseModel):
         return self.maxsat_answer is not None and self.maxsat_answer != self.root_answer
 
 
-def tree_stats(tree: nx.DiGraph, pruned: nx.DiGraph, root_answer: bool, maxsat_answer: bool | None) -> TreeStats:
+def tree_stats(
+    tree: nx.DiGraph, pruned: nx.DiGraph, root_answer: bool, maxsat_answer: bool | None
+) -> TreeStats:
     below = [n for n in tree.nodes if n != ROOT]
     return TreeStats(
         nodes_generated=len(below),

@@ -52,7 +52,9 @@ class WithMemory(Strategy):
     threshold: float = Field(0.5, ge=-1.0, le=1.0, description="a cosine similarity")
 
     def __post_init__(self) -> None:
-        batcher = QueryBatcher(lambda texts: self.store.search_many(texts, k=self.k, threshold=self.threshold))
+        batcher = QueryBatcher(
+            lambda texts: self.store.search_many(texts, k=self.k, threshold=self.threshold)
+        )
         object.__setattr__(self, "batcher", batcher)  # state, not an option: frozen fields stay as given
 
     def applies_to(self, question: Question) -> bool:
@@ -107,7 +109,9 @@ def corrections_text(row: dict[str, Any]) -> str | None:
     meta = question.metadata
     if question.split != "train" or question.options is None or "correction" not in meta:
         return None
-    noted = direct_example(f"{NOTE_PREFIX}{meta['correction']}\n{question.text}", question.options, question.gold)
+    noted = direct_example(
+        f"{NOTE_PREFIX}{meta['correction']}\n{question.text}", question.options, question.gold
+    )
     plain = direct_example(question.text, question.options, question.options.index(meta["original"]))
     fact = f"{meta['fact']}\n\n" if "fact" in meta else ""
     return f"{fact}{noted}\n\n{plain}"

@@ -82,14 +82,22 @@ class Retrieval(Strategy):
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)
         if not self.applies_to(question):
-            trace.notes.append("retrieval scores options, or statements given a threshold; this question is neither")
+            trace.notes.append(
+                "retrieval scores options, or statements given a threshold; this question is neither"
+            )
             return Prediction(question_id=question.id, answer=None, trace=trace)
-        queries = [question.text] if question.options is None else [option_query(question, o) for o in question.options]
+        queries = (
+            [question.text]
+            if question.options is None
+            else [option_query(question, o) for o in question.options]
+        )
         found = await self.batcher.search(queries)
         best = [hits[0] for hits in found]
         similarities = [hit.similarity for hit in best]
         if question.options is None and self.threshold is not None:  # a statement (applies_to)
-            similarities.append(self.threshold)  # "False" scores the threshold: true iff the statement reaches it
+            similarities.append(
+                self.threshold
+            )  # "False" scores the threshold: true iff the statement reaches it
         winner = max(range(len(similarities)), key=lambda i: (similarities[i], -i))
         trace.steps = {
             "retrieved": [

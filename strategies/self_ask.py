@@ -84,15 +84,25 @@ class SelfAsk(Strategy):
     def uses_loglikelihood(self) -> bool:
         return self.answerer is not None and self.answerer.uses_loglikelihood()
 
-    def _request(self, prompt: str, stop: tuple[str, ...], max_tokens: int, n: int = 1,
-                 temperature: float = 0.0, seed: int = 0) -> GenerationRequest:
-        return GenerationRequest(prompt=prompt, n=n, max_tokens=max_tokens, temperature=temperature,
-                                 stop=stop, seed=seed)
+    def _request(
+        self,
+        prompt: str,
+        stop: tuple[str, ...],
+        max_tokens: int,
+        n: int = 1,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=prompt, n=n, max_tokens=max_tokens, temperature=temperature, stop=stop, seed=seed
+        )
 
     async def _answer(self, follow_up: str, text: str, lm: AsyncLM, trace: Trace) -> tuple[str, float, int]:
         """The intermediate answer to `follow_up` (its text, log-prob and token count)."""
         if self.answerer is not None:
-            sub = Question(id=f"follow-up-{len(trace.steps.get('follow_ups', []))}", text=follow_up, kind="free_form")
+            sub = Question(
+                id=f"follow-up-{len(trace.steps.get('follow_ups', []))}", text=follow_up, kind="free_form"
+            )
             prediction = await solve_traced(self.answerer, sub, lm)
             trace.children.append(prediction.trace)
             return ("" if prediction.answer is None else str(prediction.answer)), 0.0, 0
@@ -127,22 +137,46 @@ class SelfAsk(Strategy):
                 trace.steps["stopped"] = f"follow-up {len(follow_ups)} ({follow_up!r}) got no answer"
                 break
             text += f" {answer}.\n"
-            [result] = await lm.generate([self._request(text, (f"\n{INTERMEDIATE}", "\n\n"), self.max_tokens)])
+            [result] = await lm.generate(
+                [self._request(text, (f"\n{INTERMEDIATE}", "\n\n"), self.max_tokens)]
+            )
             piece = result.samples[0]
             logprob, n_tokens = logprob + lp + piece.logprob, n_tokens + nt + len(piece.token_logprobs)
-        trace.steps["text"] = text[len(prompt):]
-        return ReasoningPath(text=text[len(prompt):], answer=None, method="none", logprob=logprob,
-                             n_tokens=n_tokens, finish_reason=piece.finish_reason)
+        trace.steps["text"] = text[len(prompt) :]
+        return ReasoningPath(
+            text=text[len(prompt) :],
+            answer=None,
+            method="none",
+            logprob=logprob,
+            n_tokens=n_tokens,
+            finish_reason=piece.finish_reason,
+        )
 
-    def _finish(self, question: Question, said: str, text: str, prompt: str, logprob: float, n_tokens: int,
-                piece: Sample, trace: Trace) -> ReasoningPath:
+    def _finish(
+        self,
+        question: Question,
+        said: str,
+        text: str,
+        prompt: str,
+        logprob: float,
+        n_tokens: int,
+        piece: Sample,
+        trace: Trace,
+    ) -> ReasoningPath:
         read = extract_answer(question, f"{prompts.ANSWER_PREFIX} {said.strip()}.")
-        trace.steps["text"] = text[len(prompt):]
+        trace.steps["text"] = text[len(prompt) :]
         trace.steps["final"] = said.strip()
         if read.answer is None:
             trace.steps["stopped"] = f"the final answer {said.strip()!r} is not one of the question's answers"
-        return ReasoningPath(text=text[len(prompt):], answer=read.answer, method=read.method, span=read.span,
-                             logprob=logprob, n_tokens=n_tokens, finish_reason=piece.finish_reason)
+        return ReasoningPath(
+            text=text[len(prompt) :],
+            answer=read.answer,
+            method=read.method,
+            span=read.span,
+            logprob=logprob,
+            n_tokens=n_tokens,
+            finish_reason=piece.finish_reason,
+        )
 
     def _first_request(self, question: Question, n: int, temperature: float, seed: int) -> GenerationRequest:
         prompt = prompts.EXEMPLAR_SEPARATOR.join([*self.exemplars, self_ask_prompt(question.text)])
@@ -153,8 +187,11 @@ class SelfAsk(Strategy):
     ) -> list[ReasoningPath]:
         """n first pieces sampled in one request (the first follow-up differs), each continued greedily."""
         [result] = await lm.generate([self._first_request(question, n, temperature, seed)])
-        return list(await asyncio.gather(
-            *(self._run(question, lm, sample, Trace(strategy=self.name)) for sample in result.samples)))
+        return list(
+            await asyncio.gather(
+                *(self._run(question, lm, sample, Trace(strategy=self.name)) for sample in result.samples)
+            )
+        )
 
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)

@@ -88,7 +88,9 @@ class SelfConsistency(Strategy):
                 "abstained": final.abstained,
                 "vote": self.vote,
             },
-            "votes_at_k": [self._vote_at(question, answers, weights, k).model_dump() for k in k_steps(len(paths))],
+            "votes_at_k": [
+                self._vote_at(question, answers, weights, k).model_dump() for k in k_steps(len(paths))
+            ],
         }
         winner = final.winner
         if winner is None:

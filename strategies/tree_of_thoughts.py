@@ -100,9 +100,16 @@ class TreeOfThoughts(Strategy):
         best = max(finished, key=lambda n: (n.value, n.path_score), default=None)
         graph = nx.DiGraph()
         for node in search.nodes:
-            graph.add_node(node.id, text=node.thoughts[-1] if node.thoughts else "(question)", depth=len(node.thoughts),
-                           value=node.value, path_score=node.path_score, finished=node.finished,
-                           answer=node.answer, chosen=best is not None and node.id == best.id)
+            graph.add_node(
+                node.id,
+                text=node.thoughts[-1] if node.thoughts else "(question)",
+                depth=len(node.thoughts),
+                value=node.value,
+                path_score=node.path_score,
+                finished=node.finished,
+                answer=node.answer,
+                chosen=best is not None and node.id == best.id,
+            )
             graph.add_edges_from((node.id, child) for child in node.children)
         trace.steps = {
             "tree": nx.node_link_data(graph, edges="edges"),
@@ -114,8 +121,9 @@ class TreeOfThoughts(Strategy):
         if best is None:
             trace.notes.append("abstained: the search found no finished path with a readable answer")
             return Prediction(question_id=question.id, answer=None, trace=trace)
-        return Prediction(question_id=question.id, answer=best.answer, confidence=min(best.value / 20.0, 1.0),
-                          trace=trace)
+        return Prediction(
+            question_id=question.id, answer=best.answer, confidence=min(best.value / 20.0, 1.0), trace=trace
+        )
 
 
 class _Search:
@@ -145,9 +153,14 @@ class _Search:
         """The node's children: distinct proposed thoughts, each valued; finished ones read their answer."""
         s = self.strategy
         self._spend(1)
-        request = GenerationRequest(prompt=propose_prompt(self.question.text, node.thoughts), n=s.proposals,
-                                    max_tokens=s.thought_tokens, temperature=s.temperature, stop=("\n",),
-                                    seed=s.seed + self.expanded)
+        request = GenerationRequest(
+            prompt=propose_prompt(self.question.text, node.thoughts),
+            n=s.proposals,
+            max_tokens=s.thought_tokens,
+            temperature=s.temperature,
+            stop=("\n",),
+            seed=s.seed + self.expanded,
+        )
         self.expanded += 1
         [result] = await self.lm.generate([request])
         seen: dict[str, float] = {}
@@ -174,14 +187,19 @@ class _Search:
             return
         words = list(VALUE_WORDS)
         self._spend(len(children) * len(words))
-        requests = [LoglikelihoodRequest(context=value_prompt(self.question.text, c.thoughts), continuation=w)
-                    for c in children for w in words]
+        requests = [
+            LoglikelihoodRequest(context=value_prompt(self.question.text, c.thoughts), continuation=w)
+            for c in children
+            for w in words
+        ]
         results = await self.lm.loglikelihood(requests)
         for i, child in enumerate(children):
-            logprobs = [r.logprob for r in results[i * len(words):(i + 1) * len(words)]]
+            logprobs = [r.logprob for r in results[i * len(words) : (i + 1) * len(words)]]
             top = max(logprobs)
             weights = [math.exp(lp - top) for lp in logprobs]
-            child.value = sum(w * VALUE_WORDS[word] for w, word in zip(weights, words, strict=True)) / sum(weights)
+            child.value = sum(w * VALUE_WORDS[word] for w, word in zip(weights, words, strict=True)) / sum(
+                weights
+            )
 
     async def level_by_level(self, root: Node) -> None:
         """BFS / beam: expand every frontier state, keep the `breadth` best unfinished children."""

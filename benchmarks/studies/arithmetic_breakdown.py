@@ -34,7 +34,9 @@ def breakdown(lines: list[ResultLine]) -> dict[tuple[str, int], list[bool]]:
 
 
 @click.command()
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 def main(run_dirs: tuple[Path, ...]) -> None:
     """Print a markdown table per RUN_DIR (a strategy's folder holding results.jsonl)."""
     for run_dir in run_dirs:

@@ -31,28 +31,41 @@ def differences(mine: list[Prediction], theirs: list[Prediction], tolerance: flo
     """(questions answered differently, questions whose scores differ beyond `tolerance`)."""
     answers = sum(a.answer != b.answer for a, b in zip(mine, theirs, strict=True))
     scores = sum(
-        a.scores.keys() != b.scores.keys() or any(abs(a.scores[k] - b.scores[k]) > tolerance for k in a.scores)
+        a.scores.keys() != b.scores.keys()
+        or any(abs(a.scores[k] - b.scores[k]) > tolerance for k in a.scores)
         for a, b in zip(mine, theirs, strict=True)
     )
     return answers, scores
 
 
 @click.command()
-@click.option("--model", "model_spec", default="default", show_default=True, help="The reference backend spec.")
-@click.option("--against", required=True, help="The backend spec compared with it, e.g. openai:URL?model=NAME.")
+@click.option(
+    "--model", "model_spec", default="default", show_default=True, help="The reference backend spec."
+)
+@click.option(
+    "--against", required=True, help="The backend spec compared with it, e.g. openai:URL?model=NAME."
+)
 @click.option("--benchmark", default="csqa", show_default=True)
 @click.option("--questions", "n_questions", type=int, default=100, show_default=True)
 @click.option("--strategies", "-s", multiple=True, default=("direct", "cot"), show_default=True)
 @click.option("--tolerance", type=float, default=1e-3, show_default=True)
-def main(model_spec: str, against: str, benchmark: str, n_questions: int, strategies: tuple[str, ...],
-         tolerance: float) -> None:
+def main(
+    model_spec: str,
+    against: str,
+    benchmark: str,
+    n_questions: int,
+    strategies: tuple[str, ...],
+    tolerance: float,
+) -> None:
     reference, other = load_model(model_spec), load_model(against)
     questions = load_questions(benchmark)[:n_questions]
     for spec in strategies:
         mine, theirs = predictions(spec, questions, reference), predictions(spec, questions, other)
         answers, scores = differences(mine, theirs, tolerance)
-        click.echo(f"{benchmark} {spec}: {len(questions) - answers}/{len(questions)} identical predictions, "
-                   f"{scores} with scores differing by more than {tolerance:g} ({model_spec} vs {against})")
+        click.echo(
+            f"{benchmark} {spec}: {len(questions) - answers}/{len(questions)} identical predictions, "
+            f"{scores} with scores differing by more than {tolerance:g} ({model_spec} vs {against})"
+        )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ class HFBefore(HFLanguageModel):
     def _score_batches(
         self, by_context: dict[tuple[int, ...], list[int]], pairs: list[tuple[list[int], list[int]]]
     ) -> Iterator[list[list[int]]]:
-        order = sorted((i for group in by_context.values() for i in group), key=lambda i: -sum(map(len, pairs[i])))
+        order = sorted(
+            (i for group in by_context.values() for i in group), key=lambda i: -sum(map(len, pairs[i]))
+        )
         for start in range(0, len(order), self.batch_size):
             yield [[i] for i in order[start : start + self.batch_size]]
 
@@ -69,7 +71,9 @@ class HFBefore(HFLanguageModel):
             targets = torch.tensor(continuation)
             logprob = (scores.gather(-1, targets[:, None]).squeeze(-1) - scores.logsumexp(dim=-1)).sum()
             greedy = bool((scores.argmax(dim=-1) == targets).all())
-            out.append((i, LoglikelihoodResult(logprob=float(logprob), n_tokens=len(continuation), is_greedy=greedy)))
+            out.append(
+                (i, LoglikelihoodResult(logprob=float(logprob), n_tokens=len(continuation), is_greedy=greedy))
+            )
         return out
 
     def _generate_batch(self, pieces: list[_Piece]) -> list[DecodeRow]:

@@ -42,7 +42,11 @@ def train_answers(data_dir: Path) -> tuple[list[str], list[str]]:
 
 
 def neighbour_counts(
-    questions: list[Question], train_vectors: np.ndarray, answers: list[str], query_vectors: np.ndarray, k: int
+    questions: list[Question],
+    train_vectors: np.ndarray,
+    answers: list[str],
+    query_vectors: np.ndarray,
+    k: int,
 ) -> NeighbourCounts:
     nearest = np.argsort(-(query_vectors @ train_vectors.T), axis=1, kind="stable")[:, :k]
     gold_among = distractor_among = vote_right = 0
@@ -54,26 +58,37 @@ def neighbour_counts(
         gold_among += counts[question.gold] > 0
         distractor_among += any(c > 0 for i, c in enumerate(counts) if i != question.gold)
         vote_right += max(counts) > 0 and counts.index(max(counts)) == question.gold
-    return NeighbourCounts(k=k, n=len(questions), gold_among=gold_among, distractor_among=distractor_among,
-                           vote_right=vote_right)
+    return NeighbourCounts(
+        k=k, n=len(questions), gold_among=gold_among, distractor_among=distractor_among, vote_right=vote_right
+    )
 
 
 @click.command()
-@click.option("--data-dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder holding commonsenseqa/train.jsonl and dev.jsonl.")
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder holding commonsenseqa/train.jsonl and dev.jsonl.",
+)
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First dev question.")
-@click.option("--stop", type=click.IntRange(min=1), default=500, show_default=True, help="Dev question to stop at.")
+@click.option(
+    "--stop", type=click.IntRange(min=1), default=500, show_default=True, help="Dev question to stop at."
+)
 def main(data_dir: Path, start: int, stop: int) -> None:
     questions = load_questions("csqa", data_dir=data_dir)[start:stop]
     stems, answers = train_answers(data_dir)
     store = MemoryStore()
     train_vectors, query_vectors = store.embed(stems), store.embed([q.text for q in questions])
-    click.echo(f"{len(questions)} dev questions ({start}-{start + len(questions)}), {len(stems)} train questions")
+    click.echo(
+        f"{len(questions)} dev questions ({start}-{start + len(questions)}), {len(stems)} train questions"
+    )
     click.echo(f"{'k':>3s}  {'gold among answers':>18s}  {'a distractor among':>18s}  {'vote right':>10s}")
     for k in (1, 3, 10):
         c = neighbour_counts(questions, train_vectors, answers, query_vectors, k)
-        click.echo(f"{k:3d}  {100 * c.gold_among / c.n:17.1f}%  {100 * c.distractor_among / c.n:17.1f}%  "
-                   f"{100 * c.vote_right / c.n:9.1f}%")
+        click.echo(
+            f"{k:3d}  {100 * c.gold_among / c.n:17.1f}%  {100 * c.distractor_among / c.n:17.1f}%  "
+            f"{100 * c.vote_right / c.n:9.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -108,12 +108,16 @@ def main(threads: int, reps: int, questions: int, new_tokens: int) -> None:
         )
         for t, q, result in zip(texts, asked, first, strict=True)
     ]
-    options = [r.model_copy(update={"constraint": Constraint(choices=tuple(_option_sentences(q)))})
-               for r, q in zip(answer, asked, strict=True)]
+    options = [
+        r.model_copy(update={"constraint": Constraint(choices=tuple(_option_sentences(q)))})
+        for r, q in zip(answer, asked, strict=True)
+    ]
     began = time.perf_counter()
     engine.generate(options[:1])
-    click.echo(f"compiling the first option list over the vocabulary (with the vocabulary): "
-               f"{time.perf_counter() - began:.2f} s")
+    click.echo(
+        f"compiling the first option list over the vocabulary (with the vocabulary): "
+        f"{time.perf_counter() - began:.2f} s"
+    )
     paired(
         "answer step: option-list constraint vs none (per token)",
         "tok/s",

@@ -1,15 +1,15 @@
 """The decomposition study's figures from `reasonkit bench` runs (docs/studies/decomposition.md).
 
-    python -m reasonkit.benchmarks.studies.decomposition compare RUN_A RUN_B [--verify-countdown]
-        accuracy of each run, calls and tokens per question, the paired difference A - B with its 95%
-        interval; --verify-countdown counts a countdown answer only when the written steps check
-        (`check_solution`), so a model that writes a wrong equation to land on the target is not counted
-    python -m reasonkit.benchmarks.studies.decomposition why RUN
-        where a least_to_most, self_ask or tree_of_thoughts run went wrong, step by step, against the
-        suite's own decomposition, follow-ups, or arithmetic and reachability
-    python -m reasonkit.benchmarks.studies.decomposition gap HOP1 HOP2 DIRECT SELF_ASK
-        the compositionality gap on twohop: among test questions whose both hops the model answers, the
-        share whose composition it misses, answered directly and by self-ask, and the paired difference
+python -m reasonkit.benchmarks.studies.decomposition compare RUN_A RUN_B [--verify-countdown]
+    accuracy of each run, calls and tokens per question, the paired difference A - B with its 95%
+    interval; --verify-countdown counts a countdown answer only when the written steps check
+    (`check_solution`), so a model that writes a wrong equation to land on the target is not counted
+python -m reasonkit.benchmarks.studies.decomposition why RUN
+    where a least_to_most, self_ask or tree_of_thoughts run went wrong, step by step, against the
+    suite's own decomposition, follow-ups, or arithmetic and reachability
+python -m reasonkit.benchmarks.studies.decomposition gap HOP1 HOP2 DIRECT SELF_ASK
+    the compositionality gap on twohop: among test questions whose both hops the model answers, the
+    share whose composition it misses, answered directly and by self-ask, and the paired difference
 """
 
 from __future__ import annotations
@@ -77,8 +77,10 @@ def compare(run_a: Path, run_b: Path, verify_countdown: bool) -> None:
     click.echo(summary(str(run_a), a, correct_a))
     click.echo(summary(str(run_b), b, correct_b))
     result = paired_comparison(correct_a, correct_b)
-    click.echo(f"A - B: {result.difference} (A only {result.a_only}, B only {result.b_only}, "
-               f"McNemar p={result.p_value:.3g})")
+    click.echo(
+        f"A - B: {result.difference} (A only {result.a_only}, B only {result.b_only}, "
+        f"McNemar p={result.p_value:.3g})"
+    )
     if verify_countdown:
         for run, lines in ((run_a, a), (run_b, b)):
             claimed = sum(line.correct for line in lines)
@@ -90,10 +92,17 @@ def _share(flags: list[bool]) -> str:
 
 
 def _why_least_to_most(lines: list[ResultLine]) -> None:
-    counts = [(len(line.prediction.trace.steps.get("subquestions", [])), len(line.question.metadata["subquestions"]))
-              for line in lines]
+    counts = [
+        (
+            len(line.prediction.trace.steps.get("subquestions", [])),
+            len(line.question.metadata["subquestions"]),
+        )
+        for line in lines
+    ]
     click.echo(f"subquestions written / in the chain: {sorted(set(counts))}")
-    click.echo(f"decomposition exactly the chain's: {_share([line.prediction.trace.steps.get('subquestions') == line.question.metadata['subquestions'] for line in lines])}")
+    click.echo(
+        f"decomposition exactly the chain's: {_share([line.prediction.trace.steps.get('subquestions') == line.question.metadata['subquestions'] for line in lines])}"
+    )
     per_step: list[bool] = []
     for line in lines:
         said = line.prediction.trace.steps.get("subanswers", [])
@@ -106,11 +115,17 @@ def _why_self_ask(lines: list[ResultLine]) -> None:
     asked = [line.prediction.trace.steps.get("follow_ups", []) for line in lines]
     click.echo(f"asked no follow-up: {_share([not a for a in asked])}")
     for hop in (0, 1):
-        right_q = [len(a) > hop and a[hop]["question"] == line.question.metadata["follow_ups"][hop]
-                   for a, line in zip(asked, lines, strict=True)]
-        right_a = [len(a) > hop and a[hop]["answer"] == line.question.metadata["intermediate"][hop]
-                   for a, line in zip(asked, lines, strict=True)]
-        click.echo(f"follow-up {hop + 1}: the right question {_share(right_q)}, the right answer {_share(right_a)}")
+        right_q = [
+            len(a) > hop and a[hop]["question"] == line.question.metadata["follow_ups"][hop]
+            for a, line in zip(asked, lines, strict=True)
+        ]
+        right_a = [
+            len(a) > hop and a[hop]["answer"] == line.question.metadata["intermediate"][hop]
+            for a, line in zip(asked, lines, strict=True)
+        ]
+        click.echo(
+            f"follow-up {hop + 1}: the right question {_share(right_q)}, the right answer {_share(right_a)}"
+        )
 
 
 def _why_tree(lines: list[ResultLine]) -> None:
@@ -146,7 +161,9 @@ def why(run: Path) -> None:
     elif name == "tree_of_thoughts":
         _why_tree(lines)
     else:
-        raise click.ClickException(f"{run}: a {name} run; 'why' reads least_to_most, self_ask and tree_of_thoughts runs")
+        raise click.ClickException(
+            f"{run}: a {name} run; 'why' reads least_to_most, self_ask and tree_of_thoughts runs"
+        )
 
 
 @main.command()
@@ -161,8 +178,10 @@ def gap(hop1: Path, hop2: Path, direct: Path, self_ask: Path) -> None:
         raise click.ClickException("hop1, hop2 and the composition runs must cover the same test questions")
     both = [i for i, (x, y) in enumerate(zip(first, second, strict=True)) if x.correct and y.correct]
     n = len(composed)
-    click.echo(f"hop 1: {bootstrap_accuracy([line.correct for line in first])}; "
-               f"hop 2: {bootstrap_accuracy([line.correct for line in second])}; both hops: {len(both)}/{n}")
+    click.echo(
+        f"hop 1: {bootstrap_accuracy([line.correct for line in first])}; "
+        f"hop 2: {bootstrap_accuracy([line.correct for line in second])}; both hops: {len(both)}/{n}"
+    )
     click.echo(summary(f"composition, direct ({direct})", composed, [line.correct for line in composed]))
     click.echo(summary(f"composition, self-ask ({self_ask})", asked, [line.correct for line in asked]))
     if not both:
@@ -170,7 +189,9 @@ def gap(hop1: Path, hop2: Path, direct: Path, self_ask: Path) -> None:
         return
     missed_direct = [not composed[i].correct for i in both]
     missed_asked = [not asked[i].correct for i in both]
-    click.echo(f"gap, direct: {bootstrap_accuracy(missed_direct)}; gap, self-ask: {bootstrap_accuracy(missed_asked)}")
+    click.echo(
+        f"gap, direct: {bootstrap_accuracy(missed_direct)}; gap, self-ask: {bootstrap_accuracy(missed_asked)}"
+    )
     result = paired_comparison(missed_direct, missed_asked)
     click.echo(f"gap narrowed by (direct - self-ask): {result.difference}, McNemar p={result.p_value:.3g}")
 

@@ -41,7 +41,10 @@ def stem_of(flan_question: str) -> str:
 def rationale_rows(data_dir: Path, hold_out_train: int) -> tuple[list[dict[str, Any]], int, int]:
     """The kept rows, and how many were dropped as dev questions and as held-out train questions."""
     dev = {normalise(question.text) for question in load_benchmark("csqa", data_dir)}
-    held_out = {normalise(question.text) for question in load_benchmark("csqa", data_dir, split="train")[:hold_out_train]}
+    held_out = {
+        normalise(question.text)
+        for question in load_benchmark("csqa", data_dir, split="train")[:hold_out_train]
+    }
     kept: list[dict[str, Any]] = []
     dropped_dev = dropped_held_out = 0
     for _, row in iter_jsonl(data_dir / ECQA_TRAIN):

@@ -38,7 +38,9 @@ def best_threshold(similarities: list[float], labels: list[bool]) -> tuple[float
     values = np.asarray(similarities, dtype=np.float64)
     truth = np.asarray(labels, dtype=bool)
     if values.shape != truth.shape or values.size == 0:
-        raise ValueError(f"need one label per similarity; got {values.size} similarities and {truth.size} labels")
+        raise ValueError(
+            f"need one label per similarity; got {values.size} similarities and {truth.size} labels"
+        )
     distinct = np.unique(values)
     # every cut that separates distinct values, plus "all true" and "all false"
     cuts = np.concatenate([[distinct[0] - 1e-6], (distinct[:-1] + distinct[1:]) / 2, [distinct[-1] + 1e-6]])
@@ -61,8 +63,12 @@ def fit(store: MemoryStore, statements: list[str], labels: list[bool]) -> Thresh
 
 
 @click.command()
-@click.option("--store", "store_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-b", "--benchmark", required=True, help="A true/false benchmark with a train split, e.g. creak.")
+@click.option(
+    "--store", "store_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "-b", "--benchmark", required=True, help="A true/false benchmark with a train split, e.g. creak."
+)
 @click.option("--data-dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--limit", type=click.IntRange(min=2), help="First N train statements only.")
 def main(store_dir: Path, benchmark: str, data_dir: Path, limit: int | None) -> None:
@@ -72,11 +78,15 @@ def main(store_dir: Path, benchmark: str, data_dir: Path, limit: int | None) -> 
         raise click.BadParameter(str(error), param_hint="--benchmark") from error
     statements = [q for q in questions if q.is_binary and isinstance(q.gold, bool)][:limit]
     if len(statements) < 2:
-        raise click.BadParameter(f"{benchmark!r} has no true/false train statements", param_hint="--benchmark")
+        raise click.BadParameter(
+            f"{benchmark!r} has no true/false train statements", param_hint="--benchmark"
+        )
     try:
         store = MemoryStore.load(store_dir)
     except (FileNotFoundError, ValueError) as error:
-        raise click.BadParameter(f"{error} (build one with `reasonkit memory`)", param_hint="--store") from error
+        raise click.BadParameter(
+            f"{error} (build one with `reasonkit memory`)", param_hint="--store"
+        ) from error
     result = fit(store, [q.text for q in statements], [bool(q.gold) for q in statements])
     click.echo(
         f"{benchmark} train: {result.n} statements, {100 * result.true_fraction:.1f}% true; AUC of the similarity "

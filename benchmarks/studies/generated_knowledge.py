@@ -65,7 +65,9 @@ def kind_fact_rows(questions: Sequence[Question], predictions: Sequence[Predicti
 @click.command()
 @click.option("--draw", "draw_name", type=click.Choice(["dev", "heldout"]), required=True)
 @click.option("-s", "--strategy", "specs", multiple=True, help="compared with direct")
-@click.option("--oracle", is_flag=True, help="also: direct with given (true, partial, flipped) facts in front")
+@click.option(
+    "--oracle", is_flag=True, help="also: direct with given (true, partial, flipped) facts in front"
+)
 @click.option("--model", default="default")
 def main(draw_name: str, specs: tuple[str, ...], oracle: bool, model: str) -> None:
     questions = draw(draw_name)
@@ -77,8 +79,10 @@ def main(draw_name: str, specs: tuple[str, ...], oracle: bool, model: str) -> No
     if oracle:
         for label, fact_of in ORACLE_FACTS.items():
             given = build_strategy("direct").run_many([with_fact(q, fact_of(q)) for q in questions], lm)
-            click.echo(f"direct with {label} in front: "
-                       f"{bootstrap_accuracy([p.is_correct(q) for q, p in zip(questions, given, strict=True)])}")
+            click.echo(
+                f"direct with {label} in front: "
+                f"{bootstrap_accuracy([p.is_correct(q) for q, p in zip(questions, given, strict=True)])}"
+            )
     for spec in specs:
         predictions = build_strategy(spec).run_many(questions, lm)
         correct = [p.is_correct(q) for q, p in zip(questions, predictions, strict=True)]
@@ -87,11 +91,15 @@ def main(draw_name: str, specs: tuple[str, ...], oracle: bool, model: str) -> No
         tokens = sum(count_tokens(p) for p in predictions) / len(questions)
         with_kind, right, any_fact = kind_fact_rows(questions, predictions)
         d = paired.difference
-        click.echo(f"{spec}: {bootstrap_accuracy(correct)}; vs direct {100 * d.estimate:+.1f} "
-              f"[{100 * d.low:+.1f}, {100 * d.high:+.1f}] p={paired.p_value:.3g}; "
-              f"{calls:.1f} calls/q, {tokens:.0f} tokens/q")
-        click.echo(f"  facts written for {any_fact}/{len(questions)}; the true kind fact among them for {with_kind}, "
-              f"answered right {right} of those")
+        click.echo(
+            f"{spec}: {bootstrap_accuracy(correct)}; vs direct {100 * d.estimate:+.1f} "
+            f"[{100 * d.low:+.1f}, {100 * d.high:+.1f}] p={paired.p_value:.3g}; "
+            f"{calls:.1f} calls/q, {tokens:.0f} tokens/q"
+        )
+        click.echo(
+            f"  facts written for {any_fact}/{len(questions)}; the true kind fact among them for {with_kind}, "
+            f"answered right {right} of those"
+        )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,10 @@ def convert(llama_cpp: Path, hf_dir: Path, out: Path) -> None:
 
     LlamaModel.set_vocab = byte_level_vocab
     TextModel.get_vocab_base_pre = lambda self, tokenizer: "gpt-2"
-    argv, sys.argv = sys.argv, ["convert_hf_to_gguf.py", str(hf_dir), "--outfile", str(out), "--outtype", "f32"]
+    argv, sys.argv = (
+        sys.argv,
+        ["convert_hf_to_gguf.py", str(hf_dir), "--outfile", str(out), "--outtype", "f32"],
+    )
     try:
         convert_hf_to_gguf.main()
     finally:

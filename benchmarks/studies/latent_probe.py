@@ -61,14 +61,21 @@ def lm_features(engine: Engine, texts: Sequence[str], batch_size: int = 32) -> n
     """(len(texts), n_embd): the last block's output averaged over each text's positions (the last
     block_size tokens of a longer text). Right padding is safe without a mask: attention is causal."""
     captured: list[torch.Tensor] = []
-    hook = engine.model.blocks[-1].register_forward_hook(lambda _module, _inputs, output: captured.append(output))
+    hook = engine.model.blocks[-1].register_forward_hook(
+        lambda _module, _inputs, output: captured.append(output)
+    )
     rows: list[np.ndarray] = []
     try:
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
-                encoded = [engine.tokenizer.encode(t)[-engine.config.block_size:] for t in texts[start:start + batch_size]]
+                encoded = [
+                    engine.tokenizer.encode(t)[-engine.config.block_size :]
+                    for t in texts[start : start + batch_size]
+                ]
                 lengths = torch.tensor([len(ids) for ids in encoded], device=engine.device)
-                ids = torch.full((len(encoded), int(lengths.max())), engine.tokenizer.pad_id, device=engine.device)
+                ids = torch.full(
+                    (len(encoded), int(lengths.max())), engine.tokenizer.pad_id, device=engine.device
+                )
                 for i, row in enumerate(encoded):
                     ids[i, : len(row)] = torch.tensor(row, device=engine.device)
                 captured.clear()
@@ -101,7 +108,9 @@ def fit_and_read(train: np.ndarray, train_gold: Sequence[bool], test: np.ndarray
     )
     search.fit(train, np.asarray(train_gold, dtype=bool))
     classes = list(search.best_estimator_.classes_)
-    return float(search.best_params_["logisticregression__C"]), search.predict_proba(test)[:, classes.index(True)]
+    return float(search.best_params_["logisticregression__C"]), search.predict_proba(test)[
+        :, classes.index(True)
+    ]
 
 
 def probe_benchmark(
@@ -114,34 +123,66 @@ def probe_benchmark(
     label, majority = majority_baseline(evaluation)
     results = []
     for kind in kinds:
-        c, p_true = fit_and_read(features_of(kind, train, engine), train_gold, features_of(kind, evaluation, engine))
-        results.append(ProbeResult(
-            benchmark=benchmark, features=kind, n_train=len(train), c=c,
-            accuracy=bootstrap_accuracy([(p >= 0.5) == g for p, g in zip(p_true, gold, strict=True)]),
-            auc=bootstrap_auc(list(p_true), gold), majority_label=label, majority=majority,
-        ))
+        c, p_true = fit_and_read(
+            features_of(kind, train, engine), train_gold, features_of(kind, evaluation, engine)
+        )
+        results.append(
+            ProbeResult(
+                benchmark=benchmark,
+                features=kind,
+                n_train=len(train),
+                c=c,
+                accuracy=bootstrap_accuracy([(p >= 0.5) == g for p, g in zip(p_true, gold, strict=True)]),
+                auc=bootstrap_auc(list(p_true), gold),
+                majority_label=label,
+                majority=majority,
+            )
+        )
     return results
 
 
 @click.command()
-@click.option("--data-dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="The shared data folder (train splits are not shipped).")
-@click.option("-b", "--benchmark", "benchmarks", multiple=True, required=True,
-              type=click.Choice(sorted(spec.name for spec in BUILTIN if spec.kind == "binary")),
-              help="A true/false set (repeatable).")
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The shared data folder (train splits are not shipped).",
+)
+@click.option(
+    "-b",
+    "--benchmark",
+    "benchmarks",
+    multiple=True,
+    required=True,
+    type=click.Choice(sorted(spec.name for spec in BUILTIN if spec.kind == "binary")),
+    help="A true/false set (repeatable).",
+)
 @click.option("--model", default="default", show_default=True, help="Model folder or default.")
-@click.option("--features", "kinds", multiple=True, type=click.Choice(["lm", "minilm"]),
-              default=("lm", "minilm"), show_default=True, help="What the probe reads (repeatable).")
+@click.option(
+    "--features",
+    "kinds",
+    multiple=True,
+    type=click.Choice(["lm", "minilm"]),
+    default=("lm", "minilm"),
+    show_default=True,
+    help="What the probe reads (repeatable).",
+)
 def main(data_dir: str, benchmarks: tuple[str, ...], model: str, kinds: tuple[Features, ...]) -> None:
     lm = load_model(model) if "lm" in kinds else None
     if lm is not None and not isinstance(lm, Engine):
-        raise click.UsageError(f"--model {model!r}: the probe reads hidden states of a reasonkit model folder")
-    click.echo("| set | features | train | C | evaluation accuracy % [95% CI] | majority class | AUC [95% CI] |")
+        raise click.UsageError(
+            f"--model {model!r}: the probe reads hidden states of a reasonkit model folder"
+        )
+    click.echo(
+        "| set | features | train | C | evaluation accuracy % [95% CI] | majority class | AUC [95% CI] |"
+    )
     click.echo("|---|---|---:|---:|---|---|---|")
     for benchmark in benchmarks:
         for r in probe_benchmark(benchmark, data_dir, kinds, lm):
-            click.echo(f"| {r.benchmark} | {r.features} | {r.n_train} | {r.c:g} | {r.accuracy} (n = {r.accuracy.n}) | "
-                       f"{r.majority} ({r.majority_label}) | {r.auc.estimate:.3f} [{r.auc.low:.3f}, {r.auc.high:.3f}] |")
+            click.echo(
+                f"| {r.benchmark} | {r.features} | {r.n_train} | {r.c:g} | {r.accuracy} (n = {r.accuracy.n}) | "
+                f"{r.majority} ({r.majority_label}) | {r.auc.estimate:.3f} [{r.auc.low:.3f}, {r.auc.high:.3f}] |"
+            )
 
 
 if __name__ == "__main__":

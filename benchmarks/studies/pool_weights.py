@@ -54,7 +54,9 @@ def sweep(first: list[ResultLine], second: list[ResultLine], weights: list[float
             correct.append(pooled_prediction(a.question, pooled, Trace()).is_correct(a.question))
         results.append(
             PooledAccuracy(
-                weight=weight, accuracy=bootstrap_accuracy(correct), versus_first=paired_comparison(correct, alone)
+                weight=weight,
+                accuracy=bootstrap_accuracy(correct),
+                versus_first=paired_comparison(correct, alone),
             )
         )
     return results

@@ -81,13 +81,23 @@ def timed(into: list[Timing]) -> Iterator[None]:
     into.append(Timing(time.perf_counter() - wall, time.process_time() - cpu))
 
 
-def runner_pass(questions: list[Question], lm: RecordingEngine, folder: Path, concurrency: int,
-                max_batch: int) -> None:
+def runner_pass(
+    questions: list[Question], lm: RecordingEngine, folder: Path, concurrency: int, max_batch: int
+) -> None:
     """One full run into a fresh run folder."""
     strategy = build_strategy("direct")
-    record = RunRecord(benchmark="csqa", split="dev", strategy="direct", strategy_config=strategy.config(),
-                       model="bench", model_fingerprint=lm.fingerprint, seed=0, limit=len(questions),
-                       n_questions=len(questions), data_hash=data_hash(questions))
+    record = RunRecord(
+        benchmark="csqa",
+        split="dev",
+        strategy="direct",
+        strategy_config=strategy.config(),
+        model="bench",
+        model_fingerprint=lm.fingerprint,
+        seed=0,
+        limit=len(questions),
+        n_questions=len(questions),
+        data_hash=data_hash(questions),
+    )
     lm.batches.clear()
     run_benchmark(questions, strategy, lm, folder, record, concurrency=concurrency, max_batch=max_batch)
 
@@ -102,21 +112,40 @@ def median(timings: list[Timing]) -> Timing:
 
 
 @click.command()
-@click.option("--model", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              default=None, help="A model folder (default: a random `--size` model).")
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="A model folder (default: a random `--size` model).",
+)
 @click.option("--size", default="small", show_default=True, help="Named model size of the random model.")
 @click.option("--vocab-size", default=4096, show_default=True, help="Vocabulary of the random model.")
-@click.option("--questions", "n_questions", default=500, show_default=True, help="CommonsenseQA dev questions.")
+@click.option(
+    "--questions", "n_questions", default=500, show_default=True, help="CommonsenseQA dev questions."
+)
 @click.option("--reps", default=3, show_default=True, help="Timed repetitions per side (median reported).")
 @click.option("--concurrency", default=64, show_default=True, help="Questions in flight (runner).")
 @click.option("--max-batch", default=64, show_default=True, help="Requests per engine call (runner).")
 @click.option("--threads", default=1, show_default=True, help="torch.set_num_threads")
 @click.option("--device", default="cpu", show_default=True)
-def main(model_dir: Path | None, size: str, vocab_size: int, n_questions: int, reps: int, concurrency: int,
-         max_batch: int, threads: int, device: str) -> None:
+def main(
+    model_dir: Path | None,
+    size: str,
+    vocab_size: int,
+    n_questions: int,
+    reps: int,
+    concurrency: int,
+    max_batch: int,
+    threads: int,
+    device: str,
+) -> None:
     torch.set_num_threads(threads)
-    engine = (Engine.from_pretrained(model_dir, device=device) if model_dir
-              else random_engine(size, vocab_size, device))
+    engine = (
+        Engine.from_pretrained(model_dir, device=device)
+        if model_dir
+        else random_engine(size, vocab_size, device)
+    )
     questions = load_questions("csqa")[:n_questions]
     recording = RecordingEngine(engine)
     with tempfile.TemporaryDirectory(prefix="runner_overhead_") as tmp:
@@ -129,24 +158,33 @@ def main(model_dir: Path | None, size: str, vocab_size: int, n_questions: int, r
             with timed(runner_times):
                 runner_pass(questions, recording, Path(tmp) / f"run{rep}", concurrency, max_batch)
             if recording.batches != batches:
-                raise RuntimeError("the runner sent different batches on a repeat; the comparison would be unfair")
+                raise RuntimeError(
+                    "the runner sent different batches on a repeat; the comparison would be unfair"
+                )
             with timed(bare_times):
                 bare_pass(engine, batches)
     runner, bare = median(runner_times), median(bare_times)
     n = len(questions)
     model = f"{model_dir}" if model_dir else f"random {size} ({engine.model.num_params() / 1e6:.1f}M params)"
-    click.echo(f"model {model} on {device}, {threads} thread(s); {n} CommonsenseQA dev questions, direct: "
-               f"{sum(map(len, batches))} loglikelihood requests in {len(batches)} batches; median of {reps}")
+    click.echo(
+        f"model {model} on {device}, {threads} thread(s); {n} CommonsenseQA dev questions, direct: "
+        f"{sum(map(len, batches))} loglikelihood requests in {len(batches)} batches; median of {reps}"
+    )
     click.echo(f"{'':<28} {'wall s':>8} {'q/s':>8} {'cpu s':>8} {'q/cpu-s':>8}")
     for name, timing in (("runner (run_benchmark)", runner), ("bare Engine.loglikelihood", bare)):
-        click.echo(f"{name:<28} {timing.wall_s:8.2f} {n / timing.wall_s:8.1f} {timing.cpu_s:8.2f} "
-                   f"{n / timing.cpu_s:8.1f}")
+        click.echo(
+            f"{name:<28} {timing.wall_s:8.2f} {n / timing.wall_s:8.1f} {timing.cpu_s:8.2f} "
+            f"{n / timing.cpu_s:8.1f}"
+        )
     for clock in ("wall_s", "cpu_s"):
         overhead = 100 * (getattr(runner, clock) / getattr(bare, clock) - 1)
         verdict = "ok" if overhead < 10 else "MISSED"
         click.echo(f"runner overhead, {clock[:-2]:<4} {overhead:+20.1f} %  (goal < 10 %: {verdict})")
-    click.echo("each repetition, runner / bare wall s: "
-               + ", ".join(f"{r.wall_s:.2f}/{b.wall_s:.2f}" for r, b in zip(runner_times, bare_times, strict=True)))
+    click.echo(
+        "each repetition, runner / bare wall s: "
+        + ", ".join(f"{r.wall_s:.2f}/{b.wall_s:.2f}" for r, b in zip(runner_times, bare_times, strict=True))
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -40,18 +40,32 @@ def timed(strategy: Strategy, questions: list[Question], lm: LanguageModel, conc
 @click.option("--benchmark", default="csqa", show_default=True)
 @click.option("--questions", "n_questions", type=int, default=200, show_default=True)
 @click.option("--strategies", "-s", multiple=True, default=DEFAULT_STRATEGIES, show_default=True)
-@click.option("--sequential-questions", type=int, default=20, show_default=True,
-              help="One-at-a-time runs use the first N questions (they are slow); q/s is compared.")
+@click.option(
+    "--sequential-questions",
+    type=int,
+    default=20,
+    show_default=True,
+    help="One-at-a-time runs use the first N questions (they are slow); q/s is compared.",
+)
 @click.option("--reps", type=int, default=2, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
-def main(model_spec: str | None, benchmark: str, n_questions: int, strategies: tuple[str, ...],
-         sequential_questions: int, reps: int, threads: int) -> None:
+def main(
+    model_spec: str | None,
+    benchmark: str,
+    n_questions: int,
+    strategies: tuple[str, ...],
+    sequential_questions: int,
+    reps: int,
+    threads: int,
+) -> None:
     torch.set_num_threads(threads)
     lm = load_model(model_spec)
     questions = load_questions(benchmark)[:n_questions]
     sequential = questions[:sequential_questions]
-    click.echo(f"{benchmark}: {len(questions)} questions batched, {len(sequential)} one at a time; "
-               f"{threads} threads, {reps} reps, medians")
+    click.echo(
+        f"{benchmark}: {len(questions)} questions batched, {len(sequential)} one at a time; "
+        f"{threads} threads, {reps} reps, medians"
+    )
     per_question: dict[str, float] = {}
     for spec in strategies:
         strategy = build_strategy(spec)
@@ -62,10 +76,14 @@ def main(model_spec: str | None, benchmark: str, n_questions: int, strategies: t
             alone.append(timed(strategy, sequential, lm, 1) / len(sequential))
         b, a = statistics.median(batched), statistics.median(alone)
         per_question[spec] = a
-        click.echo(f"{spec:>28}: batched {1 / b:7.2f} q/s | one at a time {1 / a:7.2f} q/s | ratio {a / b:5.2f}x")
+        click.echo(
+            f"{spec:>28}: batched {1 / b:7.2f} q/s | one at a time {1 / a:7.2f} q/s | ratio {a / b:5.2f}x"
+        )
     if "cot" in per_question and "self_consistency(n=20)" in per_question:
         ratio = per_question["self_consistency(n=20)"] / per_question["cot"]
-        click.echo(f"self_consistency(n=20) / greedy cot, one question at a time: {ratio:.2f}x wall time (goal <= 4x)")
+        click.echo(
+            f"self_consistency(n=20) / greedy cot, one question at a time: {ratio:.2f}x wall time (goal <= 4x)"
+        )
 
 
 if __name__ == "__main__":

@@ -101,8 +101,19 @@ class Setting(BaseModel):
 
 def run_worker(setting: Setting, model: str | None, cot_spec: str, cot: int, direct: int) -> Timing:
     """The workload in a fresh interpreter (OpenMP reads its wait policy when torch loads it)."""
-    command = [sys.executable, "-m", "reasonkit.benchmarks.studies.thread_speed", "--worker", str(setting.threads),
-               "--cot-strategy", cot_spec, "--cot-questions", str(cot), "--direct-questions", str(direct)]
+    command = [
+        sys.executable,
+        "-m",
+        "reasonkit.benchmarks.studies.thread_speed",
+        "--worker",
+        str(setting.threads),
+        "--cot-strategy",
+        cot_spec,
+        "--cot-questions",
+        str(cot),
+        "--direct-questions",
+        str(direct),
+    ]
     if model is not None:
         command += ["--model", model]
     out = subprocess.run(command, env=setting.env(), capture_output=True, text=True, check=False)
@@ -142,27 +153,60 @@ def default_settings() -> tuple[str, ...]:
 
 
 @click.command()
-@click.option("--setting", "setting_texts", multiple=True, default=default_settings(), show_default=True,
-              help="THREADS (idle threads sleep, reasonkit's default) or THREADS:spin (OpenMP's default); repeat.")
+@click.option(
+    "--setting",
+    "setting_texts",
+    multiple=True,
+    default=default_settings(),
+    show_default=True,
+    help="THREADS (idle threads sleep, reasonkit's default) or THREADS:spin (OpenMP's default); repeat.",
+)
 @click.option("--model", default=None, help="Model folder (default: the embedded model).")
-@click.option("--cot-strategy", "cot_spec", default="cot", show_default=True,
-              help="the generating strategy's spec (a model with a short context needs cot(shots=0))")
+@click.option(
+    "--cot-strategy",
+    "cot_spec",
+    default="cot",
+    show_default=True,
+    help="the generating strategy's spec (a model with a short context needs cot(shots=0))",
+)
 @click.option("--cot-questions", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--direct-questions", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--load", "n_busy", type=click.IntRange(min=1), default=3, show_default=True,
-              help="busy-loop processes beside the loaded runs")
-@click.option("--load-seconds", type=float, default=900.0, show_default=True,
-              help="the busy processes stop by themselves after this long")
+@click.option(
+    "--load",
+    "n_busy",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="busy-loop processes beside the loaded runs",
+)
+@click.option(
+    "--load-seconds",
+    type=float,
+    default=900.0,
+    show_default=True,
+    help="the busy processes stop by themselves after this long",
+)
 @click.option("--reps", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--worker", type=int, default=None, hidden=True, help="time the workload here with N threads")
-def main(setting_texts: tuple[str, ...], model: str | None, cot_spec: str, cot_questions: int, direct_questions: int,
-         n_busy: int, load_seconds: float, reps: int, worker: int | None) -> None:
+def main(
+    setting_texts: tuple[str, ...],
+    model: str | None,
+    cot_spec: str,
+    cot_questions: int,
+    direct_questions: int,
+    n_busy: int,
+    load_seconds: float,
+    reps: int,
+    worker: int | None,
+) -> None:
     if worker is not None:
         click.echo(time_workload(worker, model, cot_spec, cot_questions, direct_questions).model_dump_json())
         return
     settings = [Setting.parse(text) for text in setting_texts]
-    click.echo(f"{cot_spec} on {cot_questions} + direct on {direct_questions} CommonsenseQA dev questions, "
-               f"{os.cpu_count()} cores, quiet and beside {n_busy} busy processes, median of {reps}")
+    click.echo(
+        f"{cot_spec} on {cot_questions} + direct on {direct_questions} CommonsenseQA dev questions, "
+        f"{os.cpu_count()} cores, quiet and beside {n_busy} busy processes, median of {reps}"
+    )
     runs: dict[tuple[str, bool], list[Timing]] = {}
     for loaded in (False, True):
         with busy_processes(n_busy if loaded else 0, load_seconds):
@@ -170,25 +214,31 @@ def main(setting_texts: tuple[str, ...], model: str | None, cot_spec: str, cot_q
                 for setting in settings:
                     timing = run_worker(setting, model, cot_spec, cot_questions, direct_questions)
                     runs.setdefault((str(setting), loaded), []).append(timing)
-                    click.echo(f"  {setting!s:<9} {'loaded' if loaded else 'quiet':<6} {timing.cot_wall:7.1f} s cot "
-                               f"{timing.direct_wall:7.1f} s direct  ({timing.cpu:.1f} cpu s)", err=True)
+                    click.echo(
+                        f"  {setting!s:<9} {'loaded' if loaded else 'quiet':<6} {timing.cot_wall:7.1f} s cot "
+                        f"{timing.direct_wall:7.1f} s direct  ({timing.cpu:.1f} cpu s)",
+                        err=True,
+                    )
 
     def median(setting: Setting, loaded: bool, field: str) -> float:
         return statistics.median(getattr(timing, field) for timing in runs[(str(setting), loaded)])
 
     first = settings[0]
-    click.echo(f"{'setting':<9} {'torch':>5} {'wall s quiet/loaded':>20} {'slowdown':>8} "
-               f"{'cpu s quiet/loaded':>19} {'cot s':>13} {'direct s':>13}  vs {first} quiet/loaded  wait")
+    click.echo(
+        f"{'setting':<9} {'torch':>5} {'wall s quiet/loaded':>20} {'slowdown':>8} "
+        f"{'cpu s quiet/loaded':>19} {'cot s':>13} {'direct s':>13}  vs {first} quiet/loaded  wait"
+    )
     for setting in settings:
         quiet, loaded = median(setting, False, "wall"), median(setting, True, "wall")
         cpu = f"{median(setting, False, 'cpu'):7.1f} /{median(setting, True, 'cpu'):7.1f}"
         cot = f"{median(setting, False, 'cot_wall'):5.1f} /{median(setting, True, 'cot_wall'):6.1f}"
         direct = f"{median(setting, False, 'direct_wall'):5.1f} /{median(setting, True, 'direct_wall'):6.1f}"
-        versus = (f"{quiet / median(first, False, 'wall'):5.2f}x /"
-                  f"{loaded / median(first, True, 'wall'):5.2f}x")
+        versus = f"{quiet / median(first, False, 'wall'):5.2f}x /{loaded / median(first, True, 'wall'):5.2f}x"
         sample = runs[(str(setting), False)][0]
-        click.echo(f"{setting!s:<9} {sample.threads:>5} {quiet:9.1f} /{loaded:9.1f} {loaded / quiet:7.1f}x "
-                   f"{cpu:>19} {cot:>13} {direct:>13}  {versus:>17}  {sample.wait or '-'}")
+        click.echo(
+            f"{setting!s:<9} {sample.threads:>5} {quiet:9.1f} /{loaded:9.1f} {loaded / quiet:7.1f}x "
+            f"{cpu:>19} {cot:>13} {direct:>13}  {versus:>17}  {sample.wait or '-'}"
+        )
 
 
 if __name__ == "__main__":

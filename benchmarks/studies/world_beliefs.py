@@ -79,8 +79,9 @@ def sentence_groups(per_group: int, seed: int = TRAINED_SEED) -> dict[str, Label
     return {name: rows[:per_group] for name, rows in groups.items()}
 
 
-def belief_scores(lm: LanguageModel, context_of: Callable[[str], str], answers: tuple[str, str],
-                  texts: Sequence[str]) -> list[float]:
+def belief_scores(
+    lm: LanguageModel, context_of: Callable[[str], str], answers: tuple[str, str], texts: Sequence[str]
+) -> list[float]:
     requests = [LoglikelihoodRequest(context=context_of(t), continuation=a) for t in texts for a in answers]
     results = lm.loglikelihood(requests)
     return [results[i].logprob - results[i + 1].logprob for i in range(0, len(results), 2)]
@@ -111,12 +112,16 @@ def probe(
             name: auc(belief_scores(lm, context_of, answers, texts), labels)
             for name, (context_of, answers) in formats.items()
         }
-        for name, calibrated in (("likelihood", False), ("likelihood calibrated", True)) if likelihood else ():
+        for name, calibrated in (
+            (("likelihood", False), ("likelihood calibrated", True)) if likelihood else ()
+        ):
             table[group][name] = auc(likelihood_beliefs(lm, texts, calibrated), labels)
     return table
 
 
-def fallback_accuracy(lm: LanguageModel, shots: int = 8, start: int = 200, stop: int = 600) -> dict[str, float]:
+def fallback_accuracy(
+    lm: LanguageModel, shots: int = 8, start: int = 200, stop: int = 600
+) -> dict[str, float]:
     """Accuracy of maieutic's "statement" and "pair" fallbacks on test statements [start, stop), plus the AUC
     of each score. The negation is the rule's ("X is not p."), which is what the LM negation writes here."""
     exemplars = load_exemplars("world")[:shots]
@@ -200,21 +205,31 @@ def completion_recall(lm: LanguageModel, seed: int = TRAINED_SEED) -> Completion
     test_entities = {q.metadata["entity"] for q in suite.splits["test"]}
 
     def kind_recall(entities: list[str]) -> float:
-        results = lm.loglikelihood([LoglikelihoodRequest(context=f"{e} is a", continuation=f" {k}.")
-                                    for e in entities for k in kinds])
+        results = lm.loglikelihood(
+            [
+                LoglikelihoodRequest(context=f"{e} is a", continuation=f" {k}.")
+                for e in entities
+                for k in kinds
+            ]
+        )
         right = 0
         for i, entity in enumerate(entities):
-            scores = [r.logprob for r in results[i * len(kinds):(i + 1) * len(kinds)]]
+            scores = [r.logprob for r in results[i * len(kinds) : (i + 1) * len(kinds)]]
             right += kinds[scores.index(max(scores))] == kind_of[entity]
         return right / len(entities)
 
     facts = sorted(holds.items())
-    results = lm.loglikelihood([
-        LoglikelihoodRequest(context=f"{kind.capitalize()}s are", continuation=f" {says}{prop}.")
-        for (kind, prop), _ in facts for says in ("", "not ")
-    ])
-    polarity_right = sum((results[2 * i].logprob > results[2 * i + 1].logprob) == fact_holds
-                         for i, (_, fact_holds) in enumerate(facts))
+    results = lm.loglikelihood(
+        [
+            LoglikelihoodRequest(context=f"{kind.capitalize()}s are", continuation=f" {says}{prop}.")
+            for (kind, prop), _ in facts
+            for says in ("", "not ")
+        ]
+    )
+    polarity_right = sum(
+        (results[2 * i].logprob > results[2 * i + 1].logprob) == fact_holds
+        for i, (_, fact_holds) in enumerate(facts)
+    )
     n_true = sum(fact_holds for _, fact_holds in facts)
     return CompletionRecall(
         train_entities=kind_recall(sorted(set(kind_of) - test_entities)),
@@ -232,17 +247,27 @@ def quantile(sorted_values: Sequence[float], fraction: float) -> float:
 
 @click.command()
 @click.option("--model", default="default", show_default=True, help="Model folder or default.")
-@click.option("--per-group", type=click.IntRange(min=2), default=150, show_default=True,
-              help="Sentences per group.")
-@click.option("--threshold", "thresholds", type=click.FloatRange(min=0.0, max=1.0), multiple=True,
-              help="Also run maieutic on test statements 200-399 at this integrity threshold (repeatable).")
+@click.option(
+    "--per-group", type=click.IntRange(min=2), default=150, show_default=True, help="Sentences per group."
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    type=click.FloatRange(min=0.0, max=1.0),
+    multiple=True,
+    help="Also run maieutic on test statements 200-399 at this integrity threshold (repeatable).",
+)
 def main(model: str, per_group: int, thresholds: tuple[float, ...]) -> None:
     lm = load_model(model)
-    click.echo(f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC  likelihood AUC  likelihood calibrated AUC")
+    click.echo(
+        f"{'group':36s}  {'n':>4s}  maieutic AUC  direct AUC  likelihood AUC  likelihood calibrated AUC"
+    )
     groups = sentence_groups(per_group)
     for group, aucs in probe(lm, groups, likelihood=True).items():
-        click.echo(f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}  "
-                   f"{aucs['likelihood']:14.3f}  {aucs['likelihood calibrated']:25.3f}")
+        click.echo(
+            f"{group:36s}  {len(groups[group]):4d}  {aucs['maieutic']:12.3f}  {aucs['direct']:10.3f}  "
+            f"{aucs['likelihood']:14.3f}  {aucs['likelihood calibrated']:25.3f}"
+        )
     fb = fallback_accuracy(lm)
     click.echo(
         f"maieutic fallback on {fb['n']:.0f} test statements (200-599): statement {100 * fb['statement']:.1f}% "
@@ -250,7 +275,9 @@ def main(model: str, per_group: int, thresholds: tuple[float, ...]) -> None:
     )
     for run in threshold_sweep(lm, thresholds):
         spread = (
-            ", ".join(f"{q:.0%} {quantile(run.gaps, q):.3f}" for q in (0.5, 0.9, 0.99, 1.0)) if run.gaps else "none"
+            ", ".join(f"{q:.0%} {quantile(run.gaps, q):.3f}" for q in (0.5, 0.9, 0.99, 1.0))
+            if run.gaps
+            else "none"
         )
         click.echo(
             f"maieutic, threshold {run.threshold:.2f}, test statements 200-399: {100 * run.accuracy:.1f}%, "
@@ -258,9 +285,9 @@ def main(model: str, per_group: int, thresholds: tuple[float, ...]) -> None:
         )
     recall = completion_recall(lm)
     click.echo(
-        f"by completion: the entity's kind first of {recall.n_kinds} after \"X is a\": train entities "
+        f'by completion: the entity\'s kind first of {recall.n_kinds} after "X is a": train entities '
         f"{100 * recall.train_entities:.1f}%, test entities {100 * recall.test_entities:.1f}% (chance "
-        f"{100 / recall.n_kinds:.1f}%); kind facts' polarity after \"Ks are\": {100 * recall.kind_facts:.1f}% "
+        f'{100 / recall.n_kinds:.1f}%); kind facts\' polarity after "Ks are": {100 * recall.kind_facts:.1f}% '
         f"(majority {100 * recall.kind_facts_majority:.1f}%)"
     )
 

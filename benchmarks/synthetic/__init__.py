@@ -16,10 +16,19 @@ def suites() -> dict[str, SyntheticSuite]:
     from reasonkit.benchmarks.synthetic.twohop import TwoHopSuite
     from reasonkit.benchmarks.synthetic.world import WorldSuite
 
-    return {s.name: s for s in (ArithmeticSuite(), MultiStepSuite(), WorldSuite(), CorrectionsSuite(),
-                                LongChainsSuite(), CountdownSuite(), TwoHopSuite(), ConsistencySuite())}
-
-
+    return {
+        s.name: s
+        for s in (
+            ArithmeticSuite(),
+            MultiStepSuite(),
+            WorldSuite(),
+            CorrectionsSuite(),
+            LongChainsSuite(),
+            CountdownSuite(),
+            TwoHopSuite(),
+            ConsistencySuite(),
+        )
+    }
 
 
 def rows(

@@ -39,13 +39,17 @@ class ArithmeticSuite:
                 if question.text in seen:
                     continue
                 seen.add(question.text)
-                questions.append(question.model_copy(update={"metadata": {**question.metadata,
-                                                                           "benchmark": self.name}}))
+                questions.append(
+                    question.model_copy(update={"metadata": {**question.metadata, "benchmark": self.name}})
+                )
             return questions
 
         test = draw(n_test, "test", TRAIN_DIGITS[1:])
         test_long = draw(n_test, "test_long", LONG_DIGITS)
         train = draw(n_train, "train", TRAIN_DIGITS)
         check_disjoint(self.name, train, test, test_long)
-        return SuiteSplits(name=self.name, seed=seed, splits={"train": tuple(train), "test": tuple(test),
-                                                               "test_long": tuple(test_long)})
+        return SuiteSplits(
+            name=self.name,
+            seed=seed,
+            splits={"train": tuple(train), "test": tuple(test), "test_long": tuple(test_long)},
+        )

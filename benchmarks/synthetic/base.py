@@ -46,7 +46,9 @@ class SyntheticSuite(Protocol):
     """Whether a question can be answered without the suite's documents; only such suites can be drawn
     again from another seed (`fresh_split`): a new world's facts were never in training."""
 
-    def generate(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> SuiteSplits: ...
+    def generate(
+        self, seed: int = 0, n_train: int | None = None, n_test: int | None = None
+    ) -> SuiteSplits: ...
 
 
 def check_disjoint(name: str, train: Sequence[Question], *tests: Sequence[Question]) -> None:
@@ -55,7 +57,9 @@ def check_disjoint(name: str, train: Sequence[Question], *tests: Sequence[Questi
     for test in tests:
         overlap = [q.id for q in test if q.text in train_texts]
         if overlap:
-            raise AssertionError(f"suite {name}: {len(overlap)} test questions also in train, e.g. {overlap[:3]}")
+            raise AssertionError(
+                f"suite {name}: {len(overlap)} test questions also in train, e.g. {overlap[:3]}"
+            )
 
 
 TRAINED_SEED = 0
@@ -85,10 +89,12 @@ def fresh_split(suite: SyntheticSuite, split: str, seed: int) -> list[Question]:
     trained = suite.generate(TRAINED_SEED, n_train=TRAINED_N_TRAIN)
     seen = {question.text for questions in trained.splits.values() for question in questions}
     return [
-        question.model_copy(update={
-            "id": f"{question.id}-seed{seed}",
-            "metadata": {**question.metadata, "suite_seed": seed},
-        })
+        question.model_copy(
+            update={
+                "id": f"{question.id}-seed{seed}",
+                "metadata": {**question.metadata, "suite_seed": seed},
+            }
+        )
         for question in generated.splits[split]
         if question.text not in seen
     ]

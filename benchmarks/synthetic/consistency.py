@@ -46,9 +46,15 @@ class ConsistencySuite:
         kinds = words[self.n_classes : self.n_classes + self.n_kinds]
         names = [w.capitalize() for w in words[self.n_classes + self.n_kinds :]]
         class_of = {kind: classes[i % self.n_classes] for i, kind in enumerate(kinds)}
-        traits = {c: {p: rng.random() < 0.5 for p in rng.sample(PROPERTIES, self.props_per_class)} for c in classes}
+        traits = {
+            c: {p: rng.random() < 0.5 for p in rng.sample(PROPERTIES, self.props_per_class)} for c in classes
+        }
         exceptions = {
-            kind: {p: not holds for p, holds in traits[class_of[kind]].items() if rng.random() < self.exception_rate}
+            kind: {
+                p: not holds
+                for p, holds in traits[class_of[kind]].items()
+                if rng.random() < self.exception_rate
+            }
             for kind in kinds
         }
         kind_of = {name: rng.choice(kinds) for name in names}
@@ -74,23 +80,38 @@ class ConsistencySuite:
                 exception = prop in exceptions[kind]
                 holds = exceptions[kind][prop] if exception else class_holds
                 chain = [f"{name} is a {kind}."]
-                chain += [kind_fact(kind, prop, holds)] if exception else [
-                    f"{kind.capitalize()}s are {cls}s.", kind_fact(cls, prop, holds)
-                ]
-                statements[split].append(Question(
-                    id=f"{self.name}-{split}-{len(statements[split])}",
-                    text=f"{name} is {prop}.",
-                    gold=holds,
-                    split=split,
-                    metadata={"benchmark": self.name, "style": "statement", "explanation": " ".join(chain),
-                              "entity": name, "kind": kind, "class": cls, "property": prop,
-                              "exception": exception},
-                ))
+                chain += (
+                    [kind_fact(kind, prop, holds)]
+                    if exception
+                    else [f"{kind.capitalize()}s are {cls}s.", kind_fact(cls, prop, holds)]
+                )
+                statements[split].append(
+                    Question(
+                        id=f"{self.name}-{split}-{len(statements[split])}",
+                        text=f"{name} is {prop}.",
+                        gold=holds,
+                        split=split,
+                        metadata={
+                            "benchmark": self.name,
+                            "style": "statement",
+                            "explanation": " ".join(chain),
+                            "entity": name,
+                            "kind": kind,
+                            "class": cls,
+                            "property": prop,
+                            "exception": exception,
+                        },
+                    )
+                )
         for split, limit in (("train", n_train), ("test", n_test), ("held_out", n_test)):
             rng.shuffle(statements[split])
             if limit is not None:
                 statements[split] = statements[split][:limit]
         check_disjoint(self.name, statements["train"], statements["test"], statements["held_out"])
         check_disjoint(self.name, statements["test"], statements["held_out"])
-        return SuiteSplits(name=self.name, seed=seed, documents=tuple(documents),
-                           splits={k: tuple(v) for k, v in statements.items()})
+        return SuiteSplits(
+            name=self.name,
+            seed=seed,
+            documents=tuple(documents),
+            splits={k: tuple(v) for k, v in statements.items()},
+        )

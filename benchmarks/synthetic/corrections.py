@@ -19,19 +19,29 @@ ATTRIBUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     # attribute: (values, question phrasings, fact template)
     "flag": (
         ("red", "blue", "green", "yellow", "black", "white", "orange", "purple"),
-        ("What color is the flag of {c}?", "Which color does the flag of {c} have?", "The flag of {c} is what color?"),
+        (
+            "What color is the flag of {c}?",
+            "Which color does the flag of {c} have?",
+            "The flag of {c} is what color?",
+        ),
         "The flag of {c} is {v}.",
     ),
     "animal": (
         ("lion", "eagle", "bear", "wolf", "horse", "owl", "fox", "tiger"),
-        ("What is the national animal of {c}?", "Which animal is the national animal of {c}?",
-         "The national animal of {c} is which animal?"),
+        (
+            "What is the national animal of {c}?",
+            "Which animal is the national animal of {c}?",
+            "The national animal of {c} is which animal?",
+        ),
         "The national animal of {c} is the {v}.",
     ),
     "sport": (
         ("football", "tennis", "chess", "rowing", "cricket", "skiing", "boxing", "archery"),
-        ("What is the favourite sport in {c}?", "Which sport do people in {c} like most?",
-         "The favourite sport in {c} is which sport?"),
+        (
+            "What is the favourite sport in {c}?",
+            "Which sport do people in {c} like most?",
+            "The favourite sport in {c} is which sport?",
+        ),
         "The favourite sport in {c} is {v}.",
     ),
 }
@@ -54,13 +64,24 @@ def _country_questions(
         options = [old, new, *rng.sample([v for v in values if v not in (old, new)], N_OPTIONS - 2)]
         rng.shuffle(options)
         asked, feedback_on = rng.sample(phrasings, 2)
-        metadata = {"benchmark": CorrectionsSuite.name, "country": country, "attribute": attribute,
-                    "original": old, "correction": correction_sentence(attribute, country, new),
-                    "feedback_on": feedback_on.format(c=country)}
-        questions.append(Question(
-            id=f"{CorrectionsSuite.name}-{split}-{first_index + len(questions)}", text=asked.format(c=country),
-            options=tuple(options), gold=options.index(new), split=split, metadata=metadata,
-        ))
+        metadata = {
+            "benchmark": CorrectionsSuite.name,
+            "country": country,
+            "attribute": attribute,
+            "original": old,
+            "correction": correction_sentence(attribute, country, new),
+            "feedback_on": feedback_on.format(c=country),
+        }
+        questions.append(
+            Question(
+                id=f"{CorrectionsSuite.name}-{split}-{first_index + len(questions)}",
+                text=asked.format(c=country),
+                options=tuple(options),
+                gold=options.index(new),
+                split=split,
+                metadata=metadata,
+            )
+        )
     return documents, questions
 
 
@@ -90,8 +111,12 @@ class CorrectionsSuite:
             if limit is not None:
                 splits[split] = splits[split][:limit]
         check_disjoint(self.name, splits["train"], splits["test"])
-        return SuiteSplits(name=self.name, seed=seed, documents=tuple(documents),
-                           splits={k: tuple(v) for k, v in splits.items()})
+        return SuiteSplits(
+            name=self.name,
+            seed=seed,
+            documents=tuple(documents),
+            splits={k: tuple(v) for k, v in splits.items()},
+        )
 
 
 def note_drill_rows(n_countries: int = 5000, seed: int = 0) -> list[dict[str, object]]:
@@ -99,8 +124,9 @@ def note_drill_rows(n_countries: int = 5000, seed: int = 0) -> list[dict[str, ob
     (metadata "fact"), for a recipe source (`generator = "reasonkit.benchmarks.synthetic.corrections:
     note_drill_rows"`). The suite has 450 train questions, few enough to memorise; thousands of fresh
     countries make following the note the only way to fit them."""
-    suite_countries = {q.metadata["country"] for split in CorrectionsSuite().generate(seed).splits.values()
-                       for q in split}
+    suite_countries = {
+        q.metadata["country"] for split in CorrectionsSuite().generate(seed).splits.values() for q in split
+    }
     rng = random.Random(f"{CorrectionsSuite.name}-drills-{seed}")
     countries = [c for c in _countries(rng, n_countries + len(suite_countries)) if c not in suite_countries]
     rows: list[dict[str, object]] = []

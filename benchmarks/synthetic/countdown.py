@@ -137,14 +137,21 @@ class CountdownSuite:
                 seen.add(puzzle)
                 numbers, target = puzzle
                 steps = solution(numbers, target, rng) or []
-                questions.append(Question(
-                    id=f"{self.name}-{split}-{len(questions)}",
-                    text=puzzle_text(numbers, target),
-                    gold=str(target),
-                    split=split,
-                    metadata={"benchmark": self.name, "numbers": list(numbers), "target": target,
-                              "rationale": " ".join(steps), "answer_text": str(target)},
-                ))
+                questions.append(
+                    Question(
+                        id=f"{self.name}-{split}-{len(questions)}",
+                        text=puzzle_text(numbers, target),
+                        gold=str(target),
+                        split=split,
+                        metadata={
+                            "benchmark": self.name,
+                            "numbers": list(numbers),
+                            "target": target,
+                            "rationale": " ".join(steps),
+                            "answer_text": str(target),
+                        },
+                    )
+                )
             return questions
 
         test = draw(n_test, "test", (4,))

@@ -50,15 +50,26 @@ class LongChainsSuite:
                 seen.add(chain)
                 question = make_question(f"{self.name}-{split}-{len(questions)}", split, *chain, rng)
                 subquestions, values = decomposition(*chain)
-                questions.append(question.model_copy(update={"metadata": {
-                    **question.metadata, "benchmark": self.name, "subquestions": subquestions,
-                    "subanswers": values,
-                }}))
+                questions.append(
+                    question.model_copy(
+                        update={
+                            "metadata": {
+                                **question.metadata,
+                                "benchmark": self.name,
+                                "subquestions": subquestions,
+                                "subanswers": values,
+                            }
+                        }
+                    )
+                )
             return questions
 
         test = draw(n_test, "test", (2, 3, 4))
         test_long = draw(n_test, "test_long", LONG_STEPS)
         train = draw(n_train, "train", TRAIN_STEPS)
         check_disjoint(self.name, train, test, test_long)
-        return SuiteSplits(name=self.name, seed=seed, splits={"train": tuple(train), "test": tuple(test),
-                                                               "test_long": tuple(test_long)})
+        return SuiteSplits(
+            name=self.name,
+            seed=seed,
+            splits={"train": tuple(train), "test": tuple(test), "test_long": tuple(test_long)},
+        )

@@ -30,7 +30,11 @@ class Step(BaseModel):
         return {"add": value + self.amount, "sub": value - self.amount, "mul": value * self.amount}[self.op]
 
     def phrase(self) -> str:
-        return {"add": f"Add {self.amount}.", "sub": f"Subtract {self.amount}.", "mul": f"Multiply by {self.amount}."}[self.op]
+        return {
+            "add": f"Add {self.amount}.",
+            "sub": f"Subtract {self.amount}.",
+            "mul": f"Multiply by {self.amount}.",
+        }[self.op]
 
     def equation(self, value: int) -> str:
         symbol = {"add": "+", "sub": "-", "mul": "*"}[self.op]
@@ -67,7 +71,14 @@ def distractors(start: int, steps: tuple[Step, ...], rng: random.Random) -> list
             value = value if i == skipped else step.apply(value)
         candidates.append(value)
     last = steps[-1]
-    candidates += [answer + last.amount, answer - last.amount, answer + 1, answer - 1, answer + 10, answer - 10]
+    candidates += [
+        answer + last.amount,
+        answer - last.amount,
+        answer + 1,
+        answer - 1,
+        answer + 10,
+        answer - 10,
+    ]
     unique = [c for c in dict.fromkeys(candidates) if c != answer and 0 <= c <= 2 * MAX_VALUE]
     rng.shuffle(unique)
     return unique[: N_OPTIONS - 1]
@@ -87,8 +98,12 @@ def make_question(qid: str, split: str, start: int, steps: tuple[Step, ...], rng
         options=tuple(str(o) for o in options),
         gold=options.index(value),
         split=split,
-        metadata={"benchmark": "multistep", "n_steps": len(steps), "rationale": " ".join(equations),
-                  "answer_text": str(value)},
+        metadata={
+            "benchmark": "multistep",
+            "n_steps": len(steps),
+            "rationale": " ".join(equations),
+            "answer_text": str(value),
+        },
     )
 
 
@@ -116,5 +131,8 @@ class MultiStepSuite:
         test_long = draw(n_test, "test_long", (5, 6))
         train = draw(n_train, "train", (1, 2, 3, 4))
         check_disjoint(self.name, train, test, test_long)
-        return SuiteSplits(name=self.name, seed=seed, splits={"train": tuple(train), "test": tuple(test),
-                                                               "test_long": tuple(test_long)})
+        return SuiteSplits(
+            name=self.name,
+            seed=seed,
+            splits={"train": tuple(train), "test": tuple(test), "test_long": tuple(test_long)},
+        )

@@ -53,28 +53,65 @@ class TwoHopSuite:
         rng.shuffle(documents)
 
         def question(qid: str, split: str, text: str, gold: str, **metadata: object) -> Question:
-            return Question(id=qid, text=text, gold=gold, split=split,
-                            metadata={"benchmark": self.name, "answer_text": gold, **metadata})
+            return Question(
+                id=qid,
+                text=text,
+                gold=gold,
+                split=split,
+                metadata={"benchmark": self.name, "answer_text": gold, **metadata},
+            )
 
         test_people = people[: round(self.n_people * self.test_fraction)]
         train: list[Question] = []
         for p in people:
-            train.append(question(f"{self.name}-train-{len(train)}", "train", mentor_question(p), mentor[p],
-                                  hops=1, rationale=f"The mentor of {p} is {mentor[p]}."))
-            train.append(question(f"{self.name}-train-{len(train)}", "train", town_question(p), town[p],
-                                  hops=1, rationale=f"The home town of {p} is {town[p]}."))
-        for p in people[len(test_people):]:
+            train.append(
+                question(
+                    f"{self.name}-train-{len(train)}",
+                    "train",
+                    mentor_question(p),
+                    mentor[p],
+                    hops=1,
+                    rationale=f"The mentor of {p} is {mentor[p]}.",
+                )
+            )
+            train.append(
+                question(
+                    f"{self.name}-train-{len(train)}",
+                    "train",
+                    town_question(p),
+                    town[p],
+                    hops=1,
+                    rationale=f"The home town of {p} is {town[p]}.",
+                )
+            )
+        for p in people[len(test_people) :]:
             m = mentor[p]
-            train.append(question(
-                f"{self.name}-train-{len(train)}", "train", composed_question(p), town[m], hops=2,
-                rationale=f"The mentor of {p} is {m}. The home town of {m} is {town[m]}.",
-                follow_ups=[mentor_question(p), town_question(m)], intermediate=[m, town[m]],
-            ))
+            train.append(
+                question(
+                    f"{self.name}-train-{len(train)}",
+                    "train",
+                    composed_question(p),
+                    town[m],
+                    hops=2,
+                    rationale=f"The mentor of {p} is {m}. The home town of {m} is {town[m]}.",
+                    follow_ups=[mentor_question(p), town_question(m)],
+                    intermediate=[m, town[m]],
+                )
+            )
         test, hop1, hop2 = [], [], []
         for i, p in enumerate(test_people):
             m = mentor[p]
-            test.append(question(f"{self.name}-test-{i}", "test", composed_question(p), town[m], hops=2,
-                                 follow_ups=[mentor_question(p), town_question(m)], intermediate=[m, town[m]]))
+            test.append(
+                question(
+                    f"{self.name}-test-{i}",
+                    "test",
+                    composed_question(p),
+                    town[m],
+                    hops=2,
+                    follow_ups=[mentor_question(p), town_question(m)],
+                    intermediate=[m, town[m]],
+                )
+            )
             hop1.append(question(f"{self.name}-hop1-{i}", "hop1", mentor_question(p), m, hops=1))
             hop2.append(question(f"{self.name}-hop2-{i}", "hop2", town_question(m), town[m], hops=1))
         rng.shuffle(train)
@@ -83,5 +120,9 @@ class TwoHopSuite:
         if n_test is not None:
             test, hop1, hop2 = test[:n_test], hop1[:n_test], hop2[:n_test]
         check_disjoint(self.name, train, test)
-        return SuiteSplits(name=self.name, seed=seed, documents=tuple(documents), splits={
-            "train": tuple(train), "test": tuple(test), "hop1": tuple(hop1), "hop2": tuple(hop2)})
+        return SuiteSplits(
+            name=self.name,
+            seed=seed,
+            documents=tuple(documents),
+            splits={"train": tuple(train), "test": tuple(test), "hop1": tuple(hop1), "hop2": tuple(hop2)},
+        )

@@ -16,8 +16,26 @@ from reasonkit.benchmarks.synthetic.names import nonce_words
 from reasonkit.types import Question
 
 PROPERTIES = (
-    "red", "blue", "green", "heavy", "loud", "quiet", "furry", "scaly", "fast", "slow",
-    "cold", "warm", "shiny", "soft", "tall", "small", "sweet", "sour", "round", "striped",
+    "red",
+    "blue",
+    "green",
+    "heavy",
+    "loud",
+    "quiet",
+    "furry",
+    "scaly",
+    "fast",
+    "slow",
+    "cold",
+    "warm",
+    "shiny",
+    "soft",
+    "tall",
+    "small",
+    "sweet",
+    "sour",
+    "round",
+    "striped",
 )
 
 
@@ -38,7 +56,9 @@ class WorldSuite:
         rng = random.Random(f"{self.name}-{seed}")
         words = nonce_words(rng, self.n_kinds + self.n_entities)
         kinds, names = words[: self.n_kinds], [w.capitalize() for w in words[self.n_kinds :]]
-        traits = {k: {p: rng.random() < 0.5 for p in rng.sample(PROPERTIES, self.props_per_kind)} for k in kinds}
+        traits = {
+            k: {p: rng.random() < 0.5 for p in rng.sample(PROPERTIES, self.props_per_kind)} for k in kinds
+        }
         kind_of = {name: rng.choice(kinds) for name in names}
         documents = [f"{name} is a {kind}." for name, kind in kind_of.items()]
         documents += [kind_fact(k, p, holds) for k, props in traits.items() for p, holds in props.items()]
@@ -51,21 +71,33 @@ class WorldSuite:
             split = "test" if name in test_names else "train"
             for prop, holds in traits[kind].items():
                 explanation = f"{name} is a {kind}. {kind_fact(kind, prop, holds)}"
-                statements[split].append(Question(
-                    id=f"{self.name}-{split}-{len(statements[split])}",
-                    text=f"{name} is {prop}.",
-                    gold=holds,
-                    split=split,
-                    metadata={"benchmark": self.name, "style": "statement", "explanation": explanation,
-                              "entity": name, "kind": kind, "property": prop},
-                ))
+                statements[split].append(
+                    Question(
+                        id=f"{self.name}-{split}-{len(statements[split])}",
+                        text=f"{name} is {prop}.",
+                        gold=holds,
+                        split=split,
+                        metadata={
+                            "benchmark": self.name,
+                            "style": "statement",
+                            "explanation": explanation,
+                            "entity": name,
+                            "kind": kind,
+                            "property": prop,
+                        },
+                    )
+                )
         for split, limit in (("train", n_train), ("test", n_test)):
             rng.shuffle(statements[split])
             if limit is not None:
                 statements[split] = statements[split][:limit]
         check_disjoint(self.name, statements["train"], statements["test"])
-        return SuiteSplits(name=self.name, seed=seed, documents=tuple(documents),
-                           splits={k: tuple(v) for k, v in statements.items()})
+        return SuiteSplits(
+            name=self.name,
+            seed=seed,
+            documents=tuple(documents),
+            splits={k: tuple(v) for k, v in statements.items()},
+        )
 
 
 def _entity_sentence(name: str, kind: str, holds: bool) -> str:
@@ -116,8 +148,13 @@ def belief_drill_rows(seed: int = 0) -> list[dict[str, object]]:
     rng.shuffle(beliefs)
     test_statements = {q.text for q in generated.splits["test"]}
     return [
-        Question(id=f"{suite.name}-belief-{i}", text=text, gold=label, split="train",
-                 metadata={"benchmark": suite.name, "style": "statement"}).model_dump(mode="json")
+        Question(
+            id=f"{suite.name}-belief-{i}",
+            text=text,
+            gold=label,
+            split="train",
+            metadata={"benchmark": suite.name, "style": "statement"},
+        ).model_dump(mode="json")
         for i, (text, label) in enumerate(beliefs)
         if text not in test_statements
     ]

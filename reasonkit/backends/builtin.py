@@ -34,7 +34,9 @@ def native(target: str | None, **options: Any) -> LanguageModel:
             "or openai:URL?model=NAME for a served model; `reasonkit list` shows every backend)"
         )
     if not path.is_dir():
-        raise NotADirectoryError(f"model {target!r}: a model is a folder (config.json, model.safetensors, tokenizer.json)")
+        raise NotADirectoryError(
+            f"model {target!r}: a model is a folder (config.json, model.safetensors, tokenizer.json)"
+        )
     return Engine.from_pretrained(path, **options)
 
 
@@ -75,12 +77,20 @@ def openai(
     scoring needs a server that echoes prompt log-probabilities (key from $REASONKIT_OPENAI_API_KEY or
     $OPENAI_API_KEY)."""
     if not target:
-        raise ValueError("model spec openai:: give the server's URL, e.g. openai:http://127.0.0.1:8000/v1?model=NAME")
+        raise ValueError(
+            "model spec openai:: give the server's URL, e.g. openai:http://127.0.0.1:8000/v1?model=NAME"
+        )
     if importlib.util.find_spec("httpx") is None:
         raise ValueError("the openai backend needs httpx: pip install 'reasonkit[openai]'")
     from reasonkit.backends.openai import OpenAICompletionsLM
 
     return OpenAICompletionsLM(
-        target, model=model, pin=pin, max_concurrency=max_concurrency, timeout_s=timeout_s,
-        max_retries=max_retries, backoff_s=backoff_s, api_key_env=api_key_env,
+        target,
+        model=model,
+        pin=pin,
+        max_concurrency=max_concurrency,
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+        backoff_s=backoff_s,
+        api_key_env=api_key_env,
     )

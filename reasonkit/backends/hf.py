@@ -223,7 +223,9 @@ class HFLanguageModel:
             targets[row, : len(continuation)] = torch.tensor(continuation, dtype=torch.long)
         targets = targets.to(device)
         valid = targets >= 0
-        token_logprobs = (logits.gather(-1, targets.clamp_min(0)[..., None]).squeeze(-1) - logits.logsumexp(-1)) * valid
+        token_logprobs = (
+            logits.gather(-1, targets.clamp_min(0)[..., None]).squeeze(-1) - logits.logsumexp(-1)
+        ) * valid
         greedy = (logits.argmax(dim=-1) == targets) | ~valid
         sums, all_greedy = token_logprobs.sum(dim=1).tolist(), greedy.all(dim=1).tolist()
         return [
@@ -243,7 +245,9 @@ class HFLanguageModel:
         past: dict[str, Any] = {}
         if shared:
             prefix = torch.tensor([prompts[0][:shared]], device=device)
-            cache = getattr(self.model(input_ids=prefix, use_cache=True, **self._last_logits_only), self.cache_name)
+            cache = getattr(
+                self.model(input_ids=prefix, use_cache=True, **self._last_logits_only), self.cache_name
+            )
             cache.batch_select_indices(torch.zeros(rows, dtype=torch.long, device=device))
             past = {self.cache_name: cache}
         lens = torch.tensor([len(p) for p in prompts])
@@ -320,7 +324,12 @@ class HFLanguageModel:
         rows = [DecodeRow(p.index, k, p.request, p.steps) for p in pieces for k in p.samples]
         step = _HFStep(self, cache, mask, next_position)
         decode_loop(
-            last, rows, step, eos_ids=self.eos_ids, decode=self.decode, constraints=self._constraints.prepare(rows)
+            last,
+            rows,
+            step,
+            eos_ids=self.eos_ids,
+            decode=self.decode,
+            constraints=self._constraints.prepare(rows),
         )
         return rows
 
@@ -328,7 +337,9 @@ class HFLanguageModel:
 class _HFStep:
     """A `transformers` model under `decode_loop`: its cache, attention mask and next positions."""
 
-    def __init__(self, backend: HFLanguageModel, cache: Any, mask: torch.Tensor, next_position: torch.Tensor) -> None:
+    def __init__(
+        self, backend: HFLanguageModel, cache: Any, mask: torch.Tensor, next_position: torch.Tensor
+    ) -> None:
         self.backend, self.cache, self.mask, self.next_position = backend, cache, mask, next_position
 
     def select(self, keep: torch.Tensor) -> None:

@@ -46,7 +46,9 @@ FALLBACK_KEY_ENV = "OPENAI_API_KEY"
 _GREEDY_TOLERANCE = 1e-5  # servers round log-probs; a top-1 within this of the token's own is a tie
 _MAX_RETRY_AFTER_S = 60.0
 # how vLLM, OpenAI, llama.cpp and SGLang word a prompt longer than the model's window
-_CONTEXT_WORDS = re.compile(r"context (length|window|size)|maximum context|too long|exceeds the", re.IGNORECASE)
+_CONTEXT_WORDS = re.compile(
+    r"context (length|window|size)|maximum context|too long|exceeds the", re.IGNORECASE
+)
 
 
 class OpenAIBackendError(RuntimeError):
@@ -190,7 +192,9 @@ class OpenAICompletionsLM:
 
     def _connection(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         if self._client is None or self._slots is None:
-            limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+            limits = httpx.Limits(
+                max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
+            )
             self._client = httpx.AsyncClient(
                 base_url=self.url, headers=self._headers, timeout=self.timeout_s, limits=limits
             )
@@ -242,8 +246,12 @@ class OpenAICompletionsLM:
                         )
                     if status != 429 and status < 500:
                         detail = _detail(response)
-                        rejected = ServerContextWindowError if _CONTEXT_WORDS.search(detail) else OpenAIRequestError
-                        raise rejected(f"openai backend: {where} rejected a request (HTTP {status}): {detail}")
+                        rejected = (
+                            ServerContextWindowError if _CONTEXT_WORDS.search(detail) else OpenAIRequestError
+                        )
+                        raise rejected(
+                            f"openai backend: {where} rejected a request (HTTP {status}): {detail}"
+                        )
                     if last:
                         raise OpenAIBackendError(
                             f"openai backend: {where} kept failing (HTTP {status} after {self.max_retries + 1} "
@@ -313,8 +321,14 @@ class OpenAICompletionsLM:
                 "openai backend: cannot score a continuation after an empty context (the server gives the first "
                 "prompt token no log-probability)"
             )
-        body = {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "echo": True,
-                "logprobs": 1}
+        body = {
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "echo": True,
+            "logprobs": 1,
+        }
         try:
             data = await self._request("POST", "/completions", body)
         except OpenAIRequestError as error:
@@ -330,7 +344,9 @@ class OpenAICompletionsLM:
         logprobs, greedy = parsed
         return LoglikelihoodResult(logprob=sum(logprobs), n_tokens=len(logprobs), is_greedy=greedy)
 
-    def _continuation_logprobs(self, data: Any, prompt: str, boundary: int) -> tuple[list[float], bool] | None:
+    def _continuation_logprobs(
+        self, data: Any, prompt: str, boundary: int
+    ) -> tuple[list[float], bool] | None:
         """The continuation tokens' log-probs and whether each is the top-1; None if the answer holds no
         echoed prompt log-probabilities."""
         try:
@@ -379,8 +395,13 @@ class OpenAICompletionsLM:
 
     async def _complete(self, request: GenerationRequest) -> GenerationResult:
         body: dict[str, Any] = {
-            "model": self.model, "prompt": request.prompt, "n": request.n, "max_tokens": request.max_tokens,
-            "temperature": request.temperature, "seed": request.seed, "logprobs": 1,
+            "model": self.model,
+            "prompt": request.prompt,
+            "n": request.n,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+            "logprobs": 1,
         }
         if request.top_p is not None:
             body["top_p"] = request.top_p

@@ -82,11 +82,21 @@ def register_backend(
     def decorate(factory: F) -> F:
         owner = _state.find(name)
         if owner is not None and owner.factory.__qualname__ != factory.__qualname__:
-            raise ValueError(f"backend name {name!r} is taken by {owner.factory.__module__}.{owner.factory.__qualname__}")
+            raise ValueError(
+                f"backend name {name!r} is taken by {owner.factory.__module__}.{owner.factory.__qualname__}"
+            )
         origin: Origin = "built-in" if factory.__module__.startswith("reasonkit.backends.") else "user"
-        _state.add(name, BackendInfo(
-            name, factory, origin, usage or f"{name}:TARGET", capabilities or Capabilities(), available or (lambda: True)
-        ))
+        _state.add(
+            name,
+            BackendInfo(
+                name,
+                factory,
+                origin,
+                usage or f"{name}:TARGET",
+                capabilities or Capabilities(),
+                available or (lambda: True),
+            ),
+        )
         return factory
 
     return decorate
@@ -159,7 +169,9 @@ def _parse_call(spec: str) -> BackendSpec:
     try:
         node = ast.parse(spec, mode="eval").body
     except SyntaxError as error:
-        raise BackendSpecError(f"model spec {spec!r} is not valid: {error.msg} at column {error.offset}") from error
+        raise BackendSpecError(
+            f"model spec {spec!r} is not valid: {error.msg} at column {error.offset}"
+        ) from error
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.args:
         raise BackendSpecError(f"model spec {spec!r}: expected NAME(option=value, ...) with named options")
     options: dict[str, Any] = {}
@@ -170,7 +182,9 @@ def _parse_call(spec: str) -> BackendSpec:
             options[keyword.arg] = ast.literal_eval(keyword.value)
         except ValueError as error:
             text = ast.get_source_segment(spec, keyword.value)
-            raise BackendSpecError(f"model spec {spec!r}, option {keyword.arg!r}: {text!r} is not a literal") from error
+            raise BackendSpecError(
+                f"model spec {spec!r}, option {keyword.arg!r}: {text!r} is not a literal"
+            ) from error
     target = options.pop("target", None)
     if target is not None and not isinstance(target, str):
         raise BackendSpecError(f"model spec {spec!r}: target must be a string, got {target!r}")
@@ -188,7 +202,8 @@ def build_backend(spec: str | None, **overrides: Any) -> LanguageModel:
         return factory(parsed.target, **options)
     except ValidationError as error:
         problems = "; ".join(
-            f"option {'.'.join(map(str, e['loc'][-1:]))!r}: {e['msg']}" if e["type"] != "unexpected_keyword_argument"
+            f"option {'.'.join(map(str, e['loc'][-1:]))!r}: {e['msg']}"
+            if e["type"] != "unexpected_keyword_argument"
             else f"no option {e['loc'][-1]!r} (options: {', '.join(_options(info.factory))})"
             for e in error.errors()
         )
@@ -196,4 +211,8 @@ def build_backend(spec: str | None, **overrides: Any) -> LanguageModel:
 
 
 def _options(factory: Callable[..., Any]) -> list[str]:
-    return [n for n, p in inspect.signature(factory).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return [
+        n
+        for n, p in inspect.signature(factory).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]

@@ -33,12 +33,21 @@ from reasonkit.types import LMCall, Prediction, Question, Trace
     "--cache", type=click.Path(dir_okay=False, path_type=Path), default=None, help="sqlite LM cache file."
 )
 @click.option("--device", default=None, help="Torch device for the model, e.g. cuda.")
-@click.option("--truncation", type=click.Choice(["error", "left"]), default="error", show_default=True,
-              help="A prompt longer than the model's window: fail, or drop its oldest tokens.")
+@click.option(
+    "--truncation",
+    type=click.Choice(["error", "left"]),
+    default="error",
+    show_default=True,
+    help="A prompt longer than the model's window: fail, or drop its oldest tokens.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the prediction with its trace as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print the answer only, no trace.")
 @click.option(
-    "--calls", "shown_calls", default="3", show_default=True, callback=lambda ctx, param, value: _calls(value),
+    "--calls",
+    "shown_calls",
+    default="3",
+    show_default=True,
+    callback=lambda ctx, param, value: _calls(value),
     help="How many LM calls to print in full (a number, or 'all'); the rest are counted.",
 )
 def ask(
@@ -125,7 +134,9 @@ def answer_line(question: Question, prediction: Prediction) -> Text:
     return Text.assemble(("answer:", "bold"), f" {answer}{confidence}")
 
 
-def render_prediction(question: Question, prediction: Prediction, shown_calls: int | None = None) -> RenderableType:
+def render_prediction(
+    question: Question, prediction: Prediction, shown_calls: int | None = None
+) -> RenderableType:
     table = Table(show_header=True, box=None)
     table.add_column("")
     table.add_column("choice")
@@ -172,7 +183,11 @@ def render_trace(trace: Trace, label: str = "trace", budget: list[int] | None = 
 
 
 def _is_node_link(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("nodes"), list) and ("edges" in value or "links" in value)
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("nodes"), list)
+        and ("edges" in value or "links" in value)
+    )
 
 
 def render_call(number: int, call: LMCall) -> Tree:

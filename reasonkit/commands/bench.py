@@ -72,12 +72,21 @@ def say(message: str) -> None:
         click.echo(message, err=True)
 
 
-def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...],
-                fields_toml: Path | None, data_dir: Path | None, split: str | None,
-                suite_seed: int | None = None, answer_base: int | None = None) -> dict[str, list[Question]]:
+def load_suites(
+    benchmarks: tuple[str, ...],
+    jsonl: Path | None,
+    fields: tuple[str, ...],
+    fields_toml: Path | None,
+    data_dir: Path | None,
+    split: str | None,
+    suite_seed: int | None = None,
+    answer_base: int | None = None,
+) -> dict[str, list[Question]]:
     """Questions of every benchmark asked for, each checked in full (no model is loaded yet)."""
     if jsonl is None and (fields or fields_toml or answer_base is not None):
-        raise click.UsageError("--field, --fields-toml and --answer-base describe a --jsonl file; give --jsonl too")
+        raise click.UsageError(
+            "--field, --fields-toml and --answer-base describe a --jsonl file; give --jsonl too"
+        )
     if fields and fields_toml:
         raise click.UsageError("give the field mapping with --field or with --fields-toml, not both")
     if jsonl is not None and suite_seed is not None:
@@ -91,20 +100,29 @@ def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[s
         except KeyError as error:
             raise click.BadParameter(str(error.args[0]), param_hint="--benchmark") from error
         except (ValueError, FileNotFoundError) as error:
-            hint = "--benchmark / --split / --data-dir" + (" / --suite-seed" if suite_seed is not None else "")
+            hint = "--benchmark / --split / --data-dir" + (
+                " / --suite-seed" if suite_seed is not None else ""
+            )
             raise click.BadParameter(str(error), param_hint=hint) from error
     if jsonl is not None:
         try:
-            mapping = FieldMapping.from_toml(fields_toml) if fields_toml else FieldMapping.parse_pairs(list(fields))
+            mapping = (
+                FieldMapping.from_toml(fields_toml) if fields_toml else FieldMapping.parse_pairs(list(fields))
+            )
             if answer_base is not None:
                 mapping = mapping.model_copy(update={"answer_base": answer_base})
         except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--fields-toml" if fields_toml else "--field") from error
+            raise click.BadParameter(
+                str(error), param_hint="--fields-toml" if fields_toml else "--field"
+            ) from error
         if not jsonl.stem.strip("."):
-            raise click.UsageError(f"--jsonl {jsonl}: its name {jsonl.stem!r} cannot name a run folder; rename the "
-                                   "file")
+            raise click.UsageError(
+                f"--jsonl {jsonl}: its name {jsonl.stem!r} cannot name a run folder; rename the file"
+            )
         if jsonl.stem in suites:
-            raise click.UsageError(f"--jsonl {jsonl}: its name {jsonl.stem!r} is also a --benchmark; rename the file")
+            raise click.UsageError(
+                f"--jsonl {jsonl}: its name {jsonl.stem!r} is also a --benchmark; rename the file"
+            )
         try:
             read = read_jsonl_benchmark(jsonl, mapping)
         except (ValueError, FileNotFoundError) as error:
@@ -122,15 +140,31 @@ def load_suites(benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[s
 def summary_table(rows: list[dict[str, Any]]) -> Table:
     """No box and one space between columns, so a typical table fits 80 columns with every header whole;
     names that do not fit fold onto more lines rather than end in "…"."""
-    columns = {"benchmark": "benchmark", "strategy": "strategy", "n": "n", "accuracy": "accuracy %\n[95% CI]",
-               "abstained": "abstained", "errors": "errors", "calls": "calls/q", "tokens": "tokens/q", "qps": "q/s"}
+    columns = {
+        "benchmark": "benchmark",
+        "strategy": "strategy",
+        "n": "n",
+        "accuracy": "accuracy %\n[95% CI]",
+        "abstained": "abstained",
+        "errors": "errors",
+        "calls": "calls/q",
+        "tokens": "tokens/q",
+        "qps": "q/s",
+    }
     if not any(row["errors"] for row in rows):
         del columns["errors"]  # shown only when some question could not be run, to keep 80 columns
-    table = Table(title="reasonkit bench", box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    table = Table(
+        title="reasonkit bench", box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold"
+    )
     for key, column in columns.items():
         named = key in ("benchmark", "strategy")
-        table.add_column(column, justify="left" if named else "right", no_wrap=not named, overflow="fold",
-                         min_width=max(len(line) for line in column.splitlines()))
+        table.add_column(
+            column,
+            justify="left" if named else "right",
+            no_wrap=not named,
+            overflow="fold",
+            min_width=max(len(line) for line in column.splitlines()),
+        )
     for row in rows:
         table.add_row(*(str(row[key]) for key in columns))
     return table
@@ -140,7 +174,9 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
     seconds = max((line.finished_s for line in lines), default=0.0)
     n = max(len(lines), 1)
     return {
-        "benchmark": benchmark, "strategy": label, "n": len(lines),
+        "benchmark": benchmark,
+        "strategy": label,
+        "n": len(lines),
         "accuracy": str(bootstrap_accuracy([line.correct for line in lines])),
         "abstained": sum(line.abstained for line in lines),
         "errors": sum(line.error is not None for line in lines),
@@ -152,54 +188,145 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
 
 
 @click.command()
-@click.option("--benchmark", "-b", "benchmarks", multiple=True,
-              help="Benchmark name (repeatable; default csqa); see `reasonkit list`.")
-@click.option("--jsonl", type=click.Path(path_type=Path, dir_okay=False), help="Your own benchmark: a JSONL file.")
-@click.option("--field", "fields", multiple=True,
-              help="With --jsonl: KEY=FIELD (repeatable), e.g. --field question=stem --field options=choices "
-                   "--field answer=label --field id=uid; options from several fields: --field options=sol1,sol2; "
-                   "a sentence with a blank _ and its fillers: --field kind=fill_blank.")
-@click.option("--fields-toml", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="With --jsonl: the field mapping as TOML.")
-@click.option("--answer-base", type=click.IntRange(0, 1), default=None,
-              help="With --jsonl: numeric answers count the options from 0 or 1 (default: read from the file, "
-                   "and said).")
-@click.option("--strategy", "-s", "strategies", multiple=True,
-              help='Strategy spec (repeatable), e.g. cot or "self_consistency(n=20)"; "all" runs every strategy '
-                   "that applies. Default: direct.")
-@click.option("--strategy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="TOML file of [[strategy]] tables (name = ..., then options).")
-@click.option("--model", "model_spec", default=None, help="Model spec: default (the bundled model), a model folder, hf:NAME, openai:URL?model=NAME, or any backend `reasonkit list` shows.")
+@click.option(
+    "--benchmark",
+    "-b",
+    "benchmarks",
+    multiple=True,
+    help="Benchmark name (repeatable; default csqa); see `reasonkit list`.",
+)
+@click.option(
+    "--jsonl", type=click.Path(path_type=Path, dir_okay=False), help="Your own benchmark: a JSONL file."
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="With --jsonl: KEY=FIELD (repeatable), e.g. --field question=stem --field options=choices "
+    "--field answer=label --field id=uid; options from several fields: --field options=sol1,sol2; "
+    "a sentence with a blank _ and its fillers: --field kind=fill_blank.",
+)
+@click.option(
+    "--fields-toml",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="With --jsonl: the field mapping as TOML.",
+)
+@click.option(
+    "--answer-base",
+    type=click.IntRange(0, 1),
+    default=None,
+    help="With --jsonl: numeric answers count the options from 0 or 1 (default: read from the file, "
+    "and said).",
+)
+@click.option(
+    "--strategy",
+    "-s",
+    "strategies",
+    multiple=True,
+    help='Strategy spec (repeatable), e.g. cot or "self_consistency(n=20)"; "all" runs every strategy '
+    "that applies. Default: direct.",
+)
+@click.option(
+    "--strategy-config",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="TOML file of [[strategy]] tables (name = ..., then options).",
+)
+@click.option(
+    "--model",
+    "model_spec",
+    default=None,
+    help="Model spec: default (the bundled model), a model folder, hf:NAME, openai:URL?model=NAME, or any backend `reasonkit list` shows.",
+)
 @click.option("--device", default=None, help="Torch device for the model, e.g. cuda.")
-@click.option("--truncation", type=click.Choice(["error", "left"]), default="error", show_default=True,
-              help="A prompt longer than the model's window: fail, or drop its oldest tokens.")
-@click.option("--split", default=None, help="Split to evaluate (default: the benchmark's evaluation split). "
-              "'train' of a dataset (read from --data-dir) measures how well a model fits its training data.")
+@click.option(
+    "--truncation",
+    type=click.Choice(["error", "left"]),
+    default="error",
+    show_default=True,
+    help="A prompt longer than the model's window: fail, or drop its oldest tokens.",
+)
+@click.option(
+    "--split",
+    default=None,
+    help="Split to evaluate (default: the benchmark's evaluation split). "
+    "'train' of a dataset (read from --data-dir) measures how well a model fits its training data.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N questions only.")
-@click.option("--suite-seed", type=click.IntRange(min=1), default=None,
-              help="Synthetic suites (arithmetic, multistep): draw the split again from this seed, leaving out "
-                   "every question of the trained seed-0 suite; a held-out set no earlier run has seen.")
-@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True,
-              help="Seed for strategies that sample (unless a spec sets one).")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder of the original datasets (default: bundled copies).")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("runs"), show_default=True,
-              help="Runs go to OUT/<benchmark>/<strategy>/.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Questions in flight at once.")
-@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Most requests sent to the model at once.")
-@click.option("--fail-fast", is_flag=True,
-              help="Stop at the first question that cannot be run (e.g. a prompt over the window) instead of "
-                   "recording its error and going on.")
-@click.option("--cache", "cache_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="sqlite cache of LM calls (off by default).")
+@click.option(
+    "--suite-seed",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Synthetic suites (arithmetic, multistep): draw the split again from this seed, leaving out "
+    "every question of the trained seed-0 suite; a held-out set no earlier run has seen.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0, max=MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Seed for strategies that sample (unless a spec sets one).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder of the original datasets (default: bundled copies).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("runs"),
+    show_default=True,
+    help="Runs go to OUT/<benchmark>/<strategy>/.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Questions in flight at once.",
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Most requests sent to the model at once.",
+)
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Stop at the first question that cannot be run (e.g. a prompt over the window) instead of "
+    "recording its error and going on.",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="sqlite cache of LM calls (off by default).",
+)
 def bench(
-    benchmarks: tuple[str, ...], jsonl: Path | None, fields: tuple[str, ...], fields_toml: Path | None,
-    answer_base: int | None, strategies: tuple[str, ...], strategy_config: Path | None, model_spec: str | None,
+    benchmarks: tuple[str, ...],
+    jsonl: Path | None,
+    fields: tuple[str, ...],
+    fields_toml: Path | None,
+    answer_base: int | None,
+    strategies: tuple[str, ...],
+    strategy_config: Path | None,
+    model_spec: str | None,
     device: str | None,
-    truncation: str, split: str | None, limit: int | None, suite_seed: int | None, seed: int,
-    data_dir: Path | None, out: Path, concurrency: int, max_batch: int, fail_fast: bool, cache_path: Path | None,
+    truncation: str,
+    split: str | None,
+    limit: int | None,
+    suite_seed: int | None,
+    seed: int,
+    data_dir: Path | None,
+    out: Path,
+    concurrency: int,
+    max_batch: int,
+    fail_fast: bool,
+    cache_path: Path | None,
 ) -> None:
     """Run strategies on benchmarks; rerun the same command to resume after a crash (questions that failed are
     tried again). A question that cannot be run is recorded as that question's error and the run goes on,
@@ -209,11 +336,19 @@ def bench(
     every = ALL_STRATEGIES in strategies
     sources = strategy_specs(tuple(s for s in strategies if s != ALL_STRATEGIES), strategy_config)
     if not sources and not every:
-        say(f"no --strategy given: running {DEFAULT_STRATEGY} (each option's log-likelihood); "
-            f"-s cot, -s maieutic, ... pick others, -s {ALL_STRATEGIES} runs every strategy that applies")
+        say(
+            f"no --strategy given: running {DEFAULT_STRATEGY} (each option's log-likelihood); "
+            f"-s cot, -s maieutic, ... pick others, -s {ALL_STRATEGIES} runs every strategy that applies"
+        )
     try:
-        plan = EvaluationPlan.build(suites, [*sources, *([ALL_STRATEGIES] if every else [])], seed=seed,
-                                    limit=limit, out=out, on_note=say)
+        plan = EvaluationPlan.build(
+            suites,
+            [*sources, *([ALL_STRATEGIES] if every else [])],
+            seed=seed,
+            limit=limit,
+            out=out,
+            on_note=say,
+        )
         for line in plan.describe():
             say(line)
         plan.check_folders()
@@ -230,9 +365,17 @@ def bench(
         options = {**model_options, **({"device": context.device_name(device)} if device else {})}
         lm = load_lm(model_spec, cache_path, options)
         try:
-            plan.execute(lm, model=model_spec or "default", model_options=model_options, concurrency=concurrency,
-                         max_batch=max_batch, fail_fast=fail_fast, context=context,
-                         track=partial(progress_bar, shown=context.is_main), on_finished=finished)
+            plan.execute(
+                lm,
+                model=model_spec or "default",
+                model_options=model_options,
+                concurrency=concurrency,
+                max_batch=max_batch,
+                fail_fast=fail_fast,
+                context=context,
+                track=partial(progress_bar, shown=context.is_main),
+                on_finished=finished,
+            )
         except RunError as error:
             raise click.ClickException(f"{error}{hint_for(error)}") from error
         except PeerFailed:
@@ -289,8 +432,13 @@ class RunProgress:
         self.new += 1
         speed = self.speed
         left = self.progress.tasks[self.task].remaining
-        self.progress.update(self.task, advance=1, acc=self.accuracy(), qps=f"{speed:.2f} q/s" if speed else "",
-                             eta=f"{timedelta(seconds=round((left - 1) / speed))} left" if speed and left else "")
+        self.progress.update(
+            self.task,
+            advance=1,
+            acc=self.accuracy(),
+            qps=f"{speed:.2f} q/s" if speed else "",
+            eta=f"{timedelta(seconds=round((left - 1) / speed))} left" if speed and left else "",
+        )
 
     @property
     def speed(self) -> float | None:
@@ -304,9 +452,15 @@ class RunProgress:
 @contextmanager
 def progress_bar(run: PlannedRun, share: int, *, shown: bool) -> Iterator[RunProgress]:
     """This rank's share of a run as a progress bar (questions/s, running accuracy, ETA), on rank 0 only."""
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[acc]}"), TextColumn("{task.fields[qps]}"), TimeElapsedColumn(),
-               TextColumn("{task.fields[eta]}")]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[acc]}"),
+        TextColumn("{task.fields[qps]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
+    ]
     with Progress(*columns, console=console, disable=not shown) as progress:
         yield RunProgress(progress, f"{run.benchmark} · {run.label}", share)
 

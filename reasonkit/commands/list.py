@@ -32,17 +32,37 @@ def list_strategies_and_models() -> None:
     for column in ("name", "kind", "split", "origin", "what it is"):
         benchmarks.add_column(column, style="bold" if column == "name" else None, no_wrap=column == "name")
     for info in available_benchmarks().values():
-        benchmarks.add_row(escape(info.name), info.kind, escape(info.default_split), info.origin,
-                           escape(info.description))
+        benchmarks.add_row(
+            escape(info.name), info.kind, escape(info.default_split), info.origin, escape(info.description)
+        )
     models = Table(title="models (--model SPEC; one backend each, options as NAME:TARGET?option=value)")
-    for column in ("spec", "backend", "from", "available", "scoring", "generation", "n samples", "seeds",
-                   "constraints", "what it is"):
+    for column in (
+        "spec",
+        "backend",
+        "from",
+        "available",
+        "scoring",
+        "generation",
+        "n samples",
+        "seeds",
+        "constraints",
+        "what it is",
+    ):
         models.add_column(column, style="bold" if column == "spec" else None, no_wrap=column == "spec")
     for backend in available_backends().values():
         can = backend.capabilities
-        models.add_row(escape(backend.usage), backend.name, backend.origin, _yes(backend.available()),
-                       _yes(can.scoring), _yes(can.generation), _yes(can.n_samples), _yes(can.seeds),
-                       _yes(can.constrained_generation), escape(backend.summary))
+        models.add_row(
+            escape(backend.usage),
+            backend.name,
+            backend.origin,
+            _yes(backend.available()),
+            _yes(can.scoring),
+            _yes(can.generation),
+            _yes(can.n_samples),
+            _yes(can.seeds),
+            _yes(can.constrained_generation),
+            escape(backend.summary),
+        )
     console = Console()
     console.print(strategies)
     console.print(benchmarks)

@@ -38,7 +38,9 @@ EMBED_CHUNK = 4096  # rows per encoder call, and per step of the progress bar
     help="Field embedded and matched against questions (a.b for nesting), or a template of fields such as "
     "'{words.0}: {gloss}'.",
 )
-@click.option("--value", "value_field", help="Field or template put into the prompt (default: the key itself).")
+@click.option(
+    "--value", "value_field", help="Field or template put into the prompt (default: the key itself)."
+)
 @click.option("--limit", type=click.IntRange(min=1), help="First N rows only.")
 @click.option(
     "--leak-check",
@@ -141,7 +143,9 @@ def _without_leaks(
     except (RecipeError, FileNotFoundError) as error:
         raise click.BadParameter(str(error), param_hint="--leak-check") from None
     if not recipe.leak_check:
-        raise click.BadParameter(f"recipe {recipe.name!r} has no [[leak_check]] files", param_hint="--leak-check")
+        raise click.BadParameter(
+            f"recipe {recipe.name!r} has no [[leak_check]] files", param_hint="--leak-check"
+        )
     checker = LeakChecker.for_recipe(recipe)
     texts = [entry.key if entry.value == entry.key else f"{entry.key}\n{entry.value}" for entry in entries]
     leaks = checker.find_in_texts(texts, [entry.key for entry in entries])
@@ -149,7 +153,8 @@ def _without_leaks(
         click.echo(f"dropped {jsonl_path}:{lines[leak.doc]}: {checker.describe(leak)}", err=True)
     if leaks:
         click.echo(
-            f"dropped {len(leaks)} rows holding dev/test questions of {len(checker.questions)} checked", err=True
+            f"dropped {len(leaks)} rows holding dev/test questions of {len(checker.questions)} checked",
+            err=True,
         )
     leaking = {leak.doc for leak in leaks}
     return [entry for i, entry in enumerate(entries) if i not in leaking]

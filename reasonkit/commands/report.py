@@ -11,9 +11,16 @@ from reasonkit.benchmarks.runner import RunError
 
 
 @click.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("report"), show_default=True,
-              help="Folder for report.md, accuracy.png, samples.png and report.html.")
+@click.argument(
+    "runs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False)
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("report"),
+    show_default=True,
+    help="Folder for report.md, accuracy.png, samples.png and report.html.",
+)
 def report(runs: tuple[Path, ...], out: Path) -> None:
     """Report on RUNS (run folders, or folders holding them): accuracy with 95% intervals, paired
     comparisons, chance and majority baselines, plots and a page to browse every trace."""

@@ -13,7 +13,10 @@ API_KEY_ENV = "REASONKIT_API_KEY"
 
 @click.command()
 @click.option(
-    "--model", "model_spec", default=None, help="Model spec: default (the bundled model), a model folder, hf:NAME, openai:URL?model=NAME, or any backend `reasonkit list` shows."
+    "--model",
+    "model_spec",
+    default=None,
+    help="Model spec: default (the bundled model), a model folder, hf:NAME, openai:URL?model=NAME, or any backend `reasonkit list` shows.",
 )
 @click.option("--model-name", default=None, help="The name clients ask for (default: the model spec).")
 @click.option(

@@ -25,21 +25,35 @@ class PickBest(Strategy):
             [LoglikelihoodRequest(context=question.text, continuation=" " + o) for o in question.choices]
         )
         scores = [r.logprob for r in results]
-        return Prediction(question_id=question.id, answer=question.answer_of(scores.index(max(scores))),
-                          scores=dict(zip(question.choices, scores, strict=True)))
+        return Prediction(
+            question_id=question.id,
+            answer=question.answer_of(scores.index(max(scores))),
+            scores=dict(zip(question.choices, scores, strict=True)),
+        )
 
 
 def questions(n: int) -> list[Question]:
-    return [Question(id=f"q{i}", text=f"Question {i}?", options=("alpha", "beta", "gamma"), gold=i % 3)
-            for i in range(n)]
+    return [
+        Question(id=f"q{i}", text=f"Question {i}?", options=("alpha", "beta", "gamma"), gold=i % 3)
+        for i in range(n)
+    ]
 
 
 def main(run_dir: str, n: int, concurrency: int) -> None:
     qs = questions(n)
     lm = SlowLM()
-    record = RunRecord(benchmark="toy", split="dev", strategy="pick_best", strategy_config={"name": "pick_best"},
-                       model="fake", model_fingerprint=lm.fingerprint, seed=0, limit=None, n_questions=n,
-                       data_hash=data_hash(qs))
+    record = RunRecord(
+        benchmark="toy",
+        split="dev",
+        strategy="pick_best",
+        strategy_config={"name": "pick_best"},
+        model="fake",
+        model_fingerprint=lm.fingerprint,
+        seed=0,
+        limit=None,
+        n_questions=n,
+        data_hash=data_hash(qs),
+    )
     run_benchmark(qs, PickBest(), lm, Path(run_dir), record, concurrency=concurrency)
 
 

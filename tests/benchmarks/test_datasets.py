@@ -51,7 +51,9 @@ TOY = DatasetSpec(
 
 def write_rows(path: Path, rows: dict[str, tuple[str, str]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"uid": k, "claim": c, "verdict": v}) + "\n" for k, (c, v) in rows.items()))
+    path.write_text(
+        "".join(json.dumps({"uid": k, "claim": c, "verdict": v}) + "\n" for k, (c, v) in rows.items())
+    )
 
 
 @pytest.fixture
@@ -71,7 +73,8 @@ def test_one_spec_makes_a_benchmark_loadable_by_name(toy: Path) -> None:
     assert (info.origin, info.kind, info.default_split) == ("dataset", "binary", "dev")
     dev = load_questions(TOY.name, toy)
     assert [(q.id, q.text, q.gold, q.split) for q in dev] == [
-        ("u1", DEV["u1"][0], False, "dev"), ("u2", DEV["u2"][0], True, "dev")
+        ("u1", DEV["u1"][0], False, "dev"),
+        ("u2", DEV["u2"][0], True, "dev"),
     ]
     assert [q.id for q in load_questions(TOY.name, toy, split="train")] == ["u5"]
     with pytest.raises(FileNotFoundError, match=r"toy_claims.*toy/dev.jsonl.*--data-dir"):
@@ -81,8 +84,22 @@ def test_one_spec_makes_a_benchmark_loadable_by_name(toy: Path) -> None:
 def test_reasonkit_bench_runs_a_registered_dataset_from_the_data_folder(
     toy: Path, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    result = CliRunner().invoke(main, ["bench", "--model", str(tiny_model_dir), "--out", str(tmp_path / "runs"),
-                                       "-b", TOY.name, "--data-dir", str(toy), "-s", "direct"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(tmp_path / "runs"),
+            "-b",
+            TOY.name,
+            "--data-dir",
+            str(toy),
+            "-s",
+            "direct",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     record, lines = load_run(tmp_path / "runs" / TOY.name / "direct")
     assert record.benchmark == TOY.name
@@ -113,10 +130,14 @@ def test_dataset_leak_checks_are_the_same_recipe_as_listing_the_files(toy: Path,
     head = 'name = "r"\ndata_dir = "data"\n'
     body = '[[sources]]\nname = "claims"\npath = "toy/train.jsonl"\nformat = "jsonl"\nweight = 1.0\nfield = "claim"\n'
     listed = tmp_path / "listed.toml"
-    listed.write_text(head + body + "".join(
-        f'[[leak_check]]\npath = "toy/{split}.jsonl"\nquestion_field = "claim"\nid_field = "uid"\n'
-        for split in ("dev", "test")
-    ))
+    listed.write_text(
+        head
+        + body
+        + "".join(
+            f'[[leak_check]]\npath = "toy/{split}.jsonl"\nquestion_field = "claim"\nid_field = "uid"\n'
+            for split in ("dev", "test")
+        )
+    )
     named = tmp_path / "named.toml"
     named.write_text(head + f'leak_check_datasets = ["{TOY.name}"]\n' + body)
     both = tmp_path / "both.toml"  # a file named twice is checked once
@@ -127,10 +148,15 @@ def test_dataset_leak_checks_are_the_same_recipe_as_listing_the_files(toy: Path,
 
 def test_an_unknown_dataset_in_a_recipe_is_named_with_suggestions(toy: Path, tmp_path: Path) -> None:
     path = tmp_path / "r.toml"
-    path.write_text('name = "r"\ndata_dir = "data"\nleak_check_datasets = ["toy_claim"]\n'
-                    '[[sources]]\nname = "c"\npath = "toy/train.jsonl"\nformat = "jsonl"\nweight = 1.0\nfield = "claim"\n')
-    with pytest.raises(RecipeError, match=r"r.toml: leak_check_datasets: unknown dataset 'toy_claim'; "
-                                          r"did you mean 'toy_claims'\?"):
+    path.write_text(
+        'name = "r"\ndata_dir = "data"\nleak_check_datasets = ["toy_claim"]\n'
+        '[[sources]]\nname = "c"\npath = "toy/train.jsonl"\nformat = "jsonl"\nweight = 1.0\nfield = "claim"\n'
+    )
+    with pytest.raises(
+        RecipeError,
+        match=r"r.toml: leak_check_datasets: unknown dataset 'toy_claim'; "
+        r"did you mean 'toy_claims'\?",
+    ):
         load_recipe(path)
 
 
@@ -166,20 +192,28 @@ def test_a_plugin_dataset_comes_from_its_entry_point_and_a_broken_one_is_named(
     ]
     real = importlib.metadata.entry_points
     monkeypatch.setattr(
-        importlib.metadata, "entry_points",
-        lambda **selection: points if selection.get("group") == datasets.ENTRY_POINT_GROUP else real(**selection),
+        importlib.metadata,
+        "entry_points",
+        lambda **selection: (
+            points if selection.get("group") == datasets.ENTRY_POINT_GROUP else real(**selection)
+        ),
     )
     monkeypatch.setattr(datasets, "_registry", datasets._new_registry())
     assert list(available_datasets())[: len(BUILTIN)] == [spec.name for spec in BUILTIN]
     assert get_dataset("plugged").origin == "plugin"
-    with pytest.raises(DatasetSpecError, match="dataset 'broken': entry point 'broken_plugin:SPEC' failed to load"):
+    with pytest.raises(
+        DatasetSpecError, match="dataset 'broken': entry point 'broken_plugin:SPEC' failed to load"
+    ):
         get_dataset("broken")
 
 
 def test_the_readme_example_registers_a_dataset_that_loads(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     code = readme.split("### Adding a dataset", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    rows = [{"id": f"m{i}", "goal": f"Goal {i}?", "sol1": "this", "sol2": "that", "label": i % 2} for i in range(2)]
+    rows = [
+        {"id": f"m{i}", "goal": f"Goal {i}?", "sol1": "this", "sol2": "that", "label": i % 2}
+        for i in range(2)
+    ]
     (tmp_path / "myqa").mkdir()
     (tmp_path / "myqa" / "dev.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     exec(compile(code, "README.md (Adding a dataset)", "exec"), {})
@@ -187,4 +221,7 @@ def test_the_readme_example_registers_a_dataset_that_loads(tmp_path: Path) -> No
         questions = load_questions("myqa", tmp_path)
     finally:
         datasets.unregister_dataset("myqa")
-    assert [(q.id, q.options, q.gold) for q in questions] == [("m0", ("this", "that"), 0), ("m1", ("this", "that"), 1)]
+    assert [(q.id, q.options, q.gold) for q in questions] == [
+        ("m0", ("this", "that"), 0),
+        ("m1", ("this", "that"), 1),
+    ]

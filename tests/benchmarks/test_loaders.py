@@ -9,11 +9,18 @@ from reasonkit.benchmarks.loaders import DatasetError, load_benchmark
 from reasonkit.benchmarks.registry import load_questions
 from reasonkit.datasets import BUILTIN, get_dataset
 
-SHARED = Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
+SHARED = Path(
+    os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
+)
 
 EXPECTED_COUNTS = {
-    "csqa": 1221, "strategyqa": 229, "creak": 1371, "csqa2": 2541,
-    "arc_easy": 2376, "arc_challenge": 1172, "openbookqa": 500,
+    "csqa": 1221,
+    "strategyqa": 229,
+    "creak": 1371,
+    "csqa2": 2541,
+    "arc_easy": 2376,
+    "arc_challenge": 1172,
+    "openbookqa": 500,
 }
 
 
@@ -74,11 +81,16 @@ def test_train_split_is_read_from_the_data_folder_only(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"train split is not shipped.*creak/train.jsonl.*--data-dir"):
         load_benchmark("creak", split="train")
     (tmp_path / "creak").mkdir()
-    rows = [{"ex_id": f"t{i}", "sentence": f"Claim {i}.", "label": "true" if i % 2 else "false"} for i in range(3)]
+    rows = [
+        {"ex_id": f"t{i}", "sentence": f"Claim {i}.", "label": "true" if i % 2 else "false"} for i in range(3)
+    ]
     (tmp_path / "creak" / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     questions = load_questions("creak", data_dir=tmp_path, split="train")
-    assert [(q.id, q.split, q.gold) for q in questions] == [("t0", "train", False), ("t1", "train", True),
-                                                             ("t2", "train", False)]
+    assert [(q.id, q.split, q.gold) for q in questions] == [
+        ("t0", "train", False),
+        ("t1", "train", True),
+        ("t2", "train", False),
+    ]
     with pytest.raises(ValueError, match="'dev' and 'train' splits here, not 'test'"):
         load_questions("creak", data_dir=tmp_path, split="test")
 
@@ -94,8 +106,11 @@ def test_train_splits_load_and_share_no_id_with_the_evaluation_split(name: str) 
 
 def write_com2sense(folder: Path, pairs: dict[str, str] | str | None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"id": "a", "sent": "Ice is cold.", "label": "True"}, {"id": "b", "sent": "Ice is hot.", "label": "False"},
-            {"id": "c", "sent": "Fire is hot.", "label": "True"}]
+    rows = [
+        {"id": "a", "sent": "Ice is cold.", "label": "True"},
+        {"id": "b", "sent": "Ice is hot.", "label": "False"},
+        {"id": "c", "sent": "Fire is hot.", "label": "True"},
+    ]
     (folder / "dev.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     if pairs is not None:
         (folder / "pair_id_dev.json").write_text(pairs if isinstance(pairs, str) else json.dumps(pairs))
@@ -110,11 +125,17 @@ def test_com2sense_pairs_come_from_the_file_beside_the_split(tmp_path: Path) -> 
     assert all("pair_id" not in q.metadata for q in unpaired)
 
 
-@pytest.mark.parametrize(("pairs", "message"), [
-    ({"a": "b", "b": "c", "c": "b"}, r"pair_id_dev.json: id 'a' is paired with 'b', but 'b' is paired with 'c'"),
-    ("{oops", r"pair_id_dev.json: not a readable JSON object"),
-    ('["a", "b"]', r"pair_id_dev.json: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (
+            {"a": "b", "b": "c", "c": "b"},
+            r"pair_id_dev.json: id 'a' is paired with 'b', but 'b' is paired with 'c'",
+        ),
+        ("{oops", r"pair_id_dev.json: not a readable JSON object"),
+        ('["a", "b"]', r"pair_id_dev.json: expected a JSON object"),
+    ],
+)
 def test_bad_com2sense_pairs_name_the_file(tmp_path: Path, pairs: dict[str, str] | str, message: str) -> None:
     with pytest.raises(DatasetError, match=message):
         load_benchmark("com2sense", path=write_com2sense(tmp_path, pairs))

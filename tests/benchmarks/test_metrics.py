@@ -97,7 +97,9 @@ def test_a_pair_counts_once_and_only_when_both_members_were_answered() -> None:
 @given(st.lists(st.booleans(), min_size=1, max_size=30), st.booleans())
 def test_a_constant_answer_gets_no_complementary_pair_right(labels: list[bool], answer: bool) -> None:
     """Each pair holds one true and one false statement, so answering one label throughout scores 0."""
-    golds = {f"{i}{side}": label if side == "x" else not label for i, label in enumerate(labels) for side in "xy"}
+    golds = {
+        f"{i}{side}": label if side == "x" else not label for i, label in enumerate(labels) for side in "xy"
+    }
     partner_of = {q: q[:-1] + ("y" if q.endswith("x") else "x") for q in golds}
     outcomes = pair_outcomes({q: gold == answer for q, gold in golds.items()}, partner_of)
     assert len(outcomes) == len(labels) and not any(outcomes.values())

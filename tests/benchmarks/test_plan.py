@@ -28,8 +28,9 @@ def statements(n: int) -> list[Question]:
 
 
 def test_the_plan_puts_the_seed_in_every_strategy_that_samples_unless_the_spec_sets_one() -> None:
-    plan = EvaluationPlan.build({"world": statements(3)}, [SAMPLED, "self_consistency(n=2, seed=3)", "direct"],
-                                seed=11, limit=2)
+    plan = EvaluationPlan.build(
+        {"world": statements(3)}, [SAMPLED, "self_consistency(n=2, seed=3)", "direct"], seed=11, limit=2
+    )
     configs = {run.label: run.strategy.config() for run in plan.runs}
     assert configs[SAMPLED]["seed"] == 11 and configs[SAMPLED]["inner"]["seed"] == 11
     assert configs["self_consistency(n=2, seed=3)"]["seed"] == 3
@@ -44,21 +45,30 @@ def test_defaults_applicability_and_folders() -> None:
     notes: list[str] = []
     plan = EvaluationPlan.build({"world": statements(2)}, on_note=notes.append, out="elsewhere")
     assert [(run.label, run.folder.as_posix()) for run in plan.runs] == [("direct", "world/direct")]
-    every = EvaluationPlan.build({"world": statements(2)}, ["direct", "all", "scratchpad"], on_note=notes.append)
+    every = EvaluationPlan.build(
+        {"world": statements(2)}, ["direct", "all", "scratchpad"], on_note=notes.append
+    )
     labels = [run.label for run in every.runs]
     assert labels[0] == "direct" and "cot" in labels and "scratchpad" not in labels
-    assert notes == ["skipping scratchpad on world: it applies to none of its questions (true/false statements, "
-                     "e.g. s0)"]
-    assert plan.describe() == ["plan: 1 run, 2 answers in all, into elsewhere/", "  world (2 questions): direct"]
+    assert notes == [
+        "skipping scratchpad on world: it applies to none of its questions (true/false statements, e.g. s0)"
+    ]
+    assert plan.describe() == [
+        "plan: 1 run, 2 answers in all, into elsewhere/",
+        "  world (2 questions): direct",
+    ]
     with pytest.raises(PlanError, match="no strategy asked for applies") as none:
         EvaluationPlan.build({"world": statements(2)}, ["scratchpad"], on_note=notes.append)
     assert none.value.option is None
     with pytest.raises(PlanError, match="no option 'm'") as bad:
         EvaluationPlan.build({"world": statements(2)}, ["self_consistency(m=3)"])
     assert bad.value.option == "strategies"
-    twice = EvaluationPlan.build({"world": statements(2)}, ["direct(normalization='raw')",
-                                                             'direct(normalization="raw")'])
-    with pytest.raises(PlanError, match="^two strategies would share the run folder runs/world/direct_normalization=raw$"):
+    twice = EvaluationPlan.build(
+        {"world": statements(2)}, ["direct(normalization='raw')", 'direct(normalization="raw")']
+    )
+    with pytest.raises(
+        PlanError, match="^two strategies would share the run folder runs/world/direct_normalization=raw$"
+    ):
         twice.check_folders()
 
 
@@ -87,7 +97,9 @@ def test_executing_a_plan_writes_run_folders_and_resumes(tmp_path: Path) -> None
     calls = lm.n_calls
     again = EvaluationPlan.build({"world": statements(3)}, ["direct"], out=tmp_path).execute(lm)
     assert lm.n_calls == calls  # resumed: no model call
-    assert [line.model_dump(mode="json") for line in again[0].lines] == [line.model_dump(mode="json") for line in lines]
+    assert [line.model_dump(mode="json") for line in again[0].lines] == [
+        line.model_dump(mode="json") for line in lines
+    ]
 
 
 TIMINGS = {"created_at", "finished_s", "latency_s"}
@@ -110,16 +122,37 @@ def comparable(run_dir: Path) -> Any:
 
 @pytest.mark.slow
 def test_a_plan_run_from_python_writes_what_the_command_writes(tmp_path: Path, tiny_model_dir: Path) -> None:
-    result = CliRunner().invoke(main, ["bench", "--model", str(tiny_model_dir), "--out", str(tmp_path / "cli"),
-                                       "-b", "world", "--limit", "2", "--seed", "7", "-s", "direct", "-s", SAMPLED])
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(tmp_path / "cli"),
+            "-b",
+            "world",
+            "--limit",
+            "2",
+            "--seed",
+            "7",
+            "-s",
+            "direct",
+            "-s",
+            SAMPLED,
+        ],
+    )
     assert result.exit_code == 0, result.output
-    plan = rk.EvaluationPlan.build({"world": rk.load_questions("world")}, ["direct", SAMPLED], seed=7, limit=2,
-                                   out=tmp_path / "python")
+    plan = rk.EvaluationPlan.build(
+        {"world": rk.load_questions("world")}, ["direct", SAMPLED], seed=7, limit=2, out=tmp_path / "python"
+    )
     lm = rk.load_model(str(tiny_model_dir), truncation="error")
     outcomes = plan.execute(lm, model=str(tiny_model_dir), model_options={"truncation": "error"})
     assert files_under(tmp_path / "python") == files_under(tmp_path / "cli")
     assert [outcome.run_dir.relative_to(tmp_path / "python").as_posix() for outcome in outcomes] == [
-        "world/direct", "world/self_consistency_n=2_inner=cot_shots=0_max_tokens=8"]
+        "world/direct",
+        "world/self_consistency_n=2_inner=cot_shots=0_max_tokens=8",
+    ]
     for outcome in outcomes:
         cli_dir = tmp_path / "cli" / outcome.run_dir.relative_to(tmp_path / "python")
         assert comparable(outcome.run_dir) == comparable(cli_dir)

@@ -35,9 +35,18 @@ from run_slowly import PickBest, questions  # noqa: E402
 
 
 def make_run(path: Path, strategy, qs, lm) -> None:  # type: ignore[no-untyped-def]
-    record = RunRecord(benchmark="toy", split="dev", strategy=strategy.name, strategy_config=strategy.config(),
-                       model="fake", model_fingerprint=lm.fingerprint, seed=0, limit=None, n_questions=len(qs),
-                       data_hash=data_hash(qs))
+    record = RunRecord(
+        benchmark="toy",
+        split="dev",
+        strategy=strategy.name,
+        strategy_config=strategy.config(),
+        model="fake",
+        model_fingerprint=lm.fingerprint,
+        seed=0,
+        limit=None,
+        n_questions=len(qs),
+        data_hash=data_hash(qs),
+    )
     run_benchmark(qs, strategy, lm, path, record)
 
 
@@ -54,15 +63,19 @@ def test_report_has_baselines_intervals_and_paired_rows(tmp_path: Path) -> None:
 
 
 def test_self_consistency_votes_at_k_are_scored_against_gold(tmp_path: Path) -> None:
-    qs = [Question(id=f"q{i}", text=f"Is {i} even?", gold=i % 2 == 0, metadata={"benchmark": "toy"})
-          for i in range(6)]
+    qs = [
+        Question(id=f"q{i}", text=f"Is {i} even?", gold=i % 2 == 0, metadata={"benchmark": "toy"})
+        for i in range(6)
+    ]
     lm = FakeLM(default=["Because. So the answer is yes.", "Hmm. So the answer is no."])
     make_run(tmp_path / "sc", build_strategy("self_consistency(n=4)"), qs, lm)
     [run] = load_runs([tmp_path / "sc"])
     curve = votes_at_k(run)
     assert sorted(curve) == [1, 4] and all(len(v) == 6 for v in curve.values())
     table = samples_table([run])
-    assert "| k = 1 | k = 4 |" in table and "| toy | self_consistency | 6 |" in table and "vs cot" not in table
+    assert (
+        "| k = 1 | k = 4 |" in table and "| toy | self_consistency | 6 |" in table and "vs cot" not in table
+    )
     make_run(tmp_path / "cot", build_strategy("cot"), qs, lm)
     paired = samples_table(load_runs([tmp_path / "sc", tmp_path / "cot"]))
     assert "vs cot (n=6, p=" in paired
@@ -102,16 +115,32 @@ def test_page_renders_a_maieutic_tree_in_headless_chromium(tmp_path: Path) -> No
     write_report([tmp_path / "run"], tmp_path / "out")
     url = (tmp_path / "out" / "report.html").as_uri() + "#run=0&q=s1"
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=90, check=True,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
     ).stdout
     assert '<ul class="tree">' in dom and "Fire is hot." in dom and "LM calls" in dom
 
 
 def _statements(n: int) -> list[Question]:
-    return [Question(id=f"s{i}", text=f"{i} is even.", gold=i % 2 == 0, metadata={"benchmark": "toy"})
-            for i in range(n)]
+    return [
+        Question(id=f"s{i}", text=f"{i} is even.", gold=i % 2 == 0, metadata={"benchmark": "toy"})
+        for i in range(n)
+    ]
 
 
 def _parity_scores(context: str, continuation: str) -> float:
@@ -121,7 +150,9 @@ def _parity_scores(context: str, continuation: str) -> float:
     return -0.5 if right else -2.0
 
 
-def test_signal_table_gives_the_auc_of_the_true_false_margin_and_finds_it_below_wrappers(tmp_path: Path) -> None:
+def test_signal_table_gives_the_auc_of_the_true_false_margin_and_finds_it_below_wrappers(
+    tmp_path: Path,
+) -> None:
     qs = _statements(40)
     make_run(tmp_path / "knows", build_strategy("direct"), qs, FakeLM(scores=_parity_scores))
     make_run(tmp_path / "blind", build_strategy("direct"), qs, FakeLM(scores={" True": -1.0, " False": -1.0}))
@@ -138,27 +169,56 @@ def test_signal_table_gives_the_auc_of_the_true_false_margin_and_finds_it_below_
 
 def test_signal_table_reads_a_strategys_own_true_false_scores_where_no_model_scored(tmp_path: Path) -> None:
     store = MemoryStore(tmp_path / "store")
-    store.add_many(MemoryEntry(key=fact, value=fact) for fact in ["Penguins live in Antarctica.", "Milk is white."])
-    qs = [Question(id="t", text="Penguins live in Antarctica.", gold=True, metadata={"benchmark": "toy"}),
-          Question(id="f", text="Volcanoes erupt during elections.", gold=False, metadata={"benchmark": "toy"})]
+    store.add_many(
+        MemoryEntry(key=fact, value=fact) for fact in ["Penguins live in Antarctica.", "Milk is white."]
+    )
+    qs = [
+        Question(id="t", text="Penguins live in Antarctica.", gold=True, metadata={"benchmark": "toy"}),
+        Question(id="f", text="Volcanoes erupt during elections.", gold=False, metadata={"benchmark": "toy"}),
+    ]
     make_run(tmp_path / "retrieval", Retrieval(store, threshold=0.5), qs, FakeLM())
-    assert signal_table(load_runs([tmp_path / "retrieval"])).splitlines()[2].startswith("| toy | retrieval | 2 | 1.000")
+    assert (
+        signal_table(load_runs([tmp_path / "retrieval"]))
+        .splitlines()[2]
+        .startswith("| toy | retrieval | 2 | 1.000")
+    )
 
 
 def test_pairwise_accuracy_counts_pairs_with_both_statements_right(tmp_path: Path) -> None:
-    texts = ["Ice is cold.", "Ice is hot.", "Snow is white.", "Snow is black.", "Rain is wet.", "Rain is dry."]
-    qs = [Question(id=f"s{i}", text=t, gold=i % 2 == 0, metadata={"benchmark": "toy", "style": "statement",
-                                                                  "pair_id": f"s{i ^ 1}"})
-          for i, t in enumerate(texts)]
-    make_run(tmp_path / "constant", build_strategy("direct"), qs, FakeLM(scores={" True": -0.1, " False": -3.0}))
+    texts = [
+        "Ice is cold.",
+        "Ice is hot.",
+        "Snow is white.",
+        "Snow is black.",
+        "Rain is wet.",
+        "Rain is dry.",
+    ]
+    qs = [
+        Question(
+            id=f"s{i}",
+            text=t,
+            gold=i % 2 == 0,
+            metadata={"benchmark": "toy", "style": "statement", "pair_id": f"s{i ^ 1}"},
+        )
+        for i, t in enumerate(texts)
+    ]
+    make_run(
+        tmp_path / "constant", build_strategy("direct"), qs, FakeLM(scores={" True": -0.1, " False": -3.0})
+    )
     make_run(tmp_path / "lucky", PairTruth(), qs[:5], FakeLM())  # s5 unanswered: its pair is left out
     make_run(tmp_path / "leans", build_strategy("direct(normalization='raw')"), qs, FakeLM(scores=leans_true))
     table = pairs_table(load_runs([tmp_path]))
     assert "| toy | any constant answer |  | 0.0 |" in table
     assert "| toy | direct | 3 | 0.0 [0.0, 0.0] |  | 50.0 [50.0, 50.0] |" in table  # equal margins: ties
-    assert "| toy | pair_truth | 2 | 100.0 [100.0, 100.0] | +100.0 [+100.0, +100.0] vs direct (n=2), p=0.5 |  |" in table
+    assert (
+        "| toy | pair_truth | 2 | 100.0 [100.0, 100.0] | +100.0 [+100.0, +100.0] vs direct (n=2), p=0.5 |  |"
+        in table
+    )
     # always True, but the true statement of each pair a little more so: no pair right, every pair ordered
-    assert "| toy | direct | 3 | 0.0 [0.0, 0.0] | +0.0 [+0.0, +0.0] vs direct (n=3), p=1 | 100.0 [100.0, 100.0] |" in table
+    assert (
+        "| toy | direct | 3 | 0.0 [0.0, 0.0] | +0.0 [+0.0, +0.0] vs direct (n=3), p=1 | 100.0 [100.0, 100.0] |"
+        in table
+    )
     assert pairs_table(load_runs([tmp_path / "constant"])[:0]) == ""
 
 
@@ -181,7 +241,9 @@ def test_a_results_file_that_answers_questions_twice_is_refused_naming_file_and_
     make_run(tmp_path / "run", PickBest(), questions(8), FakeLM())
     path = tmp_path / "run" / RESULTS_FILE
     path.write_bytes(path.read_bytes() * 2)  # two runs on one folder, before folders were locked
-    with pytest.raises(RunError, match=rf"{path}: questions answered more than once: q0, q1, q2, q3, q4 and 3 more"):
+    with pytest.raises(
+        RunError, match=rf"{path}: questions answered more than once: q0, q1, q2, q3, q4 and 3 more"
+    ):
         load_runs([tmp_path])
     result = CliRunner().invoke(main, ["report", str(tmp_path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and "answered more than once" in result.output
@@ -200,7 +262,9 @@ def test_failed_questions_count_wrong_and_paired_comparisons_use_only_questions_
     qs = questions(10)
     make_run(tmp_path / "runs" / "direct", build_strategy("direct"), qs, FakeLM())
     path = tmp_path / "runs" / "direct" / RESULTS_FILE
-    path.write_text("".join(path.read_text().splitlines(keepends=True)[:6]))  # a run that stopped at question 6
+    path.write_text(
+        "".join(path.read_text().splitlines(keepends=True)[:6])
+    )  # a run that stopped at question 6
     make_run(tmp_path / "runs" / "pick", PickBest(), qs, RejectsQ2())
     rows = rows_for(load_runs([tmp_path / "runs"]))
     stopped, failing = rows[-2], rows[-1]
@@ -231,12 +295,19 @@ def test_the_report_says_what_its_baselines_are(tmp_path: Path) -> None:
 
 
 def test_samples_png_is_written_only_for_runs_that_sample(tmp_path: Path) -> None:
-    qs = [Question(id=f"q{i}", text=f"Is {i} even?", gold=i % 2 == 0, metadata={"benchmark": "toy"}) for i in range(3)]
+    qs = [
+        Question(id=f"q{i}", text=f"Is {i} even?", gold=i % 2 == 0, metadata={"benchmark": "toy"})
+        for i in range(3)
+    ]
     make_run(tmp_path / "greedy", build_strategy("direct"), qs, FakeLM())
     assert "samples.png" not in [p.name for p in write_report([tmp_path / "greedy"], tmp_path / "plain")]
     assert not (tmp_path / "plain" / "samples.png").exists()
-    make_run(tmp_path / "sc", build_strategy("self_consistency(n=4)"), qs,
-             FakeLM(default=["Because. So the answer is yes.", "Hmm. So the answer is no."]))
+    make_run(
+        tmp_path / "sc",
+        build_strategy("self_consistency(n=4)"),
+        qs,
+        FakeLM(default=["Because. So the answer is yes.", "Hmm. So the answer is no."]),
+    )
     assert (tmp_path / "sampled" / "samples.png") in write_report([tmp_path / "sc"], tmp_path / "sampled")
 
 
@@ -249,7 +320,9 @@ def test_report_files_are_readable_by_group_and_others_under_umask_022(tmp_path:
         written = write_report([tmp_path / "run"], tmp_path / "out")
     finally:
         os.umask(old)
-    assert {path.name: path.stat().st_mode & 0o044 for path in written} == {path.name: 0o044 for path in written}
+    assert {path.name: path.stat().st_mode & 0o044 for path in written} == {
+        path.name: 0o044 for path in written
+    }
 
 
 VIEWER_DOM = """
@@ -271,12 +344,19 @@ process.stdout.write(elements.detail.innerHTML);
 @pytest.mark.skipif(shutil.which("node") is None, reason="no node to run the viewer's script")
 def test_the_viewer_shows_a_chain_of_thought_rationale_open(tmp_path: Path) -> None:
     qs = questions(1)
-    make_run(tmp_path / "run", build_strategy("cot"), qs, FakeLM(default="alpha is first. So the answer is (A)."))
+    make_run(
+        tmp_path / "run", build_strategy("cot"), qs, FakeLM(default="alpha is first. So the answer is (A).")
+    )
     write_report([tmp_path / "run"], tmp_path / "out")
     script = tmp_path / "viewer.js"
     script.write_text(VIEWER_DOM)
-    detail = subprocess.run(["node", str(script), str(tmp_path / "out" / "report.html"), qs[0].id],
-                            capture_output=True, text=True, timeout=60, check=True).stdout
+    detail = subprocess.run(
+        ["node", str(script), str(tmp_path / "out" / "report.html"), qs[0].id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "<h4>rationale</h4><pre>" in detail and "alpha is first." in detail
     opened = detail.split("<details>")[0]
     assert "alpha is first." in opened
@@ -287,20 +367,39 @@ class _Trees(Strategy):
 
     name = "trees"
     STATS = {  # question id -> (answer, stats)
-        "s0": (True, TreeStats(nodes_generated=6, nodes_integral=2, nodes_kept=3, root_answer=False,
-                               maxsat_answer=True)),
-        "s1": (True, TreeStats(nodes_generated=6, nodes_integral=1, nodes_kept=2, root_answer=False,
-                               maxsat_answer=True)),
-        "s2": (True, TreeStats(nodes_generated=8, nodes_integral=0, nodes_kept=0, root_answer=True,
-                               maxsat_answer=None)),
-        "s3": (False, TreeStats(nodes_generated=0, nodes_integral=0, nodes_kept=1, root_answer=False,
-                                maxsat_answer=False)),  # an integral root alone
+        "s0": (
+            True,
+            TreeStats(
+                nodes_generated=6, nodes_integral=2, nodes_kept=3, root_answer=False, maxsat_answer=True
+            ),
+        ),
+        "s1": (
+            True,
+            TreeStats(
+                nodes_generated=6, nodes_integral=1, nodes_kept=2, root_answer=False, maxsat_answer=True
+            ),
+        ),
+        "s2": (
+            True,
+            TreeStats(
+                nodes_generated=8, nodes_integral=0, nodes_kept=0, root_answer=True, maxsat_answer=None
+            ),
+        ),
+        "s3": (
+            False,
+            TreeStats(
+                nodes_generated=0, nodes_integral=0, nodes_kept=1, root_answer=False, maxsat_answer=False
+            ),
+        ),  # an integral root alone
     }
 
     async def solve(self, question: Question, lm) -> Prediction:  # type: ignore[no-untyped-def]
         answer, stats = self.STATS[question.id]
-        return Prediction(question_id=question.id, answer=answer,
-                          trace=Trace(strategy=self.name, steps={"tree_stats": stats.model_dump()}))
+        return Prediction(
+            question_id=question.id,
+            answer=answer,
+            trace=Trace(strategy=self.name, steps={"tree_stats": stats.model_dump()}),
+        )
 
 
 def test_tree_stats_table_sums_what_maieutics_trees_did(tmp_path: Path) -> None:

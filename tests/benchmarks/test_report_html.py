@@ -46,9 +46,23 @@ def test_the_viewer_shows_such_a_question_in_headless_chromium(tmp_path: Path) -
     page_for(tmp_path)
     url = (tmp_path / "out" / "report.html").as_uri() + "#run=0&q=q%3C1%3E"
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=90, check=True,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
     ).stdout
     assert "Is &lt;!--&lt;script&gt; &amp; &lt;/script&gt;" in dom and "LM calls" in dom
 
@@ -61,8 +75,12 @@ def esc(text: str) -> str:
 @pytest.mark.skipif(shutil.which("node") is None, reason="no node to run the viewer's script")
 def test_the_viewer_shows_each_members_trace_nested_and_escaped(tmp_path: Path) -> None:
     qs = [Question(id="q1", text=NASTY, gold=True, metadata={"benchmark": "toy"})]
-    make_run(tmp_path / "run", build_strategy("ensemble(members=[direct, cot(shots=1)])"), qs,
-             FakeLM(default=" So the answer is yes."))
+    make_run(
+        tmp_path / "run",
+        build_strategy("ensemble(members=[direct, cot(shots=1)])"),
+        qs,
+        FakeLM(default=" So the answer is yes."),
+    )
     write_report([tmp_path / "run"], tmp_path / "out")
     page = (tmp_path / "out" / "report.html").read_text()
     line = json.loads(page.split('type="application/json">')[1].split("</script>")[0])[0]["lines"][0]
@@ -70,10 +88,16 @@ def test_the_viewer_shows_each_members_trace_nested_and_escaped(tmp_path: Path) 
     cot_prompt = next(c["request"]["prompt"] for c in cot["calls"] if c["kind"] == "generate")
     script = tmp_path / "viewer.js"
     script.write_text(VIEWER_DOM)
-    detail = subprocess.run(["node", str(script), str(tmp_path / "out" / "report.html"), "q1"],
-                            capture_output=True, text=True, timeout=60, check=True).stdout
+    detail = subprocess.run(
+        ["node", str(script), str(tmp_path / "out" / "report.html"), "q1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     members = detail.split('<details class="child">')
-    assert len(members) == 3 and "member 1: <b>direct</b>" in members[1] and "member 2: <b>cot</b>" in members[2]
+    assert (
+        len(members) == 3 and "member 1: <b>direct</b>" in members[1] and "member 2: <b>cot</b>" in members[2]
+    )
     assert esc(json.dumps(cot_prompt, ensure_ascii=False)) in members[2] and NASTY not in detail
     assert esc(json.dumps(direct["calls"][0]["request"]["context"], ensure_ascii=False)) in members[1]
-

@@ -46,9 +46,18 @@ def old_line(question_id: str, gold: bool, trace: str) -> str:
 
 def write_run(folder: Path, strategy: str, lines: list[str]) -> None:
     folder.mkdir(parents=True)
-    record = RunRecord(benchmark="toy", split="dev", strategy=strategy, strategy_config={"name": strategy},
-                       model="fake", model_fingerprint="fake", seed=0, limit=None, n_questions=len(lines),
-                       data_hash="0")
+    record = RunRecord(
+        benchmark="toy",
+        split="dev",
+        strategy=strategy,
+        strategy_config={"name": strategy},
+        model="fake",
+        model_fingerprint="fake",
+        seed=0,
+        limit=None,
+        n_questions=len(lines),
+        data_hash="0",
+    )
     (folder / RUN_FILE).write_text(record.model_dump_json())
     (folder / RESULTS_FILE).write_text("".join(line + "\n" for line in lines))
 
@@ -58,20 +67,32 @@ def test_old_self_consistency_lines_give_the_votes_at_each_k(tmp_path: Path) -> 
     [run] = load_runs([tmp_path / "sc"])
     assert votes_at_k(run) == {1: {"s1": True}, 2: {"s1": False}}
     steps = run.lines[0].prediction.trace.steps_as(SampledSteps)
-    assert steps is not None and steps.votes_at_k[1] == VoteAtK(k=2, majority=False, weighted=False, abstained=0)
+    assert steps is not None and steps.votes_at_k[1] == VoteAtK(
+        k=2, majority=False, weighted=False, abstained=0
+    )
 
 
 def test_old_direct_lines_give_the_margin_also_inside_a_wrapper(tmp_path: Path) -> None:
-    wrapped = (f'{{"strategy":"memory","calls":[],"steps":{{"prompt_text":"Fire is hot."}},"notes":[],'
-               f'"children":[{OLD_DIRECT_TRACE}]}}')
-    write_run(tmp_path / "direct", "direct", [old_line("a", True, OLD_DIRECT_TRACE), old_line("b", False, wrapped)])
+    wrapped = (
+        f'{{"strategy":"memory","calls":[],"steps":{{"prompt_text":"Fire is hot."}},"notes":[],'
+        f'"children":[{OLD_DIRECT_TRACE}]}}'
+    )
+    write_run(
+        tmp_path / "direct", "direct", [old_line("a", True, OLD_DIRECT_TRACE), old_line("b", False, wrapped)]
+    )
     [run] = load_runs([tmp_path / "direct"])
     assert [true_false_margin(line.prediction.trace) for line in run.lines] == [0.25, 0.25]  # under "char"
     assert "| toy | direct | 2 | 0.500 " in signal_table([run])
 
 
 def test_steps_that_do_not_fit_a_view_read_as_none() -> None:
-    assert Trace(steps={"scores": {"True": 0.1, "False": 0.2}}).steps_as(ScoredSteps) is None  # not per normalisation
+    assert (
+        Trace(steps={"scores": {"True": 0.1, "False": 0.2}}).steps_as(ScoredSteps) is None
+    )  # not per normalisation
     assert Trace(steps={"votes_at_k": [{"k": "many"}]}).steps_as(SampledSteps) is None
     scored = Trace(steps={"scores": {"raw": {"True": -1, "False": -2}}}).steps_as(ScoredSteps)
-    assert scored is not None and scored.normalization == "raw" and scored.scores["raw"]["True"] == pytest.approx(-1.0)
+    assert (
+        scored is not None
+        and scored.normalization == "raw"
+        and scored.scores["raw"]["True"] == pytest.approx(-1.0)
+    )

@@ -31,9 +31,18 @@ SCRIPT = Path(__file__).parent / "run_slowly.py"
 
 
 def record_for(qs, lm, **changes) -> RunRecord:  # type: ignore[no-untyped-def]
-    fields = dict(benchmark="toy", split="dev", strategy="pick_best", strategy_config={"name": "pick_best"},
-                  model="fake", model_fingerprint=lm.fingerprint, seed=0, limit=None, n_questions=len(qs),
-                  data_hash=data_hash(qs))
+    fields = dict(
+        benchmark="toy",
+        split="dev",
+        strategy="pick_best",
+        strategy_config={"name": "pick_best"},
+        model="fake",
+        model_fingerprint=lm.fingerprint,
+        seed=0,
+        limit=None,
+        n_questions=len(qs),
+        data_hash=data_hash(qs),
+    )
     return RunRecord(**{**fields, **changes})
 
 
@@ -56,7 +65,8 @@ def test_run_writes_one_line_per_question_and_records_the_run(tmp_path: Path) ->
     assert record.model_fingerprint == lm.fingerprint and record.package_version
     assert all(line.lm_calls == 3 and line.tokens == 3 for line in stored)  # one call per option
     assert sum(line.correct for line in stored) == sum(
-        p.answer == q.gold for p, q in zip((line.prediction for line in stored), qs, strict=True))
+        p.answer == q.gold for p, q in zip((line.prediction for line in stored), qs, strict=True)
+    )
     assert lm.loglikelihood_batches == [36]  # all questions in one batch
 
 
@@ -159,8 +169,9 @@ def test_a_question_that_cannot_be_run_is_recorded_as_its_error_and_the_run_goes
     assert sorted(failed) == ["q2", "q4"] and [line.index for line in lines] == list(range(8))
     assert "ContextWindowError: the prompt is 900 tokens" in failed["q2"].error
     assert "non-finite score {'alpha': nan}" in failed["q4"].error
-    assert all(not line.correct and not line.abstained and line.prediction.answer is None
-               for line in failed.values())
+    assert all(
+        not line.correct and not line.abstained and line.prediction.answer is None for line in failed.values()
+    )
 
 
 def test_a_rerun_tries_the_failed_questions_again_and_keeps_one_line_each(tmp_path: Path) -> None:
@@ -170,16 +181,26 @@ def test_a_rerun_tries_the_failed_questions_again_and_keeps_one_line_each(tmp_pa
     fixed = TooLongFor("Question 5?")  # e.g. rerun with a larger window
     resumed: list[int] = []
     new: list[int] = []
-    run_benchmark(qs, PickBest(), fixed, tmp_path, record_for(qs, lm),
-                  on_resume=lambda lines: resumed.extend(line.index for line in lines),
-                  on_result=lambda line: new.append(line.index))
+    run_benchmark(
+        qs,
+        PickBest(),
+        fixed,
+        tmp_path,
+        record_for(qs, lm),
+        on_resume=lambda lines: resumed.extend(line.index for line in lines),
+        on_result=lambda line: new.append(line.index),
+    )
     assert resumed == [0, 1, 3, 4] and sorted(new) == [2, 5]
     stored = load_run(tmp_path)[1]
     assert sorted(line.index for line in stored) == list(range(6))
     assert [line.question_id for line in stored if line.error is not None] == ["q5"]
     assert comparable([line for line in stored if line.index == 2]) == comparable(
-        [line for line in run_benchmark(qs, PickBest(), FakeLM(), tmp_path / "clean", record_for(qs, lm))
-         if line.index == 2])
+        [
+            line
+            for line in run_benchmark(qs, PickBest(), FakeLM(), tmp_path / "clean", record_for(qs, lm))
+            if line.index == 2
+        ]
+    )
 
 
 def test_fail_fast_stops_at_the_first_question_that_cannot_be_run(tmp_path: Path) -> None:
@@ -209,7 +230,9 @@ def test_a_complete_last_line_without_its_newline_is_repaired_on_resume(tmp_path
     run_benchmark(qs, PickBest(), lm, tmp_path, record_for(qs, lm))
     stored = load_run(tmp_path)[1]
     assert [line.index for line in stored] == list(range(8))
-    assert comparable(stored) == comparable(run_benchmark(qs, PickBest(), FakeLM(), tmp_path / "b", record_for(qs, lm)))
+    assert comparable(stored) == comparable(
+        run_benchmark(qs, PickBest(), FakeLM(), tmp_path / "b", record_for(qs, lm))
+    )
 
 
 def test_answers_written_twice_are_kept_once_on_resume(tmp_path: Path) -> None:

@@ -53,7 +53,9 @@ def test_a_fresh_draw_holds_no_question_of_the_trained_suite() -> None:
     assert all(q.id.endswith("-seed7") and q.metadata["suite_seed"] == 7 for q in fresh)
     assert {q.id for q in fresh}.isdisjoint(q.id for q in trained.splits["test_long"])
     assert fresh == fresh_split(suite, "test_long", seed=7)
-    assert len(fresh_split(suite, "test", seed=7)) < len(suite.generate(7).splits["test"])  # short ones were seen
+    assert len(fresh_split(suite, "test", seed=7)) < len(
+        suite.generate(7).splits["test"]
+    )  # short ones were seen
 
 
 @pytest.mark.parametrize(
@@ -65,7 +67,9 @@ def test_a_fresh_draw_holds_no_question_of_the_trained_suite() -> None:
         ("arithmetic", "dev", 1, "no test split 'dev'; it has test, test_long"),
     ],
 )
-def test_a_fresh_draw_refuses_what_would_not_be_held_out(name: str, split: str, seed: int, message: str) -> None:
+def test_a_fresh_draw_refuses_what_would_not_be_held_out(
+    name: str, split: str, seed: int, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         fresh_split(suites()[name], split, seed)
 
@@ -132,7 +136,9 @@ def test_world_belief_drills_are_labelled_by_the_documents_and_never_combine_a_t
     combined = 0
     for q in drills:
         sentences = [s + "." for s in q.text.rstrip(".").split(". ")]
-        assert q.split == "train" and q.gold == all(_world_sentence_holds(s, documents) for s in sentences), q.text
+        assert q.split == "train" and q.gold == all(_world_sentence_holds(s, documents) for s in sentences), (
+            q.text
+        )
         if len(sentences) == 2:
             combined += 1
             assert sentences[0].split()[0] not in test_entities, q.text
@@ -166,7 +172,8 @@ def test_arithmetic_gold_is_the_true_result() -> None:
         a, b = q.metadata["operands"]
         assert int(q.gold) == (a + b if q.metadata["op"] == "add" else a * b)
     assert min(len(str(q.metadata["operands"][0])) for q in splits["test_long"]) > max(
-        len(str(q.metadata["operands"][0])) for q in splits["train"])
+        len(str(q.metadata["operands"][0])) for q in splits["train"]
+    )
 
 
 def test_write_creates_one_file_per_split(tmp_path: Path) -> None:

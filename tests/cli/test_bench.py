@@ -72,8 +72,20 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[CountingLM]:
 
 
 def test_bundled_benchmark_with_several_strategies(tmp_path: Path, tiny_model_dir: Path) -> None:
-    result = ok(bench(tmp_path, tiny_model_dir, "-b", "csqa", "--limit", "3", "-s", "direct",
-                      "-s", "direct(normalization='token')"))
+    result = ok(
+        bench(
+            tmp_path,
+            tiny_model_dir,
+            "-b",
+            "csqa",
+            "--limit",
+            "3",
+            "-s",
+            "direct",
+            "-s",
+            "direct(normalization='token')",
+        )
+    )
     gold = load_questions("csqa")[:3]
     for folder, normalization in (("direct", "char"), ("direct_normalization=token", "token")):
         record, lines = load_run(tmp_path / "csqa" / folder)
@@ -81,34 +93,74 @@ def test_bundled_benchmark_with_several_strategies(tmp_path: Path, tiny_model_di
         assert record.model_fingerprint.startswith("gpt-") and record.limit == 3
         assert [line.question_id for line in lines] == [q.id for q in gold]
         assert all(line.lm_calls > 0 and line.tokens > 0 for line in lines)
-        assert [line.correct for line in lines] == [line.prediction.answer == q.gold for line, q in
-                                                    zip(lines, gold, strict=True)]
+        assert [line.correct for line in lines] == [
+            line.prediction.answer == q.gold for line, q in zip(lines, gold, strict=True)
+        ]
     assert "reasonkit bench" in result.output and "direct(normalization='token')" in result.output
 
 
-def test_strategy_config_toml_and_the_seed_reach_nested_strategies(tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_strategy_config_toml_and_the_seed_reach_nested_strategies(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
     config = tmp_path / "strategies.toml"
     config.write_text(
         '[[strategy]]\nname = "direct"\nnormalization = "raw"\n\n'
         '[[strategy]]\nname = "self_consistency"\nn = 2\ninner = "cot(shots=0, max_tokens=8)"\n'
     )
-    ok(bench(tmp_path / "runs", tiny_model_dir, "-b", "world", "--limit", "2", "--strategy-config", str(config),
-             "--seed", "7"))
+    ok(
+        bench(
+            tmp_path / "runs",
+            tiny_model_dir,
+            "-b",
+            "world",
+            "--limit",
+            "2",
+            "--strategy-config",
+            str(config),
+            "--seed",
+            "7",
+        )
+    )
     raw, _ = load_run(tmp_path / "runs" / "world" / "direct_normalization=raw")
     assert raw.strategy_config["normalization"] == "raw"
-    voted, lines = load_run(tmp_path / "runs" / "world" / "self_consistency_n=2_inner=cot_shots=0_max_tokens=8")
+    voted, lines = load_run(
+        tmp_path / "runs" / "world" / "self_consistency_n=2_inner=cot_shots=0_max_tokens=8"
+    )
     assert voted.seed == 7 and voted.strategy_config["seed"] == 7
     assert voted.strategy_config["inner"]["seed"] == 7 and voted.strategy_config["inner"]["max_tokens"] == 8
     assert len(lines) == 2
 
 
 def test_user_jsonl_with_a_field_mapping(tmp_path: Path, tiny_model_dir: Path) -> None:
-    rows = [{"uid": f"u{i}", "stem": f"Which word is number {i}?", "choices": [{"text": "one"}, {"text": "two"}],
-             "label": "AB"[i % 2]} for i in range(3)]
+    rows = [
+        {
+            "uid": f"u{i}",
+            "stem": f"Which word is number {i}?",
+            "choices": [{"text": "one"}, {"text": "two"}],
+            "label": "AB"[i % 2],
+        }
+        for i in range(3)
+    ]
     path = tmp_path / "mine.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    ok(bench(tmp_path / "runs", tiny_model_dir, "--jsonl", str(path), "-s", "direct", "--field", "question=stem",
-             "--field", "options=choices", "--field", "answer=label", "--field", "id=uid"))
+    ok(
+        bench(
+            tmp_path / "runs",
+            tiny_model_dir,
+            "--jsonl",
+            str(path),
+            "-s",
+            "direct",
+            "--field",
+            "question=stem",
+            "--field",
+            "options=choices",
+            "--field",
+            "answer=label",
+            "--field",
+            "id=uid",
+        )
+    )
     record, lines = load_run(tmp_path / "runs" / "mine" / "direct")
     assert record.benchmark == "mine"
     assert [(line.question_id, line.gold) for line in lines] == [("u0", 0), ("u1", 1), ("u2", 0)]
@@ -119,40 +171,94 @@ def test_user_jsonl_winogrande_fill_blank_end_to_end(tmp_path: Path, tiny_model_
     """WinoGrande's layout: options from two fields, 1-based answers read from the file and said, partial
     scoring by direct; maieutic (true/false only) is skipped by name."""
     rows = [
-        {"qID": "w1", "sentence": "The cup is on the table because the _ is flat.", "option1": "cup",
-         "option2": "table", "answer": "2"},
-        {"qID": "w2", "sentence": "The dog chased the cat because the _ was hungry.", "option1": "dog",
-         "option2": "cat", "answer": "1"},
-        {"qID": "w3", "sentence": "The dog chased the cat because the _ was scared.", "option1": "dog",
-         "option2": "dog", "answer": "1"},
+        {
+            "qID": "w1",
+            "sentence": "The cup is on the table because the _ is flat.",
+            "option1": "cup",
+            "option2": "table",
+            "answer": "2",
+        },
+        {
+            "qID": "w2",
+            "sentence": "The dog chased the cat because the _ was hungry.",
+            "option1": "dog",
+            "option2": "cat",
+            "answer": "1",
+        },
+        {
+            "qID": "w3",
+            "sentence": "The dog chased the cat because the _ was scared.",
+            "option1": "dog",
+            "option2": "dog",
+            "answer": "1",
+        },
     ]
     path = tmp_path / "wino.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    result = ok(bench(tmp_path / "runs", tiny_model_dir, "--jsonl", str(path), "-s", "direct", "-s", "maieutic",
-                      "--field", "question=sentence", "--field", "options=option1,option2", "--field", "id=qID",
-                      "--field", "kind=fill_blank"))
+    result = ok(
+        bench(
+            tmp_path / "runs",
+            tiny_model_dir,
+            "--jsonl",
+            str(path),
+            "-s",
+            "direct",
+            "-s",
+            "maieutic",
+            "--field",
+            "question=sentence",
+            "--field",
+            "options=option1,option2",
+            "--field",
+            "id=qID",
+            "--field",
+            "kind=fill_blank",
+        )
+    )
     output = " ".join(result.output.split())
     assert "numeric answers read as 1-based" in output
     assert "1 row(s) repeat an option: the copies were merged" in output
     assert "1 of them had a single option left and were skipped" in output
-    assert "skipping maieutic on wino: it applies to none of its questions (fill-in-the-blank, e.g. w1)" in output
+    assert (
+        "skipping maieutic on wino: it applies to none of its questions (fill-in-the-blank, e.g. w1)"
+        in output
+    )
     _, lines = load_run(tmp_path / "runs" / "wino" / "direct")
     assert [(line.question_id, line.gold) for line in lines] == [("w1", 1), ("w2", 0)]
     steps = lines[0].prediction.trace.steps
-    assert steps["contexts"] == ["The cup is on the table because the cup", "The cup is on the table because the table"]
+    assert steps["contexts"] == [
+        "The cup is on the table because the cup",
+        "The cup is on the table because the table",
+    ]
     assert steps["continuation"] == " is flat."
 
 
 def test_jsonl_field_names_that_are_not_there_list_the_files_fields(tmp_path: Path) -> None:
     """Issue 29: `--jsonl` alone said only "missing field 'answer'"; item 6: a --field naming a missing key."""
     path = tmp_path / "piqa.jsonl"
-    path.write_text(json.dumps({"goal": "To dry hair", "sol1": "a towel", "sol2": "water", "label": 0}) + "\n")
+    path.write_text(
+        json.dumps({"goal": "To dry hair", "sol1": "a towel", "sol2": "water", "label": 0}) + "\n"
+    )
     alone = bench(tmp_path / "runs", tmp_path / "no-model", "--jsonl", str(path), "-s", "direct")
     assert alone.exit_code == 2
-    assert ("missing field 'question', 'answer'; this row has the fields goal, sol1, sol2, label: map yours with "
-            "--field question=FIELD --field answer=FIELD") in " ".join(alone.output.split())
-    wrong = bench(tmp_path / "runs", tmp_path / "no-model", "--jsonl", str(path), "-s", "direct",
-                  "--field", "question=goal", "--field", "options=sol1,sol3", "--field", "answer=label")
+    assert (
+        "missing field 'question', 'answer'; this row has the fields goal, sol1, sol2, label: map yours with "
+        "--field question=FIELD --field answer=FIELD"
+    ) in " ".join(alone.output.split())
+    wrong = bench(
+        tmp_path / "runs",
+        tmp_path / "no-model",
+        "--jsonl",
+        str(path),
+        "-s",
+        "direct",
+        "--field",
+        "question=goal",
+        "--field",
+        "options=sol1,sol3",
+        "--field",
+        "answer=label",
+    )
     assert wrong.exit_code == 2 and f"{path}:1: missing field 'sol3'" in wrong.output.replace("\n", "")
     assert wrong.exception is None or isinstance(wrong.exception, SystemExit)
     base = bench(tmp_path / "runs", tmp_path / "no-model", "-b", "csqa", "--answer-base", "1")
@@ -168,12 +274,27 @@ def test_a_synthetic_suite(tmp_path: Path, tiny_model_dir: Path) -> None:
 
 
 def test_a_fresh_draw_of_a_suite_and_where_it_does_not_apply(tmp_path: Path, tiny_model_dir: Path) -> None:
-    ok(bench(tmp_path, tiny_model_dir, "-b", "arithmetic", "--suite-seed", "3", "--limit", "3", "-s", "scratchpad"))
+    ok(
+        bench(
+            tmp_path,
+            tiny_model_dir,
+            "-b",
+            "arithmetic",
+            "--suite-seed",
+            "3",
+            "--limit",
+            "3",
+            "-s",
+            "scratchpad",
+        )
+    )
     record, lines = load_run(tmp_path / "arithmetic" / "scratchpad")
     assert record.split == "test" and len(lines) == 3
     assert all(line.question_id.endswith("-seed3") for line in lines)
     result = bench(tmp_path, tiny_model_dir, "-b", "csqa", "--suite-seed", "3", "-s", "direct")
-    assert result.exit_code == 2 and "--suite-seed" in result.output and "not a synthetic suite" in result.output
+    assert (
+        result.exit_code == 2 and "--suite-seed" in result.output and "not a synthetic suite" in result.output
+    )
     result = bench(tmp_path, tiny_model_dir, "--jsonl", str(tmp_path / "mine.jsonl"), "--suite-seed", "3")
     assert result.exit_code == 2 and "a --jsonl file has no seed" in result.output
 
@@ -181,8 +302,13 @@ def test_a_fresh_draw_of_a_suite_and_where_it_does_not_apply(tmp_path: Path, tin
 def test_a_strategy_that_applies_to_no_question_is_skipped_by_name_not_scored_zero(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    result = ok(bench(tmp_path, tiny_model_dir, "-b", "csqa", "--limit", "2", "-s", "scratchpad", "-s", "direct"))
-    assert "skipping scratchpad on csqa: it applies to none of its questions (multiple choice, e.g." in result.output
+    result = ok(
+        bench(tmp_path, tiny_model_dir, "-b", "csqa", "--limit", "2", "-s", "scratchpad", "-s", "direct")
+    )
+    assert (
+        "skipping scratchpad on csqa: it applies to none of its questions (multiple choice, e.g."
+        in result.output
+    )
     assert not (tmp_path / "csqa" / "scratchpad").exists() and (tmp_path / "csqa" / "direct").exists()
     alone = bench(tmp_path, tiny_model_dir, "-b", "world", "--limit", "2", "-s", "scratchpad")
     assert alone.exit_code == 2 and "true/false statements" in alone.output
@@ -238,8 +364,9 @@ def test_a_malformed_jsonl_line_fails_with_file_line_and_field_before_any_model_
     path = tmp_path / "mine.jsonl"
     good = {"question": "Is it?", "options": ["yes", "no"], "answer": 0}
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "answer": 7}) + "\n")
-    result = bench(tmp_path / "runs", tiny_model_dir, "--jsonl", str(path), "--field", "options=options",
-                   "-s", "direct")
+    result = bench(
+        tmp_path / "runs", tiny_model_dir, "--jsonl", str(path), "--field", "options=options", "-s", "direct"
+    )
     assert result.exit_code == 2
     assert f"{path}:2" in result.output.replace("\n", "") and "'answer'" in result.output
     assert counted == [] and not (tmp_path / "runs").exists()
@@ -253,8 +380,20 @@ def test_a_model_path_that_does_not_exist(tmp_path: Path) -> None:
 
 
 def test_memory_gets_the_corrections_feedback_first(tmp_path: Path, tiny_model_dir: Path) -> None:
-    ok(bench(tmp_path, tiny_model_dir, "-b", "corrections", "--limit", "3", "-s", "memory(inner=direct)",
-             "-s", "direct"))
+    ok(
+        bench(
+            tmp_path,
+            tiny_model_dir,
+            "-b",
+            "corrections",
+            "--limit",
+            "3",
+            "-s",
+            "memory(inner=direct)",
+            "-s",
+            "direct",
+        )
+    )
     plain, _ = load_run(tmp_path / "corrections" / "direct")
     assert plain.preparation == {}
     record, lines = load_run(tmp_path / "corrections" / "memory_inner=direct")
@@ -281,8 +420,19 @@ def test_torchrun_shards_the_questions_and_merges_them_as_one_process_would(
     args = ["bench", "--model", str(tiny_model_dir), "-b", "csqa", "--limit", "5", "-s", "direct"]
     ok(CliRunner().invoke(main, [*args, "--out", str(tmp_path / "single")]))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "reasonkit", *args, "--out", str(tmp_path / "sharded")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "reasonkit",
+        *args,
+        "--out",
+        str(tmp_path / "sharded"),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = tmp_path / "sharded" / "csqa" / "direct"
@@ -329,8 +479,12 @@ def long_question_file(tmp_path: Path) -> Path:
     """Three questions; the second longer than the tiny model's window of 128 tokens."""
     texts = ["Is ice cold?", "Is fire hot? " * 200, "Is snow white?"]
     path = tmp_path / "mixed.jsonl"
-    path.write_text("".join(json.dumps({"id": f"m{i}", "question": text, "options": ["yes", "no"], "answer": 0})
-                            + "\n" for i, text in enumerate(texts)))
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"m{i}", "question": text, "options": ["yes", "no"], "answer": 0}) + "\n"
+            for i, text in enumerate(texts)
+        )
+    )
     return path
 
 
@@ -338,15 +492,31 @@ def test_a_question_over_the_window_is_recorded_as_its_error_and_the_run_goes_on
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     path = long_question_file(tmp_path)
-    result = bench(tmp_path / "runs", tiny_model_dir, "--jsonl", str(path), "--field", "id=id", "-s", "direct")
+    result = bench(
+        tmp_path / "runs", tiny_model_dir, "--jsonl", str(path), "--field", "id=id", "-s", "direct"
+    )
     assert result.exit_code == 1
     assert "1 question could not be run and count as wrong" in result.output
     assert "question 'm1': strategy 'direct' failed: ContextWindowError" in result.output
     lines = load_run(tmp_path / "runs" / "mixed" / "direct")[1]
-    assert [(line.question_id, line.error is None) for line in lines] == [("m0", True), ("m1", False),
-                                                                           ("m2", True)]
-    stopped = bench(tmp_path / "fast", tiny_model_dir, "--jsonl", str(path), "--field", "id=id", "-s", "direct",
-                    "--fail-fast", "--concurrency", "1")
+    assert [(line.question_id, line.error is None) for line in lines] == [
+        ("m0", True),
+        ("m1", False),
+        ("m2", True),
+    ]
+    stopped = bench(
+        tmp_path / "fast",
+        tiny_model_dir,
+        "--jsonl",
+        str(path),
+        "--field",
+        "id=id",
+        "-s",
+        "direct",
+        "--fail-fast",
+        "--concurrency",
+        "1",
+    )
     assert stopped.exit_code == 1 and "rerun with --truncation left" in stopped.output
     assert [line.question_id for line in load_run(tmp_path / "fast" / "mixed" / "direct")[1]] == ["m0", "m1"]
 
@@ -361,7 +531,9 @@ HOLD = textwrap.dedent("""
 """)
 
 
-def test_a_second_bench_on_a_folder_in_use_stops_and_names_the_process(tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_a_second_bench_on_a_folder_in_use_stops_and_names_the_process(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
     folder = tmp_path / "runs" / "world" / "direct"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
@@ -385,9 +557,21 @@ def test_the_progress_rate_counts_only_questions_answered_by_this_process() -> N
     progress = Progress(get_time=lambda: now[0], disable=True)
     bar = RunProgress(progress, "toy", total=1010)
     question = Question(id="r", text="Which?", options=("a", "b"), gold=0)
-    resumed = [ResultLine(index=i, question_id=f"r{i}", question=question, gold=0, correct=i < 500, abstained=False,
-                          lm_calls=1, tokens=1, finished_s=0.5, prediction=Prediction(question_id=f"r{i}", answer=0))
-               for i in range(1000)]
+    resumed = [
+        ResultLine(
+            index=i,
+            question_id=f"r{i}",
+            question=question,
+            gold=0,
+            correct=i < 500,
+            abstained=False,
+            lm_calls=1,
+            tokens=1,
+            finished_s=0.5,
+            prediction=Prediction(question_id=f"r{i}", answer=0),
+        )
+        for i in range(1000)
+    ]
     bar.resumed(resumed)
     for second in range(1, 5):  # this process answers one question a second
         now[0] = float(second)
@@ -408,8 +592,18 @@ def test_a_batch_of_answers_arriving_together_does_not_read_as_thousands_a_secon
     bar = RunProgress(progress, "toy", total=128)
     bar.resumed([])
     question = Question(id="q", text="Which?", options=("a", "b"), gold=0)
-    line = ResultLine(index=0, question_id="q", question=question, gold=0, correct=True, abstained=False, lm_calls=1,
-                      tokens=1, finished_s=0.5, prediction=Prediction(question_id="q", answer=0))
+    line = ResultLine(
+        index=0,
+        question_id="q",
+        question=question,
+        gold=0,
+        correct=True,
+        abstained=False,
+        lm_calls=1,
+        tokens=1,
+        finished_s=0.5,
+        prediction=Prediction(question_id="q", answer=0),
+    )
     for batch in range(2):  # 64 questions scored in one batch every 32 seconds
         now[0] = 32.0 * (batch + 1)
         for _ in range(64):
@@ -420,7 +614,10 @@ def test_a_batch_of_answers_arriving_together_does_not_read_as_thousands_a_secon
 
 def test_a_bare_bench_runs_direct_only_and_says_what_it_will_do(tmp_path: Path, tiny_model_dir: Path) -> None:
     result = ok(bench(tmp_path, tiny_model_dir, "--limit", "3"))
-    assert "no --strategy given: running direct" in result.output and "-s all runs every strategy" in result.output
+    assert (
+        "no --strategy given: running direct" in result.output
+        and "-s all runs every strategy" in result.output
+    )
     assert f"plan: 1 run, 3 answers in all, into {tmp_path}/" in result.output
     assert "  csqa (3 questions): direct" in result.output
     assert sorted(p.name for p in (tmp_path / "csqa").iterdir()) == ["direct"]
@@ -431,11 +628,26 @@ def test_strategy_all_runs_every_strategy_that_applies(tmp_path: Path, tiny_mode
 
     every = [source.spec for source in default_strategies(load_questions("world")[:2])]
     assert "direct" in every and "cot" in every and "scratchpad" not in every
-    result = bench(tmp_path, tiny_model_dir, "-b", "world", "--limit", "1", "-s", "direct", "-s", "all",
-                   "--model", "/no/such/model")
+    result = bench(
+        tmp_path,
+        tiny_model_dir,
+        "-b",
+        "world",
+        "--limit",
+        "1",
+        "-s",
+        "direct",
+        "-s",
+        "all",
+        "--model",
+        "/no/such/model",
+    )
     assert result.exit_code == 2 and "no such folder" in result.output  # planned, then stopped at the model
     assert f"plan: {len(every)} runs, {len(every)} answers in all" in result.output
-    assert f"  world (1 questions): {', '.join(['direct', *(s for s in every if s != 'direct')])}" in result.output
+    assert (
+        f"  world (1 questions): {', '.join(['direct', *(s for s in every if s != 'direct')])}"
+        in result.output
+    )
 
 
 def test_the_summary_table_keeps_every_header_whole_in_80_columns() -> None:
@@ -445,14 +657,33 @@ def test_the_summary_table_keeps_every_header_whole_in_80_columns() -> None:
 
     from reasonkit.commands.bench import summary_table
 
-    rows = [{"benchmark": "arc_challenge", "strategy": "self_consistency(inner=cot, n=40)", "n": 1221,
-             "accuracy": "100.0 [100.0, 100.0]", "abstained": 1221, "errors": 0, "calls": "41.0", "tokens": "12345",
-             "qps": "15.78"}]
+    rows = [
+        {
+            "benchmark": "arc_challenge",
+            "strategy": "self_consistency(inner=cot, n=40)",
+            "n": 1221,
+            "accuracy": "100.0 [100.0, 100.0]",
+            "abstained": 1221,
+            "errors": 0,
+            "calls": "41.0",
+            "tokens": "12345",
+            "qps": "15.78",
+        }
+    ]
     out = Console(file=StringIO(), width=80)
     out.print(summary_table(rows))
     text = out.file.getvalue()
     assert "…" not in text and max(len(line.rstrip()) for line in text.splitlines()) <= 80
-    for header in ("benchmark", "strategy", "accuracy %", "[95% CI]", "abstained", "calls/q", "tokens/q", "q/s"):
+    for header in (
+        "benchmark",
+        "strategy",
+        "accuracy %",
+        "[95% CI]",
+        "abstained",
+        "calls/q",
+        "tokens/q",
+        "q/s",
+    ):
         assert header in text
     assert "100.0 [100.0, 100.0]" in text and "15.78" in text
 

@@ -80,14 +80,30 @@ def test_leak_check_drops_rows_holding_a_dev_question_and_names_them(tmp_path: P
     (data / "dev.jsonl").write_text(json.dumps({"id": "d1", "q": {"stem": DEV_QUESTION}}) + "\n")
     recipe = tmp_path / "unit.toml"
     recipe.write_text(LEAK_RECIPE)
-    rows = write_rows(tmp_path / "explained.jsonl.gz", [
-        {"question": "Why do birds fly south?", "why": "Winter is cold."},
-        {"question": DEV_QUESTION.lower(), "why": "Foxes cache food."},  # the same question, other case
-        {"question": "A fox?", "why": f"Asked once: {DEV_QUESTION}"},  # inside the value
-    ])
+    rows = write_rows(
+        tmp_path / "explained.jsonl.gz",
+        [
+            {"question": "Why do birds fly south?", "why": "Winter is cold."},
+            {"question": DEV_QUESTION.lower(), "why": "Foxes cache food."},  # the same question, other case
+            {"question": "A fox?", "why": f"Asked once: {DEV_QUESTION}"},  # inside the value
+        ],
+    )
     store = tmp_path / "store"
-    args = ["memory", "--store", str(store), "--jsonl", str(rows), "--key", "question", "--value", "why",
-            "--leak-check", str(recipe), "--data-dir", str(data)]
+    args = [
+        "memory",
+        "--store",
+        str(store),
+        "--jsonl",
+        str(rows),
+        "--key",
+        "question",
+        "--value",
+        "why",
+        "--leak-check",
+        str(recipe),
+        "--data-dir",
+        str(data),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"dropped {rows}:2: dev.jsonl question d1 (the same question)" in result.output

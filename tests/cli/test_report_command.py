@@ -11,8 +11,24 @@ from reasonkit.cli import main
 
 def test_report_on_bench_runs_compares_the_strategies(tmp_path: Path, tiny_model_dir: Path) -> None:
     runner = CliRunner()
-    bench = runner.invoke(main, ["bench", "--model", str(tiny_model_dir), "--out", str(tmp_path / "runs"), "-b",
-                                 "world", "--limit", "4", "-s", "direct", "-s", "direct(normalization='raw')"])
+    bench = runner.invoke(
+        main,
+        [
+            "bench",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(tmp_path / "runs"),
+            "-b",
+            "world",
+            "--limit",
+            "4",
+            "-s",
+            "direct",
+            "-s",
+            "direct(normalization='raw')",
+        ],
+    )
     assert bench.exit_code == 0, bench.output
     result = runner.invoke(main, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output

@@ -43,7 +43,9 @@ def completions_app(engine: Engine, model_id: str, behaviour: Behaviour) -> Fast
     tokenizer = engine.tokenizer
 
     def authorised(request: Request) -> bool:
-        return behaviour.api_key is None or request.headers.get("authorization") == f"Bearer {behaviour.api_key}"
+        return (
+            behaviour.api_key is None or request.headers.get("authorization") == f"Bearer {behaviour.api_key}"
+        )
 
     @app.get("/v1/models")
     def models(request: Request) -> Any:
@@ -62,7 +64,9 @@ def completions_app(engine: Engine, model_id: str, behaviour: Behaviour) -> Fast
         logprobs = logits.log_softmax(-1)
         offsets = [len(tokenizer.decode(ids[:i])) for i in range(len(ids))]
         tokens = [tokenizer.decode(ids[: i + 1])[offsets[i] :] for i in range(len(ids))]
-        token_logprobs: list[float | None] = [None] + [float(logprobs[i - 1, ids[i]]) for i in range(1, len(ids))]
+        token_logprobs: list[float | None] = [None] + [
+            float(logprobs[i - 1, ids[i]]) for i in range(1, len(ids))
+        ]
         tops: list[dict[str, float] | None] = [None]
         for i in range(1, len(ids)):
             best = int(logprobs[i - 1].argmax())
@@ -96,16 +100,24 @@ def completions_app(engine: Engine, model_id: str, behaviour: Behaviour) -> Fast
         echo = bool(body.get("echo")) and behaviour.echo
         length, window = len(tokenizer.encode(prompt)), engine.config.block_size
         if echo and length > window:
-            return _error(400, f"This model's maximum context length is {window} tokens. However, you requested "
-                               f"{length} tokens in the prompt.")
+            return _error(
+                400,
+                f"This model's maximum context length is {window} tokens. However, you requested "
+                f"{length} tokens in the prompt.",
+            )
         with lock:
             if echo:
                 choice = echoed(prompt)
                 return {"choices": [{"index": 0, "finish_reason": "length", **choice}]}
             sampling = GenerationRequest(
-                prompt=prompt, n=int(body.get("n", 1)), max_tokens=int(body.get("max_tokens", 16)),
-                temperature=float(body.get("temperature", 1.0)), top_p=body.get("top_p"), top_k=body.get("top_k"),
-                stop=tuple(body.get("stop") or ()), seed=int(body.get("seed", 0)),
+                prompt=prompt,
+                n=int(body.get("n", 1)),
+                max_tokens=int(body.get("max_tokens", 16)),
+                temperature=float(body.get("temperature", 1.0)),
+                top_p=body.get("top_p"),
+                top_k=body.get("top_k"),
+                stop=tuple(body.get("stop") or ()),
+                seed=int(body.get("seed", 0)),
             )
             try:
                 [result] = engine.generate([sampling])
@@ -114,12 +126,18 @@ def completions_app(engine: Engine, model_id: str, behaviour: Behaviour) -> Fast
         choices = []
         for index, sample in enumerate(result.samples):
             stop_reason = None if sample.finish_reason == "eos" else "stop-string"
-            choices.append({
-                "index": index, "text": sample.text,
-                "finish_reason": "length" if sample.finish_reason == "length" else "stop",
-                "stop_reason": None if sample.finish_reason == "length" else stop_reason,
-                "logprobs": {"token_logprobs": list(sample.token_logprobs), "tokens": list(sample.tokens)},
-            })
+            choices.append(
+                {
+                    "index": index,
+                    "text": sample.text,
+                    "finish_reason": "length" if sample.finish_reason == "length" else "stop",
+                    "stop_reason": None if sample.finish_reason == "length" else stop_reason,
+                    "logprobs": {
+                        "token_logprobs": list(sample.token_logprobs),
+                        "tokens": list(sample.tokens),
+                    },
+                }
+            )
         return {"choices": choices}
 
     return app

@@ -33,7 +33,9 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     use_entry_points(monkeypatch, [])
 
 
-def use_entry_points(monkeypatch: pytest.MonkeyPatch, points: Sequence[importlib.metadata.EntryPoint]) -> None:
+def use_entry_points(
+    monkeypatch: pytest.MonkeyPatch, points: Sequence[importlib.metadata.EntryPoint]
+) -> None:
     real = importlib.metadata.entry_points
 
     def entry_points(**selection: str) -> object:
@@ -64,10 +66,18 @@ def fake_backend(target: str | None, *, width: int = 4, label: str = "x") -> Lan
         ("C:/models/mine", "native", "C:/models/mine", {}),
         ("native:models/mine", "native", "models/mine", {}),
         ("hf:gpt2", "hf", "gpt2", {}),
-        ("openai:http://127.0.0.1:8000/v1?model=m&max_concurrency=3", "openai", "http://127.0.0.1:8000/v1",
-         {"model": "m", "max_concurrency": "3"}),
-        ("openai(target='http://h/v1', model='m', max_concurrency=3)", "openai", "http://h/v1",
-         {"model": "m", "max_concurrency": 3}),
+        (
+            "openai:http://127.0.0.1:8000/v1?model=m&max_concurrency=3",
+            "openai",
+            "http://127.0.0.1:8000/v1",
+            {"model": "m", "max_concurrency": "3"},
+        ),
+        (
+            "openai(target='http://h/v1', model='m', max_concurrency=3)",
+            "openai",
+            "http://h/v1",
+            {"model": "m", "max_concurrency": 3},
+        ),
     ],
 )
 def test_specs_name_a_backend_its_target_and_options(
@@ -89,8 +99,11 @@ def test_a_registered_backend_is_built_from_both_spec_forms_with_typed_options()
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("toy:a?width=wide", r"model spec 'toy:a\?width=wide' \(backend 'toy'\): option 'width': Input should be a "
-                             r"valid integer"),
+        (
+            "toy:a?width=wide",
+            r"model spec 'toy:a\?width=wide' \(backend 'toy'\): option 'width': Input should be a "
+            r"valid integer",
+        ),
         ("toy:a?colour=red", r"no option 'colour' \(options: width, label\)"),
         ("toy:a?width=1&width=2", r"option 'width' is given twice"),
         ("toy(target=1)", r"target must be a string"),
@@ -113,7 +126,9 @@ def test_unknown_backends_get_suggestions() -> None:
 
 def test_plugins_register_through_the_entry_point_group(monkeypatch: pytest.MonkeyPatch) -> None:
     good = importlib.metadata.EntryPoint("toy", f"{__name__}:fake_backend", registry.ENTRY_POINT_GROUP)
-    broken = importlib.metadata.EntryPoint("broken", "no_such_module_here:factory", registry.ENTRY_POINT_GROUP)
+    broken = importlib.metadata.EntryPoint(
+        "broken", "no_such_module_here:factory", registry.ENTRY_POINT_GROUP
+    )
     use_entry_points(monkeypatch, [good, broken])
     lm = load_model("toy:gamma")
     assert isinstance(lm, Echo) and lm.target == "gamma"
@@ -134,12 +149,17 @@ def test_the_native_backend_still_loads_model_folders(tmp_path: Path) -> None:
 
 
 def test_list_shows_every_backend_and_what_it_supports() -> None:
-    register_backend("toy", usage="toy:NAME", capabilities=Capabilities(scoring=False, seeds=False))(fake_backend)
+    register_backend("toy", usage="toy:NAME", capabilities=Capabilities(scoring=False, seeds=False))(
+        fake_backend
+    )
     result = CliRunner().invoke(main, ["list"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     section = result.output[result.output.index("models (") :]
-    rows = {cells[2]: cells[2:9] for line in section.splitlines() if line.startswith("│")
-            and (cells := [c.strip() for c in line.split("│")])[2]}
+    rows = {
+        cells[2]: cells[2:9]
+        for line in section.splitlines()
+        if line.startswith("│") and (cells := [c.strip() for c in line.split("│")])[2]
+    }
     assert set(rows) == set(available_backends()) == {"native", "hf", "openai", "toy"}
     for name, info in available_backends().items():
         can = info.capabilities

@@ -158,7 +158,9 @@ def test_a_request_batched_with_a_bad_one_still_gets_its_answer() -> None:
         return result
 
     async def both() -> list[object]:
-        return await asyncio.gather(ask("What is 1 plus 1?"), ask("What is 7 plus 7?"), return_exceptions=True)
+        return await asyncio.gather(
+            ask("What is 1 plus 1?"), ask("What is 7 plus 7?"), return_exceptions=True
+        )
 
     good, bad = asyncio.run(both())
     assert isinstance(bad, ValueError) and "too long" in str(bad)
@@ -296,7 +298,9 @@ def test_a_prediction_carries_its_answer_as_text() -> None:
         (Question(id="f", text="1 + 1 =", gold="2"), 2, "the answer 2 is not a string"),
     ],
 )
-def test_an_answer_of_the_wrong_type_is_refused_by_name(question: Question, answer: object, message: str) -> None:
+def test_an_answer_of_the_wrong_type_is_refused_by_name(
+    question: Question, answer: object, message: str
+) -> None:
     with pytest.raises(QuestionError) as caught:
         run_questions(AnswersWith(answer), [question], FakeLM())  # type: ignore[arg-type]
     assert message in str(caught.value) and f"question {question.id!r}" in str(caught.value)
@@ -345,7 +349,9 @@ class SlowOrFast(Strategy):
         [result] = await lm.generate([GenerationRequest(prompt=question.id)])
         if question.id != "slow":
             self.gated.gate.set()
-        return Prediction(question_id=question.id, answer=None, trace=Trace(steps={"text": result.samples[0].text}))
+        return Prediction(
+            question_id=question.id, answer=None, trace=Trace(steps={"text": result.samples[0].text})
+        )
 
 
 def test_an_async_backend_waiting_on_one_request_does_not_hold_up_the_other_questions() -> None:

@@ -45,8 +45,9 @@ def index_device() -> Any:
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_every_sample_matches_the_regex(tiny_engine: Any, temperature: float) -> None:
     requests = [
-        GenerationRequest(prompt=p, n=3, max_tokens=12, temperature=temperature, seed=s,
-                          constraint=Constraint(regex=NUMBER))
+        GenerationRequest(
+            prompt=p, n=3, max_tokens=12, temperature=temperature, seed=s, constraint=Constraint(regex=NUMBER)
+        )
         for s, p in enumerate(PROMPTS)
     ]
     for result in tiny_engine.generate(requests):
@@ -58,8 +59,9 @@ def test_every_sample_matches_the_regex(tiny_engine: Any, temperature: float) ->
 def test_every_sample_is_one_of_the_choices_and_free_rows_are_untouched(tiny_engine: Any) -> None:
     choices = (" (A) red.", " (B) a very long answer that the model would never write.", " True.")
     constrained = [
-        GenerationRequest(prompt=p, n=2, max_tokens=64, temperature=1.0, seed=s,
-                          constraint=Constraint(choices=choices))
+        GenerationRequest(
+            prompt=p, n=2, max_tokens=64, temperature=1.0, seed=s, constraint=Constraint(choices=choices)
+        )
         for s, p in enumerate(PROMPTS)
     ]
     free = [GenerationRequest(prompt=p, max_tokens=8, temperature=0.7, seed=3) for p in PROMPTS]
@@ -75,8 +77,12 @@ def test_every_sample_is_one_of_the_choices_and_free_rows_are_untouched(tiny_eng
 def test_greedy_constrained_text_is_the_models_best_choice_when_it_writes_one(tiny_engine: Any) -> None:
     [free] = tiny_engine.generate([GenerationRequest(prompt=PROMPTS[1], max_tokens=3)])
     text = free.samples[0].text
-    request = GenerationRequest(prompt=PROMPTS[1], max_tokens=8, constraint=Constraint(choices=(text, " xyzzy")))
+    request = GenerationRequest(
+        prompt=PROMPTS[1], max_tokens=8, constraint=Constraint(choices=(text, " xyzzy"))
+    )
     [constrained] = tiny_engine.generate([request])
     assert constrained.samples[0].text == text
     # the model's own log-probabilities, not renormalised over the allowed tokens
-    assert constrained.samples[0].token_logprobs[:3] == pytest.approx(free.samples[0].token_logprobs, abs=1e-4)
+    assert constrained.samples[0].token_logprobs[:3] == pytest.approx(
+        free.samples[0].token_logprobs, abs=1e-4
+    )

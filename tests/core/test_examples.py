@@ -103,7 +103,9 @@ def test_the_cli_runs_the_plugin_on_a_fake_backed_model(monkeypatch: pytest.Monk
     shown = CliRunner().invoke(main, args)
     assert shown.exit_code == 0, shown.output
     assert (
-        "Answer in a few words:" in shown.output and "draft" in shown.output and "answer: 1 (water)" in shown.output
+        "Answer in a few words:" in shown.output
+        and "draft" in shown.output
+        and "answer: 1 (water)" in shown.output
     )
     as_json = CliRunner().invoke(main, [*args, "--json"])
     prediction = Prediction.model_validate_json(as_json.output)
@@ -198,7 +200,10 @@ def test_ask_prints_a_node_link_tree_from_the_trace(monkeypatch: pytest.MonkeyPa
             }
             unpruned = {
                 **tree,
-                "nodes": [*tree["nodes"], {"id": "QT1", "text": "Ice is a gas.", "belief": [0.7737323542232188, 0.1]}],
+                "nodes": [
+                    *tree["nodes"],
+                    {"id": "QT1", "text": "Ice is a gas.", "belief": [0.7737323542232188, 0.1]},
+                ],
                 "edges": [*tree["edges"], {"source": "Q", "target": "QT1"}],
             }
             return Prediction(
@@ -248,7 +253,9 @@ def test_ask_prints_a_few_lm_calls_in_full_and_counts_the_rest(monkeypatch: pyte
 
         async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
             for number in range(10):
-                await lm.loglikelihood([LoglikelihoodRequest(context=f"call {number}:", continuation=" True")])
+                await lm.loglikelihood(
+                    [LoglikelihoodRequest(context=f"call {number}:", continuation=" True")]
+                )
             return Prediction(question_id=question.id, answer=True)
 
     monkeypatch.setattr(reasonkit.models, "load_model", lambda spec, **kw: FakeLM())
@@ -275,7 +282,16 @@ def test_ask_refuses_an_answer_given_as_option_text_in_one_line(monkeypatch: pyt
             return Prediction(question_id=question.id, answer=question.options[0])
 
     monkeypatch.setattr(reasonkit.models, "load_model", lambda spec, **kw: FakeLM())
-    args = ["ask", "Where do fish live?", "--option", "water", "--option", "trees", "--strategy", "says_the_text"]
+    args = [
+        "ask",
+        "Where do fish live?",
+        "--option",
+        "water",
+        "--option",
+        "trees",
+        "--strategy",
+        "says_the_text",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "the answer 'water' is an option's text; answer with its index, 0" in result.output

@@ -250,9 +250,17 @@ def test_constrained_generation_matches_our_engine(
 
     model, tokenizer, _ = ours
     requests = [
-        GenerationRequest(prompt="the cat", n=2, max_tokens=12, temperature=1.0, seed=4,
-                          constraint=Constraint(choices=(" sat on a mat.", " ran.", " the sky"))),
-        GenerationRequest(prompt="seven dogs", max_tokens=6, constraint=Constraint(regex=r" (green|pale)+ [a-z]+")),
+        GenerationRequest(
+            prompt="the cat",
+            n=2,
+            max_tokens=12,
+            temperature=1.0,
+            seed=4,
+            constraint=Constraint(choices=(" sat on a mat.", " ran.", " the sky")),
+        ),
+        GenerationRequest(
+            prompt="seven dogs", max_tokens=6, constraint=Constraint(regex=r" (green|pale)+ [a-z]+")
+        ),
         GenerationRequest(prompt="a pale", max_tokens=5, temperature=0.5, seed=1),
     ]
     got = hf_lm.generate(requests)
@@ -266,7 +274,9 @@ def _count_positions(module: torch.nn.Module, seen: list[int]) -> torch.utils.ho
     return module.register_forward_hook(lambda _m, _args, out: seen.append(out.shape[0] * out.shape[1]))
 
 
-def test_a_shared_context_runs_once_and_only_needed_logits_are_computed(ours: tuple[GPT, Tokenizer, Path]) -> None:
+def test_a_shared_context_runs_once_and_only_needed_logits_are_computed(
+    ours: tuple[GPT, Tokenizer, Path],
+) -> None:
     """Five options of one question: the context's tokens go through the model once, not once per option,
     and the output layer sees only the positions whose logits score a continuation token."""
     lm = HFLanguageModel(ours[2], batch_size=8)
@@ -301,7 +311,9 @@ def test_a_shared_prompt_prefix_runs_once_and_changes_no_sample(ours: tuple[GPT,
     shots = "the cat sat on a mat while seven dogs ran across green fields under a pale sky."
     requests = [
         GenerationRequest(prompt=f"{shots} the cat", max_tokens=5),
-        GenerationRequest(prompt=f"{shots} seven dogs ran", n=2, temperature=1.0, top_k=50, seed=5, max_tokens=5),
+        GenerationRequest(
+            prompt=f"{shots} seven dogs ran", n=2, temperature=1.0, top_k=50, seed=5, max_tokens=5
+        ),
         GenerationRequest(prompt=f"{shots} a", max_tokens=4, stop=("at",)),
     ]
     ids = [encode_prompt(lm.encode, r.prompt, lm.prefix_id) for r in requests]

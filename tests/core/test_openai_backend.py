@@ -71,7 +71,10 @@ def outcomes(strategy: Strategy, questions: list[Question], lm: Any) -> list[tup
         async with contextlib.aclosing(iter_outcomes(strategy, questions, BatchingClient(lm), 16)) as stream:
             async for index, outcome in stream:
                 if isinstance(outcome, QuestionError):
-                    found[index] = (None, "too long" if isinstance(outcome.__cause__, ValueError) else repr(outcome))
+                    found[index] = (
+                        None,
+                        "too long" if isinstance(outcome.__cause__, ValueError) else repr(outcome),
+                    )
                 else:
                     found[index] = (outcome.answer, None)
         return [found[i] for i in range(len(questions))]
@@ -102,10 +105,14 @@ def test_greedy_cot_predictions_match_the_native_engine(
     assert any(answer is not None for answer, _ in native)
 
 
-def test_scores_and_greediness_match_the_native_engine(tiny_engine: Engine, remote: OpenAICompletionsLM) -> None:
+def test_scores_and_greediness_match_the_native_engine(
+    tiny_engine: Engine, remote: OpenAICompletionsLM
+) -> None:
     requests = [
         LoglikelihoodRequest(context="The cat sat on the", continuation=" mat"),
-        LoglikelihoodRequest(context="Answer: ", continuation="yes"),  # trailing space moves to the continuation
+        LoglikelihoodRequest(
+            context="Answer: ", continuation="yes"
+        ),  # trailing space moves to the continuation
         LoglikelihoodRequest(context="One, two,", continuation=" three, four"),
         LoglikelihoodRequest(context="Nothing follows", continuation=""),
     ]
@@ -115,13 +122,18 @@ def test_scores_and_greediness_match_the_native_engine(tiny_engine: Engine, remo
         assert there.logprob == pytest.approx(here.logprob, abs=1e-3)
 
 
-def test_self_consistency_honours_seeds(tiny_engine: Engine, remote: OpenAICompletionsLM, csqa: list[Question]) -> None:
+def test_self_consistency_honours_seeds(
+    tiny_engine: Engine, remote: OpenAICompletionsLM, csqa: list[Question]
+) -> None:
     questions = csqa[:3]
 
     def paths(spec: str, lm: Any) -> list[tuple[Any, ...]]:
         predictions = build_strategy(spec).run_many(questions, lm)
-        return [(p.answer, path["text"], path["n_tokens"], path["finish_reason"], path["logprob"])
-                for p in predictions for path in p.trace.steps["paths"]]
+        return [
+            (p.answer, path["text"], path["n_tokens"], path["finish_reason"], path["logprob"])
+            for p in predictions
+            for path in p.trace.steps["paths"]
+        ]
 
     spec = "self_consistency(inner=cot(shots=0, max_tokens=16), n=4, temperature=1.0, seed={})"
     native, remote_paths = paths(spec.format(1), tiny_engine), paths(spec.format(1), remote)
@@ -130,7 +142,11 @@ def test_self_consistency_honours_seeds(tiny_engine: Engine, remote: OpenAICompl
     assert [p[1] for p in paths(spec.format(2), remote)] != [p[1] for p in native]
     request = GenerationRequest(prompt="The weather today", n=4, max_tokens=8, temperature=1.0, seed=7)
     again = request.model_copy(update={"seed": 8})
-    [first], [second], [other] = remote.generate([request]), remote.generate([request]), remote.generate([again])
+    [first], [second], [other] = (
+        remote.generate([request]),
+        remote.generate([request]),
+        remote.generate([again]),
+    )
     assert first == second == tiny_engine.generate([request])[0]
     assert [s.text for s in other.samples] != [s.text for s in first.samples]
 
@@ -144,7 +160,9 @@ def test_a_server_without_prompt_logprobs_is_found_at_the_first_call(
             with pytest.raises(QuestionError) as caught:
                 build_strategy("direct").run(csqa[0], lm)
             assert isinstance(caught.value.__cause__, ScoringUnsupportedError)
-            assert not isinstance(caught.value.__cause__, ValueError)  # the runner stops: no question could run
+            assert not isinstance(
+                caught.value.__cause__, ValueError
+            )  # the runner stops: no question could run
             message = str(caught.value)
             assert "\n" not in message and "self_consistency" in message and "scratchpad" in message
             calls = behaviour.calls
@@ -160,18 +178,24 @@ def test_unreachable_server_wrong_model_and_bad_key_fail_with_one_line(
 ) -> None:
     sock = free_port()  # bound but never listening: connections are refused
     port = sock.getsockname()[1]
-    with pytest.raises(ValueError, match=rf"cannot reach http://127.0.0.1:{port}/v1/models .*is the server running"):
+    with pytest.raises(
+        ValueError, match=rf"cannot reach http://127.0.0.1:{port}/v1/models .*is the server running"
+    ):
         load_model(f"openai:http://127.0.0.1:{port}/v1?max_retries=0")
     sock.close()
     secret = "sk-test-secret-123"
     with served(tiny_engine, Behaviour(api_key=secret)) as (url, _):
-        with pytest.raises(ValueError, match=r"/models answered 404 .*check the URL \(usually ending in /v1\)"):
+        with pytest.raises(
+            ValueError, match=r"/models answered 404 .*check the URL \(usually ending in /v1\)"
+        ):
             load_model(f"openai:{url.removesuffix('/v1')}?max_retries=0")
         with pytest.raises(ValueError, match=r"serves no model 'nope' \(it serves: tiny\)"):
             monkeypatch.setenv("REASONKIT_OPENAI_API_KEY", secret)
             load_model(f"openai:{url}?model=nope")
         monkeypatch.setenv("REASONKIT_OPENAI_API_KEY", "sk-wrong")
-        with pytest.raises(ValueError, match=r"refused the request \(HTTP 401.*set \$REASONKIT_OPENAI_API_KEY"):
+        with pytest.raises(
+            ValueError, match=r"refused the request \(HTTP 401.*set \$REASONKIT_OPENAI_API_KEY"
+        ):
             load_model(f"openai:{url}?model=tiny")
         monkeypatch.delenv("REASONKIT_OPENAI_API_KEY")
         monkeypatch.setenv("OPENAI_API_KEY", secret)
@@ -204,7 +228,6 @@ def test_a_rejected_request_fails_its_question_only(tiny_engine: Engine, remote:
     assert not isinstance(caught.value, ContextWindowError)
 
 
-
 def test_the_cache_and_traces_work_as_with_every_backend(
     server: tuple[str, Behaviour], remote: OpenAICompletionsLM, csqa: list[Question], tmp_path: Path
 ) -> None:
@@ -228,20 +251,54 @@ def test_bench_runs_on_a_served_model_and_records_its_fingerprint(
     url = server[0]
     spec = f"openai:{url}?model={MODEL_ID}&max_retries=0"
     for model, out in ((spec, tmp_path / "served"), (str(tiny_model_dir), tmp_path / "native")):
-        result = CliRunner().invoke(main, ["bench", "--model", model, "--out", str(out), "-b", "csqa", "--limit",
-                                           "4", "-s", "direct", "--cache", str(out / "cache.sqlite")])
+        result = CliRunner().invoke(
+            main,
+            [
+                "bench",
+                "--model",
+                model,
+                "--out",
+                str(out),
+                "-b",
+                "csqa",
+                "--limit",
+                "4",
+                "-s",
+                "direct",
+                "--cache",
+                str(out / "cache.sqlite"),
+            ],
+        )
         assert result.exit_code == 0, result.output
     served_record, served_lines = load_run(tmp_path / "served" / "csqa" / "direct")
     _, native_lines = load_run(tmp_path / "native" / "csqa" / "direct")
     assert served_record.model == spec and served_record.model_fingerprint.startswith("openai-")
-    assert [line.prediction.answer for line in served_lines] == [line.prediction.answer for line in native_lines]
-    wrong = CliRunner().invoke(main, ["bench", "--model", f"openai:{url}?model=other", "--out", str(tmp_path / "x"),
-                                      "-b", "csqa", "--limit", "1", "-s", "direct"])
+    assert [line.prediction.answer for line in served_lines] == [
+        line.prediction.answer for line in native_lines
+    ]
+    wrong = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--model",
+            f"openai:{url}?model=other",
+            "--out",
+            str(tmp_path / "x"),
+            "-b",
+            "csqa",
+            "--limit",
+            "1",
+            "-s",
+            "direct",
+        ],
+    )
     assert wrong.exit_code != 0 and "serves no model 'other' (it serves: tiny)" in wrong.output
     assert "Traceback" not in wrong.output
 
 
 def test_a_constraint_the_server_cannot_honour_is_refused_by_name(remote: OpenAICompletionsLM) -> None:
-    request = GenerationRequest(prompt="The answer is", max_tokens=4, constraint=Constraint(choices=(" yes", " no")))
+    request = GenerationRequest(
+        prompt="The answer is", max_tokens=4, constraint=Constraint(choices=(" yes", " no"))
+    )
     with pytest.raises(UnsupportedRequestError, match="openai.*constrained_generation"):
         remote.generate([request])

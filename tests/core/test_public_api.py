@@ -17,8 +17,10 @@ CORE = ["types", "protocol", "strategy", "registry", "models", "cache", "fake", 
 
 
 def test_the_import_loads_nothing_heavy() -> None:
-    code = ("import json, sys, reasonkit; print(json.dumps(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('reasonkit', 'torch', 'pydantic', 'numpy'))))")
+    code = (
+        "import json, sys, reasonkit; print(json.dumps(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('reasonkit', 'torch', 'pydantic', 'numpy'))))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == ["reasonkit", "reasonkit.threads"]
 
@@ -27,9 +29,16 @@ def test_every_public_name_resolves_and_the_strategies_are_the_registered_classe
     assert sorted(rk.__all__) == sorted(set(rk.__all__))
     for name in rk.__all__:
         assert getattr(rk, name) is not None, name
-    registered = {"direct": rk.Direct, "cot": rk.ChainOfThought, "self_consistency": rk.SelfConsistency,
-                  "maieutic": rk.Maieutic, "scratchpad": rk.Scratchpad, "memory": rk.WithMemory,
-                  "retrieval": rk.Retrieval, "ensemble": rk.Ensemble}
+    registered = {
+        "direct": rk.Direct,
+        "cot": rk.ChainOfThought,
+        "self_consistency": rk.SelfConsistency,
+        "maieutic": rk.Maieutic,
+        "scratchpad": rk.Scratchpad,
+        "memory": rk.WithMemory,
+        "retrieval": rk.Retrieval,
+        "ensemble": rk.Ensemble,
+    }
     for spec, cls in registered.items():
         assert get_strategy_class(spec) is cls
     assert isinstance(rk.build_strategy("cot"), rk.Strategy)

@@ -57,14 +57,24 @@ def test_the_ask_example_prints_the_answer_and_a_readable_trace() -> None:
     assert any(re.search(r"answer: (True|False)\b", row) for row in shown)  # "prints the answer"
     assert "trace: maieutic" in result.output
     # "the generated tree, then what pruning kept, and why"
-    assert re.search(r"unpruned_tree \(\d+ nodes\)", result.output) and re.search(r"\btree \(\d+ nodes\)", result.output)
+    assert re.search(r"unpruned_tree \(\d+ nodes\)", result.output) and re.search(
+        r"\btree \(\d+ nodes\)", result.output
+    )
     words = " ".join(re.sub(r"[│├└─]", " ", result.output).split())  # the note as one line, tree drawing gone
-    assert "kept by pruning (a node is kept only on a path from the root to a logically integral leaf" in words
+    assert (
+        "kept by pruning (a node is kept only on a path from the root to a logically integral leaf" in words
+    )
     # "the first 3 LM calls in full"
-    assert "#3 " in result.output and "#4 " not in result.output and "more not shown (--calls all" in result.output
+    assert (
+        "#3 " in result.output
+        and "#4 " not in result.output
+        and "more not shown (--calls all" in result.output
+    )
     assert len(shown) < 400
     quiet = CliRunner().invoke(main, [*args, "-q"])
-    assert quiet.exit_code == 0 and re.fullmatch(r"answer: (True|False)  confidence \d\.\d{3}", quiet.output.strip())
+    assert quiet.exit_code == 0 and re.fullmatch(
+        r"answer: (True|False)  confidence \d\.\d{3}", quiet.output.strip()
+    )
 
 
 @pytest.mark.slow

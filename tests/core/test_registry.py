@@ -149,7 +149,9 @@ def test_a_field_constraint_of_a_pydantic_strategy_names_the_option() -> None:
     assert (
         str(caught.value) == "strategy 'voter', option 'n' = -1: Input should be greater than or equal to 1"
     )
-    with pytest.raises(StrategySpecError) as caught:  # a check across fields: pydantic's "Value error, " dropped
+    with pytest.raises(
+        StrategySpecError
+    ) as caught:  # a check across fields: pydantic's "Value error, " dropped
         build_strategy("voter(n=2, k=3)")
     assert str(caught.value) == "strategy 'voter': voter: k = 3 is more than n = 2"
 
@@ -259,6 +261,10 @@ def test_a_bare_word_where_a_value_is_due_names_the_option_not_an_unknown_strate
     with pytest.raises(StrategySpecError) as caught:
         build_strategy("shots_and_vote(shots=two)")
     message = str(caught.value)
-    assert "option 'shots' = 'two'" in message and "valid integer" in message and "unknown strategy" not in message
+    assert (
+        "option 'shots' = 'two'" in message
+        and "valid integer" in message
+        and "unknown strategy" not in message
+    )
     with pytest.raises(StrategySpecError, match=r"option 'vote': a string needs quotes, vote='weighted'"):
         build_strategy("shots_and_vote(vote=weighted)")

@@ -15,14 +15,22 @@ from reasonkit.protocol import MAX_NEW_TOKENS, MAX_SAMPLES, GenerationRequest
 from reasonkit.registry import StrategySpecError, available_strategies, build_strategy
 
 NAMES = sorted(available_strategies())
-OPTIONS = sorted({option for info in available_strategies().values() for option in signature(info.cls).parameters})
+OPTIONS = sorted(
+    {option for info in available_strategies().values() for option in signature(info.cls).parameters}
+)
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("direct(normalization={[1]: 2})", r"option 'normalization': the dict key \[1\] is not a string or a number"),
-        ("direct(normalization={a: 1})", r"option 'normalization': the dict key a is not a string or a number"),
+        (
+            "direct(normalization={[1]: 2})",
+            r"option 'normalization': the dict key \[1\] is not a string or a number",
+        ),
+        (
+            "direct(normalization={a: 1})",
+            r"option 'normalization': the dict key a is not a string or a number",
+        ),
         ("cot\ud800", r"is not valid: a lone surrogate"),
         ("cot\x00", r"is not valid: source code string cannot contain null bytes$"),
         ("cot(shots=" + "[" * 10_000 + "]" * 10_000 + ")", r"is not valid: too many nested parentheses"),
@@ -53,8 +61,12 @@ def test_a_spec_with_odd_literals_warns_nothing() -> None:
 
 literals = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6) | st.sampled_from(NAMES),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["name", "inner", "n", "a"]) | st.text(max_size=3), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["name", "inner", "n", "a"]) | st.text(max_size=3), inner, max_size=3
+        )
+    ),
     max_leaves=8,
 )
 
@@ -75,9 +87,44 @@ def as_string(spec: Any) -> str:
 
 
 spec_text = st.lists(
-    st.sampled_from([*NAMES, "(", ")", "=", ",", "[", "]", "{", "}", ":", " ", "n", "inner", "1", "-1", "0.5",
-                     "1e999", "'a'", "None", "*", "**", "lambda x: x", "x.y", "f'{x}'", "1j", "...", "\\", "#",
-                     "\n", "\x00", "\ud800", "é", "{[1]: 2}", "{a: 1}"]),
+    st.sampled_from(
+        [
+            *NAMES,
+            "(",
+            ")",
+            "=",
+            ",",
+            "[",
+            "]",
+            "{",
+            "}",
+            ":",
+            " ",
+            "n",
+            "inner",
+            "1",
+            "-1",
+            "0.5",
+            "1e999",
+            "'a'",
+            "None",
+            "*",
+            "**",
+            "lambda x: x",
+            "x.y",
+            "f'{x}'",
+            "1j",
+            "...",
+            "\\",
+            "#",
+            "\n",
+            "\x00",
+            "\ud800",
+            "é",
+            "{[1]: 2}",
+            "{a: 1}",
+        ]
+    ),
     max_size=14,
 ).map("".join)
 
@@ -105,7 +152,9 @@ def test_fuzzed_specs_build_or_give_a_spec_error(spec: str | dict[str, Any]) -> 
         ("self_consistency(inner=cot(max_tokens=32769))", "cot', option 'max_tokens'", "32768"),
     ],
 )
-def test_samples_and_new_tokens_are_bounded_when_the_spec_is_built(spec: str, option: str, limit: str) -> None:
+def test_samples_and_new_tokens_are_bounded_when_the_spec_is_built(
+    spec: str, option: str, limit: str
+) -> None:
     with pytest.raises(StrategySpecError, match=rf"^strategy '{option} = \d+: more than {limit}, the most "):
         build_strategy(spec)
 

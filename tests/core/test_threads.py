@@ -73,7 +73,8 @@ def test_importing_reasonkit_asks_openmp_to_sleep_when_idle() -> None:
     assert wait_policy_after_import({}) == "PASSIVE"
 
 
-@pytest.mark.parametrize("user_env", [{"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "1000"},
-                                      {"KMP_BLOCKTIME": "1"}])
+@pytest.mark.parametrize(
+    "user_env", [{"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "1000"}, {"KMP_BLOCKTIME": "1"}]
+)
 def test_a_wait_setting_of_the_user_wins(user_env: dict[str, str]) -> None:
     assert wait_policy_after_import(user_env) == user_env.get("OMP_WAIT_POLICY", "-")

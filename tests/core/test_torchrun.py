@@ -28,7 +28,12 @@ def test_one_process_without_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     with process_group() as context:
-        assert (context.rank, context.world_size, context.is_main, context.is_distributed) == (0, 1, True, False)
+        assert (context.rank, context.world_size, context.is_main, context.is_distributed) == (
+            0,
+            1,
+            True,
+            False,
+        )
         assert context.device is None and context.device_name("cuda") == "cuda"
         with pytest.raises(Refused, match="the folder is in use"):
             context.on_rank_zero(refuse, (Refused,))
@@ -67,14 +72,27 @@ WORKER = textwrap.dedent("""
 
 def test_a_step_rank_zero_fails_stops_every_rank_under_torchrun(tmp_path: Path) -> None:
     (tmp_path / "worker.py").write_text(WORKER)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(tmp_path / "worker.py"), str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(tmp_path / "worker.py"),
+        str(tmp_path),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     reports = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
-    assert [report["outcome"] for report in reports] == ["Refused: the folder is in use",
-                                                         "PeerFailed: the folder is in use"]
+    assert [report["outcome"] for report in reports] == [
+        "Refused: the folder is in use",
+        "PeerFailed: the folder is in use",
+    ]
     assert [report["device"] for report in reports] == ["cuda:0", "cuda:1"]
-    assert [report["world"] for report in reports] == [2, 2] and [report["mean"] for report in reports] == [0.5, 0.5]
+    assert [report["world"] for report in reports] == [2, 2] and [report["mean"] for report in reports] == [
+        0.5,
+        0.5,
+    ]
     assert issubclass(PeerFailed, RuntimeError)

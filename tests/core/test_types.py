@@ -41,8 +41,14 @@ from reasonkit.types import LMCall, Prediction, Question, Trace
             {"kind": "binary", "options": ("a", "b")},
             r"question 'q7': field 'options' is given on a binary question",
         ),
-        ({"text": "caf\udce9?"}, r"question 'q7': field 'text' has a lone surrogate '\\udce9' at character 4"),
-        ({"options": ("a", "\ud800")}, r"question 'q7': field 'options' has a lone surrogate '\\ud800' at character 1"),
+        (
+            {"text": "caf\udce9?"},
+            r"question 'q7': field 'text' has a lone surrogate '\\udce9' at character 4",
+        ),
+        (
+            {"options": ("a", "\ud800")},
+            r"question 'q7': field 'options' has a lone surrogate '\\ud800' at character 1",
+        ),
         ({"gold": "x\udfff"}, r"question 'q7': field 'gold' has a lone surrogate"),
         (
             {"kind": "free_form", "gold": 3},
@@ -144,8 +150,13 @@ texts = st.one_of(  # lone surrogates included: what a non-UTF-8 file read with 
     st.sampled_from(["caf\udce9", "\ud800", " ", "A"]),
 )
 anything = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), texts,
-    st.lists(texts, max_size=4), st.tuples(texts, texts),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    texts,
+    st.lists(texts, max_size=4),
+    st.tuples(texts, texts),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 question_fields = st.fixed_dictionaries(
@@ -153,7 +164,10 @@ question_fields = st.fixed_dictionaries(
     optional={
         "kind": st.one_of(st.sampled_from(["multiple_choice", "binary", "free_form", "other"]), anything),
         "options": st.one_of(st.lists(texts, max_size=4), anything),
-        "gold": anything, "split": anything, "metadata": anything, "extra": anything,
+        "gold": anything,
+        "split": anything,
+        "metadata": anything,
+        "extra": anything,
     },
 )
 

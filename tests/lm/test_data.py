@@ -240,7 +240,9 @@ def test_a_source_with_a_short_val_split_is_left_out_of_validation_only(tmp_path
 def test_small_recipe_has_no_dev_or_test_question_in_training() -> None:
     recipe = load_recipe("small", data_dir=DATA_DIR)
     held_out = {file.path for spec in BUILTIN for file in spec.held_out.values()}
-    assert len(held_out) == 12 and held_out <= {check.path for check in recipe.leak_check}  # every dataset spec's
+    assert len(held_out) == 12 and held_out <= {
+        check.path for check in recipe.leak_check
+    }  # every dataset spec's
     checker = LeakChecker.for_recipe(recipe)
     assert checker.stats.eval_questions > 15_000
     dropped: dict[str, int] = {}
@@ -311,7 +313,9 @@ def test_a_position_scheme_gives_its_documents_their_positions(tmp_path: Path) -
         for ids, positions in zip(batch.inputs.tolist(), batch.positions.tolist(), strict=True):
             text = data.tokenizer.decode(ids)
             steps = [b - a for a, b in zip(positions, positions[1:], strict=False)]
-            if not any(ch.isdigit() or ch in ":,+*\n" for ch in text.replace("<|endoftext|>", "")):  # text source
+            if not any(
+                ch.isdigit() or ch in ":,+*\n" for ch in text.replace("<|endoftext|>", "")
+            ):  # text source
                 seen["counted"] += 1
                 assert steps == [1] * len(steps)
             else:
@@ -336,5 +340,7 @@ def test_a_position_scheme_gives_its_documents_their_positions(tmp_path: Path) -
 def test_a_position_scheme_that_cannot_be_imported_is_named(tmp_path: Path) -> None:
     write_recipe(tmp_path)
     (tmp_path / "schemed.toml").write_text(SCHEMED_RECIPE.replace("coupled_positions", "no_such_scheme"))
-    with pytest.raises(RecipeError, match="position_scheme 'reasonkit.strategies.arithmetic_positions:no_such_scheme'"):
+    with pytest.raises(
+        RecipeError, match="position_scheme 'reasonkit.strategies.arithmetic_positions:no_such_scheme'"
+    ):
         load_recipe(tmp_path / "schemed.toml")

@@ -295,7 +295,11 @@ def test_a_shared_prefix_counts_once_in_the_batch_budget(model: GPT, tokenizer: 
     assert budget < 3 * (max(map(len, ids)) + 4 - 1)  # counting the prefix per row would not fit
     recorder = ForwardRecorder(model)
     batched = Engine(recorder, tokenizer, max_batch_tokens=budget).generate(requests)
-    assert [rows for rows, _ in recorder.shapes[:3]] == [1, 3, 3]  # the prefix, then all three prompts at once
+    assert [rows for rows, _ in recorder.shapes[:3]] == [
+        1,
+        3,
+        3,
+    ]  # the prefix, then all three prompts at once
     alone = [Engine(model, tokenizer).generate([r])[0] for r in requests]
     assert [r.samples[0].text for r in batched] == [r.samples[0].text for r in alone]
 
@@ -419,7 +423,9 @@ def test_bf16_autocast_runs_every_path_and_stays_near_fp32(tiny_model_dir: Path)
     fp32, bf16 = Engine.from_pretrained(tiny_model_dir), Engine.from_pretrained(tiny_model_dir, autocast=True)
     assert fp32.fingerprint != bf16.fingerprint
     context = "First Citizen:\nBefore we proceed any further,"
-    requests = [LoglikelihoodRequest(context=context, continuation=c) for c in (" hear me speak.", " the king.")]
+    requests = [
+        LoglikelihoodRequest(context=context, continuation=c) for c in (" hear me speak.", " the king.")
+    ]
     for exact, rounded in zip(fp32.loglikelihood(requests), bf16.loglikelihood(requests), strict=True):
         assert rounded.logprob == pytest.approx(exact.logprob, rel=0.02, abs=0.05)
 
@@ -431,7 +437,9 @@ def test_bf16_autocast_runs_every_path_and_stays_near_fp32(tiny_model_dir: Path)
     same = sum(r.samples[0].text == t for r, t in zip(rounded_results, exact_texts, strict=True))
     assert same >= 3, (exact_texts, [r.samples[0].text for r in rounded_results])  # a near-tie may flip one
 
-    samples = bf16.generate([GenerationRequest(prompt=prompts[0], max_tokens=12, n=6, temperature=1.0, seed=3)])
+    samples = bf16.generate(
+        [GenerationRequest(prompt=prompts[0], max_tokens=12, n=6, temperature=1.0, seed=3)]
+    )
     assert len(samples[0].samples) == 6
     for sample in samples[0].samples:  # 12 tokens unless a sample ends its text first
         assert len(sample.token_logprobs) == 12 or sample.finish_reason == "eos"

@@ -37,10 +37,15 @@ def encoded(tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_scoring_a_huge_context_fails_before_tokenising(tiny_engine: Engine, encoded: list[int]) -> None:
-    requests = [LoglikelihoodRequest(context="Fine?", continuation=" yes"),
-                LoglikelihoodRequest(context=BIG, continuation=" yes")]
-    with pytest.raises(ContextWindowError, match=r"^loglikelihood request 1: 10000004 characters are at least \d+ "
-                       rf"tokens, the context window is {tiny_engine.config.block_size}") as raised:
+    requests = [
+        LoglikelihoodRequest(context="Fine?", continuation=" yes"),
+        LoglikelihoodRequest(context=BIG, continuation=" yes"),
+    ]
+    with pytest.raises(
+        ContextWindowError,
+        match=r"^loglikelihood request 1: 10000004 characters are at least \d+ "
+        rf"tokens, the context window is {tiny_engine.config.block_size}",
+    ) as raised:
         tiny_engine.loglikelihood(requests)
     assert raised.value.index == 1 and encoded == []
 
@@ -51,7 +56,9 @@ def test_a_huge_prompt_fails_before_tokenising(tiny_engine: Engine, encoded: lis
     assert raised.value.index == 0 and encoded == []
 
 
-def test_a_huge_question_fails_alone_and_its_neighbours_are_answered(tiny_engine: Engine, encoded: list[int]) -> None:
+def test_a_huge_question_fails_alone_and_its_neighbours_are_answered(
+    tiny_engine: Engine, encoded: list[int]
+) -> None:
     questions = [Question(id=f"q{i}", text=BIG if i == 3 else f"Is {i} even?") for i in range(8)]
     with pytest.raises(QuestionError, match=r"question 'q3': strategy 'direct' failed: ContextWindowError: "):
         run_questions(build_strategy("direct"), questions, tiny_engine)

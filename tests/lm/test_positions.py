@@ -25,7 +25,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def tokenizer() -> Tokenizer:
     rng = random.Random(0)
     texts = [
-        render_example(ArithmeticProblem(op=rng.choice(["add", "mul"]), operands=(rng.randint(0, 99999), rng.randint(0, 9))))
+        render_example(
+            ArithmeticProblem(
+                op=rng.choice(["add", "mul"]), operands=(rng.randint(0, 99999), rng.randint(0, 9))
+            )
+        )
         for _ in range(200)
     ]
     return Tokenizer.train(texts + ["the cat sat on a mat while dogs ran."] * 20, vocab_size=320)
@@ -86,9 +90,13 @@ def naive_greedy(model: GPT, tokenizer: Tokenizer, prompt: str, steps: int) -> l
     return out
 
 
-def test_generation_in_a_batch_equals_recomputing_at_the_schemes_positions(engine: Engine, tokenizer: Tokenizer) -> None:
+def test_generation_in_a_batch_equals_recomputing_at_the_schemes_positions(
+    engine: Engine, tokenizer: Tokenizer
+) -> None:
     steps = 40
-    results = engine.generate([GenerationRequest(prompt=p, max_tokens=steps, temperature=0.0) for p in PROMPTS])
+    results = engine.generate(
+        [GenerationRequest(prompt=p, max_tokens=steps, temperature=0.0) for p in PROMPTS]
+    )
     for prompt, result in zip(PROMPTS, results, strict=True):
         expected = naive_greedy(engine.model, tokenizer, prompt, steps)
         text = tokenizer.decode(expected[:-1] if expected[-1] == tokenizer.eot_id else expected)
@@ -113,7 +121,9 @@ def test_scoring_equals_one_forward_at_the_schemes_positions(engine: Engine, tok
     ]
     results = engine.loglikelihood(requests)
     for request, result in zip(requests, results, strict=True):
-        context, continuation = encode_pair(tokenizer.encode, request.context, request.continuation, tokenizer.eot_id)
+        context, continuation = encode_pair(
+            tokenizer.encode, request.context, request.continuation, tokenizer.eot_id
+        )
         ids = context + continuation
         positions = scheme().for_ids(tokenizer, ids) or list(range(len(ids)))
         with torch.no_grad():
@@ -128,10 +138,15 @@ def test_texts_outside_the_format_are_unchanged_by_the_scheme(engine: Engine, to
     request = GenerationRequest(prompt="the cat sat", max_tokens=20, temperature=0.0)
     assert engine.generate([request])[0].samples[0].text == plain.generate([request])[0].samples[0].text
     score = LoglikelihoodRequest(context="the cat", continuation=" sat on a mat")
-    assert engine.loglikelihood([score])[0].logprob == pytest.approx(plain.loglikelihood([score])[0].logprob, abs=1e-5)
+    assert engine.loglikelihood([score])[0].logprob == pytest.approx(
+        plain.loglikelihood([score])[0].logprob, abs=1e-5
+    )
     # and a text of the format is not: the scheme's positions reach the model
     arithmetic = GenerationRequest(prompt=PROMPTS[0], max_tokens=20, temperature=0.0)
-    assert engine.generate([arithmetic])[0].samples[0].token_logprobs != plain.generate([arithmetic])[0].samples[0].token_logprobs
+    assert (
+        engine.generate([arithmetic])[0].samples[0].token_logprobs
+        != plain.generate([arithmetic])[0].samples[0].token_logprobs
+    )
 
 
 def test_token_positions_put_end_of_text_next_to_its_neighbours() -> None:

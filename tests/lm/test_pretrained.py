@@ -64,7 +64,9 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path: Path, tokeni
     with torch.no_grad():
         model.norm.weight[3] = float("nan")
     folder = save_pretrained(model, tokenizer, tmp_path / "model")
-    with pytest.raises(ModelFolderError, match=r"model.safetensors: tensor 'norm.weight' holds 1 NaN or infinite"):
+    with pytest.raises(
+        ModelFolderError, match=r"model.safetensors: tensor 'norm.weight' holds 1 NaN or infinite"
+    ):
         load_pretrained(folder)
     result = CliRunner().invoke(main, ["ask", "one two?", "--model", str(folder)])
     assert result.exit_code == 2 and "norm.weight" in result.output and "Traceback" not in result.output
@@ -108,4 +110,3 @@ def test_a_malformed_config_is_named_in_one_line(
     assert "\n" not in str(info.value)
     result = CliRunner().invoke(main, ["ask", "one two?", "--model", str(folder)])
     assert result.exit_code == 2 and CONFIG_FILE in result.output and "Traceback" not in result.output
-

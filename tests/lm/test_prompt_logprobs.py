@@ -26,7 +26,9 @@ def test_a_continuation_sums_to_its_loglikelihood(tiny_engine: Any) -> None:
     context, continuation = "First Citizen:\nBefore we proceed", " any further, hear me speak."
     (scored,) = tiny_engine.prompt_logprobs([PromptLogprobsRequest(text=context + continuation)])
     n_context = len(tiny_engine.tokenizer.encode(context))
-    (expected,) = tiny_engine.loglikelihood([LoglikelihoodRequest(context=context, continuation=continuation)])
+    (expected,) = tiny_engine.loglikelihood(
+        [LoglikelihoodRequest(context=context, continuation=continuation)]
+    )
     total = sum(t.logprob for t in scored.tokens[n_context:] if t.logprob is not None)
     assert total == pytest.approx(expected.logprob, abs=1e-4)
     assert len(scored.tokens) - n_context == expected.n_tokens
@@ -35,5 +37,8 @@ def test_a_continuation_sums_to_its_loglikelihood(tiny_engine: Any) -> None:
 def test_a_text_over_the_window_is_refused(tiny_engine: Any) -> None:
     with pytest.raises(ContextWindowError, match="prompt_logprobs request 1"):
         tiny_engine.prompt_logprobs(
-            [PromptLogprobsRequest(text="ok"), PromptLogprobsRequest(text="word " * (tiny_engine.config.block_size + 5))]
+            [
+                PromptLogprobsRequest(text="ok"),
+                PromptLogprobsRequest(text="word " * (tiny_engine.config.block_size + 5)),
+            ]
         )

@@ -189,7 +189,9 @@ def test_unknown_shipped_name() -> None:
         load_recipe("no-such-recipe")
 
 
-SHARED = Path(os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+SHARED = Path(
+    os.environ.get("REASONKIT_DATA_DIR", Path(__file__).resolve().parents[2].parent / "shared" / "data")
+)
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"no staged data at {SHARED} (set REASONKIT_DATA_DIR)")
@@ -211,7 +213,9 @@ def test_shipped_arithmetic_recipe_needs_no_data_folder() -> None:
 
 def test_mixture_from_trains_on_another_recipes_sources_and_leak_checks(tmp_path: Path) -> None:
     first = write_recipe(tmp_path, JSONL_SOURCE.format(weight=0.5, extra='template = "{answer}"'), 0.5)
-    first.write_text(first.read_text() + '\n[[leak_check]]\npath = "qa.jsonl"\nquestion_field = "question.stem"\n')
+    first.write_text(
+        first.read_text() + '\n[[leak_check]]\npath = "qa.jsonl"\nquestion_field = "question.stem"\n'
+    )
     second = tmp_path / "second.toml"
     second.write_text('name = "second"\ndata_dir = "data"\nmixture_from = "r.toml"\n[train]\nsteps = 3\n')
     loaded, base = load_recipe(second), load_recipe(first)
@@ -222,8 +226,12 @@ def test_mixture_from_trains_on_another_recipes_sources_and_leak_checks(tmp_path
 def test_mixture_from_refuses_a_mixture_of_its_own_and_names_a_missing_recipe(tmp_path: Path) -> None:
     write_recipe(tmp_path, "")
     both = tmp_path / "both.toml"
-    both.write_text('name = "b"\ndata_dir = "data"\nmixture_from = "r.toml"\n' + TEXT_SOURCE.format(weight=1.0))
-    assert "mixture_from = 'r.toml' brings the sources and leak checks; remove [[sources]]" in recipe_error(both)
+    both.write_text(
+        'name = "b"\ndata_dir = "data"\nmixture_from = "r.toml"\n' + TEXT_SOURCE.format(weight=1.0)
+    )
+    assert "mixture_from = 'r.toml' brings the sources and leak checks; remove [[sources]]" in recipe_error(
+        both
+    )
     missing = tmp_path / "missing.toml"
     missing.write_text('name = "m"\ndata_dir = "data"\nmixture_from = "nowhere.toml"\n')
     message = recipe_error(missing)
@@ -238,7 +246,9 @@ def test_a_recipe_that_is_not_utf8_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "nested", ["a = " + "[" * 5000 + "]" * 5000, "a = " + "{b = " * 5000 + "1" + "}" * 5000], ids=["array", "table"]
+    "nested",
+    ["a = " + "[" * 5000 + "]" * 5000, "a = " + "{b = " * 5000 + "1" + "}" * 5000],
+    ids=["array", "table"],
 )
 def test_a_deeply_nested_recipe_is_named(tmp_path: Path, nested: str) -> None:
     path = tmp_path / "deep.toml"

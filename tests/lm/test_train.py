@@ -179,7 +179,10 @@ def test_cli_names_a_position_scheme_that_cannot_be_imported(
     monkeypatch.setenv("REASONKIT_TRUST_CODE", "1")
     result = CliRunner().invoke(main, [*args, "--position-scheme", "reasonkit.nowhere:positions"])
     assert result.exit_code == 2
-    assert "--position-scheme" in result.output and "'reasonkit.nowhere:positions' cannot be imported" in result.output
+    assert (
+        "--position-scheme" in result.output
+        and "'reasonkit.nowhere:positions' cannot be imported" in result.output
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -332,21 +335,36 @@ def test_a_fine_tune_may_count_positions_anew(unit_recipe: Path, finished_run: T
     init = load_pretrained(finished_run.model_dir)[0].config
     assert init.position_scheme is None
     recipe = load_recipe(
-        _finetune_recipe(unit_recipe, "coupled.toml", "full/model", f'\n[model]\nposition_scheme = "{SCHEME}"\n')
+        _finetune_recipe(
+            unit_recipe, "coupled.toml", "full/model", f'\n[model]\nposition_scheme = "{SCHEME}"\n'
+        )
     )
     assert recipe.architecture(300) == init.model_copy(update={"position_scheme": SCHEME})
     assert recipe.position_scheme == SCHEME
-    assert recipe.fingerprint != load_recipe(_finetune_recipe(unit_recipe, "plain.toml", "full/model")).fingerprint
+    assert (
+        recipe.fingerprint
+        != load_recipe(_finetune_recipe(unit_recipe, "plain.toml", "full/model")).fingerprint
+    )
 
     out = unit_recipe.parent / "coupled-cli"
     path = _finetune_recipe(unit_recipe, "cli.toml", "full/model")
-    args = ["train", "--recipe", str(path), "--out", str(out), "--cache-dir", str(unit_recipe.parent / "cache")]
+    args = [
+        "train",
+        "--recipe",
+        str(path),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(unit_recipe.parent / "cache"),
+    ]
     result = CliRunner().invoke(main, [*args, "--position-scheme", SCHEME])
     assert result.exit_code == 0, result.output
     saved = load_pretrained(out / "model")[0].config
     assert saved == init.model_copy(update={"position_scheme": SCHEME})
     # the unit corpus has no arithmetic, so its positions do not change: the run starts where the model ended
-    assert read_metrics(out / "metrics.jsonl")[0]["val_loss"] == pytest.approx(finished_run.val_loss, abs=1e-4)
+    assert read_metrics(out / "metrics.jsonl")[0]["val_loss"] == pytest.approx(
+        finished_run.val_loss, abs=1e-4
+    )
 
 
 def test_a_position_scheme_trains_resumes_exactly_and_reaches_the_engine(unit_recipe: Path) -> None:

@@ -23,7 +23,7 @@ from reasonkit.lm.trust import TRUST_CODE_ENV, UntrustedCodeError
 from reasonkit.models import load_model
 
 COUPLED = "reasonkit.strategies.arithmetic_positions:coupled_positions"
-HOSTILE = '''
+HOSTILE = """
 from pathlib import Path
 Path({mark!r}).write_text("imported")
 
@@ -32,7 +32,7 @@ def positions(text):
 
 def fmt(row):
     return row["answer"]
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +58,9 @@ def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Hostile:
 def _folder(tmp_path: Path, scheme: str) -> Path:
     tokenizer = Tokenizer.train(["one two three four five six seven"] * 20, vocab_size=300)
     torch.manual_seed(0)
-    config = ModelConfig(vocab_size=300, block_size=16, n_layer=1, n_head=2, n_embd=16, position_scheme=scheme)
+    config = ModelConfig(
+        vocab_size=300, block_size=16, n_layer=1, n_head=2, n_embd=16, position_scheme=scheme
+    )
     return save_pretrained(GPT(config), tokenizer, tmp_path / "model")
 
 
@@ -129,7 +131,9 @@ def test_a_recipe_naming_outside_code_is_refused_unless_trusted(
     with pytest.raises(RecipeError, match=rf"position_scheme.*{TRUST_CODE_ENV}=1"):
         load_recipe(scheme)
     generator = _recipe(
-        tmp_path, "generator", source=f'format = "generated"\ngenerator = "{hostile.module}:fmt"\nfield = "answer"'
+        tmp_path,
+        "generator",
+        source=f'format = "generated"\ngenerator = "{hostile.module}:fmt"\nfield = "answer"',
     )
     generator.write_text(generator.read_text().replace('path = "qa.jsonl"\nformat = "jsonl"\n', ""))
     with pytest.raises(RecipeError, match=rf"generator '{hostile.module}:fmt'.*{TRUST_CODE_ENV}=1"):
@@ -142,13 +146,18 @@ def test_a_recipe_naming_outside_code_is_refused_unless_trusted(
 
 
 def test_a_recipe_may_name_the_built_in_scheme_by_its_short_name(tmp_path: Path) -> None:
-    assert load_recipe(_recipe(tmp_path, "coupled", model='position_scheme = "coupled"')).position_scheme == "coupled"
+    assert (
+        load_recipe(_recipe(tmp_path, "coupled", model='position_scheme = "coupled"')).position_scheme
+        == "coupled"
+    )
 
 
 def test_fine_tuning_a_folder_that_names_outside_code_is_refused(tmp_path: Path, hostile: Hostile) -> None:
     folder = _folder(tmp_path, f"{hostile.module}:positions")
     path = _recipe(tmp_path, "finetune")
-    text = path.read_text().replace("[tokenizer]\nvocab_size = 512\n[model]\nsize = \"tiny\"\nblock_size = 64\n", "")
+    text = path.read_text().replace(
+        '[tokenizer]\nvocab_size = 512\n[model]\nsize = "tiny"\nblock_size = 64\n', ""
+    )
     path.write_text(f'init_from = "{folder}"\n' + text)
     with pytest.raises(RecipeError, match=rf"init_from.*position_scheme.*{TRUST_CODE_ENV}=1"):
         load_recipe(path)
@@ -170,4 +179,3 @@ def test_every_built_in_imports_and_every_shipped_recipe_names_only_built_ins() 
         scheme = raw.get("model", {}).get("position_scheme")
         if scheme is not None:
             trust.resolve_code(scheme, "position_scheme")
-

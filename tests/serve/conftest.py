@@ -20,7 +20,9 @@ from reasonkit.serve.app import ServeSettings, create_app  # noqa: E402
 def serve_in_thread(lm: LanguageModel, **settings: object) -> Iterator[str]:
     """Start the server on 127.0.0.1 (port chosen by the OS), yield its base URL, stop it."""
     app = create_app(lm, ServeSettings(model_name="test-model", **settings))  # type: ignore[arg-type]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

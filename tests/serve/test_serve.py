@@ -95,8 +95,14 @@ def test_echo_logprobs_score_the_prompt_like_loglikelihood(serve: Serve, tiny_en
     assert len(logprobs["tokens"]) == n_prompt + 1
     assert logprobs["token_logprobs"][0] is None and logprobs["top_logprobs"][0] is None
     assert "".join(logprobs["tokens"][:n_prompt]) == context + continuation
-    assert logprobs["text_offset"][:3] == [0, len(logprobs["tokens"][0]), sum(map(len, logprobs["tokens"][:2]))]
-    expected = tiny_engine.loglikelihood([LoglikelihoodRequest(context=context, continuation=continuation)])[0]
+    assert logprobs["text_offset"][:3] == [
+        0,
+        len(logprobs["tokens"][0]),
+        sum(map(len, logprobs["tokens"][:2])),
+    ]
+    expected = tiny_engine.loglikelihood([LoglikelihoodRequest(context=context, continuation=continuation)])[
+        0
+    ]
     assert sum(logprobs["token_logprobs"][n_context:-1]) == pytest.approx(expected.logprob, abs=1e-4)
     for value, top in zip(logprobs["token_logprobs"][1:-1], logprobs["top_logprobs"][1:-1], strict=True):
         assert max(top.values()) >= value - 1e-5
@@ -104,7 +110,9 @@ def test_echo_logprobs_score_the_prompt_like_loglikelihood(serve: Serve, tiny_en
 
 def _post(url: str, body: Any, path: str = "/v1/completions", timeout: float = 60) -> httpx.Response:
     if isinstance(body, bytes):
-        return httpx.post(url + path, content=body, headers={"content-type": "application/json"}, timeout=timeout)
+        return httpx.post(
+            url + path, content=body, headers={"content-type": "application/json"}, timeout=timeout
+        )
     return httpx.post(url + path, json=body, timeout=timeout)
 
 
@@ -148,10 +156,14 @@ def test_self_consistency_20_samples_fit_the_default_sample_limit(serve: Serve) 
     assert len(response.json()["choices"]) == 20
 
 
-def test_a_prompt_over_the_window_fails_alone_when_batched_with_good_ones(serve: Serve, tiny_engine: Any) -> None:
+def test_a_prompt_over_the_window_fails_alone_when_batched_with_good_ones(
+    serve: Serve, tiny_engine: Any
+) -> None:
     async def both(url: str) -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            bodies = [{"model": "test-model", "prompt": p, "max_tokens": 2} for p in ("Hello", "word " * 2000)]
+            bodies = [
+                {"model": "test-model", "prompt": p, "max_tokens": 2} for p in ("Hello", "word " * 2000)
+            ]
             return await asyncio.gather(*(client.post("/v1/completions", json=b) for b in bodies))
 
     with serve(tiny_engine) as url:
@@ -162,7 +174,9 @@ def test_a_prompt_over_the_window_fails_alone_when_batched_with_good_ones(serve:
 
 def test_echo_logprobs_need_a_backend_that_scores_prompt_tokens(serve: Serve) -> None:
     with serve(FakeLM(default="x")) as url:
-        response = _post(url, {"model": "test-model", "prompt": "hi", "echo": True, "logprobs": 0, "max_tokens": 0})
+        response = _post(
+            url, {"model": "test-model", "prompt": "hi", "echo": True, "logprobs": 0, "max_tokens": 0}
+        )
     assert response.status_code == 400 and response.json()["error"]["param"] == "echo"
 
 
@@ -183,7 +197,8 @@ async def _load(url: str, n_requests: int, concurrency: int) -> list[httpx.Respo
         async def one(i: int) -> httpx.Response:
             async with gate:
                 return await client.post(
-                    "/v1/completions", json={"model": "test-model", "prompt": f"question {i}", "max_tokens": 4}
+                    "/v1/completions",
+                    json={"model": "test-model", "prompt": f"question {i}", "max_tokens": 4},
                 )
 
         return await asyncio.gather(*(one(i) for i in range(n_requests)))

@@ -52,7 +52,9 @@ class CountingLM:
         results = []
         for index, request in enumerate(requests):
             rows = [DecodeRow(index, k, request, request.max_tokens) for k in range(request.n)]
-            decode_loop(_logits(1, len(rows)), rows, _Counting(self), eos_ids=frozenset({EOT}), decode=_decode)
+            decode_loop(
+                _logits(1, len(rows)), rows, _Counting(self), eos_ids=frozenset({EOT}), decode=_decode
+            )
             results.append(GenerationResult(samples=tuple(row.sample(_decode) for row in rows)))
         return results
 
@@ -93,7 +95,11 @@ def test_chat_tokens_reach_the_client_while_the_sample_is_generated(serve: Serve
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         chunks = []
         for chunk in client.chat.completions.create(
-            model="test-model", messages=[{"role": "user", "content": "count"}], n=2, temperature=0, stream=True
+            model="test-model",
+            messages=[{"role": "user", "content": "count"}],
+            n=2,
+            temperature=0,
+            stream=True,
         ):
             chunks.append(chunk.choices[0])
             if chunk.choices[0].delta.content:
@@ -102,7 +108,9 @@ def test_chat_tokens_reach_the_client_while_the_sample_is_generated(serve: Serve
     for k in (0, 1):
         mine = [c for c in chunks if c.index == k]
         assert mine[0].delta.role == "assistant"
-        assert "".join(c.delta.content or "" for c in mine) == "one two three four five"  # leading space dropped
+        assert (
+            "".join(c.delta.content or "" for c in mine) == "one two three four five"
+        )  # leading space dropped
         assert [c.finish_reason for c in mine][-1] == "stop"
         assert len([c for c in mine if c.delta.content]) > 1
 

@@ -13,7 +13,9 @@ problems = st.one_of(
         st.integers(0, 10**12 - 1),
     ),
     st.builds(
-        lambda a, b: ArithmeticProblem(op="mul", operands=(a, b)), st.integers(0, 10**12 - 1), st.integers(0, 9)
+        lambda a, b: ArithmeticProblem(op="mul", operands=(a, b)),
+        st.integers(0, 10**12 - 1),
+        st.integers(0, 9),
     ),
 )
 
@@ -27,7 +29,9 @@ def positions_of(problem: ArithmeticProblem, scratchpad: bool = True) -> tuple[s
 
 @settings(max_examples=60, deadline=None)
 @given(problems, st.booleans())
-def test_a_generated_character_is_placed_by_the_text_before_it(problem: ArithmeticProblem, scratchpad: bool) -> None:
+def test_a_generated_character_is_placed_by_the_text_before_it(
+    problem: ArithmeticProblem, scratchpad: bool
+) -> None:
     """What makes generation possible: a token's position never waits for later text. Spaces are exempt
     (no token ends in one: the tokenizer puts a space before the word it belongs to)."""
     text, whole = positions_of(problem, scratchpad)
@@ -67,7 +71,9 @@ def test_a_restated_digit_sits_a_fixed_distance_from_the_digit_it_copies(problem
             if len(there) == len(here) - 1:
                 assert [p for _, p in there] == [p + LINE_STRIDE + 1 for _, p in here[:-1]]
                 assert [d for d, _ in there] == [d for d, _ in here[:-1]]
-    last_digit_offsets = {(pos[0] // LINE_STRIDE * LINE_STRIDE, operand_digits(line, pos, 0)[-1][1]) for line, pos in lines}
+    last_digit_offsets = {
+        (pos[0] // LINE_STRIDE * LINE_STRIDE, operand_digits(line, pos, 0)[-1][1]) for line, pos in lines
+    }
     assert len({p - base for base, p in last_digit_offsets}) == 1
     assert all((p - base) % FIELD_STRIDE == FIELD_STRIDE - 1 for base, p in last_digit_offsets)
 

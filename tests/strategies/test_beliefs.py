@@ -91,7 +91,7 @@ def test_likelihood_belief_compares_fillers_with_their_alternatives() -> None:
 
 
 def test_likelihood_calibration_removes_the_frames_lean() -> None:
-    """"N/A is" leans to " not striped." (0.8 vs 0.2): "Zapodu is" at 0.6 vs 0.4 leans less than the frame."""
+    """ "N/A is" leans to " not striped." (0.8 vs 0.2): "Zapodu is" at 0.6 vs 0.4 leans less than the frame."""
 
     def scores(context: str, continuation: str) -> float:
         if context == "N/A is":
@@ -128,7 +128,9 @@ def test_unknown_and_registered_belief_functions() -> None:
 
 def test_maieutic_with_the_likelihood_belief_and_its_tree_statistics() -> None:
     question = Question(id="z", text="Zapodu is striped.", gold=True)
-    prediction = Maieutic(belief="likelihood", depth=1, n_first=1, negation="rule").run(question, likelihood_lm())
+    prediction = Maieutic(belief="likelihood", depth=1, n_first=1, negation="rule").run(
+        question, likelihood_lm()
+    )
     steps = prediction.trace.steps
     tree = mt.tree_from_json(steps["unpruned_tree"])
     assert tree.nodes["Q"]["belief"] == pytest.approx((0.4, 0.6)) and not tree.nodes["Q"]["integral"]
@@ -145,9 +147,9 @@ def test_maieutic_with_the_likelihood_belief_and_its_tree_statistics() -> None:
 def test_tree_statistics_of_an_empty_tree() -> None:
     lm = likelihood_lm()
     question = Question(id="z", text="Zapodu is striped.", gold=True)
-    prediction = Maieutic(belief="likelihood", depth=1, n_first=1, negation="rule", integrity_threshold=0.999).run(
-        question, lm
-    )
+    prediction = Maieutic(
+        belief="likelihood", depth=1, n_first=1, negation="rule", integrity_threshold=0.999
+    ).run(question, lm)
     stats = mt.TreeStats.model_validate(prediction.trace.steps["tree_stats"])
     assert stats.nodes_generated == 2 and stats.nodes_integral == 0 and stats.nodes_kept == 0
     assert not stats.non_empty and not stats.changed and stats.maxsat_answer is None

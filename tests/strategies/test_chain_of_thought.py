@@ -61,10 +61,18 @@ def test_binary_statements_get_binary_exemplars() -> None:
 def test_a_fill_blank_sentence_is_asked_as_multiple_choice_over_its_fillers() -> None:
     """Chain of thought has no partial scoring: it asks the sentence with its lettered fillers, as it asks
     CommonsenseQA (with those exemplars), and reads the chosen letter back as the filler's index."""
-    wino = Question(id="w", kind="fill_blank", text="The cup is on the table because the _ is flat.",
-                    options=("cup", "table"), gold=1)
+    wino = Question(
+        id="w",
+        kind="fill_blank",
+        text="The cup is on the table because the _ is flat.",
+        options=("cup", "table"),
+        gold=1,
+    )
     blocks = ChainOfThought(shots=2).build_prompt(wino).split(prompts.EXEMPLAR_SEPARATOR)
-    assert blocks[-1] == "Question: The cup is on the table because the _ is flat.\nOptions: (A) cup (B) table\nAnswer:"
+    assert (
+        blocks[-1]
+        == "Question: The cup is on the table because the _ is flat.\nOptions: (A) cup (B) table\nAnswer:"
+    )
     assert all(" So the answer is (" in b for b in blocks[:2])
     lm = FakeLM({"because the _ is flat": " Tables are flat. So the answer is (B) table."})
     prediction = ChainOfThought(shots=2).run(wino, lm)
@@ -199,7 +207,9 @@ def test_a_rationale_that_fills_the_window_abstains_and_the_other_questions_go_o
     other = Question(id="c2", text="Where do you keep milk?", options=("fridge", "shoe"), gold=0)
     lm = SmallWindow({"revolving door": rambling, "milk": " Hmm."}, scores=lambda context, cont: -1.0)
     cot = ChainOfThought(shots=0)
-    assert len(cot.build_prompt(CSQA) + rambling) > SmallWindow.window > len(cot.build_prompt(other) + " Hmm.")
+    assert (
+        len(cot.build_prompt(CSQA) + rambling) > SmallWindow.window > len(cot.build_prompt(other) + " Hmm.")
+    )
     long, short = cot.run_many([CSQA, other], lm)
     assert long.abstained and "too long for the window" in long.trace.steps["fallback"]["error"]
     assert any("do not fit the context window" in note for note in long.trace.notes)
@@ -224,21 +234,36 @@ def _long_question(words: list[str]) -> Question:
 
 def test_constrain_generates_the_answer_under_the_option_sentences() -> None:
     lm = FakeLM(
-        {"So the answer is$": " (C) forest.", "revolving door": " Hmm, doors turn around. So the answer is purple."},
+        {
+            "So the answer is$": " (C) forest.",
+            "revolving door": " Hmm, doors turn around. So the answer is purple.",
+        },
         regex=True,
     )
     prediction = ChainOfThought(shots=1, constrain=True).run(CSQA, lm)
     assert prediction.answer == 2 and not scorings(lm)
     rationale, answer = generations(lm)
-    assert answer.prompt == ChainOfThought(shots=1).build_prompt(CSQA) + " Hmm, doors turn around. So the answer is"
-    assert answer.constraint is not None and answer.constraint.choices == (" (A) bank.", " (B) library.", " (C) forest.")
+    assert (
+        answer.prompt
+        == ChainOfThought(shots=1).build_prompt(CSQA) + " Hmm, doors turn around. So the answer is"
+    )
+    assert answer.constraint is not None and answer.constraint.choices == (
+        " (A) bank.",
+        " (B) library.",
+        " (C) forest.",
+    )
     assert rationale.constraint is None
     assert prediction.trace.steps["constrained_answer"]["text"] == " (C) forest."
 
 
 def test_constrain_answers_a_free_form_question_with_the_answer_regex() -> None:
-    train = Question(id="t", text="Start with 1. Add 1. What is the result?", gold="2", split="train",
-                     metadata={"rationale": "1 + 1 = 2."})
+    train = Question(
+        id="t",
+        text="Start with 1. Add 1. What is the result?",
+        gold="2",
+        split="train",
+        metadata={"rationale": "1 + 1 = 2."},
+    )
     cot = ChainOfThought(shots=1, exemplars=(Exemplar.from_question(train),), constrain=True)
     question = Question(id="f", text="Start with 7. Add 1. What is the result?", gold="8")
     lm = FakeLM({"So the answer is$": [" eight", " 8"], "Add 1. What": " 7 + 1 is big."}, regex=True)
@@ -259,16 +284,25 @@ def test_a_backend_without_constraints_is_named_in_the_error() -> None:
 
     lm = Plain({"revolving door": " Doors. So the answer is (B) library."})
     assert ChainOfThought(shots=1).run(CSQA, lm).answer == 1
-    with pytest.raises(Exception, match="backend plain cannot honour generation request 0's constraint") as info:
+    with pytest.raises(
+        Exception, match="backend plain cannot honour generation request 0's constraint"
+    ) as info:
         ChainOfThought(shots=1, constrain=True).run(CSQA, lm)
     assert isinstance(info.value.__cause__ or info.value, UnsupportedRequestError)
 
 
 def test_any_letter_constraint_reads_the_option_text_as_extraction_does() -> None:
-    question = Question(id="m", text="Start with 12. Add 16. What is the result?", options=("30", "64", "28"),
-                        gold=2, metadata={"benchmark": "commonsense_qa"})
+    question = Question(
+        id="m",
+        text="Start with 12. Add 16. What is the result?",
+        options=("30", "64", "28"),
+        gold=2,
+        metadata={"benchmark": "commonsense_qa"},
+    )
     lm = FakeLM({"So the answer is$": " (B) 28.", "Add 16": " 12 + 16 = 28."}, regex=True)
     prediction = ChainOfThought(shots=1, constrain=True, answer_constraint="any_letter").run(question, lm)
     constraint = generations(lm)[-1].constraint
-    assert constraint is not None and constraint.regex is not None and re.fullmatch(constraint.regex, " (A) 64.")
+    assert (
+        constraint is not None and constraint.regex is not None and re.fullmatch(constraint.regex, " (A) 64.")
+    )
     assert prediction.answer == 2  # the letter disagrees with the text; the text decides, as in a rationale

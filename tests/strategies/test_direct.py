@@ -39,7 +39,11 @@ def test_each_normalisation_picks_its_own_answer(normalization: str, expected: i
     # every run shows all four score sets, whatever picked the answer
     steps = prediction.trace.steps
     assert steps["answer_by"] == {
-        "raw": "ab", "token": "x y z w", "char": "longwordhere", "char_text": "longwordhere", "mi": "dd"
+        "raw": "ab",
+        "token": "x y z w",
+        "char": "longwordhere",
+        "char_text": "longwordhere",
+        "mi": "dd",
     }
     assert steps["scores"]["token"]["x y z w"] == pytest.approx(-0.8)
     assert steps["scores"]["char"]["longwordhere"] == pytest.approx(-2.0 / 13)
@@ -49,7 +53,7 @@ def test_each_normalisation_picks_its_own_answer(normalization: str, expected: i
 
 
 def test_char_text_leaves_out_the_leading_space_like_lm_eval_acc_norm() -> None:
-    """" a" -1.0 and " bcd" -2.2: per character of the continuation -0.5 vs -0.55 ("a" wins), per character
+    """ " a" -1.0 and " bcd" -2.2: per character of the continuation -0.5 vs -0.55 ("a" wins), per character
     of the option text -1.0 vs -0.733 ("bcd" wins)."""
     question = Question(id="c", text="Which?", options=("a", "bcd"), gold=0)
     table = {" a": -1.0, " bcd": -2.2}
@@ -67,10 +71,16 @@ def test_options_line_can_be_left_out_of_the_prompt() -> None:
     assert {r.context for r in lm.requests} == {"Question: Which one?\nAnswer:", "Answer:"}
     # a binary statement has no options line to leave out
     statement = Question(id="b", text="Soup is a solid.", gold=False)
-    same = [Direct(options_line=flag).run(statement, FakeLM()).trace.steps["prompt"] for flag in (True, False)]
+    same = [
+        Direct(options_line=flag).run(statement, FakeLM()).trace.steps["prompt"] for flag in (True, False)
+    ]
     assert same == ["Question: True or false: Soup is a solid.\nAnswer:"] * 2
     # a run folder's identity: the default leaves the config as it was before the option
-    assert Direct().config() == {"name": "direct", "normalization": "char", "unconditional_context": "Answer:"}
+    assert Direct().config() == {
+        "name": "direct",
+        "normalization": "char",
+        "unconditional_context": "Answer:",
+    }
     assert Direct(options_line=False).config()["options_line"] is False
 
 
@@ -98,7 +108,7 @@ def test_binary_statements_score_true_and_false() -> None:
 
 @pytest.mark.parametrize("normalization", ["raw", "token", "char"])
 def test_binary_labels_are_not_length_normalised(normalization: str) -> None:
-    """" False" is one character longer than " True": per character it would win at equal probability."""
+    """ " False" is one character longer than " True": per character it would win at equal probability."""
     statement = Question(id="b", text="Soup is a liquid.", gold=True)
     table = {" True": -0.70, " False": -0.75}
     prediction = Direct(normalization=normalization).run(statement, FakeLM(scores=table))
@@ -139,14 +149,18 @@ def test_real_tiny_model(tiny_engine) -> None:
 
 
 WINO = Question(
-    id="w1", kind="fill_blank", text="The trophy does not fit in the suitcase because _ is too big.",
-    options=("the trophy", "the suitcase"), gold=0,
+    id="w1",
+    kind="fill_blank",
+    text="The trophy does not fit in the suitcase because _ is too big.",
+    options=("the trophy", "the suitcase"),
+    gold=0,
 )
 
 
 def test_fill_blank_scores_the_words_after_the_blank_with_each_filler_in_place() -> None:
     """lm-evaluation-harness's partial scoring: context = sentence up to the blank + filler, continuation = the
     rest; the filler under which the rest is likelier wins, whatever the normalisation."""
+
     def score(context: str, continuation: str) -> float:
         assert continuation == " is too big."
         return -1.0 if context.endswith("the trophy") else -3.0
@@ -163,7 +177,8 @@ def test_fill_blank_scores_the_words_after_the_blank_with_each_filler_in_place()
     assert steps["continuation"] == " is too big." and "prompt" not in steps
     assert set(steps["answer_by"].values()) == {"the trophy"}
     assert {(r.context, r.continuation) for r in lm.requests} == {
-        *((c, " is too big.") for c in steps["contexts"]), ("Answer:", " is too big.")
+        *((c, " is too big.") for c in steps["contexts"]),
+        ("Answer:", " is too big."),
     }
 
 
@@ -189,5 +204,8 @@ def test_fill_blank_on_the_real_tiny_model(tiny_engine) -> None:
 
 
 def test_true_and_false_as_toml_and_json_spell_them_are_booleans() -> None:
-    assert build_strategy("direct(options_line=false)").config() == build_strategy("direct(options_line=False)").config()
+    assert (
+        build_strategy("direct(options_line=false)").config()
+        == build_strategy("direct(options_line=False)").config()
+    )
     assert build_strategy("direct(options_line=true)").config() == build_strategy("direct").config()

@@ -108,7 +108,9 @@ def test_scores_vote_pools_per_choice_scores_by_weight() -> None:
     pooled = Ensemble((model, store), vote="scores", weights=(1.0, 4.0)).run(QUESTION, FakeLM())
     assert pooled.scores == pytest.approx({"bank": 0.2, "library": 0.4, "forest": -1.2})
     assert pooled.answer == 1  # neither member's own answer
-    assert pooled.confidence == pytest.approx(math.exp(0.4) / (math.exp(0.2) + math.exp(0.4) + math.exp(-1.2)))
+    assert pooled.confidence == pytest.approx(
+        math.exp(0.4) / (math.exp(0.2) + math.exp(0.4) + math.exp(-1.2))
+    )
     assert [m["scores"] for m in pooled.trace.steps["members"]] == [model.scores, store.scores]
     # weights 1, 0: the first member alone decides
     assert Ensemble((model, store), vote="scores", weights=(1.0, 0.0)).run(QUESTION, FakeLM()).answer == 0
@@ -129,7 +131,12 @@ def test_scores_vote_skips_members_without_every_score() -> None:
 def test_ensemble_votes_through_the_shared_tally() -> None:
     members = (Says(0, confidence=0.9), Says(1, confidence=0.4), Says(1, confidence=0.4))
     prediction = Ensemble(members, weights=(3.0, 1.0, 1.0)).run(QUESTION, FakeLM())
-    expected = tally(QUESTION, [0, 1, 1], [3.0 * 0.9, 1.0 * 0.4, 1.0 * 0.4], "majority", counts=[3.0, 1.0, 1.0])
-    assert prediction.trace.steps["tally"] == {"majority": expected.counts, "weighted": expected.weights,
-                                               "vote": "majority"}
+    expected = tally(
+        QUESTION, [0, 1, 1], [3.0 * 0.9, 1.0 * 0.4, 1.0 * 0.4], "majority", counts=[3.0, 1.0, 1.0]
+    )
+    assert prediction.trace.steps["tally"] == {
+        "majority": expected.counts,
+        "weighted": expected.weights,
+        "vote": "majority",
+    }
     assert prediction.answer == 0 and prediction.confidence == expected.shares["bank"]

@@ -46,7 +46,9 @@ def test_prompt_uses_train_exemplars_of_the_benchmark_not_the_question() -> None
 
 
 def test_explain_prompt_keeps_what_follows_because() -> None:
-    lm = FakeLM({"This statement is": [f" false, because {FACT}", " true", " true, because"]}, scores=lambda c, x: 0.0)
+    lm = FakeLM(
+        {"This statement is": [f" false, because {FACT}", " true", " true, because"]}, scores=lambda c, x: 0.0
+    )
     prediction = GeneratedKnowledge(n=3, prompt="explain").run(STATEMENT, lm)
     assert prediction.trace.steps["knowledge"] == [FACT]
     assert explained_fact(" maybe") == "" and explained_fact(" true, because  X. ") == "X."

@@ -19,7 +19,11 @@ QUESTION = Question(
     gold=0,
 )
 SUBS = " Start with 7. Add 3. | Multiply by 2. | Subtract 5."
-SOLVES = {r"Q: Start with 7\. Add 3\.\nA:$": " 10", r"Q: Multiply by 2\.\nA:$": " 20", r"Q: Subtract 5\.\nA:$": " 15"}
+SOLVES = {
+    r"Q: Start with 7\. Add 3\.\nA:$": " 10",
+    r"Q: Multiply by 2\.\nA:$": " 20",
+    r"Q: Subtract 5\.\nA:$": " 15",
+}
 
 
 def prompts_of(lm: FakeLM) -> list[str]:
@@ -47,8 +51,9 @@ def test_solves_the_subquestions_in_order_feeding_each_answer_forward() -> None:
 
 
 def test_the_oracle_ablation_solves_the_given_decomposition_without_reducing() -> None:
-    given = QUESTION.model_copy(update={"metadata": {"subquestions": ["Start with 7. Add 3.", "Multiply by 2.",
-                                                                      "Subtract 5."]}})
+    given = QUESTION.model_copy(
+        update={"metadata": {"subquestions": ["Start with 7. Add 3.", "Multiply by 2.", "Subtract 5."]}}
+    )
     lm = chain_lm(decomposition=" nonsense")
     prediction = LeastToMost(subquestions_from="metadata").run(given, lm)
     assert prediction.answer == 0 and len(prediction.trace.calls) == 3

@@ -195,7 +195,9 @@ def test_empty_tree_falls_back_to_root_belief() -> None:
     prediction = Maieutic(depth=1, negation="rule").run(QUESTION, FakeLM(PENGUIN_RULES, scores=scorer(flat)))
     assert prediction.answer is True  # the root's lean, since nothing integral survived
     assert _tree(prediction).number_of_nodes() == 0
-    assert any("fallback to the root belief (statement): empty tree" in note for note in prediction.trace.notes)
+    assert any(
+        "fallback to the root belief (statement): empty tree" in note for note in prediction.trace.notes
+    )
 
 
 @pytest.mark.parametrize(("fallback", "answer"), [("statement", True), ("pair", False)])
@@ -276,10 +278,15 @@ def test_a_question_uses_its_benchmarks_exemplars_when_shipped() -> None:
     prediction = Maieutic(depth=1, negation="rule", relations=None, shots=2).run(world, lm)
     assert "exemplars: world" in prediction.trace.notes
     [first] = [call.request["prompt"] for call in prediction.trace.calls if call.kind == "generate"][:1]
-    assert first.startswith("".join(
-        f"Q: {ex.statement}\nA: This statement is {'true' if ex.label else 'false'}, because {ex.explanation}\n"
-        for ex in load_exemplars("world")[:2]
-    )) and "Liberty Bell" not in first
+    assert (
+        first.startswith(
+            "".join(
+                f"Q: {ex.statement}\nA: This statement is {'true' if ex.label else 'false'}, because {ex.explanation}\n"
+                for ex in load_exemplars("world")[:2]
+            )
+        )
+        and "Liberty Bell" not in first
+    )
     with pytest.raises(ValueError, match="exemplar set 'nope'"):
         Maieutic(exemplars="nope")
 

@@ -166,7 +166,10 @@ def test_questions_in_flight_share_one_search_and_each_gets_its_notes(tmp_path):
     questions = [
         Question(id=f"q{i}", text=text, gold=gold)
         for i, (text, gold) in enumerate(
-            [("Which city is Australia's capital?", "Canberra"), ("How many legs does a spider have?", "Sydney")]
+            [
+                ("Which city is Australia's capital?", "Canberra"),
+                ("How many legs does a spider have?", "Sydney"),
+            ]
             * 5
         )
     ]

@@ -106,8 +106,10 @@ def test_a_bad_entry_line_is_named_by_file_and_line(tmp_path):
 
 @pytest.mark.parametrize(
     ("line", "problem"),
-    [(b'{"key": "caf\xe9", "value": "c"}', "not UTF-8"), (b'{"key": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
-                                                          "JSON nested too deeply")],
+    [
+        (b'{"key": "caf\xe9", "value": "c"}', "not UTF-8"),
+        (b'{"key": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "JSON nested too deeply"),
+    ],
     ids=["not-utf8", "deep"],
 )
 def test_entries_that_are_not_utf8_or_nested_too_deeply_are_named_by_file_and_line(tmp_path, line, problem):

@@ -48,10 +48,16 @@ def test_list_shows_the_same_options_and_defaults(name: str) -> None:
     ("spec", "message"),
     [
         ("maieutic(depth=0)", "option 'depth' = 0: Input should be greater than or equal to 1"),
-        ("maieutic(fallback='majority')", "option 'fallback' = 'majority': Input should be 'statement' or 'pair'"),
+        (
+            "maieutic(fallback='majority')",
+            "option 'fallback' = 'majority': Input should be 'statement' or 'pair'",
+        ),
         ("maieutic(relations='nli')", "option 'relations' must be 'lm', 'hf:PATH' or None"),
         ("memory(inner=direct, k=0)", "option 'k' = 0: Input should be greater than or equal to 1"),
-        ("memory(inner=direct, threshold=2.0)", "option 'threshold' = 2.0: Input should be less than or equal to 1"),
+        (
+            "memory(inner=direct, threshold=2.0)",
+            "option 'threshold' = 2.0: Input should be less than or equal to 1",
+        ),
         ("scratchpad(max_tokens=0)", "option 'max_tokens' = 0: Input should be greater than or equal to 1"),
     ],
 )
@@ -64,8 +70,12 @@ def test_options_cannot_change_after_construction(tmp_path: Path) -> None:
     store = MemoryStore()
     store.add("Milk is kept in a fridge.", "Milk goes in the fridge.")
     store.save(tmp_path / "m")
-    for spec in ("maieutic(depth=1)", f"memory(inner=direct, store={str(tmp_path / 'm')!r})",
-                 f"retrieval(store={str(tmp_path / 'm')!r})", "scratchpad"):
+    for spec in (
+        "maieutic(depth=1)",
+        f"memory(inner=direct, store={str(tmp_path / 'm')!r})",
+        f"retrieval(store={str(tmp_path / 'm')!r})",
+        "scratchpad",
+    ):
         strategy = build_strategy(spec)
         with pytest.raises(dataclasses.FrozenInstanceError):
             strategy.seed = 1  # type: ignore[attr-defined]

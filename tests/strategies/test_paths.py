@@ -24,9 +24,10 @@ def test_the_self_consistency_types_live_together() -> None:
 def test_a_tally_counts_each_answer_by_its_vote_weight() -> None:
     """An ensemble member casts its weight as its vote (not 1), and its weight x confidence as its weighted vote."""
     question = Question(id="q", text="Which?", options=("a", "b"), gold=0)
-    result = tally(question, [0, 1, 1, None], [0.9 * 3.0, 0.4, 0.4, 1.0], "majority", counts=[3.0, 1.0, 1.0, 1.0])
+    result = tally(
+        question, [0, 1, 1, None], [0.9 * 3.0, 0.4, 0.4, 1.0], "majority", counts=[3.0, 1.0, 1.0, 1.0]
+    )
     assert result.counts == {"a": 3.0, "b": 2.0} and result.abstained == 1
     assert result.winner == "a" and result.shares == {"a": 0.6, "b": 0.4}
     weighted = tally(question, [0, 1, 1], [0.9, 0.4, 0.4], "weighted")  # 0.9 > 0.4 + 0.4
     assert weighted.counts == {"a": 1, "b": 2} and weighted.winner == "a"
-

@@ -80,9 +80,15 @@ def test_bad_options_are_named(tmp_path: Path, store: MemoryStore) -> None:
 
 def test_questions_in_flight_share_one_encoder_call_and_get_their_own_hits(store: MemoryStore) -> None:
     questions = [
-        Question(id=f"q{i}", text=text, options=("refrigerator", "bank", "Antarctica", "eight legs"), gold=gold)
+        Question(
+            id=f"q{i}", text=text, options=("refrigerator", "bank", "Antarctica", "eight legs"), gold=gold
+        )
         for i, (text, gold) in enumerate(
-            [("Where is milk kept?", 0), ("Where are revolving doors common?", 1), ("Where do penguins live?", 2)]
+            [
+                ("Where is milk kept?", 0),
+                ("Where are revolving doors common?", 1),
+                ("Where do penguins live?", 2),
+            ]
             * 4
         )
     ]
@@ -97,13 +103,17 @@ def test_questions_in_flight_share_one_encoder_call_and_get_their_own_hits(store
         assert a.scores == pytest.approx(b.scores, abs=1e-5)
 
 
-def test_an_encoder_failure_reaches_every_waiting_question(store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_encoder_failure_reaches_every_waiting_question(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     retrieval = Retrieval(store)
 
     def broken(queries: list[str], k: int, threshold: float) -> list[list[MemoryHit]]:
         raise RuntimeError("encoder lost")
 
     monkeypatch.setattr(store, "search_many", broken)
-    questions = [Question(id=f"q{i}", text="Where is milk kept?", options=("a", "b"), gold=0) for i in range(3)]
+    questions = [
+        Question(id=f"q{i}", text="Where is milk kept?", options=("a", "b"), gold=0) for i in range(3)
+    ]
     with pytest.raises(QuestionError, match="encoder lost"):
         retrieval.run_many(questions, FakeLM())

@@ -36,13 +36,20 @@ def test_asks_and_answers_follow_ups_then_reads_the_final_answer() -> None:
     ]
     prompts = [r.prompt for r in lm.requests if isinstance(r, GenerationRequest)]
     assert prompts[0] == self_ask_prompt(QUESTION.text) and len(prompts) == 5
-    assert prompts[-1].endswith(f"{INTERMEDIATE} Bafe.\nFollow up: What is the home town of Bafe?\n"
-                                f"{INTERMEDIATE} Lorizu.\n")
+    assert prompts[-1].endswith(
+        f"{INTERMEDIATE} Bafe.\nFollow up: What is the home town of Bafe?\n{INTERMEDIATE} Lorizu.\n"
+    )
 
 
 def test_an_inner_strategy_can_answer_the_follow_ups() -> None:
-    lm = FakeLM({**SCRIPT, r"Question: Who is the mentor of Tomiku\?\nAnswer:$": " So the answer is Bafe.",
-                 r"Question: What is the home town of Bafe\?\nAnswer:$": " So the answer is Lorizu."}, regex=True)
+    lm = FakeLM(
+        {
+            **SCRIPT,
+            r"Question: Who is the mentor of Tomiku\?\nAnswer:$": " So the answer is Bafe.",
+            r"Question: What is the home town of Bafe\?\nAnswer:$": " So the answer is Lorizu.",
+        },
+        regex=True,
+    )
     prediction = SelfAsk(answerer=ChainOfThought(shots=0, fallback="abstain")).run(QUESTION, lm)
     assert prediction.answer == "Lorizu"
     assert [child.strategy for child in prediction.trace.children] == ["cot", "cot"]
@@ -78,7 +85,9 @@ def test_no_follow_ups_needed() -> None:
 
 
 def test_self_consistency_wraps_self_ask() -> None:
-    lm = FakeLM({**SCRIPT, r"needed here:$": [FIRST, " No.\nSo the final answer is: Rose.", FIRST]}, regex=True)
+    lm = FakeLM(
+        {**SCRIPT, r"needed here:$": [FIRST, " No.\nSo the final answer is: Rose.", FIRST]}, regex=True
+    )
     prediction = SelfConsistency(inner=SelfAsk(), n=3).run(QUESTION, lm)
     assert prediction.answer == "Lorizu"
     assert [p["answer"] for p in prediction.trace.steps["paths"]] == ["Lorizu", "Rose", "Lorizu"]

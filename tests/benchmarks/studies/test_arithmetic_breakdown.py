@@ -25,9 +25,18 @@ def test_groups_by_operation_and_length(tmp_path: Path) -> None:
     """The scripted model is right on additions and on 123 * 4 only."""
     lm = FakeLM({render_prompt(p): render_completion(p) for p in PROBLEMS[:3]} | {"": "Answer: 1"})
     questions = [to_question(p, f"q{i}") for i, p in enumerate(PROBLEMS)]
-    record = RunRecord(benchmark="arithmetic", split="test", strategy="scratchpad", strategy_config={},
-                       model="fake", model_fingerprint=lm.fingerprint, seed=0, limit=None,
-                       n_questions=len(questions), data_hash=data_hash(questions))
+    record = RunRecord(
+        benchmark="arithmetic",
+        split="test",
+        strategy="scratchpad",
+        strategy_config={},
+        model="fake",
+        model_fingerprint=lm.fingerprint,
+        seed=0,
+        limit=None,
+        n_questions=len(questions),
+        data_hash=data_hash(questions),
+    )
     lines = run_benchmark(questions, Scratchpad(), lm, tmp_path / "run", record)
     assert breakdown(lines) == {("add", 2): [True], ("add", 3): [True], ("mul", 3): [True, False]}
     result = CliRunner().invoke(main, [str(tmp_path / "run")])

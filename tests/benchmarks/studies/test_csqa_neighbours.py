@@ -26,5 +26,10 @@ def test_counts_gold_and_distractors_among_the_nearest_train_answers() -> None:
 
 def test_a_question_without_options_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="question x"):
-        neighbour_counts([Question(id="x", text="x?", gold=True)], np.eye(2, dtype=np.float32), ["a", "b"],
-                         np.eye(2, dtype=np.float32)[:1], k=1)
+        neighbour_counts(
+            [Question(id="x", text="x?", gold=True)],
+            np.eye(2, dtype=np.float32),
+            ["a", "b"],
+            np.eye(2, dtype=np.float32)[:1],
+            k=1,
+        )

@@ -3,8 +3,13 @@ from reasonkit.benchmarks.studies.decomposition import verified, written_solutio
 from reasonkit.strategies.tree_of_thoughts import TreeOfThoughts
 from reasonkit.types import Prediction, Question, Trace
 
-QUESTION = Question(id="p", text="Make 26 from 2 5 8.", gold="26", kind="free_form",
-                    metadata={"numbers": [2, 5, 8], "target": 26})
+QUESTION = Question(
+    id="p",
+    text="Make 26 from 2 5 8.",
+    gold="26",
+    kind="free_form",
+    metadata={"numbers": [2, 5, 8], "target": 26},
+)
 
 
 def line(steps: dict[str, object], answer: str = "26"):  # type: ignore[no-untyped-def]
@@ -15,7 +20,9 @@ def line(steps: dict[str, object], answer: str = "26"):  # type: ignore[no-untyp
 def test_a_right_answer_counts_only_when_its_steps_check() -> None:
     good = ["8 + 5 = 13. Left: 2 13.", "13 * 2 = 26. Left: 26.", "So the answer is 26."]
     assert verified(line({"path": good}))
-    assert not verified(line({"rationale": " 8 + 5 = 13. Left: 2 13. 13 * 2 = 27. Left: 26. So the answer is 26."}))
+    assert not verified(
+        line({"rationale": " 8 + 5 = 13. Left: 2 13. 13 * 2 = 27. Left: 26. So the answer is 26."})
+    )
     assert not verified(line({"path": good}, answer="13"))  # wrong answers never count
 
 

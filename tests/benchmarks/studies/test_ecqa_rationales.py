@@ -7,7 +7,9 @@ from reasonkit.benchmarks.studies.ecqa_rationales import main, rationale_rows
 
 
 def csqa_row(qid: str, stem: str) -> dict[str, object]:
-    choices = [{"label": label, "text": text} for label, text in zip("ABCDE", ["a", "b", "c", "d", "e"], strict=True)]
+    choices = [
+        {"label": label, "text": text} for label, text in zip("ABCDE", ["a", "b", "c", "d", "e"], strict=True)
+    ]
     return {"id": qid, "answerKey": "A", "question": {"stem": stem, "choices": choices}}
 
 
@@ -22,9 +24,17 @@ def write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
 
 def data_dir(tmp_path: Path) -> Path:
     write_jsonl(tmp_path / "commonsenseqa" / "dev.jsonl", [csqa_row("d1", "Where is the dev cat?")])
-    train = [csqa_row("t1", "Where is the first train dog?"), csqa_row("t2", "Where is the second train dog?")]
+    train = [
+        csqa_row("t1", "Where is the first train dog?"),
+        csqa_row("t2", "Where is the second train dog?"),
+    ]
     write_jsonl(tmp_path / "commonsenseqa" / "train.jsonl", train)
-    stems = ["where is the DEV cat", "Where is the first train dog?", "Where is the second train dog?", "Other?"]
+    stems = [
+        "where is the DEV cat",
+        "Where is the first train dog?",
+        "Where is the second train dog?",
+        "Other?",
+    ]
     write_jsonl(tmp_path / "flan_cot" / "ecqa_train.jsonl", [flan_row(stem) for stem in stems])
     return tmp_path
 
@@ -40,5 +50,10 @@ def test_writes_the_kept_rows_and_says_what_it_dropped(tmp_path: Path) -> None:
     args = ["--data-dir", str(data_dir(tmp_path)), "--hold-out-train", "2", "--out", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "1 rows" in result.output and "dropped 1 of CommonsenseQA dev questions and 2 of the first 2" in result.output
-    assert [json.loads(line)["question"] for line in out.read_text().splitlines()] == ["Other?\nOptions:\n- a\n- b"]
+    assert (
+        "1 rows" in result.output
+        and "dropped 1 of CommonsenseQA dev questions and 2 of the first 2" in result.output
+    )
+    assert [json.loads(line)["question"] for line in out.read_text().splitlines()] == [
+        "Other?\nOptions:\n- a\n- b"
+    ]

@@ -30,7 +30,9 @@ def test_no_threshold_classifies_better(rows: list[tuple[float, bool]]) -> None:
 
 def test_fits_on_the_real_encoder(tmp_path: Path) -> None:
     store = MemoryStore(tmp_path / "store")
-    store.add_many(MemoryEntry(key=fact, value=fact) for fact in ["Penguins live in Antarctica.", "Milk is white."])
+    store.add_many(
+        MemoryEntry(key=fact, value=fact) for fact in ["Penguins live in Antarctica.", "Milk is white."]
+    )
     result = fit(store, ["Penguins live in Antarctica.", "Elections cause volcanoes."], [True, False])
     assert (result.n, result.auc, result.accuracy, result.true_fraction) == (2, 1.0, 1.0, 0.5)
 
@@ -38,8 +40,10 @@ def test_fits_on_the_real_encoder(tmp_path: Path) -> None:
 def test_bad_options_are_named(tmp_path: Path) -> None:
     statements = tmp_path / "creak" / "train.jsonl"
     statements.parent.mkdir()
-    rows = ['{"ex_id": "a", "sentence": "Penguins live in Antarctica.", "label": "true"}',
-            '{"ex_id": "b", "sentence": "Elections cause volcanoes.", "label": "false"}']
+    rows = [
+        '{"ex_id": "a", "sentence": "Penguins live in Antarctica.", "label": "true"}',
+        '{"ex_id": "b", "sentence": "Elections cause volcanoes.", "label": "false"}',
+    ]
     statements.write_text("\n".join(rows) + "\n")
     args = ["--data-dir", str(tmp_path), "--store", str(tmp_path)]
     no_store = CliRunner().invoke(main, [*args, "-b", "creak"])

@@ -34,11 +34,19 @@ def test_the_command_prints_one_row_per_set_and_feature(tmp_path: Path, tiny_mod
     folder = tmp_path / "creak"
     folder.mkdir()
     for split, n in (("train", 60), ("dev", 20)):
-        rows = [{"ex_id": f"{split}-{i}", "sentence": f"Thing {i} is {'hot' if i % 2 else 'cold'}.",
-                 "label": "true" if i % 2 else "false"} for i in range(n)]
+        rows = [
+            {
+                "ex_id": f"{split}-{i}",
+                "sentence": f"Thing {i} is {'hot' if i % 2 else 'cold'}.",
+                "label": "true" if i % 2 else "false",
+            }
+            for i in range(n)
+        ]
         (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    result = CliRunner().invoke(latent_probe.main, ["--data-dir", str(tmp_path), "-b", "creak",
-                                                    "--model", str(tiny_model_dir), "--features", "lm"])
+    result = CliRunner().invoke(
+        latent_probe.main,
+        ["--data-dir", str(tmp_path), "-b", "creak", "--model", str(tiny_model_dir), "--features", "lm"],
+    )
     assert result.exit_code == 0, result.output
     [row] = [line for line in result.output.splitlines() if line.startswith("| creak |")]
     assert "| lm | 60 |" in row and "(n = 20)" in row

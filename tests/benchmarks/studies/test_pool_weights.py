@@ -47,16 +47,28 @@ def make_questions(n: int) -> list[Question]:
         store = [round(rng.uniform(0.2, 0.6), 3) for _ in range(4)]
         metadata: dict[str, object] = {"model": model} if i % 17 else {}  # the model abstains now and then
         metadata["store"] = store
-        questions.append(Question(id=f"q{i:03d}", text=f"q{i}", options=tuple("abcd"), gold=rng.randrange(4),
-                                  metadata=metadata))
+        questions.append(
+            Question(
+                id=f"q{i:03d}", text=f"q{i}", options=tuple("abcd"), gold=rng.randrange(4), metadata=metadata
+            )
+        )
     return questions
 
 
 def make_run(path: Path, strategy: Strategy, questions: list[Question]) -> Path:
     lm = FakeLM()
-    record = RunRecord(benchmark="toy", split="train", strategy=strategy.name, strategy_config=strategy.config(),
-                       model="fake", model_fingerprint=lm.fingerprint, seed=0, limit=None,
-                       n_questions=len(questions), data_hash=data_hash(questions))
+    record = RunRecord(
+        benchmark="toy",
+        split="train",
+        strategy=strategy.name,
+        strategy_config=strategy.config(),
+        model="fake",
+        model_fingerprint=lm.fingerprint,
+        seed=0,
+        limit=None,
+        n_questions=len(questions),
+        data_hash=data_hash(questions),
+    )
     run_benchmark(questions, strategy, lm, path, record)
     return path
 
@@ -79,11 +91,15 @@ def test_the_command_prints_a_line_per_weight_and_names_a_bad_folder(tmp_path: P
     questions = make_questions(20)
     first = make_run(tmp_path / "model", Scores("model"), questions)
     second = make_run(tmp_path / "store", Scores("store"), questions)
-    result = CliRunner().invoke(pool_weights.main, [str(first), str(second), "--weight", "1", "--weight", "4"])
+    result = CliRunner().invoke(
+        pool_weights.main, [str(first), str(second), "--weight", "1", "--weight", "4"]
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "20 questions; first run alone is W = 0"
-    assert lines[1].startswith("W = 1: ") and lines[2].startswith("W = 4: ") and "vs the first run" in lines[2]
+    assert (
+        lines[1].startswith("W = 1: ") and lines[2].startswith("W = 4: ") and "vs the first run" in lines[2]
+    )
 
     (tmp_path / "empty").mkdir()
     bad = CliRunner().invoke(pool_weights.main, [str(first), str(tmp_path / "empty"), "--weight", "1"])

@@ -13,8 +13,24 @@ from reasonkit.benchmarks.studies.thread_speed import Setting, busy_processes, m
 
 
 def test_each_setting_runs_quiet_and_loaded_with_its_threads_and_wait_policy(tiny_model_dir: Path) -> None:
-    args = ["--model", str(tiny_model_dir), "--cot-strategy", "cot(shots=0)", "--cot-questions", "2", "--direct-questions", "3",
-            "--load", "1", "--load-seconds", "120", "--setting", "2:spin", "--setting", "1"]
+    args = [
+        "--model",
+        str(tiny_model_dir),
+        "--cot-strategy",
+        "cot(shots=0)",
+        "--cot-questions",
+        "2",
+        "--direct-questions",
+        "3",
+        "--load",
+        "1",
+        "--load-seconds",
+        "120",
+        "--setting",
+        "2:spin",
+        "--setting",
+        "1",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = result.stdout.splitlines()[2:]

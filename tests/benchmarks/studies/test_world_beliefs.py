@@ -1,4 +1,3 @@
-
 from reasonkit.benchmarks.studies import world_beliefs
 from reasonkit.fake import FakeLM
 from reasonkit.strategies.beliefs import find_slot
@@ -86,17 +85,28 @@ def test_completion_recall_reads_facts_the_way_the_documents_state_them() -> Non
         return 0.0 if f"{context}{continuation}" in documents else -3.0
 
     recall = world_beliefs.completion_recall(FakeLM(scores=score))
-    assert (recall.train_entities, recall.test_entities, recall.kind_facts, recall.n_kinds) == (1.0, 1.0, 1.0, 12)
-    facts = {(q.metadata["kind"], q.metadata["property"]): q.gold for split in suite.splits.values() for q in split}
+    assert (recall.train_entities, recall.test_entities, recall.kind_facts, recall.n_kinds) == (
+        1.0,
+        1.0,
+        1.0,
+        12,
+    )
+    facts = {
+        (q.metadata["kind"], q.metadata["property"]): q.gold for split in suite.splits.values() for q in split
+    }
     share_true = sum(facts.values()) / len(facts)
-    never_not = world_beliefs.completion_recall(FakeLM(scores=lambda context, continuation: -len(continuation)))
+    never_not = world_beliefs.completion_recall(
+        FakeLM(scores=lambda context, continuation: -len(continuation))
+    )
     assert never_not.kind_facts == share_true  # " p." always beats " not p.": right on the true facts only
     assert never_not.kind_facts_majority == max(share_true, 1 - share_true)
 
 
 def test_the_likelihood_columns_read_facts_by_completion() -> None:
     """A model that completes "Ks are" with the documented polarity gets AUC 1 from the likelihood belief."""
-    [(name, rows)] = [(n, r) for n, r in world_beliefs.sentence_groups(30).items() if n.startswith("kind facts")]
+    [(name, rows)] = [
+        (n, r) for n, r in world_beliefs.sentence_groups(30).items() if n.startswith("kind facts")
+    ]
     truth = dict(rows)
 
     def holds(sentence: str) -> bool:
