@@ -37,7 +37,7 @@ import reasonkit
 from reasonkit.atomic import atomic_write_text
 from reasonkit.client import BatchingClient
 from reasonkit.driver import QuestionError, iter_outcomes
-from reasonkit.protocol import LanguageModel
+from reasonkit.protocol import GenerationResult, LanguageModel, LoglikelihoodResult
 from reasonkit.strategy import Strategy
 from reasonkit.types import Answer, LMCall, Prediction, Question, Trace
 
@@ -127,9 +127,9 @@ def count_tokens(prediction: Prediction) -> int:
     total = 0
     for call in all_calls(prediction.trace):
         if call.kind == "loglikelihood":
-            total += int(call.output.get("n_tokens", 0))
-        else:
-            total += sum(len(s.get("token_logprobs", ())) for s in call.output.get("samples", ()))
+            total += LoglikelihoodResult.model_validate(call.output).n_tokens
+        elif call.kind == "generate":
+            total += sum(len(s.token_logprobs) for s in GenerationResult.model_validate(call.output).samples)
     return total
 
 
