@@ -254,7 +254,9 @@ def build(root: Path, out: Path) -> None:
     )
     text = "".join(row.model_dump_json() + "\n" for row in chosen_decompositions)
     atomic_write_bytes(out / f"{DECOMPOSITION_SETS['strategyqa']}.jsonl", text.encode("utf-8"))
-    log.info("strategyqa decompositions: %d candidates, wrote %d", len(candidates), len(chosen_decompositions))
+    log.info(
+        "strategyqa decompositions: %d candidates, wrote %d", len(candidates), len(chosen_decompositions)
+    )
 
 
 def main() -> None:

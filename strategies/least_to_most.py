@@ -96,7 +96,9 @@ class LeastToMost(Strategy):
         return False
 
     def _with_exemplars(self, question: Question, prompt: str) -> str:
-        blocks = self.exemplars or tuple(exemplar_text(e) for e in select_decompositions(question, self.shots))
+        blocks = self.exemplars or tuple(
+            exemplar_text(e) for e in select_decompositions(question, self.shots)
+        )
         return prompts.EXEMPLAR_SEPARATOR.join([*blocks, prompt])
 
     def reduce_request(self, question: Question, n: int, temperature: float, seed: int) -> GenerationRequest:

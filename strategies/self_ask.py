@@ -100,7 +100,9 @@ class SelfAsk(Strategy):
         return self.answerer is not None and self.answerer.uses_loglikelihood()
 
     def _prompt(self, question: Question) -> str:
-        blocks = self.exemplars or tuple(exemplar_text(e) for e in select_decompositions(question, self.shots))
+        blocks = self.exemplars or tuple(
+            exemplar_text(e) for e in select_decompositions(question, self.shots)
+        )
         return prompts.EXEMPLAR_SEPARATOR.join([*blocks, self_ask_prompt(question.text)])
 
     def _request(
