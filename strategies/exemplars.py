@@ -4,6 +4,8 @@ The files in strategies/exemplars/ are written by benchmarks/build_exemplars.py 
 SOURCES.md there gives each file's origin and licence. A question picks its exemplar set by
 `question.metadata["benchmark"]`; other benchmarks fall back by question kind (multiple choice ->
 CommonsenseQA, binary -> a pool of StrategyQA and CREAK; free-form questions need exemplars passed in).
+Worked decompositions (subquestions with their answers, for least-to-most and self-ask) are a set of their own
+per benchmark (`DECOMPOSITION_SETS`: StrategyQA's train decompositions).
 """
 
 from __future__ import annotations
