@@ -17,14 +17,20 @@ import random
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reasonkit.atomic import atomic_write_bytes
 from reasonkit.benchmarks.custom import field, read_jsonl
 from reasonkit.benchmarks.synthetic.multistep import MultiStepSuite
 from reasonkit.benchmarks.synthetic.world import WorldSuite
 from reasonkit.datasets import available_datasets, get_dataset
-from reasonkit.strategies.exemplars import Exemplar, dump_exemplars, normalize_text
+from reasonkit.strategies.exemplars import (
+    DECOMPOSITION_SETS,
+    DecompositionExemplar,
+    Exemplar,
+    dump_exemplars,
+    normalize_text,
+)
 from reasonkit.strategies.maieutic import MaieuticExemplar, rule_negation
 from reasonkit.strategies.prompts import LETTERS, clean
 
@@ -33,7 +39,14 @@ SEED = 20221
 MAX_QUESTION_CHARS = 140
 MAX_RATIONALE_CHARS = 200
 MIN_RATIONALE_CHARS = 30
+DECOMPOSITIONS = 12
+MAX_FACT_CHARS = 100
+STOP_WORDS = frozenset(
+    "what which does have many much there that with from this were when where they their would could "
+    "than more less same been into about other".split()
+)
 log = logging.getLogger("reasonkit.exemplars.build")
+T = TypeVar("T", Exemplar, DecompositionExemplar)
 
 
 def data_dir() -> Path:
@@ -140,9 +153,58 @@ def multistep(root: Path) -> list[Exemplar]:
     return [Exemplar.from_question(q, source="multistep") for q in train if q.metadata["n_steps"] >= 2]
 
 
-def balanced_sample(candidates: list[Exemplar], k: int, rng: random.Random) -> list[Exemplar]:
+def _content_words(text: str) -> set[str]:
+    return {w for w in normalize_text(text).split() if len(w) >= 4 and w not in STOP_WORDS}
+
+
+def _aligned(subquestions: list[str], facts: list[str]) -> bool:
+    """Fact i answers subquestion i as far as words tell: it shares a content word with it, and more than
+    with any other of the subquestions the facts answer."""
+    words = [_content_words(q) for q in subquestions]
+    for i, fact in enumerate(facts):
+        overlap = [len(_content_words(fact) & w) for w in words]
+        if overlap[i] == 0 or any(overlap[j] >= overlap[i] for j in range(len(facts)) if j != i):
+            return False
+    return True
+
+
+def strategyqa_decompositions(root: Path) -> list[DecompositionExemplar]:
+    """StrategyQA train questions whose facts pair one-to-one, in order, with their decomposition's steps
+    but the last (the yes / no step, answered by the label): 2-4 steps, no earlier step refers to another
+    ("#1"; a self-ask follow-up must stand alone), short facts, each fact aligned with its step."""
+    dev_ids = {row["qid"] for row in _rows(_path(root, "strategyqa", "dev"))}
+    out = []
+    for row in _rows(_path(root, "strategyqa", "train")):
+        question = clean(row["question"])
+        steps = [clean(q) for q in row["decomposition"]]
+        facts = [clean(f).removesuffix(".") for f in row["facts"]]
+        if (
+            row["qid"] in dev_ids
+            or len(question) > MAX_QUESTION_CHARS
+            or not 2 <= len(steps) <= 4
+            or len(facts) != len(steps) - 1
+            or any("#" in q for q in steps[:-1])
+            or any(len(f) > MAX_FACT_CHARS for f in facts)
+            or not _aligned(steps[:-1], facts)
+        ):
+            continue
+        answer = bool(row["answer"])
+        out.append(
+            DecompositionExemplar(
+                id=f"strategyqa:{row['qid']}",
+                source="strategyqa",
+                question=question,
+                answer=answer,
+                subquestions=tuple(steps),
+                subanswers=(*facts, "yes" if answer else "no"),
+            )
+        )
+    return out
+
+
+def balanced_sample(candidates: list[T], k: int, rng: random.Random) -> list[T]:
     """k exemplars with the answers as even as possible (round robin over answer values)."""
-    by_answer: dict[str, list[Exemplar]] = {}
+    by_answer: dict[str, list[T]] = {}
     for exemplar in candidates:
         by_answer.setdefault(str(exemplar.answer), []).append(exemplar)
     for group in by_answer.values():
@@ -186,6 +248,15 @@ def build(root: Path, out: Path) -> None:
         atomic_write_bytes(out / f"{name}.jsonl", dump_exemplars(chosen).encode("utf-8"))
         log.info("%s: %d candidates, wrote %d", name, len(candidates), len(chosen))
     atomic_write_bytes(out / "maieutic_world_train.jsonl", maieutic_world().encode("utf-8"))
+    candidates = [e for e in strategyqa_decompositions(root) if normalize_text(e.question) not in forbidden]
+    chosen_decompositions = balanced_sample(
+        candidates, DECOMPOSITIONS, random.Random(f"{SEED}:strategyqa_decomposition")
+    )
+    text = "".join(row.model_dump_json() + "\n" for row in chosen_decompositions)
+    atomic_write_bytes(out / f"{DECOMPOSITION_SETS['strategyqa']}.jsonl", text.encode("utf-8"))
+    log.info(
+        "strategyqa decompositions: %d candidates, wrote %d", len(candidates), len(chosen_decompositions)
+    )
 
 
 def main() -> None:

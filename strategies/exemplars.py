@@ -4,6 +4,8 @@ The files in strategies/exemplars/ are written by benchmarks/build_exemplars.py 
 SOURCES.md there gives each file's origin and licence. A question picks its exemplar set by
 `question.metadata["benchmark"]`; other benchmarks fall back by question kind (multiple choice ->
 CommonsenseQA, binary -> a pool of StrategyQA and CREAK; free-form questions need exemplars passed in).
+Worked decompositions (subquestions with their answers, for least-to-most and self-ask) are a set of their own
+per benchmark (`DECOMPOSITION_SETS`: StrategyQA's train decompositions).
 """
 
 from __future__ import annotations
@@ -137,3 +139,46 @@ def select_exemplars(
 
 def dump_exemplars(exemplars: list[Exemplar]) -> str:
     return "".join(json.dumps(e.model_dump(), ensure_ascii=False) + "\n" for e in exemplars)
+
+
+DECOMPOSITION_SETS = {"strategyqa": "strategyqa_decomposition"}
+"""Benchmark -> its shipped set of worked decompositions (least-to-most, self-ask)."""
+
+
+class DecompositionExemplar(BaseModel):
+    """A TRAIN question worked as subquestions, each with its answer; the last answer is the question's
+    yes / no (`answer`), the earlier ones are the dataset's facts, one per subquestion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    source: str
+    question: str
+    answer: bool
+    subquestions: tuple[str, ...]
+    subanswers: tuple[str, ...]
+
+
+@cache
+def load_decompositions(name: str) -> tuple[DecompositionExemplar, ...]:
+    """The shipped decomposition set `name` (a value of DECOMPOSITION_SETS)."""
+    resource = resources.files("reasonkit.strategies").joinpath("exemplars", f"{name}.jsonl")
+    rows = []
+    for line_no, line in enumerate(resource.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            rows.append(DecompositionExemplar.model_validate_json(line))
+        except ValidationError as error:
+            raise ValueError(f"{resource}, line {line_no}: not a decomposition exemplar: {error}") from error
+    return tuple(rows)
+
+
+def select_decompositions(question: Question, shots: int, seed: int = 0) -> list[DecompositionExemplar]:
+    """`shots` worked decompositions for a question of a benchmark that ships a set (StrategyQA), the same
+    for every question (a shared prompt prefix); none for other benchmarks. The question itself is left out."""
+    benchmark = re.sub(r"[^a-z0-9]", "", str(question.metadata.get("benchmark", "")).lower())
+    name = DECOMPOSITION_SETS.get(benchmark)
+    if shots == 0 or name is None:
+        return []
+    key = normalize_text(question.text)
+    candidates = [e for e in load_decompositions(name) if normalize_text(e.question) != key]
+    return random.Random(seed).sample(candidates, min(shots, len(candidates)))

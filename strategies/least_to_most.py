@@ -7,8 +7,9 @@ Two stages, both plain generation:
 `feed="last"` puts only the previous subquestion and its answer before the next (a window of fixed size,
 so a chain longer than any trained one is still a series of trained-size calls); `feed="all"` puts every
 earlier pair, as the paper's prompts do. The last subanswer answers the question (read like a rationale's
-"So the answer is X"). `exemplars` are blocks in these formats put before every prompt (e.g. built from
-StrategyQA's train decompositions); a trained model needs none. `subquestions_from="metadata"` skips the
+"So the answer is X"). `exemplars` are blocks in these formats put before every prompt; with none given, a
+question of a benchmark that ships worked decompositions (StrategyQA: its train decompositions, with facts as
+the subanswers) gets `shots` of them (`exemplar_text`); `shots=0` turns that off. A trained model needs none. `subquestions_from="metadata"` skips the
 reduce stage and solves the question's own decomposition (`metadata["subquestions"]`, as the synthetic
 suites give it): an oracle ablation that measures the solve stage alone. `chain_text` renders a synthetic question's
 decomposition as training text (a recipe formatter). `sample_paths` lets self-consistency vote over sampled
@@ -28,6 +29,7 @@ from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.answer_extraction import extract_answer
 from reasonkit.strategies.chain_of_thought import ReasoningPath
+from reasonkit.strategies.exemplars import DecompositionExemplar, select_decompositions
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
@@ -63,6 +65,14 @@ def chain_text(row: dict[str, Any]) -> str | None:
     return prompts.EXEMPLAR_SEPARATOR.join(blocks)
 
 
+def exemplar_text(exemplar: DecompositionExemplar) -> str:
+    """A worked decomposition as exemplar blocks: the reduce example, then its subquestions answered in order
+    with every earlier pair before each (as the paper's prompts show them)."""
+    reduce = f"{reduce_prompt(exemplar.question)} {SEPARATOR.join(exemplar.subquestions)}"
+    pairs = zip(exemplar.subquestions, exemplar.subanswers, strict=True)
+    return prompts.EXEMPLAR_SEPARATOR.join([reduce, "\n".join(f"Q: {q}\nA: {a}" for q, a in pairs)])
+
+
 class ChainStopped(Exception):
     """Internal: a chain that stopped before its last subquestion (the message says why)."""
 
@@ -80,16 +90,20 @@ class LeastToMost(Strategy):
     reduce_tokens: NewTokens = 160
     answer_tokens: NewTokens = 16
     exemplars: tuple[str, ...] = ()
+    shots: int = Field(2, ge=0)
 
     def uses_loglikelihood(self) -> bool:
         return False
 
-    def _with_exemplars(self, prompt: str) -> str:
-        return prompts.EXEMPLAR_SEPARATOR.join([*self.exemplars, prompt])
+    def _with_exemplars(self, question: Question, prompt: str) -> str:
+        blocks = self.exemplars or tuple(
+            exemplar_text(e) for e in select_decompositions(question, self.shots)
+        )
+        return prompts.EXEMPLAR_SEPARATOR.join([*blocks, prompt])
 
     def reduce_request(self, question: Question, n: int, temperature: float, seed: int) -> GenerationRequest:
         return GenerationRequest(
-            prompt=self._with_exemplars(reduce_prompt(question.text)),
+            prompt=self._with_exemplars(question, reduce_prompt(question.text)),
             n=n,
             max_tokens=self.reduce_tokens,
             temperature=temperature,
@@ -97,7 +111,7 @@ class LeastToMost(Strategy):
             seed=seed,
         )
 
-    async def _solve_chain(self, subquestions: list[str], lm: AsyncLM) -> list[Sample]:
+    async def _solve_chain(self, question: Question, subquestions: list[str], lm: AsyncLM) -> list[Sample]:
         """Greedy answers in order; raises ChainStopped when the budget or an empty answer stops the chain."""
         if not subquestions:
             raise ChainStopped("the decomposition has no subquestions")
@@ -111,7 +125,7 @@ class LeastToMost(Strategy):
             pairs = [(q, a.text.strip()) for q, a in zip(subquestions, answers, strict=False)]
             earlier = pairs if self.feed == "all" else pairs[-1:]
             request = GenerationRequest(
-                prompt=self._with_exemplars(solve_prompt(earlier, sub)),
+                prompt=self._with_exemplars(question, solve_prompt(earlier, sub)),
                 max_tokens=self.answer_tokens,
                 stop=LINE_STOP,
             )
@@ -133,7 +147,7 @@ class LeastToMost(Strategy):
             "reduce_finish_reason": reduce.finish_reason,
         }
         try:
-            answers = await self._solve_chain(subquestions, lm)
+            answers = await self._solve_chain(question, subquestions, lm)
         except ChainStopped as stop:
             steps["stopped"] = str(stop)
             return ReasoningPath.of_sample(reduce, None, "none", ""), steps

@@ -11,7 +11,9 @@ The model writes up to each "Intermediate answer:"; the strategy then gets that 
 continuing the same text (`answerer` None, the default), or from an inner strategy asked the follow-up as a question
 of its own (`answerer=<strategy>`, e.g. `cot(shots=0)`: the single hop the way it is asked alone). At most
 `max_follow_ups` follow-ups; the trace lists each with its answer. `exemplars` are blocks in this format
-before the prompt (e.g. from StrategyQA's train decompositions); a trained model needs none.
+before the prompt; with none given, a question of a benchmark that ships worked decompositions (StrategyQA: its
+train decompositions, facts as the intermediate answers) gets `shots` of them (`exemplar_text`); `shots=0`
+turns that off. A trained model needs none.
 `self_ask_text` and `direct_text` render a synthetic question as training text (recipe formatters);
 `sample_paths` lets self-consistency vote over sampled self-ask runs.
 """
@@ -31,6 +33,7 @@ from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.answer_extraction import extract_answer
 from reasonkit.strategies.chain_of_thought import ReasoningPath
+from reasonkit.strategies.exemplars import DecompositionExemplar, select_decompositions
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Answer, Prediction, Question, Trace
 
@@ -58,6 +61,17 @@ def self_ask_text(row: dict[str, Any]) -> str | None:
     return f"{self_ask_prompt(question.text)} Yes.\n" + "\n".join(lines) + f"\n{FINAL} {question.gold}."
 
 
+def exemplar_text(exemplar: DecompositionExemplar) -> str:
+    """A worked decomposition in the self-ask format: every subquestion but the last (the yes / no step) is a
+    follow-up with its fact as the intermediate answer; the label is the final answer."""
+    lines = [
+        f"{FOLLOW_UP} {q}\n{INTERMEDIATE} {a}."
+        for q, a in zip(exemplar.subquestions[:-1], exemplar.subanswers[:-1], strict=True)
+    ]
+    final = "yes" if exemplar.answer else "no"
+    return f"{self_ask_prompt(exemplar.question)} Yes.\n" + "\n".join(lines) + f"\n{FINAL} {final}."
+
+
 def direct_text(row: dict[str, Any]) -> str | None:
     """A free-form TRAIN question answered at once, in chain of thought's format with no rationale (so
     `cot(shots=0)` asks it): the direct baseline of the compositionality gap."""
@@ -80,9 +94,16 @@ class SelfAsk(Strategy):
     max_tokens: NewTokens = 64
     answer_tokens: NewTokens = 16
     exemplars: tuple[str, ...] = ()
+    shots: int = Field(2, ge=0)
 
     def uses_loglikelihood(self) -> bool:
         return self.answerer is not None and self.answerer.uses_loglikelihood()
+
+    def _prompt(self, question: Question) -> str:
+        blocks = self.exemplars or tuple(
+            exemplar_text(e) for e in select_decompositions(question, self.shots)
+        )
+        return prompts.EXEMPLAR_SEPARATOR.join([*blocks, self_ask_prompt(question.text)])
 
     def _request(
         self,
@@ -112,7 +133,7 @@ class SelfAsk(Strategy):
 
     async def _run(self, question: Question, lm: AsyncLM, first: Sample, trace: Trace) -> ReasoningPath:
         """Continue from the first generated piece until the final answer, a stop, or the budget."""
-        prompt = prompts.EXEMPLAR_SEPARATOR.join([*self.exemplars, self_ask_prompt(question.text)])
+        prompt = self._prompt(question)
         text, piece = prompt, first
         logprob, n_tokens = first.logprob, len(first.token_logprobs)
         follow_ups: list[dict[str, str]] = []
@@ -179,7 +200,7 @@ class SelfAsk(Strategy):
         )
 
     def _first_request(self, question: Question, n: int, temperature: float, seed: int) -> GenerationRequest:
-        prompt = prompts.EXEMPLAR_SEPARATOR.join([*self.exemplars, self_ask_prompt(question.text)])
+        prompt = self._prompt(question)
         return self._request(prompt, (f"\n{INTERMEDIATE}", "\n\n"), self.max_tokens, n, temperature, seed)
 
     async def sample_paths(

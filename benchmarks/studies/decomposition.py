@@ -14,6 +14,8 @@ python -m reasonkit.benchmarks.studies.decomposition gap HOP1 HOP2 DIRECT SELF_A
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +93,25 @@ def _share(flags: list[bool]) -> str:
     return f"{sum(flags)}/{len(flags)}" if flags else "0/0"
 
 
+def _stops(lines: list[ResultLine]) -> None:
+    """Why questions abstained, grouped by the reason's wording up to its first quoted piece."""
+    reasons = Counter(
+        re.split(r"['\"(]", str(line.prediction.trace.steps["stopped"]), maxsplit=1)[0].strip()
+        for line in lines
+        if "stopped" in line.prediction.trace.steps
+    )
+    click.echo(f"answer read: {_share([line.prediction.answer is not None for line in lines])}")
+    for reason, count in reasons.most_common():
+        click.echo(f"  stopped: {count} x {reason}")
+
+
 def _why_least_to_most(lines: list[ResultLine]) -> None:
+    written = Counter(len(line.prediction.trace.steps.get("subquestions", [])) for line in lines)
+    click.echo(f"subquestions written: {dict(sorted(written.items()))}")
+    _stops(lines)
+    lines = [line for line in lines if "subquestions" in line.question.metadata]
+    if not lines:
+        return
     counts = [
         (
             len(line.prediction.trace.steps.get("subquestions", [])),
@@ -114,6 +134,10 @@ def _why_least_to_most(lines: list[ResultLine]) -> None:
 def _why_self_ask(lines: list[ResultLine]) -> None:
     asked = [line.prediction.trace.steps.get("follow_ups", []) for line in lines]
     click.echo(f"asked no follow-up: {_share([not a for a in asked])}")
+    click.echo(f"follow-ups asked: {dict(sorted(Counter(len(a) for a in asked).items()))}")
+    _stops(lines)
+    if not all("follow_ups" in line.question.metadata for line in lines):
+        return
     for hop in (0, 1):
         right_q = [
             len(a) > hop and a[hop]["question"] == line.question.metadata["follow_ups"][hop]

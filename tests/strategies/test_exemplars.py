@@ -15,11 +15,14 @@ import pytest
 
 from reasonkit.strategies import prompts
 from reasonkit.strategies.exemplars import (
+    DECOMPOSITION_SETS,
     EXEMPLAR_SETS,
     Exemplar,
     exemplar_sets_for,
+    load_decompositions,
     load_exemplars,
     normalize_text,
+    select_decompositions,
     select_exemplars,
 )
 from reasonkit.types import Question
@@ -186,3 +189,49 @@ def test_selection_by_benchmark_kind_and_seed() -> None:
         select_exemplars(mc, 17)
     with pytest.raises(ValueError, match="unknown exemplar set"):
         exemplar_sets_for(mc, override="gsm8k")
+
+
+def test_the_decomposition_set_is_well_formed_and_balanced() -> None:
+    exemplars = load_decompositions(DECOMPOSITION_SETS["strategyqa"])
+    assert 8 <= len(exemplars) <= 16 and len({e.id for e in exemplars}) == len(exemplars)
+    assert sum(e.answer for e in exemplars) * 2 == len(exemplars)
+    for e in exemplars:
+        assert len(e.subquestions) == len(e.subanswers) >= 2
+        assert e.subanswers[-1] == ("yes" if e.answer else "no")
+        assert not any("#" in q for q in e.subquestions[:-1])
+
+
+def test_no_decomposition_exemplar_is_a_strategyqa_dev_question() -> None:
+    """Runs everywhere, against the dev split bundled with the package."""
+    from reasonkit.benchmarks.loaders import load_benchmark
+
+    dev = {normalize_text(q.text) for q in load_benchmark("strategyqa")}
+    assert len(dev) > 200
+    shipped = load_decompositions(DECOMPOSITION_SETS["strategyqa"])
+    assert not [e.id for e in shipped if normalize_text(e.question) in dev]
+
+
+@needs_data
+def test_decomposition_exemplars_are_strategyqa_train_rows_as_annotated() -> None:
+    dev = rows("strategyqa/dev.jsonl")
+    train = {r["qid"]: r for r in rows("strategyqa/train.jsonl")}
+    dev_ids, dev_texts = {r["qid"] for r in dev}, {normalize_text(r["question"]) for r in dev}
+    for e in load_decompositions(DECOMPOSITION_SETS["strategyqa"]):
+        qid = e.id.removeprefix("strategyqa:")
+        assert qid in train and qid not in dev_ids and normalize_text(e.question) not in dev_texts
+        row = train[qid]
+        assert e.answer == row["answer"] and len(row["facts"]) == len(e.subquestions) - 1
+        assert list(e.subquestions) == [prompts.clean(q) for q in row["decomposition"]]
+        assert list(e.subanswers[:-1]) == [prompts.clean(f).removesuffix(".") for f in row["facts"]]
+
+
+def test_decompositions_serve_strategyqa_questions_only() -> None:
+    sqa = Question(id="s", text="Can a cat fly?", metadata={"benchmark": "strategyqa"})
+    creak = Question(id="c", text="Cats bark.", metadata={"benchmark": "creak"})
+    assert len(select_decompositions(sqa, 2)) == 2 and select_decompositions(sqa, 2) == select_decompositions(
+        sqa.model_copy(update={"text": "Can a dog fly?"}), 2
+    )
+    assert select_decompositions(sqa, 0) == [] and select_decompositions(creak, 2) == []
+    own = load_decompositions(DECOMPOSITION_SETS["strategyqa"])[0]
+    itself = sqa.model_copy(update={"text": own.question})
+    assert own not in select_decompositions(itself, len(load_decompositions("strategyqa_decomposition")))

@@ -134,3 +134,21 @@ def test_end_to_end_on_the_tiny_model(tiny_engine) -> None:  # type: ignore[no-u
         assert prediction.question_id == question.id
         assert 1 <= len(prediction.trace.calls) <= 4
         assert prediction.abstained == ("stopped" in prediction.trace.steps)
+
+
+def test_strategyqa_questions_get_worked_train_decompositions_before_every_prompt() -> None:
+    from reasonkit.strategies.exemplars import select_decompositions
+    from reasonkit.strategies.least_to_most import exemplar_text
+
+    question = Question(id="s", text="Can a cat fly?", gold=False, metadata={"benchmark": "strategyqa"})
+    shots = "\n\n".join(exemplar_text(e) for e in select_decompositions(question, 2))
+    assert "\nSubquestions: " in shots and shots.endswith(("A: yes", "A: no"))
+    lm = FakeLM({"Subquestions:$": " Do cats have wings? | Can #1 fly?", r"A:$": " no"}, regex=True)
+    assert LeastToMost().run(question, lm).answer is False
+    assert all(p.startswith(shots + "\n\n") for p in prompts_of(lm)) and len(prompts_of(lm)) == 3
+    plain = chain_lm()
+    LeastToMost(shots=0).run(question, plain)
+    assert prompts_of(plain)[0] == reduce_prompt(question.text)
+    given = chain_lm()
+    LeastToMost(exemplars=("mine",)).run(question, given)
+    assert prompts_of(given)[0] == f"mine\n\n{reduce_prompt(question.text)}"

@@ -128,3 +128,25 @@ def test_end_to_end_on_the_tiny_model(tiny_engine) -> None:  # type: ignore[no-u
         assert prediction.question_id == question.id
         assert 1 <= len(prediction.trace.calls) <= 5
         assert prediction.abstained == ("stopped" in prediction.trace.steps)
+
+
+def test_strategyqa_questions_get_worked_train_decompositions_as_follow_ups() -> None:
+    from reasonkit.strategies.exemplars import select_decompositions
+    from reasonkit.strategies.self_ask import exemplar_text
+
+    question = Question(id="s", text="Can a cat fly?", gold=False, metadata={"benchmark": "strategyqa"})
+    chosen = select_decompositions(question, 2)
+    shots = "\n\n".join(exemplar_text(e) for e in chosen)
+    assert shots.count("Follow up:") == sum(len(e.subquestions) - 1 for e in chosen)
+    script = {
+        r"needed here:$": " Yes.\nFollow up: Do cats have wings?",
+        r"wings\?\nIntermediate answer:$": " Cats have no wings.",
+        r"no wings\.\n$": "So the final answer is: no.",
+    }
+    lm = FakeLM(script, regex=True)
+    assert SelfAsk().run(question, lm).answer is False
+    prompts = [r.prompt for r in lm.requests if isinstance(r, GenerationRequest)]
+    assert prompts[0] == f"{shots}\n\n{self_ask_prompt(question.text)}"
+    plain = FakeLM(script, regex=True)
+    SelfAsk(shots=0).run(question, plain)
+    assert plain.requests[0].prompt == self_ask_prompt(question.text)

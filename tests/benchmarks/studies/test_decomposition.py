@@ -33,3 +33,22 @@ def test_a_vote_is_checked_on_its_most_probable_winning_path() -> None:
     assert not verified(line({"paths": [{**wrong_sum, "weight": 0.6}, {**right, "weight": 0.4}, loser]}))
     assert verified(line({"paths": [{**wrong_sum, "weight": 0.4}, {**right, "weight": 0.6}, loser]}))
     assert written_solution(line({"paths": [loser]})) == ""  # no path gave the winning answer
+
+
+def test_why_reads_real_data_runs_that_have_no_reference_decomposition(capsys) -> None:  # type: ignore[no-untyped-def]
+    """StrategyQA questions carry no suite decomposition: `why` says what was written and why it abstained."""
+    from reasonkit.benchmarks.studies.decomposition import _why_least_to_most, _why_self_ask
+    from reasonkit.strategies.least_to_most import LeastToMost
+    from reasonkit.strategies.self_ask import SelfAsk
+
+    sqa = Question(id="s", text="Can a cat fly?", gold=False, metadata={"benchmark": "strategyqa"})
+    stopped = "the last subanswer 'Cats' is not one of the question's answers"
+    steps = {"subquestions": ["Do cats have wings?"], "subanswers": ["Cats"], "stopped": stopped}
+    prediction = Prediction(question_id="s", answer=None, trace=Trace(strategy="least_to_most", steps=steps))
+    _why_least_to_most([result_line(0, sqa, LeastToMost(), prediction, 0.0)])
+    asked = {"follow_ups": [{"question": "Do cats have wings?", "answer": "no"}], "final": "no"}
+    answered = Prediction(question_id="s", answer=False, trace=Trace(strategy="self_ask", steps=asked))
+    _why_self_ask([result_line(0, sqa, SelfAsk(), answered, 0.0)])
+    out = capsys.readouterr().out
+    assert "subquestions written: {1: 1}" in out and "1 x the last subanswer" in out
+    assert "asked no follow-up: 0/1" in out and "follow-ups asked: {1: 1}" in out
