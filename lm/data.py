@@ -188,7 +188,9 @@ class LeakChecker:
     """
 
     def __init__(
-        self, checks: list[tuple[LeakCheck, Path]], suite_splits: dict[str, list[tuple[str, str]]] | None = None
+        self,
+        checks: list[tuple[LeakCheck, Path]],
+        suite_splits: dict[str, list[tuple[str, str]]] | None = None,
     ) -> None:
         """checks: eval files; suite_splits: in-memory eval splits by label ("consistency:test"), as
         (question id, text) pairs."""
