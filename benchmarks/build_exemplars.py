@@ -22,7 +22,7 @@ from typing import Any
 from reasonkit.atomic import atomic_write_bytes
 from reasonkit.benchmarks.custom import field, read_jsonl
 from reasonkit.benchmarks.synthetic.multistep import MultiStepSuite
-from reasonkit.benchmarks.synthetic.world import WorldSuite
+from reasonkit.benchmarks.synthetic import suites
 from reasonkit.datasets import available_datasets, get_dataset
 from reasonkit.strategies.exemplars import Exemplar, dump_exemplars, normalize_text
 from reasonkit.strategies.maieutic import MaieuticExemplar, rule_negation
@@ -153,14 +153,15 @@ def balanced_sample(candidates: list[Exemplar], k: int, rng: random.Random) -> l
     return chosen
 
 
-def maieutic_world(k: int = 8) -> str:
-    """The maieutic strategy's exemplars for the synthetic world: train statements of the suite (seed 0) with
-    their two-fact explanation, half true and half false, negated by the strategy's rule."""
-    train = WorldSuite().generate(seed=0).splits["train"]
+def maieutic_suite(suite: str, k: int = 8) -> str:
+    """The maieutic strategy's exemplars for a synthetic statement suite (the world, consistency): train
+    statements of the suite (seed 0) with their explanation, half true and half false, negated by the
+    strategy's rule."""
+    train = suites()[suite].generate(seed=0).splits["train"]
     chosen = [q for q in train if q.gold is True][: k // 2] + [q for q in train if q.gold is False][
         : k - k // 2
     ]
-    random.Random(f"{SEED}:maieutic_world").shuffle(chosen)
+    random.Random(f"{SEED}:maieutic_{suite}").shuffle(chosen)
     rows = [
         MaieuticExemplar(
             id=q.id,
@@ -174,6 +175,14 @@ def maieutic_world(k: int = 8) -> str:
     return "".join(row.model_dump_json() + "\n" for row in rows)
 
 
+def maieutic_world(k: int = 8) -> str:
+    """The world's maieutic exemplars (two-fact explanations)."""
+    return maieutic_suite("world", k)
+
+
+MAIEUTIC_SUITES = ("world", "consistency")
+"""Synthetic suites with a shipped maieutic exemplar set (strategies.maieutic.EXEMPLAR_FILES)."""
+
 BUILDERS = {"commonsenseqa": commonsenseqa, "strategyqa": strategyqa, "creak": creak, "multistep": multistep}
 
 
@@ -185,7 +194,8 @@ def build(root: Path, out: Path) -> None:
         chosen = balanced_sample(candidates, PER_SET, random.Random(f"{SEED}:{name}"))
         atomic_write_bytes(out / f"{name}.jsonl", dump_exemplars(chosen).encode("utf-8"))
         log.info("%s: %d candidates, wrote %d", name, len(candidates), len(chosen))
-    atomic_write_bytes(out / "maieutic_world_train.jsonl", maieutic_world().encode("utf-8"))
+    for suite in MAIEUTIC_SUITES:
+        atomic_write_bytes(out / f"maieutic_{suite}_train.jsonl", maieutic_suite(suite).encode("utf-8"))
 
 
 def main() -> None:
