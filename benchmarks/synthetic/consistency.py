@@ -142,21 +142,26 @@ class ConsistencySuite:
         )
 
 
-def abductive_drill_rows(n_entities: int = 2000, seed: int = 0) -> list[dict[str, object]]:
+def abductive_drill_rows(
+    n_entities: int = 2000, seed: int = 0, documents: bool = False
+) -> list[dict[str, object]]:
     """Train statements about fresh made-up entities, none of the suite's, with a random kind and the suite's
     own kinds, classes and properties, for a recipe source (`generator = "reasonkit.benchmarks.synthetic.
     consistency:abductive_drill_rows"`). The suite has 200 train entities, few enough that an explanation can
-    be memorised per name; thousands of fresh names make copying the statement's entity into the explanation
-    the only way to fit them (a small model otherwise explains "X is p." with facts about someone else)."""
+    be memorised per name; more fresh names make copying the statement's entity into the explanation the way
+    to fit them (a small model otherwise explains "X is p." with facts about someone else). documents: the
+    fresh entities' kind facts ({"text": "X is a K."}) instead, so that the kind in an explanation is one the
+    model can recall, as it must for a test entity, rather than one it must guess."""
     suite = ConsistencySuite()
     world = suite._world(random.Random(f"{suite.name}-{seed}"))
     rng = random.Random(f"{suite.name}-drills-{seed}")
     taken = {name.lower() for name in world.names} | set(world.kinds) | set(world.class_of.values())
     fresh = [w.capitalize() for w in nonce_words(rng, n_entities + len(taken)) if w not in taken][:n_entities]
+    kind_of = {name: rng.choice(world.kinds) for name in fresh}
+    if documents:
+        return [{"text": f"{name} is a {kind}."} for name, kind in kind_of.items()]
     rows: list[dict[str, object]] = []
-    for name in fresh:
-        for question in world.statements(
-            f"{suite.name}-drill", "train", name, rng.choice(world.kinds), len(rows)
-        ):
+    for name, kind in kind_of.items():
+        for question in world.statements(f"{suite.name}-drill", "train", name, kind, len(rows)):
             rows.append(question.model_dump(mode="json"))
     return rows

@@ -62,3 +62,10 @@ def test_abductive_drills_are_about_fresh_entities_and_follow_the_suites_facts()
         assert q.split == "train" and first == f"{q.metadata['entity']} is a {q.metadata['kind']}."
         assert set(rest) <= documents, q
         assert rest[-1].endswith(" not " + q.metadata["property"] + ".") != q.gold
+
+
+def test_the_drills_documents_state_the_kinds_their_explanations_use() -> None:
+    rows = abductive_drill_rows(n_entities=30)
+    facts = {row["text"] for row in abductive_drill_rows(n_entities=30, documents=True)}
+    assert len(facts) == 30
+    assert {sentences(str(row["metadata"]["explanation"]))[0] for row in rows} == facts  # type: ignore[index]
