@@ -21,8 +21,8 @@ from typing import Any
 
 from reasonkit.atomic import atomic_write_bytes
 from reasonkit.benchmarks.custom import field, read_jsonl
-from reasonkit.benchmarks.synthetic.multistep import MultiStepSuite
 from reasonkit.benchmarks.synthetic import suites
+from reasonkit.benchmarks.synthetic.multistep import MultiStepSuite
 from reasonkit.datasets import available_datasets, get_dataset
 from reasonkit.strategies.exemplars import Exemplar, dump_exemplars, normalize_text
 from reasonkit.strategies.maieutic import MaieuticExemplar, rule_negation
