@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from reasonkit.atomic import atomic_write_bytes
 from reasonkit.benchmarks.custom import field, read_jsonl
+from reasonkit.benchmarks.synthetic import suites
 from reasonkit.benchmarks.synthetic.multistep import MultiStepSuite
-from reasonkit.benchmarks.synthetic.world import WorldSuite
 from reasonkit.datasets import available_datasets, get_dataset
 from reasonkit.strategies.exemplars import (
     DECOMPOSITION_SETS,
@@ -215,14 +215,15 @@ def balanced_sample(candidates: list[T], k: int, rng: random.Random) -> list[T]:
     return chosen
 
 
-def maieutic_world(k: int = 8) -> str:
-    """The maieutic strategy's exemplars for the synthetic world: train statements of the suite (seed 0) with
-    their two-fact explanation, half true and half false, negated by the strategy's rule."""
-    train = WorldSuite().generate(seed=0).splits["train"]
+def maieutic_suite(suite: str, k: int = 8) -> str:
+    """The maieutic strategy's exemplars for a synthetic statement suite (the world, consistency): train
+    statements of the suite (seed 0) with their explanation, half true and half false, negated by the
+    strategy's rule."""
+    train = suites()[suite].generate(seed=0).splits["train"]
     chosen = [q for q in train if q.gold is True][: k // 2] + [q for q in train if q.gold is False][
         : k - k // 2
     ]
-    random.Random(f"{SEED}:maieutic_world").shuffle(chosen)
+    random.Random(f"{SEED}:maieutic_{suite}").shuffle(chosen)
     rows = [
         MaieuticExemplar(
             id=q.id,
@@ -236,6 +237,9 @@ def maieutic_world(k: int = 8) -> str:
     return "".join(row.model_dump_json() + "\n" for row in rows)
 
 
+MAIEUTIC_SUITES = ("world", "consistency")
+"""Synthetic suites with a shipped maieutic exemplar set (strategies.maieutic.EXEMPLAR_FILES)."""
+
 BUILDERS = {"commonsenseqa": commonsenseqa, "strategyqa": strategyqa, "creak": creak, "multistep": multistep}
 
 
@@ -247,7 +251,8 @@ def build(root: Path, out: Path) -> None:
         chosen = balanced_sample(candidates, PER_SET, random.Random(f"{SEED}:{name}"))
         atomic_write_bytes(out / f"{name}.jsonl", dump_exemplars(chosen).encode("utf-8"))
         log.info("%s: %d candidates, wrote %d", name, len(candidates), len(chosen))
-    atomic_write_bytes(out / "maieutic_world_train.jsonl", maieutic_world().encode("utf-8"))
+    for suite in MAIEUTIC_SUITES:
+        atomic_write_bytes(out / f"maieutic_{suite}_train.jsonl", maieutic_suite(suite).encode("utf-8"))
     candidates = [e for e in strategyqa_decompositions(root) if normalize_text(e.question) not in forbidden]
     chosen_decompositions = balanced_sample(
         candidates, DECOMPOSITIONS, random.Random(f"{SEED}:strategyqa_decomposition")

@@ -187,11 +187,17 @@ class LeakChecker:
     rolls a polynomial hash over 8-word windows with numpy, and confirms hash hits by comparing words.
     """
 
-    def __init__(self, checks: list[tuple[LeakCheck, Path]]) -> None:
+    def __init__(
+        self,
+        checks: list[tuple[LeakCheck, Path]],
+        suite_splits: dict[str, list[tuple[str, str]]] | None = None,
+    ) -> None:
+        """checks: eval files; suite_splits: in-memory eval splits by label ("consistency:test"), as
+        (question id, text) pairs."""
         self.questions: list[_EvalQuestion] = []
         self.exact: dict[str, int] = {}
         self.shingles: dict[str, list[int]] = {}
-        self.files = [check.path for check, _ in checks]
+        self.files = [check.path for check, _ in checks] + list(suite_splits or {})
         texts: list[str] = []
         for check, path in checks:
             for number, row in _jsonl_rows(path):
@@ -200,17 +206,10 @@ class LeakChecker:
                     qid = str(get_field(row, check.id_field)) if check.id_field else f"line {number}"
                 except KeyError as error:
                     raise DataError(f"{path}:{number}: {error}") from None
-                words = words_of(text)
-                if not words:
-                    continue
-                index = len(self.questions)
-                own = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
-                self.questions.append(_EvalQuestion(check.path, qid, len(own)))
-                self.exact.setdefault(" ".join(words), index)
-                for shingle in own:
-                    self.shingles.setdefault(shingle, []).append(index)
-                if own:
-                    texts.append(text)
+                self._add(check.path, qid, text, texts)
+        for label, questions in (suite_splits or {}).items():
+            for qid, text in questions:
+                self._add(label, qid, text, texts)
         rng = np.random.default_rng(0)
         vocabulary = sorted({word for shingle in self.shingles for word in shingle.split()})
         self._word_values = dict(
@@ -218,6 +217,20 @@ class LeakChecker:
         )
         hashes, _ = self._window_hashes(texts)
         self._shingle_hashes = np.unique(hashes)
+
+    def _add(self, file: str, qid: str, text: str, texts: list[str]) -> None:
+        """Index one eval question (texts collects those long enough to have shingles)."""
+        words = words_of(text)
+        if not words:
+            return
+        index = len(self.questions)
+        own = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
+        self.questions.append(_EvalQuestion(file, qid, len(own)))
+        self.exact.setdefault(" ".join(words), index)
+        for shingle in own:
+            self.shingles.setdefault(shingle, []).append(index)
+        if own:
+            texts.append(text)
 
     @property
     def stats(self) -> LeakCheckStats:
@@ -248,8 +261,11 @@ class LeakChecker:
 
     @classmethod
     def for_recipe(cls, recipe: Recipe) -> LeakChecker:
-        """The checker over every question of the recipe's [[leak_check]] files."""
-        return cls([(check, recipe.leak_path(check)) for check in recipe.leak_check])
+        """The checker over every question of the recipe's [[leak_check]] files and leak_check_suites."""
+        return cls(
+            [(check, recipe.leak_path(check)) for check in recipe.leak_check],
+            suite_eval_splits(recipe.leak_check_suites),
+        )
 
     def describe(self, leak: Leak) -> str:
         question = self.questions[leak.question]
@@ -295,6 +311,22 @@ class LeakChecker:
                     doc, question, f"{len(shingles)}/{total} of its 8-word shingles, e.g. {min(shingles)!r}"
                 )
         return None
+
+
+def suite_eval_splits(names: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Every evaluation split (all but train) of the named synthetic suites, drawn at the seed `reasonkit bench`
+    evaluates, as {"suite:split": [(question id, text), ...]}."""
+    if not names:
+        return {}
+    from reasonkit.benchmarks.synthetic import suites
+    from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
+
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name in names:
+        for split, questions in suites()[name].generate(TRAINED_SEED).splits.items():
+            if split != "train":
+                found[f"{name}:{split}"] = [(q.id, q.text) for q in questions]
+    return found
 
 
 def apply_leak_check(checker: LeakChecker, source: Source, path: Path, docs: _Documents) -> None:
@@ -457,7 +489,10 @@ class TrainData:
         cache_dir.mkdir(parents=True, exist_ok=True)
         paths = {s.name: recipe.source_path(s) for s in recipe.sources}
         checks = [(check, recipe.leak_path(check)) for check in recipe.leak_check]
-        leak_key = _digest([[c.model_dump(), sha256_file(p)] for c, p in checks])
+        leak_key = _digest(
+            [[c.model_dump(), sha256_file(p)] for c, p in checks]
+            + ([["suites", recipe.leak_check_suites]] if recipe.leak_check_suites else [])
+        )
         source_keys = {s.name: _source_key(s, paths[s.name]) for s in recipe.sources}
         tok_key = _digest([CACHE_FORMAT, recipe.tokenizer.model_dump(), source_keys, leak_key])
         tok_path = cache_dir / f"tokenizer-{tok_key}.json"
@@ -487,7 +522,7 @@ class TrainData:
                 "leak check against %d questions (%d shingles) from %d files",
                 len(checker.questions),
                 len(checker.shingles),
-                len(checks),
+                len(checker.files),
             )
             splits = {
                 source.name: _read_checked_split(source, paths[source.name], checker)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reasonkit.atomic import read_utf8, sha256_file
 from reasonkit.datasets import DatasetSpecError, available_datasets, get_dataset
@@ -165,6 +165,11 @@ class Recipe(_Strict):
         description="datasets (reasonkit.datasets) whose every dev/test file is a [[leak_check]], listed before "
         "the recipe's own; 'all': every registered dataset",
     )
+    leak_check_suites: list[str] = Field(
+        [],
+        description="synthetic suites (reasonkit.benchmarks.synthetic) whose evaluation splits (every split but "
+        "train, drawn at the seed `reasonkit bench` evaluates) must never appear in training",
+    )
     mixture_from: str | None = Field(
         None,
         description="another recipe (a shipped name or a path) whose [[sources]] and [[leak_check]] this one "
@@ -198,6 +203,16 @@ class Recipe(_Strict):
             key = check.get("path") if isinstance(check, dict) else id(check)
             merged.setdefault(key, check)
         return {**data, "leak_check": list(merged.values())}
+
+    @field_validator("leak_check_suites")
+    @classmethod
+    def _known_suites(cls, names: list[str]) -> list[str]:
+        from reasonkit.benchmarks.synthetic import suites
+
+        unknown = sorted(set(names) - set(suites()))
+        if unknown:
+            raise ValueError(f"no synthetic suite {', '.join(unknown)}; known: {', '.join(sorted(suites()))}")
+        return names
 
     @model_validator(mode="after")
     def _check_init(self) -> Recipe:
@@ -375,10 +390,10 @@ def load_recipe(name_or_path: str | Path, data_dir: str | Path | None = None) ->
 
 
 def _with_mixture(raw: dict[str, Any], base: Path, label: str) -> dict[str, Any]:
-    """`raw` with the [[sources]], [[leak_check]] and leak_check_datasets of the recipe its mixture_from names."""
+    """`raw` with the [[sources]] and leak checks (tables, datasets, suites) of the recipe its mixture_from names."""
     declared = raw["mixture_from"]
     own = [f"[[{table}]]" for table in ("sources", "leak_check") if table in raw]
-    own += ["leak_check_datasets"] if "leak_check_datasets" in raw else []
+    own += [key for key in ("leak_check_datasets", "leak_check_suites") if key in raw]
     if own:
         raise RecipeError(
             f"{label}: mixture_from = {declared!r} brings the sources and leak checks; remove {' and '.join(own)}"
@@ -402,6 +417,7 @@ def _with_mixture(raw: dict[str, Any], base: Path, label: str) -> dict[str, Any]
         "sources": mixture.get("sources", []),
         "leak_check": mixture.get("leak_check", []),
         "leak_check_datasets": mixture.get("leak_check_datasets", []),
+        "leak_check_suites": mixture.get("leak_check_suites", []),
     }
 
 

@@ -52,6 +52,7 @@ GENERATORS: frozenset[str] = frozenset(
     {
         "reasonkit.benchmarks.synthetic:rows",
         "reasonkit.benchmarks.synthetic.corrections:note_drill_rows",
+        "reasonkit.benchmarks.synthetic.consistency:abductive_drill_rows",
         "reasonkit.benchmarks.synthetic.world:belief_drill_rows",
     }
 )

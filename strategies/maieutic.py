@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 EXEMPLAR_FILES = {
     "creak": "exemplars/maieutic_creak_train.jsonl",
     "world": "exemplars/maieutic_world_train.jsonl",
+    "consistency": "exemplars/maieutic_consistency_train.jsonl",
 }
 """Exemplar sets by name; a question uses the set named like its metadata "benchmark", else "creak"."""
 DEFAULT_EXEMPLARS = "creak"

@@ -13,6 +13,7 @@ held-out split is for one planned look after a belief function is chosen on trai
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from reasonkit.benchmarks.synthetic.base import SuiteSplits, check_disjoint
 from reasonkit.benchmarks.synthetic.names import nonce_words
@@ -21,6 +22,48 @@ from reasonkit.types import Question
 
 SPLIT_SHARES = (("train", 0.5), ("test", 0.25), ("held_out", 0.25))
 """Entities per split; every split's statements are about its own entities."""
+
+
+@dataclass(frozen=True)
+class _World:
+    kinds: list[str]
+    names: list[str]
+    class_of: dict[str, str]
+    traits: dict[str, dict[str, bool]]  # class -> property -> holds
+    exceptions: dict[str, dict[str, bool]]  # kind -> property -> holds, against its class
+
+    def statements(self, suite: str, split: str, name: str, kind: str, first: int) -> list[Question]:
+        """One statement per property of the entity's class, each with its chain of facts as explanation."""
+        cls = self.class_of[kind]
+        out: list[Question] = []
+        for prop, class_holds in self.traits[cls].items():
+            exception = prop in self.exceptions[kind]
+            holds = self.exceptions[kind][prop] if exception else class_holds
+            chain = [f"{name} is a {kind}."]
+            chain += (
+                [kind_fact(kind, prop, holds)]
+                if exception
+                else [f"{kind.capitalize()}s are {cls}s.", kind_fact(cls, prop, holds)]
+            )
+            out.append(
+                Question(
+                    id=f"{suite}-{split}-{first + len(out)}",
+                    text=f"{name} is {prop}.",
+                    gold=holds,
+                    split=split,
+                    metadata={
+                        "benchmark": suite,
+                        "style": "statement",
+                        "explanation": " ".join(chain),
+                        "entity": name,
+                        "kind": kind,
+                        "class": cls,
+                        "property": prop,
+                        "exception": exception,
+                    },
+                )
+            )
+        return out
 
 
 class ConsistencySuite:
@@ -38,9 +81,8 @@ class ConsistencySuite:
         self.n_classes, self.n_kinds, self.props_per_class = n_classes, n_kinds, props_per_class
         self.exception_rate, self.n_entities = exception_rate, n_entities
 
-    def generate(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> SuiteSplits:
-        """n_test caps the test and the held-out split alike."""
-        rng = random.Random(f"{self.name}-{seed}")
+    def _world(self, rng: random.Random) -> _World:
+        """The kinds, classes, properties and exceptions (and the entities' names, still without kinds)."""
         words = nonce_words(rng, self.n_classes + self.n_kinds + self.n_entities)
         classes = words[: self.n_classes]
         kinds = words[self.n_classes : self.n_classes + self.n_kinds]
@@ -57,6 +99,14 @@ class ConsistencySuite:
             }
             for kind in kinds
         }
+        return _World(kinds=kinds, names=names, class_of=class_of, traits=traits, exceptions=exceptions)
+
+    def generate(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> SuiteSplits:
+        """n_test caps the test and the held-out split alike."""
+        rng = random.Random(f"{self.name}-{seed}")
+        world = self._world(rng)
+        kinds, names, class_of = world.kinds, world.names, world.class_of
+        traits, exceptions = world.traits, world.exceptions
         kind_of = {name: rng.choice(kinds) for name in names}
         documents = [f"{name} is a {kind}." for name, kind in kind_of.items()]
         documents += [f"{kind.capitalize()}s are {class_of[kind]}s." for kind in kinds]
@@ -74,35 +124,10 @@ class ConsistencySuite:
             start = stop
         statements: dict[str, list[Question]] = {split: [] for split, _ in SPLIT_SHARES}
         for name in names:
-            kind, split = kind_of[name], split_of[name]
-            cls = class_of[kind]
-            for prop, class_holds in traits[cls].items():
-                exception = prop in exceptions[kind]
-                holds = exceptions[kind][prop] if exception else class_holds
-                chain = [f"{name} is a {kind}."]
-                chain += (
-                    [kind_fact(kind, prop, holds)]
-                    if exception
-                    else [f"{kind.capitalize()}s are {cls}s.", kind_fact(cls, prop, holds)]
-                )
-                statements[split].append(
-                    Question(
-                        id=f"{self.name}-{split}-{len(statements[split])}",
-                        text=f"{name} is {prop}.",
-                        gold=holds,
-                        split=split,
-                        metadata={
-                            "benchmark": self.name,
-                            "style": "statement",
-                            "explanation": " ".join(chain),
-                            "entity": name,
-                            "kind": kind,
-                            "class": cls,
-                            "property": prop,
-                            "exception": exception,
-                        },
-                    )
-                )
+            split = split_of[name]
+            statements[split] += world.statements(
+                self.name, split, name, kind_of[name], len(statements[split])
+            )
         for split, limit in (("train", n_train), ("test", n_test), ("held_out", n_test)):
             rng.shuffle(statements[split])
             if limit is not None:
@@ -115,3 +140,28 @@ class ConsistencySuite:
             documents=tuple(documents),
             splits={k: tuple(v) for k, v in statements.items()},
         )
+
+
+def abductive_drill_rows(
+    n_entities: int = 2000, seed: int = 0, documents: bool = False
+) -> list[dict[str, object]]:
+    """Train statements about fresh made-up entities, none of the suite's, with a random kind and the suite's
+    own kinds, classes and properties, for a recipe source (`generator = "reasonkit.benchmarks.synthetic.
+    consistency:abductive_drill_rows"`). The suite has 200 train entities, few enough that an explanation can
+    be memorised per name; more fresh names make copying the statement's entity into the explanation the way
+    to fit them (a small model otherwise explains "X is p." with facts about someone else). documents: the
+    fresh entities' kind facts ({"text": "X is a K."}) instead, so that the kind in an explanation is one the
+    model can recall, as it must for a test entity, rather than one it must guess."""
+    suite = ConsistencySuite()
+    world = suite._world(random.Random(f"{suite.name}-{seed}"))
+    rng = random.Random(f"{suite.name}-drills-{seed}")
+    taken = {name.lower() for name in world.names} | set(world.kinds) | set(world.class_of.values())
+    fresh = [w.capitalize() for w in nonce_words(rng, n_entities + len(taken)) if w not in taken][:n_entities]
+    kind_of = {name: rng.choice(world.kinds) for name in fresh}
+    if documents:
+        return [{"text": f"{name} is a {kind}."} for name, kind in kind_of.items()]
+    rows: list[dict[str, object]] = []
+    for name, kind in kind_of.items():
+        for question in world.statements(f"{suite.name}-drill", "train", name, kind, len(rows)):
+            rows.append(question.model_dump(mode="json"))
+    return rows

@@ -344,3 +344,51 @@ def test_a_position_scheme_that_cannot_be_imported_is_named(tmp_path: Path) -> N
         RecipeError, match="position_scheme 'reasonkit.strategies.arithmetic_positions:no_such_scheme'"
     ):
         load_recipe(tmp_path / "schemed.toml")
+
+
+SUITE_LEAK_RECIPE = """
+name = "suite_leak"
+data_dir = "."
+leak_check_suites = ["consistency"]
+[tokenizer]
+vocab_size = 300
+[model]
+size = "tiny"
+block_size = 32
+[[sources]]
+name = "statements"
+format = "generated"
+generator = "reasonkit.benchmarks.synthetic:rows"
+generator_args = {{ suite = "consistency", split = "{split}" }}
+weight = 1.0
+template = "Q: {{text}}"
+question_field = "text"
+"""
+
+
+@pytest.mark.parametrize("split", ["test", "held_out"])
+def test_a_synthetic_suites_evaluation_split_in_training_stops_the_run(tmp_path: Path, split: str) -> None:
+    """leak_check_suites covers a synthetic suite's evaluation splits, which live in no file a
+    [[leak_check]] could name: rendering them for training is refused, naming the split. (The prompt
+    formatters already skip rows not marked train; a template does not.)"""
+    (tmp_path / "r.toml").write_text(SUITE_LEAK_RECIPE.format(split=split))
+    with pytest.raises(DataLeakError, match=f"consistency:{split}"):
+        TrainData.prepare(load_recipe(tmp_path / "r.toml"), tmp_path / "cache")
+
+
+def test_the_consistency_recipe_trains_on_train_statements_only(tmp_path: Path) -> None:
+    """The study recipe checks the suite's test and held-out statements and none of them is in its data."""
+    recipe = load_recipe(REPO / "lm" / "recipes" / "consistency.toml")
+    checker = LeakChecker.for_recipe(recipe)
+    assert set(checker.files) == {"consistency:test", "consistency:held_out"}
+    assert len(checker.questions) > 300
+    data = TrainData.prepare(recipe, tmp_path / "cache")
+    assert data.stats.leak_check.eval_questions == len(checker.questions)
+
+
+def test_an_unknown_leak_check_suite_is_named(tmp_path: Path) -> None:
+    (tmp_path / "r.toml").write_text(
+        SUITE_LEAK_RECIPE.format(split="test").replace('["consistency"]', '["nosuch"]')
+    )
+    with pytest.raises(RecipeError, match="no synthetic suite nosuch"):
+        load_recipe(tmp_path / "r.toml")

@@ -9,6 +9,8 @@ import re
 import networkx as nx
 import pytest
 
+from reasonkit.benchmarks.build_exemplars import MAIEUTIC_SUITES, exemplars_dir, maieutic_suite
+from reasonkit.benchmarks.synthetic import suites
 from reasonkit.fake import FakeLM, Rule
 from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies.maieutic import (
@@ -357,3 +359,15 @@ def test_the_pruning_note_says_what_was_kept_and_why() -> None:
         "tree: 3 nodes generated, 0 kept by pruning (a node is kept only on a path from the root to a logically "
         "integral leaf; 0 of 2 leaves were integral)"
     )
+
+
+@pytest.mark.parametrize("suite", MAIEUTIC_SUITES)
+def test_a_synthetic_suites_maieutic_exemplars_are_its_train_statements_as_built(suite: str) -> None:
+    """The shipped set is what the builder makes from the suite's train split, and the suite's questions
+    use it (a small model explains in the shape of its shots)."""
+    shipped = (exemplars_dir() / f"maieutic_{suite}_train.jsonl").read_text(encoding="utf-8")
+    assert shipped == maieutic_suite(suite)
+    question = suites()[suite].generate(0).splits["test"][0]
+    assert exemplar_set_for(question) == suite
+    train_ids = {q.id for q in suites()[suite].generate(0).splits["train"]}
+    assert {ex.id for ex in load_exemplars(suite)} <= train_ids
