@@ -12,9 +12,10 @@ over the whole chain) and least-to-most (one short call per step, each answer fe
 from __future__ import annotations
 
 import random
+from itertools import islice
 
 from reasonkit.benchmarks.synthetic.base import SuiteSplits, check_disjoint
-from reasonkit.benchmarks.synthetic.multistep import Step, make_question, random_chain
+from reasonkit.benchmarks.synthetic.multistep import Step, make_question, unique_chains
 from reasonkit.types import Question
 
 TRAIN_STEPS = (1, 2, 3, 4)
@@ -43,12 +44,8 @@ class LongChainsSuite:
 
         def draw(count: int, split: str, lengths: tuple[int, ...]) -> list[Question]:
             questions: list[Question] = []
-            while len(questions) < count:
-                chain = random_chain(rng, rng.choice(lengths))
-                if chain in seen:
-                    continue
-                seen.add(chain)
-                question = make_question(f"{self.name}-{split}-{len(questions)}", split, *chain, rng)
+            for i, chain in enumerate(islice(unique_chains(rng, seen, lengths), count)):
+                question = make_question(f"{self.name}-{split}-{i}", split, *chain, rng)
                 subquestions, values = decomposition(*chain)
                 questions.append(
                     question.model_copy(

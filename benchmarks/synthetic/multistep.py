@@ -10,6 +10,8 @@ A longer split (5-6 steps) tests extrapolation.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from itertools import islice
 
 from pydantic import BaseModel, ConfigDict
 
@@ -107,6 +109,18 @@ def make_question(qid: str, split: str, start: int, steps: tuple[Step, ...], rng
     )
 
 
+def unique_chains(
+    rng: random.Random, seen: set[tuple[int, tuple[Step, ...]]], lengths: tuple[int, ...]
+) -> Iterator[tuple[int, tuple[Step, ...]]]:
+    """Chains of the given lengths that no earlier draw of this suite produced (`seen` is shared across splits, so
+    splits are disjoint). Lazy: the caller may draw from `rng` between chains (the options), as the suites do."""
+    while True:
+        chain = random_chain(rng, rng.choice(lengths))
+        if chain not in seen:
+            seen.add(chain)
+            yield chain
+
+
 class MultiStepSuite:
     name = "multistep"
     self_contained = True
@@ -118,14 +132,8 @@ class MultiStepSuite:
         seen: set[tuple[int, tuple[Step, ...]]] = set()
 
         def draw(count: int, split: str, lengths: tuple[int, ...]) -> list[Question]:
-            questions: list[Question] = []
-            while len(questions) < count:
-                chain = random_chain(rng, rng.choice(lengths))
-                if chain in seen:
-                    continue
-                seen.add(chain)
-                questions.append(make_question(f"{self.name}-{split}-{len(questions)}", split, *chain, rng))
-            return questions
+            chains = enumerate(islice(unique_chains(rng, seen, lengths), count))
+            return [make_question(f"{self.name}-{split}-{i}", split, *chain, rng) for i, chain in chains]
 
         test = draw(n_test, "test", (2, 3, 4))
         test_long = draw(n_test, "test_long", (5, 6))
