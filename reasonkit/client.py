@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, Protocol, cast
 
 from pydantic import BaseModel
 
@@ -41,10 +41,20 @@ from reasonkit.protocol import (
 )
 from reasonkit.types import LMCall, Prediction, Question
 
-if TYPE_CHECKING:  # the client runs strategies but never imports their module (which imports the driver)
-    from reasonkit.strategy import Strategy
+__all__ = ["BatchingClient", "Kind", "Solver", "solve_traced"]
 
-__all__ = ["BatchingClient", "Kind", "solve_traced"]
+
+class Solver(Protocol):
+    """What the client and the driver use of a strategy (`reasonkit.strategy.Strategy` is one). A protocol here keeps
+    both below the strategy module, which imports the driver for `Strategy.run_many`."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def solve(self, question: Question, lm: Any) -> Prediction: ...
+
+    def applies_to(self, question: Question) -> bool: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +230,7 @@ class BatchingClient:
         return await call_backend(self.lm, kind, chunk), [False] * len(chunk)
 
 
-async def solve_traced(strategy: Strategy, question: Question, lm: Any) -> Prediction:
+async def solve_traced(strategy: Solver, question: Question, lm: Any) -> Prediction:
     """Run `strategy.solve` with its LM calls recorded into the returned prediction's trace.
 
     The driver calls this for each question; a composite strategy calls it for an inner strategy to get the

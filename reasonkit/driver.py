@@ -14,14 +14,11 @@ import contextlib
 import math
 import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reasonkit.client import BatchingClient, solve_traced
+from reasonkit.client import BatchingClient, Solver, solve_traced
 from reasonkit.protocol import LanguageModel
 from reasonkit.types import Prediction, Question, Trace
-
-if TYPE_CHECKING:  # the driver runs strategies; `Strategy.run` calls the driver, so the driver only names it
-    from reasonkit.strategy import Strategy
 
 __all__ = [
     "QuestionError",
@@ -47,7 +44,7 @@ def _client_for(lm: LanguageModel | BatchingClient) -> BatchingClient:
     return lm if isinstance(lm, BatchingClient) else BatchingClient(lm)
 
 
-def _not_applicable(strategy: Strategy, question: Question) -> Prediction:
+def _not_applicable(strategy: Solver, question: Question) -> Prediction:
     note = f"strategy {strategy.name!r} does not apply to this question"
     return Prediction(question_id=question.id, answer=None, trace=Trace(strategy=strategy.name, notes=[note]))
 
@@ -63,7 +60,7 @@ def check_finite(prediction: Prediction) -> Prediction:
     return prediction
 
 
-async def _solve_one(strategy: Strategy, question: Question, client: BatchingClient, slot: int) -> Prediction:
+async def _solve_one(strategy: Solver, question: Question, client: BatchingClient, slot: int) -> Prediction:
     if not strategy.applies_to(question):
         return _not_applicable(strategy, question)
     with client.question(slot):
@@ -74,7 +71,7 @@ async def _solve_one(strategy: Strategy, question: Question, client: BatchingCli
 
 
 async def iter_outcomes(
-    strategy: Strategy,
+    strategy: Solver,
     questions: Iterable[Question],
     lm: LanguageModel | BatchingClient,
     concurrency: int = 64,
@@ -120,7 +117,7 @@ async def iter_outcomes(
 
 
 async def iter_predictions(
-    strategy: Strategy,
+    strategy: Solver,
     questions: Iterable[Question],
     lm: LanguageModel | BatchingClient,
     concurrency: int = 64,
@@ -137,7 +134,7 @@ async def iter_predictions(
 
 
 async def arun_questions(
-    strategy: Strategy,
+    strategy: Solver,
     questions: Sequence[Question],
     lm: LanguageModel | BatchingClient,
     concurrency: int = 64,
@@ -149,7 +146,7 @@ async def arun_questions(
 
 
 def run_questions(
-    strategy: Strategy,
+    strategy: Solver,
     questions: Sequence[Question],
     lm: LanguageModel | BatchingClient,
     concurrency: int = 64,

@@ -27,7 +27,7 @@ from reasonkit.protocol import GenerationRequest, NewTokens, SampleCount
 from reasonkit.registry import register_strategy
 from reasonkit.strategies.direct import Direct
 from reasonkit.strategies.exemplars import normalize_text, select_exemplars
-from reasonkit.strategies.maieutic import exemplar_set_for, load_exemplars
+from reasonkit.strategies.maieutic import Shots, abductive_examples, exemplar_set_for, load_exemplars
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
@@ -41,13 +41,9 @@ def knowledge_prompt(examples: list[tuple[str, str]], question: str) -> str:
     return f"{shots}Input: {question}\nKnowledge:"
 
 
-def explain_prompt(examples: list[tuple[str, bool, str]], statement: str) -> str:
+def explain_prompt(shots: Shots, statement: str) -> str:
     """Maieutic's abductive format with the label left open: the model writes "true, because ..." itself."""
-    shots = "".join(
-        f"Q: {text}\nA: This statement is {'true' if label else 'false'}{BECAUSE} {fact}\n"
-        for text, label, fact in examples
-    )
-    return f"{shots}Q: {statement}\nA: This statement is"
+    return f"{abductive_examples(shots)}Q: {statement}\nA: This statement is"
 
 
 def explained_fact(text: str) -> str:
@@ -95,31 +91,31 @@ class GeneratedKnowledge(Strategy):
     def uses_loglikelihood(self) -> bool:
         return self.inner.uses_loglikelihood()
 
-    def examples(self, question: Question) -> list[tuple[str, bool | int, str]]:
-        """(input, answer, knowledge) triples from training splits, the same for every question of a benchmark."""
-        if question.kind == "binary":
-            pool = [
-                e
-                for e in load_exemplars(exemplar_set_for(question))
-                if normalize_text(e.statement) != normalize_text(question.text)
-            ]
-            if self.shots > len(pool):
-                raise ValueError(
-                    f"generated_knowledge: shots={self.shots} but only {len(pool)} exemplars serve "
-                    f"question {question.id!r}"
-                )
-            chosen = random.Random(self.seed).sample(pool, self.shots)
-            return [(e.statement, e.label, e.explanation) for e in chosen]
-        return [
-            (e.question, e.answer, e.rationale) for e in select_exemplars(question, self.shots, self.seed)
+    def statement_shots(self, question: Question) -> Shots:
+        """`shots` of maieutic's (statement, explanation) exemplars of the question's benchmark, seeded, never the
+        question itself."""
+        pool = [
+            e
+            for e in load_exemplars(exemplar_set_for(question))
+            if normalize_text(e.statement) != normalize_text(question.text)
         ]
+        if self.shots > len(pool):
+            raise ValueError(
+                f"generated_knowledge: shots={self.shots} but only {len(pool)} exemplars serve "
+                f"question {question.id!r}"
+            )
+        return tuple(random.Random(self.seed).sample(pool, self.shots))
 
     def knowledge_request(self, question: Question) -> GenerationRequest:
-        examples = self.examples(question)
-        if self.prompt == "explain":
-            prompt = explain_prompt([(t, bool(a), f) for t, a, f in examples], question.text)
+        """The same exemplars for every question of a benchmark: training splits only."""
+        if question.kind != "binary":
+            examples = [(e.question, e.rationale) for e in select_exemplars(question, self.shots, self.seed)]
+            prompt = knowledge_prompt(examples, question.text)
+        elif self.prompt == "explain":
+            prompt = explain_prompt(self.statement_shots(question), question.text)
         else:
-            prompt = knowledge_prompt([(t, f) for t, _, f in examples], question.text)
+            shots = self.statement_shots(question)
+            prompt = knowledge_prompt([(e.statement, e.explanation) for e in shots], question.text)
         return GenerationRequest(
             prompt=prompt,
             n=self.n,

@@ -104,12 +104,16 @@ def _word(value: bool) -> str:
 Shots = tuple[MaieuticExemplar, ...]
 
 
-def abductive_prompt(statement: str, polarity: bool, shots: Shots) -> str:
-    lines = [
+def abductive_examples(shots: Shots) -> str:
+    """The worked part of the abductive prompt: each exemplar's statement, label and explanation."""
+    return "".join(
         f"Q: {ex.statement}\nA: This statement is {_word(ex.label)}, because {ex.explanation}\n"
         for ex in shots
-    ]
-    return "".join(lines) + f"Q: {statement}\nA: This statement is {_word(polarity)}, because"
+    )
+
+
+def abductive_prompt(statement: str, polarity: bool, shots: Shots) -> str:
+    return abductive_examples(shots) + f"Q: {statement}\nA: This statement is {_word(polarity)}, because"
 
 
 def negation_prompt(statement: str, shots: Shots) -> str:
