@@ -45,6 +45,7 @@ FORMATTERS: frozenset[str] = frozenset(
         "reasonkit.strategies.least_to_most:chain_text",
         "reasonkit.strategies.self_ask:self_ask_text",
         "reasonkit.strategies.self_ask:direct_text",
+        "reasonkit.strategies.rationalization:hinted_cot_text",
         "reasonkit.benchmarks.synthetic.countdown:tree_text",
     }
 )
