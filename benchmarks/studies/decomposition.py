@@ -105,10 +105,34 @@ def _stops(lines: list[ResultLine]) -> None:
         click.echo(f"  stopped: {count} x {reason}")
 
 
+VERDICT = re.compile(r"This statement is (true|false)\b")
+
+
+def _verdicts(lines: list[ResultLine]) -> None:
+    """On yes / no questions: how often the last subanswer is a true / false verdict in the form the default
+    model was trained on ("This statement is false, because ..."), which no answer reader takes for yes / no,
+    and how often that verdict, read as the answer, equals the label."""
+    binary = [line for line in lines if line.question.is_binary and line.error is None]
+    read = []
+    for line in binary:
+        last = (line.prediction.trace.steps.get("subanswers") or [""])[-1]
+        match = VERDICT.match(last.strip())
+        if match is not None:
+            read.append((match[1] == "true", line.question.gold))
+    if not binary:
+        return
+    trues = sum(said for said, _ in read)
+    click.echo(
+        f"last subanswer a true / false verdict: {len(read)}/{len(binary)} ({trues} true, {len(read) - trues} false);"
+        f" the verdict equals the label: {_share([said == gold for said, gold in read])}"
+    )
+
+
 def _why_least_to_most(lines: list[ResultLine]) -> None:
     written = Counter(len(line.prediction.trace.steps.get("subquestions", [])) for line in lines)
     click.echo(f"subquestions written: {dict(sorted(written.items()))}")
     _stops(lines)
+    _verdicts(lines)
     lines = [line for line in lines if "subquestions" in line.question.metadata]
     if not lines:
         return

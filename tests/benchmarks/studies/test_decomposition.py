@@ -52,3 +52,31 @@ def test_why_reads_real_data_runs_that_have_no_reference_decomposition(capsys) -
     out = capsys.readouterr().out
     assert "subquestions written: {1: 1}" in out and "1 x the last subanswer" in out
     assert "asked no follow-up: 0/1" in out and "follow-ups asked: {1: 1}" in out
+
+
+def test_why_reads_a_true_false_verdict_as_what_it_would_answer(capsys) -> None:  # type: ignore[no-untyped-def]
+    """The default model answers "Q: ... A:" with "This statement is false, because ...": counted, and compared
+    with the label as if it were the answer (no reader takes it for yes / no)."""
+    from reasonkit.benchmarks.studies.decomposition import _why_least_to_most
+    from reasonkit.strategies.least_to_most import LeastToMost
+
+    lines = []
+    for i, (last, gold) in enumerate(
+        [
+            ("This statement is false, because cats.", False),
+            ("This statement is true, because x", False),
+            ("7", True),
+        ]
+    ):
+        sqa = Question(id=f"s{i}", text="Can a cat fly?", gold=gold)
+        steps = {"subquestions": ["Can #1 fly?"], "subanswers": [last], "stopped": "the last subanswer"}
+        prediction = Prediction(
+            question_id=f"s{i}", answer=None, trace=Trace(strategy="least_to_most", steps=steps)
+        )
+        lines.append(result_line(i, sqa, LeastToMost(), prediction, 0.0))
+    _why_least_to_most(lines)
+    out = capsys.readouterr().out
+    assert (
+        "last subanswer a true / false verdict: 2/3 (1 true, 1 false); the verdict equals the label: 1/2"
+        in out
+    )
