@@ -18,7 +18,10 @@ dropped); a thought holding "So the answer is" ends its path. The evaluator give
   few valid ones noise, while the likelihood of each number is always defined, needs no parsing and is
   exact. `votes=k` samples k votes in one request as the paper does (first integer of each; a vote that
   names no choice is malformed, counted in the trace and left out; with no valid vote every choice gets an
-  equal share). A lone candidate gets the whole vote without a call.
+  equal share). A lone candidate gets the whole vote without a call. `vote_over="siblings"` holds one vote
+  per state among its own children instead of one per depth: a prompt of 5 candidates rather than 15 (it
+  fits a small window), shares comparable within a parent only; beam's path score, their product along
+  the path, compares across parents.
 - `"logprob"`: the proposal's own mean token log-prob, as a probability (no extra calls).
 - `"judge"`: any strategy (`judge=<spec>`) answering a true / false question per state: "<question> Steps:
   <thoughts> <judge_statement>" ("The steps so far are correct." by default). The value is the judge's
@@ -130,6 +133,7 @@ class Node:
 
     id: int
     thoughts: list[str]
+    parent: int | None = None
     value: float = 1.0
     path_score: float = 0.0
     mean_logprob: float = 0.0
@@ -163,6 +167,7 @@ class TreeOfThoughts(Strategy):
     thought_tokens: NewTokens = 32
     seed: int = 0
     votes: int = Field(0, ge=0)
+    vote_over: Literal["depth", "siblings"] = "depth"
     judge: Strategy | None = None
     judge_statement: str = JUDGE_STATEMENT
 
@@ -177,10 +182,11 @@ class TreeOfThoughts(Strategy):
                 f"tree_of_thoughts: option 'judge' is given but evaluator={self.evaluator!r}; "
                 "set evaluator='judge'"
             )
-        if self.votes and self.evaluator != "vote":
-            raise ValueError(
-                f"tree_of_thoughts: option 'votes' applies to evaluator='vote', not {self.evaluator!r}"
-            )
+        for option in ("votes", "vote_over"):
+            if self.evaluator != "vote" and getattr(self, option) != _default(option):
+                raise ValueError(
+                    f"tree_of_thoughts: option {option!r} applies to evaluator='vote', not {self.evaluator!r}"
+                )
         probe = Question(id="judge-probe", text="The steps so far are correct.", kind="binary")
         if self.judge is not None and not self.judge.applies_to(probe):
             raise ValueError(
@@ -191,9 +197,8 @@ class TreeOfThoughts(Strategy):
         """Without the options added after the first runs while they are at their defaults, so run folders
         made before they existed keep resuming (a config is a run folder's identity)."""
         config = super().config()
-        defaults = inspect.signature(TreeOfThoughts).parameters
-        for option in ("votes", "judge", "judge_statement"):
-            if getattr(self, option) == defaults[option].default:
+        for option in ("votes", "vote_over", "judge", "judge_statement"):
+            if getattr(self, option) == _default(option):
                 del config[option]
         return config
 
@@ -253,6 +258,10 @@ class TreeOfThoughts(Strategy):
         )
 
 
+def _default(option: str) -> Any:
+    return inspect.signature(TreeOfThoughts).parameters[option].default
+
+
 class _Budgeted:
     """The LM as one search sees it: each request is counted against `max_calls` before it is sent, so a
     request over the budget never reaches the model (a judge's requests too)."""
@@ -283,7 +292,7 @@ class _Search:
         self.judged: list[Trace] = []
 
     def add(self, thoughts: list[str], parent: Node | None) -> Node:
-        node = Node(id=len(self.nodes), thoughts=thoughts)
+        node = Node(id=len(self.nodes), thoughts=thoughts, parent=None if parent is None else parent.id)
         self.nodes.append(node)
         if parent is not None:
             parent.children.append(node.id)
@@ -324,12 +333,15 @@ class _Search:
         return children
 
     async def evaluate(self, children: list[Node]) -> None:
-        """Value new states with the evaluator (a vote is over all of them together)."""
+        """Value new states with the evaluator (a vote is over all of them, or over each state's siblings)."""
         if not children:
             return
         evaluator = self.strategy.evaluator
         if evaluator == "value":
             await self._value(children)
+        elif evaluator == "vote" and self.strategy.vote_over == "siblings":
+            for parent in dict.fromkeys(c.parent for c in children):
+                await self._vote([c for c in children if c.parent == parent])
         elif evaluator == "vote":
             await self._vote(children)
         elif evaluator == "judge":

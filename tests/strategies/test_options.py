@@ -38,7 +38,7 @@ LISTED = {
     "self_ask": "answerer=None, max_follow_ups=4, max_tokens=64, answer_tokens=16, exemplars=(), shots=2, "
     "follow_ups_from='model'",
     "tree_of_thoughts": "search='bfs', evaluator='value', proposals=5, breadth=3, max_depth=4, max_calls=200, "
-    "threshold=0.5, temperature=0.7, thought_tokens=32, seed=0, votes=0, judge=None, "
+    "threshold=0.5, temperature=0.7, thought_tokens=32, seed=0, votes=0, vote_over='depth', judge=None, "
     "judge_statement='The steps so far are correct.'",
 }
 

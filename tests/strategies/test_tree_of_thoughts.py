@@ -177,6 +177,23 @@ def test_the_vote_read_by_likelihood_steers_every_search(search: str) -> None:
     assert strategy.uses_loglikelihood()
 
 
+def test_a_vote_over_siblings_holds_one_vote_per_parent() -> None:
+    lm = FakeLM(PROPOSALS, regex=True, scores=vote_of)
+    strategy = TreeOfThoughts(evaluator="vote", vote_over="siblings", proposals=2, breadth=2, max_depth=2)
+    prediction = strategy.run(QUESTION, lm)
+    groups = [vote["states"] for vote in prediction.trace.steps["votes"]]
+    tree = prediction.trace.steps["tree"]
+    parent_of = {edge["target"]: edge["source"] for edge in tree["edges"]}
+    assert groups[0] == [1, 2]  # depth 1: the root's children
+    assert len(groups) == 3 and all(len({parent_of[s] for s in group}) == 1 for group in groups)
+    # the depth-2 votes: one prompt per parent, each with that parent's steps shared
+    contexts = {r.context for r in lm.requests if isinstance(r, LoglikelihoodRequest)}
+    assert (
+        vote_prompt(QUESTION.text, [[GOOD, t] for t in ("13 + 2 = 15. Left: 15.", "13 * 2 = 26. Left: 26.")])
+        in contexts
+    )
+
+
 def test_the_vote_prompt_shows_the_common_steps_once() -> None:
     prompt = vote_prompt(QUESTION.text, [[GOOD, "13 * 2 = 26. Left: 26."], [GOOD, "13 + 2 = 15. Left: 15."]])
     assert prompt == (
@@ -315,6 +332,7 @@ def test_the_budget_holds_for_every_evaluator(evaluator: str, max_calls: int) ->
         ("tot(evaluator='judge')", "evaluator='judge' needs option 'judge'"),
         ("tot(judge=direct)", "option 'judge' is given but evaluator='value'; set evaluator='judge'"),
         ("tot(votes=3)", "option 'votes' applies to evaluator='vote', not 'value'"),
+        ("tot(evaluator='logprob', vote_over='siblings')", "option 'vote_over' applies to evaluator='vote'"),
         ("tot(evaluator='vote', votes=-1)", "option 'votes' = -1"),
         (
             "tot(evaluator='judge', judge=scratchpad)",
@@ -332,6 +350,7 @@ def test_evaluator_specs_round_trip_and_old_configs_stay_the_same() -> None:
     for spec in (
         "tot(evaluator='vote')",
         "tot(evaluator='vote', votes=5, search='dfs')",
+        "tot(evaluator='vote', vote_over='siblings', search='beam')",
         "tot(evaluator='judge', judge=direct(normalization='raw'), judge_statement='The numbers can make it.')",
         "tot(evaluator='judge', judge=self_consistency(inner=cot(shots=0), n=3))",
     ):
