@@ -180,7 +180,10 @@ def _why_tree(lines: list[ResultLine]) -> None:
     valid: list[bool] = []
     values: list[float] = []
     promising: list[bool] = []
-    for line in lines:
+    searched = [line for line in lines if "tree" in line.prediction.trace.steps]
+    if len(searched) < len(lines):
+        click.echo(f"questions that errored (no tree): {len(lines) - len(searched)}/{len(lines)}")
+    for line in searched:
         target = int(line.question.metadata["target"])
         tree = line.prediction.trace.steps["tree"]
         for node in tree["nodes"]:

@@ -80,3 +80,23 @@ def test_why_reads_a_true_false_verdict_as_what_it_would_answer(capsys) -> None:
         "last subanswer a true / false verdict: 2/3 (1 true, 1 false); the verdict equals the label: 1/2"
         in out
     )
+
+
+def test_why_on_a_tree_run_skips_questions_that_errored(capsys) -> None:  # type: ignore[no-untyped-def]
+    """A question that could not be run (a prompt over the window) has no tree: counted, not a KeyError."""
+    from reasonkit.benchmarks.studies.decomposition import _why_tree
+
+    tree = {
+        "nodes": [
+            {"id": 0, "text": "(question)", "value": 1.0},
+            {"id": 1, "text": "8 + 5 = 13. Left: 2 13.", "value": 0.9},
+        ]
+    }
+    ran = line({"tree": tree})
+    failed = ran.model_copy(update={"error": "ContextWindowError: too long"})
+    failed = failed.model_copy(update={"prediction": Prediction(question_id="p", answer=None)})
+    _why_tree([ran, failed])
+    out = capsys.readouterr().out
+    assert (
+        "questions that errored (no tree): 1/2" in out and "proposed steps with right arithmetic: 1/1" in out
+    )
