@@ -100,3 +100,63 @@ def test_why_on_a_tree_run_skips_questions_that_errored(capsys) -> None:  # type
     assert (
         "questions that errored (no tree): 1/2" in out and "proposed steps with right arithmetic: 1/1" in out
     )
+
+
+def test_the_countdown_checker_is_a_perfect_judge_for_tree_of_thoughts() -> None:
+    from reasonkit.benchmarks.studies.decomposition import CountdownChecker
+    from reasonkit.fake import FakeLM
+
+    proposals = {
+        r"Steps:\nNext:$": ["8 * 2 = 16. Left: 5 16.", "8 + 5 = 13. Left: 2 13."],
+        r"Left: 2 13\.\nNext:$": ["13 + 2 = 15. Left: 15.", "13 * 2 = 26. Left: 26."],
+        r"Left: 5 16\.\nNext:$": "16 + 5 = 21. Left: 21.",
+        r"Left: 26\.\nNext:$": "So the answer is 26.",
+        r"Left: (15|21)\.\nNext:$": "So the answer is 15.",
+    }
+    lm = FakeLM(proposals, regex=True)
+    strategy = TreeOfThoughts(evaluator="judge", judge=CountdownChecker(), proposals=2, breadth=1)
+    prediction = strategy.run(QUESTION, lm)
+    assert prediction.answer == "26" and verified(line({"path": prediction.trace.steps["path"]}))
+    assert all(
+        isinstance(request.prompt, str) for request in lm.requests
+    )  # proposals only: the checker scores
+    assert len(lm.requests) == prediction.trace.steps["calls"] == 3
+
+
+def test_the_checker_command_pairs_a_perfect_judge_with_a_run(tmp_path, tiny_model_dir) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from reasonkit.benchmarks.studies.decomposition import main as study
+    from reasonkit.cli import main as cli
+
+    out = tmp_path / "runs"
+    made = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "--model",
+            str(tiny_model_dir),
+            "-b",
+            "countdown",
+            "--limit",
+            "2",
+            "-s",
+            "cot(shots=0)",
+            "--out",
+            str(out),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    spec = "tot(proposals=2, breadth=1, max_depth=2, max_calls=6, thought_tokens=8)"
+    result = CliRunner().invoke(
+        study,
+        ["checker", "--model", str(tiny_model_dir), "--spec", spec, str(out / "countdown" / "cot_shots=0")],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{spec} with a perfect judge: " in result.output and "(n=2)" in result.output
+    assert "solved, A - B: " in result.output
+    refused = CliRunner().invoke(
+        study,
+        ["checker", "--model", str(tiny_model_dir), "--spec", "cot", str(out / "countdown" / "cot_shots=0")],
+    )
+    assert refused.exit_code != 0 and "is not a tree_of_thoughts spec" in refused.output
