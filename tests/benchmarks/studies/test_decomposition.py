@@ -105,6 +105,7 @@ def test_why_on_a_tree_run_skips_questions_that_errored(capsys) -> None:  # type
 def test_the_countdown_checker_is_a_perfect_judge_for_tree_of_thoughts() -> None:
     from reasonkit.benchmarks.studies.decomposition import CountdownChecker
     from reasonkit.fake import FakeLM
+    from reasonkit.protocol import GenerationRequest
 
     proposals = {
         r"Steps:\nNext:$": ["8 * 2 = 16. Left: 5 16.", "8 + 5 = 13. Left: 2 13."],
@@ -117,9 +118,7 @@ def test_the_countdown_checker_is_a_perfect_judge_for_tree_of_thoughts() -> None
     strategy = TreeOfThoughts(evaluator="judge", judge=CountdownChecker(), proposals=2, breadth=1)
     prediction = strategy.run(QUESTION, lm)
     assert prediction.answer == "26" and verified(line({"path": prediction.trace.steps["path"]}))
-    assert all(
-        isinstance(request.prompt, str) for request in lm.requests
-    )  # proposals only: the checker scores
+    assert all(isinstance(r, GenerationRequest) for r in lm.requests)  # proposals only: the checker judges
     assert len(lm.requests) == prediction.trace.steps["calls"] == 3
 
 
