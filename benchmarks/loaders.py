@@ -65,14 +65,28 @@ def csqa_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> 
     )
 
 
+STRATEGYQA_STEPS = ("decomposition", "facts")
+"""StrategyQA's annotations kept in the metadata where a row has them. The decomposition (the steps to take,
+each a question) is an input like the question itself, in every split: `least_to_most` / `self_ask` solve it
+in their oracle mode. The facts state the grounds of the answer; no strategy reads them (analysis only)."""
+
+
 def strategyqa_row(row: dict[str, Any], split: str, spec: DatasetSpec, where: str) -> Question:
     question, answer, qid = _names(spec, "question", "answer", "id")
+    metadata: dict[str, Any] = {"benchmark": spec.name, "style": "question"}
+    for name in STRATEGYQA_STEPS:
+        value = row.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(step, str) for step in value):
+            raise DatasetError(f"{where}: field {name!r} must be a list of strings, got {value!r}")
+        metadata[name] = value
     return Question(
         id=str(field(row, qid, where)),
         text=field(row, question, where),
         gold=bool(field(row, answer, where)),
         split=split,
-        metadata={"benchmark": spec.name, "style": "question"},
+        metadata=metadata,
     )
 
 

@@ -182,3 +182,21 @@ def select_decompositions(question: Question, shots: int, seed: int = 0) -> list
     key = normalize_text(question.text)
     candidates = [e for e in load_decompositions(name) if normalize_text(e.question) != key]
     return random.Random(seed).sample(candidates, min(shots, len(candidates)))
+
+
+def given_decomposition(question: Question) -> list[str]:
+    """The decomposition a question comes with, for the oracle mode of least_to_most and self_ask ([] when
+    none): metadata "subquestions" (the synthetic suites) or "decomposition" (StrategyQA, every split). It is
+    an input like the question, not a label: it names the steps to take and states no answer (StrategyQA's
+    last step asks the comparison that gives it); the facts that do are never read here."""
+    steps = question.metadata.get("subquestions") or question.metadata.get("decomposition") or []
+    return [str(step) for step in steps]
+
+
+def given_follow_ups(question: Question) -> list[str]:
+    """Self-ask's follow-ups from the metadata: a suite's own "follow_ups" (twohop), else the decomposition
+    without its last step, the yes / no judgement that self-ask states as its final answer."""
+    follow_ups = question.metadata.get("follow_ups")
+    if follow_ups is not None:
+        return [str(step) for step in follow_ups]
+    return given_decomposition(question)[:-1]

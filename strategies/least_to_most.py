@@ -11,7 +11,9 @@ earlier pair, as the paper's prompts do. The last subanswer answers the question
 question of a benchmark that ships worked decompositions (StrategyQA: its train decompositions, with facts as
 the subanswers) gets `shots` of them (`exemplar_text`); `shots=0` turns that off. A trained model needs none. `subquestions_from="metadata"` skips the
 reduce stage and solves the question's own decomposition (`metadata["subquestions"]`, as the synthetic
-suites give it): an oracle ablation that measures the solve stage alone. `chain_text` renders a synthetic question's
+suites give it; StrategyQA's annotated "decomposition", `exemplars.given_decomposition`): an oracle ablation
+that measures the solve stage alone. A "#k" in a given subquestion stays as written (the exemplars show it
+so); with `feed="last"` the pair it names may not be in the prompt, so `feed="all"` suits StrategyQA. `chain_text` renders a synthetic question's
 decomposition as training text (a recipe formatter). `sample_paths` lets self-consistency vote over sampled
 decompositions.
 """
@@ -29,7 +31,7 @@ from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.answer_extraction import extract_answer
 from reasonkit.strategies.chain_of_thought import ReasoningPath
-from reasonkit.strategies.exemplars import DecompositionExemplar, select_decompositions
+from reasonkit.strategies.exemplars import DecompositionExemplar, given_decomposition, select_decompositions
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
@@ -172,6 +174,11 @@ class LeastToMost(Strategy):
         self, question: Question, lm: AsyncLM, n: int, temperature: float, seed: int
     ) -> list[ReasoningPath]:
         """n decompositions sampled in one request, each solved greedily (the chains run together)."""
+        if self.subquestions_from == "metadata":
+            raise ValueError(
+                "least_to_most: subquestions_from='metadata' solves the one given decomposition greedily; "
+                "there is nothing to sample"
+            )
         [result] = await lm.generate([self.reduce_request(question, n, temperature, seed)])
         runs = await asyncio.gather(*(self._run(question, sample, lm) for sample in result.samples))
         return [path for path, _ in runs]
@@ -179,7 +186,7 @@ class LeastToMost(Strategy):
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)
         if self.subquestions_from == "metadata":
-            given = question.metadata.get("subquestions") or []
+            given = given_decomposition(question)
             reduce = Sample(text=f" {SEPARATOR.join(given)}", finish_reason="stop")
         else:
             [result] = await lm.generate([self.reduce_request(question, 1, 0.0, 0)])

@@ -14,6 +14,11 @@ of its own (`answerer=<strategy>`, e.g. `cot(shots=0)`: the single hop the way i
 before the prompt; with none given, a question of a benchmark that ships worked decompositions (StrategyQA: its
 train decompositions, facts as the intermediate answers) gets `shots` of them (`exemplar_text`); `shots=0`
 turns that off. A trained model needs none.
+`follow_ups_from="metadata"` is the oracle ablation: the question's own follow-ups (`exemplars.given_follow_ups`:
+a suite's "follow_ups", or StrategyQA's annotated decomposition without its last, yes / no step) are asked in
+order and the model (or `answerer`) answers each and then writes the final answer, so the answer step is
+measured apart from the asking. A "#k" in a given follow-up is replaced by the k-th intermediate answer, so
+each follow-up stands alone as self-ask's do.
 `self_ask_text` and `direct_text` render a synthetic question as training text (recipe formatters);
 `sample_paths` lets self-consistency vote over sampled self-ask runs.
 """
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
@@ -33,7 +38,12 @@ from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
 from reasonkit.strategies.answer_extraction import extract_answer
 from reasonkit.strategies.chain_of_thought import ReasoningPath
-from reasonkit.strategies.exemplars import DecompositionExemplar, select_decompositions
+from reasonkit.strategies.exemplars import (
+    DecompositionExemplar,
+    given_decomposition,
+    given_follow_ups,
+    select_decompositions,
+)
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Answer, Prediction, Question, Trace
 
@@ -42,6 +52,17 @@ FOLLOW_UP = "Follow up:"
 INTERMEDIATE = "Intermediate answer:"
 FINAL = "So the final answer is:"
 FINAL_ANSWER = re.compile(re.escape(FINAL) + r"\s*(.+?)\.?\s*$", re.MULTILINE)
+_REFERENCE = re.compile(r"#(\d+)")
+
+
+def standalone(follow_up: str, answers: list[str]) -> str:
+    """A given follow-up with each "#k" replaced by the k-th answer so far (a "#k" with none stays)."""
+
+    def answer(match: re.Match[str]) -> str:
+        k = int(match.group(1))
+        return answers[k - 1] if 1 <= k <= len(answers) else match.group(0)
+
+    return _REFERENCE.sub(answer, follow_up)
 
 
 def self_ask_prompt(text: str) -> str:
@@ -95,6 +116,14 @@ class SelfAsk(Strategy):
     answer_tokens: NewTokens = 16
     exemplars: tuple[str, ...] = ()
     shots: int = Field(2, ge=0)
+    follow_ups_from: Literal["model", "metadata"] = "model"
+
+    def config(self) -> dict[str, Any]:
+        """Without `follow_ups_from` at its default, so run folders made before it existed keep resuming."""
+        config = super().config()
+        if self.follow_ups_from == "model":
+            del config["follow_ups_from"]
+        return config
 
     def uses_loglikelihood(self) -> bool:
         return self.answerer is not None and self.answerer.uses_loglikelihood()
@@ -207,6 +236,10 @@ class SelfAsk(Strategy):
         self, question: Question, lm: AsyncLM, n: int, temperature: float, seed: int
     ) -> list[ReasoningPath]:
         """n first pieces sampled in one request (the first follow-up differs), each continued greedily."""
+        if self.follow_ups_from == "metadata":
+            raise ValueError(
+                "self_ask: follow_ups_from='metadata' asks the given follow-ups greedily; there is nothing to sample"
+            )
         [result] = await lm.generate([self._first_request(question, n, temperature, seed)])
         return list(
             await asyncio.gather(
@@ -214,10 +247,51 @@ class SelfAsk(Strategy):
             )
         )
 
+    async def _given(self, question: Question, lm: AsyncLM, trace: Trace) -> ReasoningPath:
+        """The oracle: the given follow-ups asked in order, each answered, then the model's final answer."""
+        prompt = self._prompt(question)
+        given = given_follow_ups(question)
+        text = f"{prompt} {'Yes' if given else 'No'}.\n"
+        follow_ups: list[dict[str, str]] = []
+        trace.steps["follow_ups"] = follow_ups
+        logprob, n_tokens = 0.0, 0
+        stopped = None
+        if not given and not given_decomposition(question):
+            stopped = "the question has no decomposition in its metadata"
+        for asked in given if stopped is None else []:
+            follow_up = standalone(asked, [f["answer"] for f in follow_ups])
+            text += f"{FOLLOW_UP} {follow_up}\n{INTERMEDIATE}"
+            answer, lp, nt = await self._answer(follow_up, text, lm, trace)
+            follow_ups.append({"question": follow_up, "answer": answer})
+            logprob, n_tokens = logprob + lp, n_tokens + nt
+            if not answer:
+                stopped = f"follow-up {len(follow_ups)} ({follow_up!r}) got no answer"
+                break
+            text += f" {answer}.\n"
+        if stopped is not None:
+            trace.steps["stopped"] = stopped
+            return ReasoningPath(
+                text=text[len(prompt) :],
+                answer=None,
+                method="none",
+                logprob=logprob,
+                n_tokens=n_tokens,
+                finish_reason="stop",
+            )
+        text += FINAL
+        [result] = await lm.generate([self._request(text, ("\n",), self.answer_tokens)])
+        piece = result.samples[0]
+        logprob, n_tokens = logprob + piece.logprob, n_tokens + len(piece.token_logprobs)
+        said = piece.text.strip().removesuffix(".")
+        return self._finish(question, said, text + piece.text, prompt, logprob, n_tokens, piece, trace)
+
     async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
         trace = Trace(strategy=self.name)
-        [result] = await lm.generate([self._first_request(question, 1, 0.0, 0)])
-        path = await self._run(question, lm, result.samples[0], trace)
+        if self.follow_ups_from == "metadata":
+            path = await self._given(question, lm, trace)
+        else:
+            [result] = await lm.generate([self._first_request(question, 1, 0.0, 0)])
+            path = await self._run(question, lm, result.samples[0], trace)
         answer: Answer | None = path.answer
         if answer is None:
             trace.notes.append(f"abstained: {trace.steps.get('stopped', 'no final answer')}")

@@ -10,20 +10,31 @@ python -m reasonkit.benchmarks.studies.decomposition why RUN
 python -m reasonkit.benchmarks.studies.decomposition gap HOP1 HOP2 DIRECT SELF_ASK
     the compositionality gap on twohop: among test questions whose both hops the model answers, the
     share whose composition it misses, answered directly and by self-ask, and the paired difference
+python -m reasonkit.benchmarks.studies.decomposition checker --model DIR --spec TOT RUN
+    tree of thoughts on a countdown run's questions with a perfect judge (`CountdownChecker`) in place of
+    the evaluator, paired with that run (solved puzzles): the proposer and the search measured apart
+    from the model's evaluation
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass
 
 from reasonkit.benchmarks.metrics import auc, bootstrap_accuracy, paired_comparison
-from reasonkit.benchmarks.runner import ResultLine, load_run
-from reasonkit.benchmarks.synthetic.countdown import STEP, apply, check_solution, reachable
+from reasonkit.benchmarks.runner import ResultLine, load_run, result_line
+from reasonkit.benchmarks.synthetic.countdown import STEP, apply, check_solution, promising, reachable
+from reasonkit.registry import build_strategy
+from reasonkit.strategies.tree_of_thoughts import TreeOfThoughts
+from reasonkit.strategy import AsyncLM, Strategy
+from reasonkit.types import Prediction, Question
 
 
 def written_solution(line: ResultLine) -> str:
@@ -61,6 +72,24 @@ def _aligned(*runs: Path) -> list[list[ResultLine]]:
         if [line.question_id for line in lines] != ids:
             raise click.ClickException(f"{run}: not the same questions, in the same order, as {runs[0]}")
     return loaded
+
+
+@dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid"))
+class CountdownChecker(Strategy):
+    """A perfect judge for tree of thoughts on countdown (`countdown.promising`): True, with confidence 1,
+    of a state whose steps check and from which the target can still be made. Not registered: a study tool."""
+
+    name: ClassVar[str] = "countdown_checker"
+
+    async def solve(self, question: Question, lm: AsyncLM) -> Prediction:
+        puzzle = re.fullmatch(r"Make (\d+) from ([\d ]+)\.", question.metadata["question"].strip())
+        if puzzle is None:
+            raise ValueError(
+                f"countdown_checker: {question.metadata['question']!r} is not a countdown puzzle"
+            )
+        numbers = tuple(int(n) for n in puzzle[2].split())
+        good = promising(numbers, int(puzzle[1]), list(question.metadata["steps"]))
+        return Prediction(question_id=question.id, answer=good, confidence=1.0)
 
 
 @click.group()
@@ -105,10 +134,34 @@ def _stops(lines: list[ResultLine]) -> None:
         click.echo(f"  stopped: {count} x {reason}")
 
 
+VERDICT = re.compile(r"This statement is (true|false)\b")
+
+
+def _verdicts(lines: list[ResultLine]) -> None:
+    """On yes / no questions: how often the last subanswer is a true / false verdict in the form the default
+    model was trained on ("This statement is false, because ..."), which no answer reader takes for yes / no,
+    and how often that verdict, read as the answer, equals the label."""
+    binary = [line for line in lines if line.question.is_binary and line.error is None]
+    read = []
+    for line in binary:
+        last = (line.prediction.trace.steps.get("subanswers") or [""])[-1]
+        match = VERDICT.match(last.strip())
+        if match is not None:
+            read.append((match[1] == "true", line.question.gold))
+    if not binary:
+        return
+    trues = sum(said for said, _ in read)
+    click.echo(
+        f"last subanswer a true / false verdict: {len(read)}/{len(binary)} ({trues} true, {len(read) - trues} false);"
+        f" the verdict equals the label: {_share([said == gold for said, gold in read])}"
+    )
+
+
 def _why_least_to_most(lines: list[ResultLine]) -> None:
     written = Counter(len(line.prediction.trace.steps.get("subquestions", [])) for line in lines)
     click.echo(f"subquestions written: {dict(sorted(written.items()))}")
     _stops(lines)
+    _verdicts(lines)
     lines = [line for line in lines if "subquestions" in line.question.metadata]
     if not lines:
         return
@@ -156,7 +209,10 @@ def _why_tree(lines: list[ResultLine]) -> None:
     valid: list[bool] = []
     values: list[float] = []
     promising: list[bool] = []
-    for line in lines:
+    searched = [line for line in lines if "tree" in line.prediction.trace.steps]
+    if len(searched) < len(lines):
+        click.echo(f"questions that errored (no tree): {len(lines) - len(searched)}/{len(lines)}")
+    for line in searched:
         target = int(line.question.metadata["target"])
         tree = line.prediction.trace.steps["tree"]
         for node in tree["nodes"]:
@@ -218,6 +274,42 @@ def gap(hop1: Path, hop2: Path, direct: Path, self_ask: Path) -> None:
     )
     result = paired_comparison(missed_direct, missed_asked)
     click.echo(f"gap narrowed by (direct - self-ask): {result.difference}, McNemar p={result.p_value:.3g}")
+
+
+@main.command()
+@click.option(
+    "--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--spec", default="tot(proposals=3, breadth=3)", show_default=True, help="The tree of thoughts."
+)
+@click.option("--threads", default=1, show_default=True, help="Torch threads.")
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def checker(model_dir: Path, spec: str, threads: int, run: Path) -> None:
+    """RUN's questions (a countdown run, e.g. cot's) answered by SPEC with `CountdownChecker` as its judge."""
+    from reasonkit.lm.engine import Engine
+    from reasonkit.threads import set_threads
+
+    base = build_strategy(spec)
+    if not isinstance(base, TreeOfThoughts):
+        raise click.ClickException(f"--spec {spec!r} is not a tree_of_thoughts spec")
+    strategy = dataclasses.replace(base, evaluator="judge", judge=CountdownChecker())
+    set_threads(threads)
+    other = sorted(load_run(run)[1], key=lambda line: line.index)
+    questions = [line.question for line in other]
+    predictions = strategy.run_many(questions, Engine.from_pretrained(model_dir))
+    lines = [
+        result_line(line.index, q, strategy, p, 0.0)
+        for line, q, p in zip(other, questions, predictions, strict=True)
+    ]
+    solved, solved_other = [verified(line) for line in lines], [verified(line) for line in other]
+    click.echo(summary(f"{spec} with a perfect judge", lines, solved))
+    click.echo(summary(str(run), other, solved_other))
+    result = paired_comparison(solved, solved_other)
+    click.echo(
+        f"solved, A - B: {result.difference} (A only {result.a_only}, B only {result.b_only}, "
+        f"McNemar p={result.p_value:.3g}); right answers: {sum(line.correct for line in lines)}"
+    )
 
 
 if __name__ == "__main__":

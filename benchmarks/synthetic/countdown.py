@@ -78,9 +78,9 @@ def solution(numbers: tuple[int, ...], target: int, rng: random.Random) -> list[
     return None if rest is None else [text, *rest]
 
 
-def check_solution(numbers: tuple[int, ...], target: int, text: str) -> bool:
-    """Whether `text` holds a solution whose every step is right: operands among the numbers left, the
-    arithmetic right, the stated numbers left right, and the target the one number left at the end."""
+def replay(numbers: tuple[int, ...], text: str) -> tuple[int, ...] | None:
+    """The numbers left after the steps written in `text` (up to the step that leaves one), None as soon as
+    a step does not check: its operands not among the numbers left, its arithmetic or stated numbers wrong."""
     left = sorted(numbers)
     for match in STEP.finditer(text):
         a, op, b, c = int(match[1]), match[2], int(match[3]), int(match[4])
@@ -88,14 +88,36 @@ def check_solution(numbers: tuple[int, ...], target: int, text: str) -> bool:
         pool = list(left)
         for operand in (a, b):
             if operand not in pool:
-                return False
+                return None
             pool.remove(operand)
         if apply(a, op, b) != c or sorted([*pool, c]) != stated:
-            return False
+            return None
         left = stated
         if len(left) == 1:
-            return left[0] == target
-    return False
+            break
+    return tuple(left)
+
+
+def check_solution(numbers: tuple[int, ...], target: int, text: str) -> bool:
+    """Whether `text` holds a solution whose every step is right: operands among the numbers left, the
+    arithmetic right, the stated numbers left right, and the target the one number left at the end."""
+    return replay(numbers, text) == (target,)
+
+
+def promising(numbers: tuple[int, ...], target: int, steps: list[str]) -> bool:
+    """A perfect judge of a search state: every step is a step that checks (no more of them than the puzzle
+    takes) and the target can still be made from the numbers they leave; a state that ends in an answer, when
+    it answers the target and its steps solve the puzzle."""
+    *done, last = steps or [""]
+    if prompts.ANSWER_PREFIX in last:
+        answered = last.strip() == f"{prompts.ANSWER_PREFIX} {target}."
+        return (
+            answered and promising(numbers, target, done) and check_solution(numbers, target, " ".join(done))
+        )
+    if not steps or len(steps) >= len(numbers) or not all(STEP.fullmatch(step.strip()) for step in steps):
+        return False
+    left = replay(numbers, " ".join(steps))
+    return left is not None and reachable(left, target)
 
 
 def puzzle_text(numbers: tuple[int, ...], target: int) -> str:

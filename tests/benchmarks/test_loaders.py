@@ -155,3 +155,45 @@ def test_an_unshipped_benchmark_says_why_and_what_to_pass() -> None:
         "benchmark 'com2sense' is not shipped with reasonkit (its licence: none stated, so it cannot be "
         "redistributed); pass the folder that holds com2sense/dev.jsonl with --data-dir"
     )
+
+
+def test_strategyqa_keeps_its_decomposition_and_facts_in_the_metadata() -> None:
+    """The annotated steps are what least_to_most / self_ask's oracle mode feeds; the facts stay for analysis."""
+    questions = {q.id: q for q in load_benchmark("strategyqa")}
+    albany = questions["e0044a7b4d146d611e73"]
+    assert albany.metadata["decomposition"] == [
+        "What is the population of Albany, Georgia?",
+        "What is the population of Albany, New York?",
+        "What is the difference between 100,000 and #1?",
+        "What is the difference between 100,000 and #2?",
+        "Is #3 smaller than #4?",
+    ]
+    assert albany.metadata["facts"] == [
+        "Albany, GA has around 75,000 people",
+        "Albany, NY has almost 100,000 people",
+    ]
+    assert all(
+        q.metadata["decomposition"] and isinstance(q.metadata["facts"], list) for q in questions.values()
+    )
+
+
+def test_a_strategyqa_row_without_a_decomposition_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "strategyqa.jsonl"
+    path.write_text('{"qid": "x", "question": "Is ice cold?", "answer": true}\n')
+    [question] = load_benchmark("strategyqa", path=path)
+    assert (
+        question.gold is True
+        and "decomposition" not in question.metadata
+        and "facts" not in question.metadata
+    )
+
+
+def test_a_strategyqa_decomposition_that_is_not_a_list_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "strategyqa.jsonl"
+    path.write_text(
+        '{"qid": "x", "question": "Is ice cold?", "answer": true, "decomposition": "Is ice cold?"}\n'
+    )
+    with pytest.raises(
+        DatasetError, match=r"strategyqa.jsonl:1: field 'decomposition' must be a list of strings"
+    ):
+        load_benchmark("strategyqa", path=path)

@@ -41,3 +41,21 @@ def test_countdown_test_puzzles_are_solvable_and_their_rationales_check() -> Non
 def test_twohop_cannot_be_drawn_from_another_seed() -> None:
     with pytest.raises(ValueError, match="a world it never saw"):
         fresh_split(suites()["twohop"], "test", HELD_OUT)
+
+
+def test_a_countdown_state_is_promising_only_when_its_steps_check_and_the_target_stays_reachable() -> None:
+    from reasonkit.benchmarks.synthetic.countdown import promising
+
+    numbers = (2, 5, 8)
+    assert promising(numbers, 26, ["8 + 5 = 13. Left: 2 13."])
+    assert not promising(numbers, 26, ["8 * 2 = 16. Left: 5 16."])  # right arithmetic, 26 out of reach
+    assert not promising(numbers, 26, ["8 + 5 = 14. Left: 2 14."])  # wrong sum
+    assert not promising(numbers, 26, ["8 + 5 = 13. Left: 2 13.", "I think so."])  # not a step
+    solved = ["8 + 5 = 13. Left: 2 13.", "13 * 2 = 26. Left: 26."]
+    assert promising(numbers, 26, solved) and promising(numbers, 26, [*solved, "So the answer is 26."])
+    assert not promising(numbers, 26, [*solved, "So the answer is 13."])
+    assert not promising(numbers, 26, ["8 + 5 = 13. Left: 2 13.", "So the answer is 26."])  # not solved yet
+    assert not promising(numbers, 26, [])
+    assert not promising(
+        numbers, 26, [*solved, "26 + 0 = 26. Left: 26."]
+    )  # a step more than the puzzle takes

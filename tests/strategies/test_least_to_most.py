@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reasonkit.benchmarks.synthetic.longchains import LongChainsSuite
+from reasonkit.driver import QuestionError
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import GenerationRequest
 from reasonkit.registry import build_strategy
@@ -152,3 +153,36 @@ def test_strategyqa_questions_get_worked_train_decompositions_before_every_promp
     given = chain_lm()
     LeastToMost(exemplars=("mine",)).run(question, given)
     assert prompts_of(given)[0] == f"mine\n\n{reduce_prompt(question.text)}"
+
+
+STRATEGYQA = Question(
+    id="sqa",
+    text="Could Johnny Carson's children fill out a water polo team?",
+    gold=False,
+    metadata={
+        "benchmark": "strategyqa",
+        "decomposition": ["How many children does Carson have?", "How many play water polo?", "Is #1 >= #2?"],
+        "facts": ["Carson had 3 children", "Water polo teams have 7 players"],
+    },
+)
+
+
+def test_the_oracle_reads_strategyqa_s_own_decomposition() -> None:
+    """StrategyQA names it "decomposition" (the synthetic suites "subquestions"); its facts are never shown."""
+    lm = FakeLM(
+        {r"Carson have\?\nA:$": " 3", r"water polo\?\nA:$": " 7", r"Is #1 >= #2\?\nA:$": " no"}, regex=True
+    )
+    prediction = LeastToMost(subquestions_from="metadata", feed="all", shots=0).run(STRATEGYQA, lm)
+    assert (
+        prediction.answer is False
+        and prediction.trace.steps["subquestions"] == STRATEGYQA.metadata["decomposition"]
+    )
+    assert prompts_of(lm)[-1] == solve_prompt(
+        [("How many children does Carson have?", "3"), ("How many play water polo?", "7")], "Is #1 >= #2?"
+    )
+    assert not any("Carson had 3 children" in p for p in prompts_of(lm))
+
+
+def test_self_consistency_cannot_sample_a_given_decomposition() -> None:
+    with pytest.raises(QuestionError, match="subquestions_from='metadata'.*nothing to sample"):
+        SelfConsistency(inner=LeastToMost(subquestions_from="metadata"), n=3).run(STRATEGYQA, chain_lm())

@@ -26,7 +26,7 @@ def test_every_built_in_strategy_is_a_frozen_pydantic_dataclass(name: str) -> No
 
 
 # What `reasonkit list` showed for the strategies that were plain classes before: the same options, defaults
-# and order.
+# and order (and for strategies whose options grew since: what they show now).
 LISTED = {
     "arithmetic_direct": "max_tokens=None",
     "scratchpad": "max_tokens=None",
@@ -35,6 +35,11 @@ LISTED = {
     "relations='lm', belief='prompt', max_nodes=40, max_relation_pairs=200, solver_time_limit_s=5.0, seed=0",
     "memory": "inner, store=None, k=3, threshold=0.5",
     "retrieval": "store, temperature=0.05, threshold=None",
+    "self_ask": "answerer=None, max_follow_ups=4, max_tokens=64, answer_tokens=16, exemplars=(), shots=2, "
+    "follow_ups_from='model'",
+    "tree_of_thoughts": "search='bfs', evaluator='value', proposals=5, breadth=3, max_depth=4, max_calls=200, "
+    "threshold=0.5, temperature=0.7, thought_tokens=32, seed=0, votes=0, vote_over='depth', judge=None, "
+    "judge_statement='The steps so far are correct.'",
 }
 
 

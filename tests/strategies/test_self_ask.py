@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reasonkit.benchmarks.synthetic.twohop import TwoHopSuite
+from reasonkit.driver import QuestionError
 from reasonkit.fake import FakeLM
 from reasonkit.protocol import GenerationRequest
 from reasonkit.registry import StrategySpecError, build_strategy
@@ -150,3 +151,100 @@ def test_strategyqa_questions_get_worked_train_decompositions_as_follow_ups() ->
     plain = FakeLM(script, regex=True)
     SelfAsk(shots=0).run(question, plain)
     assert plain.requests[0].prompt == self_ask_prompt(question.text)
+
+
+STRATEGYQA = Question(
+    id="sqa",
+    text="Could Johnny Carson's children fill out a water polo team?",
+    gold=False,
+    metadata={
+        "benchmark": "strategyqa",
+        "decomposition": [
+            "How many children does Carson have?",
+            "How many play in #1's team?",
+            "Is #1 >= #2?",
+        ],
+        "facts": ["Carson had 3 children", "Water polo teams have 7 players"],
+    },
+)
+
+
+def test_the_oracle_asks_the_given_follow_ups_and_the_model_answers() -> None:
+    """The decomposition but its last step (the yes / no judgement the final answer states) are the follow-ups;
+    a "#k" in one is the k-th intermediate answer, so every follow-up stands alone."""
+    script = {
+        r"Carson have\?\nIntermediate answer:$": " 3 children.",
+        r"play in 3 children's team\?\nIntermediate answer:$": " 7",
+        r"So the final answer is:$": " no.",
+    }
+    lm = FakeLM(script, regex=True)
+    prediction = SelfAsk(follow_ups_from="metadata", shots=0).run(STRATEGYQA, lm)
+    assert prediction.answer is False
+    assert prediction.trace.steps["follow_ups"] == [
+        {"question": "How many children does Carson have?", "answer": "3 children"},
+        {"question": "How many play in 3 children's team?", "answer": "7"},
+    ]
+    prompts = [r.prompt for r in lm.requests if isinstance(r, GenerationRequest)]
+    assert len(prompts) == 3 and prompts[-1] == (
+        f"{self_ask_prompt(STRATEGYQA.text)} Yes.\nFollow up: How many children does Carson have?\n"
+        f"{INTERMEDIATE} 3 children.\nFollow up: How many play in 3 children's team?\n{INTERMEDIATE} 7.\n"
+        "So the final answer is:"
+    )
+    assert not any("Carson had 3 children" in p for p in prompts)
+
+
+def test_the_oracle_prefers_a_suite_s_own_follow_ups() -> None:
+    given = QUESTION.model_copy(
+        update={
+            "metadata": {"follow_ups": ["Who is the mentor of Tomiku?", "What is the home town of Bafe?"]}
+        }
+    )
+    lm = FakeLM({**SCRIPT, r"So the final answer is:$": " Lorizu."}, regex=True)
+    prediction = SelfAsk(follow_ups_from="metadata").run(given, lm)
+    assert prediction.answer == "Lorizu" and len(prediction.trace.steps["follow_ups"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("metadata", "answers", "stopped"),
+    [
+        ({}, {}, "the question has no decomposition in its metadata"),
+        (
+            STRATEGYQA.metadata,
+            {r"Intermediate answer:$": " "},
+            "follow-up 1 ('How many children does Carson have?') got no answer",
+        ),
+    ],
+)
+def test_the_oracle_abstains_clearly(
+    metadata: dict[str, object], answers: dict[str, str], stopped: str
+) -> None:
+    question = STRATEGYQA.model_copy(update={"metadata": metadata})
+    lm = FakeLM(answers, regex=True, default="")
+    prediction = SelfAsk(follow_ups_from="metadata", shots=0).run(question, lm)
+    assert prediction.abstained and prediction.trace.notes == [f"abstained: {stopped}"]
+
+
+def test_a_one_step_decomposition_needs_no_follow_up() -> None:
+    question = STRATEGYQA.model_copy(
+        update={"metadata": {"decomposition": ["Can a team of 3 play water polo?"]}}
+    )
+    lm = FakeLM({r"So the final answer is:$": " no."}, regex=True)
+    prediction = SelfAsk(follow_ups_from="metadata", shots=0).run(question, lm)
+    assert prediction.answer is False and lm.requests[0].prompt == (  # type: ignore[union-attr]
+        f"{self_ask_prompt(question.text)} No.\nSo the final answer is:"
+    )
+
+
+def test_self_consistency_cannot_sample_given_follow_ups() -> None:
+    with pytest.raises(QuestionError, match="follow_ups_from='metadata'.*nothing to sample"):
+        SelfConsistency(inner=SelfAsk(follow_ups_from="metadata"), n=3).run(
+            STRATEGYQA, FakeLM(SCRIPT, regex=True)
+        )
+
+
+def test_the_oracle_spec_round_trips_and_old_configs_stay_the_same() -> None:
+    strategy = build_strategy("self_ask(follow_ups_from='metadata', answerer=cot(shots=0))")
+    assert isinstance(strategy, SelfAsk) and build_strategy(strategy.config()) == strategy
+    assert "follow_ups_from" not in SelfAsk().config()  # run folders made before the option keep resuming
+    with pytest.raises(StrategySpecError, match="follow_ups_from"):
+        build_strategy("self_ask(follow_ups_from='gold')")
