@@ -177,6 +177,9 @@ class Verifier(Strategy):
         trace.steps = {
             "paths": [{**p.model_dump(), "verifier_score": s} for p, s in zip(paths, scores, strict=True)],
             "selection": self.selection,
+            "verifier": None
+            if self.model is None
+            else {"model": self.model, "fingerprint": verifier_client(self.model).fingerprint},
             "at_k": [
                 {"k": k, **selections(question, answers[:k], scores[:k])} for k in range(1, len(paths) + 1)
             ],

@@ -146,6 +146,7 @@ def test_real_tiny_model_judges_through_a_second_backend(tiny_engine, tiny_model
         kinds = [call.kind for call in prediction.trace.calls]
         assert kinds.count("generate") == 1 and kinds.count("loglikelihood") == 8
         assert len(prediction.trace.steps["at_k"]) == 4
+        assert prediction.trace.steps["verifier"]["fingerprint"] == tiny_engine.fingerprint
     same_lm = Verifier(ChainOfThought(shots=0, max_tokens=12), n=4, seed=1).run_many(questions, tiny_engine)
     for alone, apart in zip(same_lm, predictions, strict=True):  # same weights, loaded twice
         texts = [
