@@ -89,8 +89,44 @@ def curves(lines: Sequence[Any], seed: int = 0) -> dict[int, dict[str, list[floa
     return out
 
 
+LABELS = {
+    "best_of_n": "best-of-n (verifier)",
+    "weighted_vote": "verifier-weighted vote",
+    "majority": "majority",
+}
+
+
+def plot(table: dict[int, dict[str, list[float]]], path: Path, title: str) -> None:
+    """Accuracy (95% bootstrap interval) against n for the three rules."""
+    from reasonkit.benchmarks.report import plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for rule in RULES:
+        intervals = [bootstrap_accuracy(table[n][rule]) for n in N_VALUES]  # type: ignore[arg-type]
+        ax.errorbar(
+            N_VALUES,
+            [100 * i.estimate for i in intervals],
+            yerr=[
+                [100 * (i.estimate - i.low) for i in intervals],
+                [100 * (i.high - i.estimate) for i in intervals],
+            ],
+            marker="o",
+            capsize=3,
+            label=LABELS[rule],
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sampled solutions per question (n)")
+    ax.set_ylabel("accuracy % (95% CI)")
+    ax.set_title(f"Verifier vs majority: {title}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 @click.group()
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch CPU threads.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch CPU threads."
+)
 def main(threads: int) -> None:
     """Verifier study: sample train solutions for the verifier's data, then analyse an evaluation run."""
     from reasonkit.threads import set_threads
@@ -142,7 +178,10 @@ def sample(model_dir: Path, run_dir: Path, count: int, n_paths: int) -> None:
     "--rows", "rows_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--verifier-run", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
-def analyse(run_dir: Path, rows_path: Path, verifier_run: Path | None) -> None:
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG."
+)
+def analyse(run_dir: Path, rows_path: Path, verifier_run: Path | None, plot_path: Path | None) -> None:
     """Accuracy against n for the three rules, the n=100 paired interval, compute, and the disjointness check."""
     record, lines = load_run(run_dir)
     failed = [line for line in lines if line.error is not None]
@@ -162,6 +201,8 @@ def analyse(run_dir: Path, rows_path: Path, verifier_run: Path | None) -> None:
     for n in N_VALUES:
         cells = [str(bootstrap_accuracy(table[n][rule])) for rule in RULES]  # type: ignore[arg-type]
         click.echo(f"| {n} | {' | '.join(cells)} |")
+    if plot_path is not None:
+        plot(table, plot_path, f"multistep {record.split}, {len(lines)} questions")
     top = max(N_VALUES)
     for rule in ("best_of_n", "weighted_vote"):
         paired = paired_comparison(table[top][rule], table[top]["majority"])  # type: ignore[arg-type]

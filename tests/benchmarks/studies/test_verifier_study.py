@@ -68,7 +68,10 @@ def test_analyse_prints_the_curves_and_refuses_an_evaluation_question_seen_in_tr
     rows = tmp_path / "rows.jsonl"
     trained = "Start with 2. Add 1." if leak else "Start with 9. Add 9."
     rows.write_text(json.dumps({"question": trained, "text": "...", "label": True}) + "\n")
-    result = CliRunner().invoke(study.main, ["analyse", str(run_dir), "--rows", str(rows)])
+    figure = tmp_path / "curve.png"
+    result = CliRunner().invoke(
+        study.main, ["analyse", str(run_dir), "--rows", str(rows), "--plot", str(figure)]
+    )
     if leak:
         assert result.exit_code == 1 and "in the verifier's training rows: ['q2']" in result.output
         return
@@ -77,3 +80,4 @@ def test_analyse_prints_the_curves_and_refuses_an_evaluation_question_seen_in_tr
     # at n=100 (all 6 paths, 1 right): best-of-n and the weighted vote (0.8 > 5 x 0.1) pick it, majority never
     assert "| 100 | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] | 0.0 [0.0, 0.0] |" in result.output
     assert "best_of_n - majority at n=100: +100.0" in result.output
+    assert figure.read_bytes().startswith(b"\x89PNG")
