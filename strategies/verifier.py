@@ -14,9 +14,15 @@ verifier is then an ordinary model folder, trained by the ordinary trainer (init
 rows, scored by every backend (the project's engine, Hugging Face, a server), cached and traced like any
 other call; a value head would need a second output in the model, its loss in the trainer, and a backend
 method no served model has. The trainer's loss covers every token of a row, so the verifier also keeps
-modelling solutions (Cobbe's joint objective; they found it helps). `verdict_context` is the one format that
-training rows (`verifier_rows`) and scoring share; it asks the question without the generator's few-shot
-exemplars, so one verifier serves any generating strategy.
+modelling solutions (Cobbe's joint objective; they found it helps).
+
+`verdict="before"` puts the verdict between the question and the solution instead ("...\nVerdict: right\n
+Answer: 7 + 3 = 10. ..."): the verifier is then a class-conditional model, and a solution's score is
+P(right, solution) / (P(right, solution) + P(wrong, solution)), so every token of the solution, not one token
+after it, carries the label during training. On multistep the verdict after the solution learned question
+difficulty only (docs/studies/verifier.md). `judged` is the one format that training rows (`verifier_rows`)
+and scoring share; it asks the question without the generator's few-shot exemplars, so one verifier serves
+any generating strategy.
 
 `model` names the verifier (a model spec: a folder, "hf:...", ...), loaded once per process and called
 through its own batching client, its calls traced with the question's; without it the generating LM judges.
@@ -45,6 +51,7 @@ from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Answer, Prediction, Question, Trace
 
 Selection = Literal["best_of_n", "weighted_vote"]
+Placement = Literal["after", "before"]
 VERDICT_PREFIX = "\nVerdict:"
 RIGHT = " right"
 WRONG = " wrong"
@@ -60,25 +67,40 @@ def verdict_context(question: Question, solution: str) -> str:
     return f"{prompt}{solution.rstrip()}{VERDICT_PREFIX}"
 
 
+def judged(question: Question, solution: str, verdict: str, placement: Placement) -> LoglikelihoodRequest:
+    """The request whose log-probability is the verdict's: after the solution, log P(verdict | question,
+    solution); before it, log P(verdict, solution | question), the joint of a class-conditional model."""
+    if placement == "after":
+        return LoglikelihoodRequest(context=verdict_context(question, solution), continuation=verdict)
+    block = prompts.question_block(question.text, question.options, question.kind)
+    return LoglikelihoodRequest(
+        context=f"{block}{VERDICT_PREFIX}", continuation=f"{verdict}\nAnswer:{solution.rstrip()}"
+    )
+
+
 def is_right(question: Question, answer: Answer | None) -> bool:
     """Whether a path's answer is the gold one (an unreadable answer is wrong)."""
     return answer is not None and Prediction(question_id=question.id, answer=answer).is_correct(question)
 
 
-def verifier_rows(question: Question, paths: Sequence[ReasoningPath]) -> list[dict[str, Any]]:
-    """One training row per path: the solution judged " right" or " wrong" by the question's gold answer."""
+def verifier_rows(
+    question: Question, paths: Sequence[ReasoningPath], placement: Placement = "after"
+) -> list[dict[str, Any]]:
+    """One training row per path: the solution judged " right" or " wrong" by the question's gold answer,
+    the verdict after the solution or before it (`placement`)."""
     if question.gold is None:
         raise VerifierDataError(f"question {question.id!r} has no gold answer to label its solutions by")
     rows = []
     for i, path in enumerate(paths):
         right = is_right(question, path.answer)
+        request = judged(question, path.text, RIGHT if right else WRONG, placement)
         rows.append(
             {
                 "id": f"{question.id}/{i}",
                 "benchmark": question.metadata.get("benchmark"),
                 "question": question.text,
                 "label": right,
-                "text": verdict_context(question, path.text) + (RIGHT if right else WRONG),
+                "text": request.context + request.continuation,
             }
         )
     return rows
@@ -139,6 +161,7 @@ class Verifier(Strategy):
     n: SampleCount = 20
     temperature: float = Field(0.7, ge=0.0)
     selection: Selection = "best_of_n"
+    verdict: Placement = "after"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -156,12 +179,7 @@ class Verifier(Strategy):
     ) -> list[float]:
         """P(right) / (P(right) + P(wrong)) for each path, from one batch of 2n log-likelihood requests."""
         judge: AsyncLM = lm if self.model is None else verifier_client(self.model)
-        contexts = [verdict_context(question, path.text) for path in paths]
-        requests = [
-            LoglikelihoodRequest(context=context, continuation=verdict)
-            for context in contexts
-            for verdict in (RIGHT, WRONG)
-        ]
+        requests = [judged(question, path.text, v, self.verdict) for path in paths for v in (RIGHT, WRONG)]
         results = await judge.loglikelihood(requests)
         scores = []
         for right, wrong in zip(results[::2], results[1::2], strict=True):

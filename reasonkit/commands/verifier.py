@@ -17,16 +17,19 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from reasonkit.strategies.verifier import Placement
 
 ROWS_SEED = 0
 """Rows are shuffled (seeded) so that the trainer's windows, which run across row boundaries, do not put
 another verdict on the same question in front of a row: a shortcut that no question has at test time."""
 
 
-def rows_from_run(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
+def rows_from_run(run_dir: Path, placement: Placement = "after") -> tuple[list[dict[str, Any]], int]:
     """Labelled rows from every path of every finished question of a bench run, shuffled, and how many
     questions gave them. Raises VerifierDataError when the run has no paths, or only one label."""
     from reasonkit.benchmarks.runner import load_run
@@ -48,7 +51,7 @@ def rows_from_run(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
             continue
         questions += 1
         parsed = [ReasoningPath.model_validate({k: v for k, v in p.items() if k in fields}) for p in paths]
-        rows.extend(verifier_rows(line.question, parsed))
+        rows.extend(verifier_rows(line.question, parsed, placement))
     if not rows:
         raise VerifierDataError(
             f"{run_dir}: no sampled paths in its {len(lines)} results (run a strategy whose trace keeps them, "
@@ -149,14 +152,23 @@ def verifier() -> None:
 @click.option(
     "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Rows (.jsonl)."
 )
-def data(run_dir: Path, out_path: Path) -> None:
+@click.option(
+    "--verdict",
+    "placement",
+    type=click.Choice(["after", "before"]),
+    default="after",
+    show_default=True,
+    help="Where the verdict goes: after the solution, or before it (a class-conditional model); the "
+    "strategy's `verdict` option must match.",
+)
+def data(run_dir: Path, out_path: Path, placement: Placement) -> None:
     """Label every sampled path of a bench run on a train split (RUN_DIR) right or wrong by its gold answer."""
     from reasonkit.atomic import atomic_write_text
     from reasonkit.benchmarks.runner import RunError
     from reasonkit.strategies.verifier import VerifierDataError
 
     try:
-        rows, questions = rows_from_run(run_dir)
+        rows, questions = rows_from_run(run_dir, placement)
     except (RunError, VerifierDataError) as error:
         raise click.ClickException(str(error)) from None
     out_path.parent.mkdir(parents=True, exist_ok=True)

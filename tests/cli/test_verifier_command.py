@@ -75,6 +75,14 @@ def test_data_labels_every_path_and_shuffles_across_questions(tmp_path: Path) ->
     assert "12 solutions from 3 questions (3 right, 9 wrong)" in result.output
     assert [json.loads(line) for line in out.read_text().splitlines()] == rows
 
+    before = CliRunner().invoke(
+        main, ["verifier", "data", str(run_dir), "--out", str(out), "--verdict", "before"]
+    )
+    assert before.exit_code == 0, before.output
+    first = json.loads(out.read_text().splitlines()[0])
+    verdict = "right" if first["label"] else "wrong"
+    assert f"\nVerdict: {verdict}\nAnswer: 1 + 1 = " in first["text"] and first["id"] == rows[0]["id"]
+
 
 @pytest.mark.parametrize(("texts", "missing"), [((SAYS_B,), "correct"), ((SAYS_A,), "wrong")])
 def test_a_run_with_one_label_only_stops_before_writing(

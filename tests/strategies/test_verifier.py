@@ -19,6 +19,7 @@ from reasonkit.strategies.verifier import (
     Verifier,
     VerifierDataError,
     check_labels,
+    judged,
     verdict_context,
     verifier_rows,
 )
@@ -91,6 +92,27 @@ def test_one_generation_request_and_one_scoring_batch_of_two_verdicts_per_path()
     assert calls[0].request["context"] == verdict_context(QUESTION, first)
 
 
+def class_conditional(context: str, continuation: str) -> float:
+    """A verifier with the verdict first: log P(verdict, solution | question) by the solution's P_RIGHT."""
+    verdict, _, solution = continuation.partition("\nAnswer:")
+    p = P_RIGHT[f" {solution.strip()}"]
+    return math.log(p if verdict == RIGHT else 1 - p)
+
+
+def test_a_verdict_before_the_solution_scores_the_joint_of_verdict_and_solution() -> None:
+    lm = FakeLM(default=TEXTS, scores=class_conditional)
+    prediction = Verifier(ChainOfThought(shots=0), n=5, verdict="before").run(QUESTION, lm)
+    assert prediction.answer == 0
+    assert [p["verifier_score"] for p in prediction.trace.steps["paths"]] == pytest.approx(
+        [0.4, 0.4, 0.9, 0.4, 0.99]
+    )
+    request = [r for r in lm.requests if hasattr(r, "continuation")][0]
+    assert request.context == "Question: Start with 2. Add 3. Multiply by 2. What is the result?\n" + (
+        "Options: (A) 10 (B) 12 (C) 7\nVerdict:"
+    )
+    assert request.continuation == f"{RIGHT}\nAnswer:{SAYS_B}"
+
+
 def test_every_path_unreadable_is_an_abstention() -> None:
     lm = FakeLM(default=UNREADABLE, scores=judge)
     prediction = Verifier(ChainOfThought(shots=0, fallback="abstain"), n=3).run(QUESTION, lm)
@@ -112,9 +134,7 @@ def test_spec_round_trip() -> None:
 
 def test_rows_label_each_solution_by_the_gold_answer() -> None:
     paths = [
-        ReasoningPath(
-            text=t, answer=a, method="letter", logprob=-1.0, n_tokens=3, finish_reason="stop"
-        )
+        ReasoningPath(text=t, answer=a, method="letter", logprob=-1.0, n_tokens=3, finish_reason="stop")
         for t, a in ((SAYS_A, 0), (SAYS_B, 1), (UNREADABLE, None))
     ]
     rows = verifier_rows(QUESTION, paths)
@@ -123,6 +143,10 @@ def test_rows_label_each_solution_by_the_gold_answer() -> None:
     assert rows[1]["text"].endswith("So the answer is (B) 12.\nVerdict: wrong")
     assert rows[0]["text"].startswith("Question: Start with 2.")
     assert {r["benchmark"] for r in rows} == {"multistep"} and rows[2]["id"] == "multistep-train-7/2"
+    before = verifier_rows(QUESTION, paths, "before")
+    assert before[1]["text"].endswith(f"(C) 7\nVerdict: wrong\nAnswer:{SAYS_B}")
+    request = judged(QUESTION, SAYS_B, WRONG, "before")
+    assert before[1]["text"] == request.context + request.continuation
 
 
 @pytest.mark.parametrize(("labels", "missing"), [((True, True), "wrong"), ((False, False), "correct")])
