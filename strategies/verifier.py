@@ -20,7 +20,7 @@ modelling solutions (Cobbe's joint objective; they found it helps).
 Answer: 7 + 3 = 10. ..."): the verifier is then a class-conditional model, and a solution's score is
 P(right, solution) / (P(right, solution) + P(wrong, solution)), so every token of the solution, not one token
 after it, carries the label during training. On multistep the verdict after the solution learned question
-difficulty only (docs/studies/verifier.md). `judged` is the one format that training rows (`verifier_rows`)
+difficulty only; the verdict before it ranks a question's solutions a little (docs/studies/verifier.md). `judged` is the one format that training rows (`verifier_rows`)
 and scoring share; it asks the question without the generator's few-shot exemplars, so one verifier serves
 any generating strategy.
 
@@ -152,7 +152,8 @@ def selections(
 @dataclass(frozen=True, repr=False, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class Verifier(Strategy):
     """`n` paths from `inner` at `temperature` (seeded), each judged by `model` (default: the generating LM),
-    answered by `selection`."""
+    answered by `selection`; `verdict` is where the verifier's training rows put the verdict
+    (`reasonkit verifier data --verdict`)."""
 
     name: ClassVar[str] = "verifier"
 
