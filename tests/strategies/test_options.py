@@ -35,7 +35,7 @@ LISTED = {
     "relations='lm', belief='prompt', max_nodes=40, max_relation_pairs=200, solver_time_limit_s=5.0, seed=0",
     "memory": "inner, store=None, k=3, threshold=0.5",
     "retrieval": "store, temperature=0.05, threshold=None",
-    "verifier": "inner, model=None, n=20, temperature=0.7, selection='best_of_n', seed=0",
+    "verifier": "inner, model=None, n=20, temperature=0.7, selection='best_of_n', verdict='after', seed=0",
 }
 
 
