@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "LeastToMost": "reasonkit.strategies.least_to_most",
     "SelfAsk": "reasonkit.strategies.self_ask",
     "TreeOfThoughts": "reasonkit.strategies.tree_of_thoughts",
+    "Verifier": "reasonkit.strategies.verifier",
     "DatasetSpec": "reasonkit.datasets",
     "register_dataset": "reasonkit.datasets",
 }

@@ -40,6 +40,7 @@ LISTED = {
     "tree_of_thoughts": "search='bfs', evaluator='value', proposals=5, breadth=3, max_depth=4, max_calls=200, "
     "threshold=0.5, temperature=0.7, thought_tokens=32, seed=0, votes=0, vote_over='depth', judge=None, "
     "judge_statement='The steps so far are correct.'",
+    "verifier": "inner, model=None, n=20, temperature=0.7, selection='best_of_n', verdict='after', seed=0",
 }
 
 
