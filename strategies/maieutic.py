@@ -4,6 +4,8 @@ over a tree of the model's own explanations.
 1. Abduction: "Q: {E}\\nA: This statement is true, because" / "... false, because", sampled (3 + 3 at depth
    1 at temperature 1.0, 1 + 1 deeper at 0.5, max depth 2; the authors' generation constants), few-shot with
    *train* explanations of the question's benchmark where one is shipped (the synthetic world), else CREAK's.
+   Options beyond the paper: keep only the likeliest of k samples (`abduction_candidates`), and start every
+   explanation with the statement's subject (`abduction_prefix`).
 2. Each explanation is negated (the LM continues "The statement is false." after few-shot negations; a
    rule-based negation when the LM gives nothing usable), and believed by the chosen belief function
    (reasonkit.strategies.beliefs, option `belief`); the default, "prompt", is the paper's: b(E) = P(True | E) from the
