@@ -280,6 +280,7 @@ class EvaluationPlan(BaseModel):
     out: Path = Path("runs")
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     limit: int | None = Field(default=None, ge=1)
+    skip: int = Field(default=0, ge=0)
 
     @classmethod
     def build(
@@ -289,20 +290,26 @@ class EvaluationPlan(BaseModel):
         *,
         seed: int = 0,
         limit: int | None = None,
+        skip: int = 0,
         out: str | Path = "runs",
         on_note: Callable[[str], None] | None = None,
     ) -> EvaluationPlan:
-        """Every strategy on every benchmark (the first `limit` questions of each), skipping, by name in
-        `on_note`, a strategy that applies to none of a benchmark's questions. `"all"` among the strategies adds
-        every registered strategy that applies; none at all runs `direct`. Each run gets its own strategy, with
-        `seed` in every strategy that samples unless its spec sets a seed. Raises PlanError."""
+        """Every strategy on every benchmark (the first `limit` questions of each after its first `skip`),
+        skipping, by name in `on_note`, a strategy that applies to none of a benchmark's questions. `"all"` among
+        the strategies adds every registered strategy that applies; none at all runs `direct`. Each run gets its
+        own strategy, with `seed` in every strategy that samples unless its spec sets a seed. Raises PlanError."""
         note = on_note or log.warning
         given = [s if isinstance(s, SpecSource) else SpecSource(spec=s) for s in strategies if not _is_all(s)]
         every = any(_is_all(s) for s in strategies)
         if not given and not every:
             given = [SpecSource(spec=DEFAULT_STRATEGY, option="the default strategy")]
-        if limit is not None:
-            suites = {name: questions[:limit] for name, questions in suites.items()}
+        short = [
+            f"{name} has {len(questions)}" for name, questions in suites.items() if len(questions) <= skip
+        ]
+        if skip and short:
+            raise PlanError(f"skip {skip}: no question is left to run ({', '.join(short)})", "--skip")
+        if skip or limit is not None:
+            suites = {name: questions[skip:][:limit] for name, questions in suites.items()}
         runs = [
             PlannedRun(
                 benchmark=name,
@@ -320,7 +327,7 @@ class EvaluationPlan(BaseModel):
                 ),
             ]
         ]
-        return cls(runs=applicable(runs, note), out=Path(out), seed=seed, limit=limit)
+        return cls(runs=applicable(runs, note), out=Path(out), seed=seed, limit=limit, skip=skip)
 
     def describe(self) -> list[str]:
         """What the plan will do, in a few lines: runs, questions, and answers to compute."""
@@ -413,6 +420,7 @@ class EvaluationPlan(BaseModel):
             model_options=model_options,
             seed=self.seed,
             limit=self.limit,
+            skip=self.skip,
             n_questions=len(run.questions),
             data_hash=data_hash(run.questions),
             preparation=preparation,

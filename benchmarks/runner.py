@@ -68,6 +68,7 @@ class RunRecord(BaseModel):
     )
     seed: int
     limit: int | None
+    skip: int = Field(0, description="questions left out before the first one run")
     n_questions: int
     data_hash: str
     preparation: dict[str, Any] = Field(

@@ -4,6 +4,8 @@ over a tree of the model's own explanations.
 1. Abduction: "Q: {E}\\nA: This statement is true, because" / "... false, because", sampled (3 + 3 at depth
    1 at temperature 1.0, 1 + 1 deeper at 0.5, max depth 2; the authors' generation constants), few-shot with
    *train* explanations of the question's benchmark where one is shipped (the synthetic world), else CREAK's.
+   Options beyond the paper: keep only the likeliest of k samples (`abduction_candidates`), and start every
+   explanation with the statement's subject (`abduction_prefix`).
 2. Each explanation is negated (the LM continues "The statement is false." after few-shot negations; a
    rule-based negation when the LM gives nothing usable), and believed by the chosen belief function
    (reasonkit.strategies.beliefs, option `belief`); the default, "prompt", is the paper's: b(E) = P(True | E) from the
@@ -19,6 +21,7 @@ over a tree of the model's own explanations.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import zlib
 from functools import cache
@@ -30,7 +33,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from reasonkit.protocol import GenerationRequest, NewTokens, SampleCount
+from reasonkit.protocol import GenerationRequest, NewTokens, Sample, SampleCount
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies.beliefs import CONTENT_FREE as CONTENT_FREE
@@ -141,6 +144,17 @@ def rule_negation(statement: str) -> str:
     return f"{head}{aux}{tail}" if match.group(2) else f"{head}{aux} not{tail}"
 
 
+def statement_subject(statement: str) -> str:
+    """The words before the statement's first auxiliary verb ("Dazo" of "Dazo is soft."); "" without one."""
+    match = _AUX.search(statement.strip())
+    return statement.strip()[: match.start()].strip() if match is not None else ""
+
+
+def mean_logprob(sample: Sample) -> float:
+    """A sample's mean token log-probability: its likelihood, not penalised for length (-inf when empty)."""
+    return sample.logprob / len(sample.token_logprobs) if sample.token_logprobs else -math.inf
+
+
 def clean_explanation(text: str) -> str:
     """First line, stripped, capitalised (authors' filter_generated_explanations)."""
     line = text.strip().split("\n", 1)[0].strip()
@@ -167,6 +181,11 @@ class Maieutic(Strategy):
     it answers "X is p.", so the pair cancels the signal the statement alone carries (see BENCHMARKS.md).
     belief: a registered belief function's name ("prompt", the paper's; "likelihood", "likelihood_calibrated",
     "prompt_root"; see `reasonkit.strategies.beliefs`) or a `BeliefFunction`.
+    abduction_candidates: None (the paper) keeps every sample; k draws k samples per explanation prompt and
+    keeps the n_first (n_deeper) distinct ones the model finds likeliest (mean token log-probability), so a
+    small model's unlikely samples at temperature 1 need not enter the tree. abduction_prefix: "none" (the
+    paper), or "subject": every explanation starts with its parent's subject (`statement_subject`), written
+    into the prompt, so an explanation is about the statement's entity rather than another one.
     """
 
     name: ClassVar[str] = "maieutic"
@@ -189,6 +208,8 @@ class Maieutic(Strategy):
     max_relation_pairs: int = 200
     solver_time_limit_s: float = 5.0
     seed: int = 0
+    abduction_candidates: SampleCount | None = None
+    abduction_prefix: Literal["none", "subject"] = "none"
 
     def __post_init__(self) -> None:
         if self.exemplars != "auto":
@@ -271,11 +292,13 @@ class Maieutic(Strategy):
             n = self.n_first if depth == 1 else self.n_deeper
             temperature = self.temperature_first if depth == 1 else self.temperature_deeper
             slots = [(p, pol) for p in parents for pol in (True, False)]
+            prefixes = {p: self._prefix(tree.nodes[p]["text"]) for p in parents}
             results = await lm.generate(
                 [
                     GenerationRequest(
-                        prompt=abductive_prompt(tree.nodes[p]["text"], pol, shots),
-                        n=n,
+                        prompt=abductive_prompt(tree.nodes[p]["text"], pol, shots)
+                        + (f" {prefixes[p]}" if prefixes[p] else ""),
+                        n=self.abduction_candidates or n,
                         max_tokens=self.max_tokens,
                         temperature=temperature,
                         stop=("\n",),
@@ -286,7 +309,7 @@ class Maieutic(Strategy):
             )
             children: list[tuple[str, str, str]] = []  # (parent, child id, text)
             for (parent, pol), result in zip(slots, results, strict=True):
-                for i, text in enumerate(filter_explanations([s.text for s in result.samples])):
+                for i, text in enumerate(self._explanations(result.samples, prefixes[parent], n)):
                     children.append((parent, f"{parent}{'T' if pol else 'F'}{i}", text))
             room = self.max_nodes - tree.number_of_nodes()
             if len(children) > room:
@@ -314,6 +337,16 @@ class Maieutic(Strategy):
                     parent=parent,
                 )
         return tree, root
+
+    def _prefix(self, statement: str) -> str:
+        return statement_subject(statement) if self.abduction_prefix == "subject" else ""
+
+    def _explanations(self, samples: tuple[Sample, ...], prefix: str, n: int) -> list[str]:
+        """The explanations one abductive prompt's samples give: all of them, or the n likeliest distinct ones."""
+        if self.abduction_candidates is None:
+            return filter_explanations([prefix + s.text for s in samples])
+        ranked = sorted(samples, key=mean_logprob, reverse=True)
+        return filter_explanations([prefix + s.text for s in ranked])[:n]
 
     def _seed(self, question_id: str, node_id: str, polarity: bool) -> int:
         return zlib.crc32(f"{self.seed}:{question_id}:{node_id}:{polarity}".encode())

@@ -38,6 +38,8 @@ def loaded_store(value: MemoryStore | str | Path) -> MemoryStore:
     """The store as given or from its folder (a spec gives a path); one with no entries could answer nothing."""
     if isinstance(value, MemoryStore):
         store = value
+    elif not isinstance(value, str | Path):
+        raise ValueError(f"expected a store folder or a MemoryStore, got {type(value).__name__}")
     else:
         try:
             store = MemoryStore.load(value)

@@ -253,6 +253,13 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N questions only.")
 @click.option(
+    "--skip",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Leave out the first N questions (with --limit M: questions N+1 to N+M), e.g. a held-out draw's "
+    "part not looked at before.",
+)
+@click.option(
     "--suite-seed",
     type=click.IntRange(min=1),
     default=None,
@@ -319,6 +326,7 @@ def bench(
     truncation: str,
     split: str | None,
     limit: int | None,
+    skip: int,
     suite_seed: int | None,
     seed: int,
     data_dir: Path | None,
@@ -346,6 +354,7 @@ def bench(
             [*sources, *([ALL_STRATEGIES] if every else [])],
             seed=seed,
             limit=limit,
+            skip=skip,
             out=out,
             on_note=say,
         )

@@ -41,6 +41,18 @@ def test_the_plan_puts_the_seed_in_every_strategy_that_samples_unless_the_spec_s
     assert run.strategy is given and run.label == repr(given)  # a strategy object runs as given
 
 
+def test_skip_leaves_out_the_first_questions_and_is_recorded(tmp_path: Path) -> None:
+    plan = EvaluationPlan.build({"world": statements(5)}, ["direct"], skip=2, limit=2, out=tmp_path)
+    assert [q.id for q in plan.runs[0].questions] == ["s2", "s3"]
+    [outcome] = plan.execute(FakeLM(scores=lambda context, continuation: -1.0), model="fake")
+    record, lines = load_run(outcome.run_dir)
+    assert (record.skip, record.limit, record.n_questions) == (2, 2, 2)
+    assert sorted(line.question_id for line in lines) == ["s2", "s3"]
+    with pytest.raises(PlanError, match=r"skip 5: no question is left to run \(world has 5\)") as error:
+        EvaluationPlan.build({"world": statements(5)}, ["direct"], skip=5)
+    assert error.value.option == "--skip"
+
+
 def test_defaults_applicability_and_folders() -> None:
     notes: list[str] = []
     plan = EvaluationPlan.build({"world": statements(2)}, on_note=notes.append, out="elsewhere")

@@ -19,8 +19,10 @@ from reasonkit.strategies.maieutic import (
     exemplar_set_for,
     filter_explanations,
     load_exemplars,
+    mean_logprob,
     pruning_note,
     rule_negation,
+    statement_subject,
 )
 from reasonkit.types import Question
 
@@ -329,6 +331,42 @@ def test_node_cap_is_noted() -> None:
     assert any("node cap 2" in note for note in prediction.trace.notes)
 
 
+def test_subject_prefix_makes_every_explanation_about_the_statements_subject() -> None:
+    rules = [
+        Rule(re.escape("This statement is true, because Penguins") + "$", (" are birds.",), regex=True),
+        Rule(
+            re.escape("This statement is false, because Penguins") + "$", (" have tiny wings.",), regex=True
+        ),
+    ]
+    prediction = Maieutic(depth=1, negation="rule", abduction_prefix="subject").run(
+        QUESTION, FakeLM(rules, scores=scorer(BELIEFS))
+    )
+    tree = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
+    assert {tree.nodes[n]["text"] for n in tree if n != mt.ROOT} == {
+        "Penguins are birds.",
+        "Penguins have tiny wings.",
+    }
+    assert statement_subject("Dazo is soft.") == "Dazo" and statement_subject("Birds have wings.") == ""
+
+
+def test_abduction_candidates_keep_the_likeliest_distinct_explanations() -> None:
+    texts = (
+        " penguins are birds.",
+        " penguins have tiny wings.",
+        " penguins swim instead of flying.",
+        " no period",
+    )
+    lm = FakeLM(default=texts, scores=scorer(BELIEFS))
+    prediction = Maieutic(depth=1, n_first=1, negation="rule", abduction_candidates=4).run(QUESTION, lm)
+    [request, *_] = [r for r in lm.requests if hasattr(r, "prompt") and r.prompt.endswith("true, because")]
+    assert request.n == 4
+    [result] = FakeLM(default=texts).generate([request])
+    ranked = sorted((s for s in result.samples if s.text.endswith(".")), key=mean_logprob, reverse=True)
+    assert ranked[0].text != result.samples[0].text  # the scripted order is not the likelihood order
+    tree = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
+    assert tree.nodes["QT0"]["text"] == filter_explanations([ranked[0].text])[0] and "QT1" not in tree
+
+
 @pytest.mark.slow
 def test_real_tiny_model(tiny_engine) -> None:  # type: ignore[no-untyped-def]
     questions = [
@@ -347,6 +385,23 @@ def test_real_tiny_model(tiny_engine) -> None:  # type: ignore[no-untyped-def]
         assert kinds == {"loglikelihood", "generate"}  # negations are generated even for an integral root
         if steps["solver"] is None or steps["solver"]["status"] != "solved":
             assert any("fallback to the root belief" in note for note in prediction.trace.notes)
+
+
+@pytest.mark.slow
+def test_real_tiny_model_with_likeliest_subject_explanations(tiny_engine) -> None:  # type: ignore[no-untyped-def]
+    question = Question(id="fly", text="Penguins can fly.", gold=False)
+    strategy = Maieutic(
+        depth=1, n_first=1, shots=1, max_tokens=8, abduction_candidates=3, abduction_prefix="subject"
+    )
+    prediction = strategy.run(question, tiny_engine)
+    tree = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
+    below = [n for n in tree if n != mt.ROOT]
+    assert (
+        {n[:2] for n in below} <= {"QT", "QF"} and len(below) <= 2 and not any(n.endswith("1") for n in below)
+    )
+    assert all(tree.nodes[n]["text"].startswith("Penguins") for n in below)
+    abductions = [c.request for c in prediction.trace.calls if "because" in c.request.get("prompt", "")]
+    assert abductions and all(r["prompt"].endswith("because Penguins") and r["n"] == 3 for r in abductions)
 
 
 def test_the_pruning_note_says_what_was_kept_and_why() -> None:

@@ -78,6 +78,11 @@ def test_bad_options_are_named(tmp_path: Path, store: MemoryStore) -> None:
         build_strategy(f"retrieval(store={str(tmp_path / 'missing')!r})")
 
 
+def test_a_store_that_is_no_path_is_a_spec_error() -> None:
+    with pytest.raises(StrategySpecError, match=r"option 'store' = None: .*a store folder"):
+        build_strategy({"name": "retrieval", "store": None})
+
+
 def test_questions_in_flight_share_one_encoder_call_and_get_their_own_hits(store: MemoryStore) -> None:
     questions = [
         Question(
