@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "export": "reasonkit.commands.export:export",
     "memory": "reasonkit.commands.memory:memory",
     "serve": "reasonkit.commands.serve:serve",
+    "star": "reasonkit.commands.star:star",
 }
 
 
