@@ -74,14 +74,18 @@ class Execution:
 
 def train_questions(benchmark: str, count: int, data_dir: Path | None) -> list[Question]:
     """The first `count` questions of the benchmark's train split (a synthetic suite's as its training recipes
-    draw it: only as many as needed, the split is drawn last), those without a gold answer left out."""
+    draw it, at most TRAINED_N_TRAIN: only as many as needed, the split is drawn last), those without a gold
+    answer left out."""
     infos = available_benchmarks()
     if benchmark not in infos:
         load_questions(benchmark)  # raises the registry's "did you mean" KeyError
     if infos[benchmark].origin == "synthetic":
         from reasonkit.benchmarks.synthetic import suites
-        from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
+        from reasonkit.benchmarks.synthetic.base import TRAINED_N_TRAIN, TRAINED_SEED
 
+        # past TRAINED_N_TRAIN a train question could be in a fresh --suite-seed draw (fresh_split leaves out
+        # only the first TRAINED_N_TRAIN), so the pool stays within them
+        count = min(count, TRAINED_N_TRAIN)
         questions = list(suites()[benchmark].generate(TRAINED_SEED, n_train=count).splits["train"])
     else:
         questions = load_questions(benchmark, data_dir, "train")[:count]
