@@ -139,10 +139,11 @@ def star(
     concurrency: int,
     max_batch: int,
 ) -> None:
-    """STaR (Zelikman et al. 2022): sample rationales on the train split, keep those that reach the gold
+    """STaR, the self-taught reasoner: sample rationales on the train split, keep those that reach the gold
     answer, rationalise the misses with the answer as a hint, fine-tune from the current model, evaluate;
-    ITERATIONS times. Every iteration's rows, recipe, model and evaluation stay in OUT, with OUT/star.json.
-    Rerun the same command to resume after a kill (finished stages are skipped)."""
+    ITERATIONS times. The method is Zelikman et al. 2022's. Every iteration's rows, recipe, model and evaluation
+    stay in OUT, with OUT/star.json. Rerun the same command to resume after a kill (finished stages are
+    skipped)."""
     from reasonkit.atomic import sha256_file
     from reasonkit.benchmarks.runner import RunError
     from reasonkit.lm.checkpoint import CheckpointError
