@@ -3,7 +3,8 @@
 Protocol, fixed before any run (docs/studies/self_taught.md, "STaR"): `reasonkit star` iterates with its
 accuracy on the dev draw (--suite-seed 271, test split, 300 questions); this script then evaluates, ONCE, every
 model of the run (the start model, each iteration) and of the answers-only run on the held-out draw
-(--suite-seed 2727, test split, 500 questions), and prints paired differences with 95% bootstrap intervals:
+(--suite-seed 2727, test split, at most 500 questions: that draw holds 333 once `fresh_split` has left out the
+seed-0 suite's questions), and prints paired differences with 95% bootstrap intervals:
 the last iteration against the start model and against answers-only (direct, and cot for completeness). It also
 checks that no evaluation question is a train question, counts how many kept rationales are the exact worked
 chain (a right answer may come from a wrong rationale), and sums the compute.
@@ -115,6 +116,10 @@ def load_state(folder: Path) -> StarState:
 @click.option("--limit", type=int, default=HELDOUT_SIZE, show_default=True)
 def main(star_dir: Path, answers_dir: Path, out: Path, suite_seed: int, limit: int) -> None:
     star, answers = load_state(star_dir), load_state(answers_dir)
+    for folder, state in ((star_dir, star), (answers_dir, answers)):
+        unfinished = [r.index for r in state.iterations if r.model_dir is None or r.accuracy is None]
+        if unfinished or len(state.iterations) < 2:
+            raise click.ClickException(f"{folder}: the run is not finished (iterations {unfinished or [1]})")
     options = star.options
     heldout = load_questions(options.benchmark, split="test", suite_seed=suite_seed)[:limit]
     dev = load_questions(options.benchmark, split="test", suite_seed=DEV_SEED)[: options.limit]
