@@ -45,9 +45,13 @@ def overlap(evaluation: Iterable[Question], train: Iterable[Question]) -> list[s
 
 def exact_rationale(row: dict[str, Any], question: Question) -> bool:
     """Is a kept row's rationale the question's worked chain, equation for equation (multistep's metadata)?"""
-    answer = row["text"].rpartition("\nAnswer:")[2]
-    cut = answer_phrase_start(answer)
-    written = (answer if cut is None else answer[:cut]).strip()
+    return exact_chain(row["text"].rpartition("\nAnswer:")[2], question)
+
+
+def exact_chain(text: str, question: Question) -> bool:
+    """Is `text` (a rationale, its answer sentence cut off) the question's worked chain?"""
+    cut = answer_phrase_start(text)
+    written = (text if cut is None else text[:cut]).strip()
     return written == str(question.metadata.get("rationale", "")).strip()
 
 
@@ -150,6 +154,11 @@ def main(star_dir: Path, answers_dir: Path, out: Path, suite_seed: int, limit: i
                     "model": name,
                     "strategy": label,
                     "accuracy": str(bootstrap_accuracy([line.correct for line in lines])),
+                    "right_with_exact_chain": sum(
+                        line.correct
+                        and exact_chain(str(line.prediction.trace.steps.get("rationale", "")), line.question)
+                        for line in lines
+                    ),
                     "calls_per_question": round(sum(line.lm_calls for line in lines) / n, 2),
                     "tokens_per_question": round(sum(line.tokens for line in lines) / n, 1),
                 }
