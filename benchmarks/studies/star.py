@@ -80,6 +80,13 @@ def evaluate(
     return {outcome.label: outcome.lines for outcome in outcomes}
 
 
+def options_only(questions: Sequence[Question]) -> list[Question]:
+    """The questions with the chain taken out ("What is the result?" and the options): what a model gets right
+    here it reads from the options alone (the distractors are built around the answer: +-1, +-10, +-the last
+    step's amount, intermediate values)."""
+    return [question.model_copy(update={"text": "What is the result?"}) for question in questions]
+
+
 def correct_by_id(lines: Sequence[ResultLine]) -> list[bool]:
     return [line.correct for line in sorted(lines, key=lambda line: line.question_id)]
 
@@ -145,6 +152,13 @@ def main(star_dir: Path, answers_dir: Path, out: Path, suite_seed: int, limit: i
     baseline = Path(answers.iterations[-1].model_dir or "")
     results["answers-only"] = evaluate(baseline, heldout, ["direct", cot], out / "answers-only")
 
+    blind = options_only(heldout)
+    last_model = Path(star.iterations[-1].model_dir or "")
+    results["start, options only"] = evaluate(models["start"], blind, [cot], out / "options-only-start")
+    results["iteration N, options only"] = evaluate(last_model, blind, [cot], out / "options-only-star")
+    results["answers-only, options only"] = evaluate(
+        baseline, blind, ["direct", cot], out / "options-only-answers"
+    )
     table = []
     for name, runs in results.items():
         for label, lines in runs.items():
