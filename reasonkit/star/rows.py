@@ -20,9 +20,11 @@ from reasonkit.atomic import atomic_write_text, sha256_file
 from reasonkit.benchmarks.runner import ResultLine
 from reasonkit.star.state import StarError
 from reasonkit.strategies.answer_extraction import answer_phrase_start
+from reasonkit.strategies.arithmetic_format import END
 from reasonkit.strategies.chain_of_thought import ChainOfThought
 from reasonkit.strategies.prompts import answer_sentence
 from reasonkit.strategies.rationalization import HINT_PREFIX
+from reasonkit.strategies.scratchpad import Scratchpad
 from reasonkit.strategy import Strategy
 from reasonkit.types import Prediction, Question
 
@@ -59,13 +61,16 @@ def check_renders(strategy: Strategy) -> None:
 def document(strategy: Strategy, question: Question, completion: str) -> str:
     """The training text of one sample: the question's zero-shot prompt, then the completion. A cot
     completion's closing sentence is written anew with the gold answer: the answer was read from it, but the
-    model may pair the right letter with another option's text, and that pairing is not to be learnt."""
+    model may pair the right letter with another option's text, and that pairing is not to be learnt. A
+    scratchpad gets back the end marker it stopped on."""
     request = zero_shot(strategy).generation_request(question, n=1, temperature=0.0, seed=0)  # type: ignore[attr-defined]
     completion = completion.rstrip()
     cut = answer_phrase_start(completion) if isinstance(strategy, ChainOfThought) else None
     if cut is not None and question.gold is not None:
         rationale = completion[:cut].rstrip()
         completion = f"{rationale} {answer_sentence(question.options, question.gold)}"
+    if isinstance(strategy, Scratchpad):
+        completion += END  # the stop string, left out of the sample, closes every trained scratchpad
     return request.prompt + completion
 
 
