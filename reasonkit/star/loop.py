@@ -40,7 +40,7 @@ from reasonkit.star.state import (
     open_state,
 )
 from reasonkit.strategies.paths import GeneratingStrategy
-from reasonkit.strategies.rationalization import hinted_question
+from reasonkit.strategies.rationalization import HINT_PREFIX, hinted_question
 from reasonkit.strategies.self_consistency import SelfConsistency
 from reasonkit.strategy import Strategy
 from reasonkit.types import Question
@@ -125,6 +125,8 @@ def prepare_inputs(options: StarOptions, data_dir: Path | None = None) -> StarIn
             f"--questions {options.questions}: {options.benchmark}'s train split has {len(pool)} questions "
             f"with gold answers after --skip {options.skip}"
         )
+    if options.rationalize and not options.answers_only and pool:
+        check_hint_reaches(strategy, pool[0], options.strategy)
     applicable = [q for q in pool if strategy.applies_to(q)]
     if len(applicable) < len(pool):
         raise StarError(
@@ -135,6 +137,17 @@ def prepare_inputs(options: StarOptions, data_dir: Path | None = None) -> StarIn
     if not limited:
         raise StarError(f"--benchmark {options.benchmark}: no evaluation questions")
     return StarInputs(strategy, eval_strategies, pool, limited)
+
+
+def check_hint_reaches(strategy: Strategy, question: Question, spec: str) -> None:
+    """Rationalisation asks again with the hint in the question's text; a strategy that builds its prompt from
+    elsewhere (scratchpad reads the problem from metadata) would ask the same question twice."""
+    request = strategy.generation_request(hinted_question(question), n=1, temperature=0.0, seed=0)  # type: ignore[attr-defined]
+    if HINT_PREFIX not in request.prompt:
+        raise StarError(
+            f"--rationalize: the prompt of --strategy {spec!r} leaves out the hint given in the question's text; "
+            "pass --no-rationalize"
+        )
 
 
 def run_star(

@@ -65,6 +65,7 @@ def test_star_runs_prints_each_iteration_and_refuses_other_options_on_resume(
         (["-s", "direct"], "'direct' cannot sample reasoning paths"),
         (["--questions", "30000"], "--questions 30000: multistep's train split has 20000 questions"),
         (["-b", "multistepp"], "multistep"),
+        (["-b", "arithmetic", "-s", "scratchpad"], "leaves out the hint given in the question's text"),
     ],
 )
 def test_bad_options_are_named_before_any_work(
