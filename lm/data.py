@@ -8,6 +8,7 @@ resumed at step k sees exactly the batches it would have seen, and DDP ranks see
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import inspect
 import itertools
@@ -318,15 +319,25 @@ def suite_eval_splits(names: list[str]) -> dict[str, list[tuple[str, str]]]:
     evaluates, as {"suite:split": [(question id, text), ...]}."""
     if not names:
         return {}
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name in names:
+        for split, questions in _suite_eval_splits(name):
+            found[f"{name}:{split}"] = list(questions)
+    return found
+
+
+@functools.cache
+def _suite_eval_splits(name: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """One suite's evaluation splits, drawn once per process: a suite draws its 20,000-question train split
+    too (seconds), and a loop that fine-tunes again and again (`reasonkit star`) checks the same splits each time."""
     from reasonkit.benchmarks.synthetic import suites
     from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
 
-    found: dict[str, list[tuple[str, str]]] = {}
-    for name in names:
-        for split, questions in suites()[name].generate(TRAINED_SEED).splits.items():
-            if split != "train":
-                found[f"{name}:{split}"] = [(q.id, q.text) for q in questions]
-    return found
+    return tuple(
+        (split, tuple((q.id, q.text) for q in questions))
+        for split, questions in suites()[name].generate(TRAINED_SEED).splits.items()
+        if split != "train"
+    )
 
 
 def apply_leak_check(checker: LeakChecker, source: Source, path: Path, docs: _Documents) -> None:

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "memory": "reasonkit.commands.memory:memory",
     "serve": "reasonkit.commands.serve:serve",
     "verifier": "reasonkit.commands.verifier:verifier",
+    "star": "reasonkit.commands.star:star",
 }
 
 
