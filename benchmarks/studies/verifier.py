@@ -32,8 +32,10 @@ from reasonkit.benchmarks.runner import RunRecord, data_hash, load_run, run_benc
 from reasonkit.benchmarks.synthetic import suites
 from reasonkit.jsonl import iter_jsonl
 from reasonkit.strategies.chain_of_thought import ChainOfThought
+from reasonkit.strategies.scratchpad import Scratchpad
 from reasonkit.strategies.self_consistency import SelfConsistency
 from reasonkit.strategies.verifier import selections
+from reasonkit.strategy import Strategy
 from reasonkit.types import Prediction, Question
 
 FIRST_UNTRAINED = 600
@@ -43,15 +45,26 @@ SUBSETS = 50
 RULES = ("best_of_n", "weighted_vote", "majority")
 
 
-def train_questions(count: int) -> list[Question]:
-    """Multistep seed-0 train questions the generator never saw a rationale for, of 2-4 steps."""
-    train = suites()["multistep"].generate(0).splits["train"][FIRST_UNTRAINED:]
-    chosen = [q for q in train if q.metadata["n_steps"] >= 2][:count]
+SUITES = ("multistep", "arithmetic")
+STEPS = {"multistep": "2-4 steps, "}
+"""The suites the generator learned a worked format for on their first 600 train questions."""
+
+
+def train_questions(count: int, suite: str = "multistep") -> list[Question]:
+    """Seed-0 train questions the generator never saw a rationale for (multistep: of 2-4 steps, the lengths
+    the test splits ask)."""
+    train = suites()[suite].generate(0).splits["train"][FIRST_UNTRAINED:]
+    chosen = [q for q in train if suite != "multistep" or q.metadata["n_steps"] >= 2][:count]
     if len(chosen) < count:
         raise click.UsageError(
-            f"only {len(chosen)} train questions of 2-4 steps after the first {FIRST_UNTRAINED}"
+            f"only {len(chosen)} {suite} train questions after the first {FIRST_UNTRAINED}"
         )
     return chosen
+
+
+def sampler(suite: str) -> Strategy:
+    """The generator's own worked format: zero-shot chain of thought, or the scratchpad for arithmetic."""
+    return Scratchpad() if suite == "arithmetic" else ChainOfThought(shots=0, max_tokens=96)
 
 
 def accuracy_at_n(
@@ -141,15 +154,16 @@ def main(threads: int) -> None:
 @click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--questions", "count", default=4000, show_default=True)
 @click.option("--n", "n_paths", default=16, show_default=True)
-def sample(model_dir: Path, run_dir: Path, count: int, n_paths: int) -> None:
+@click.option("--suite", type=click.Choice(SUITES), default="multistep", show_default=True)
+def sample(model_dir: Path, run_dir: Path, count: int, n_paths: int, suite: str) -> None:
     """Sample paths on train questions into a bench run folder (resumable), for `reasonkit verifier data`."""
     from reasonkit.models import load_model
 
-    questions = train_questions(count)
-    strategy = SelfConsistency(ChainOfThought(shots=0, max_tokens=96), n=n_paths, temperature=0.7, seed=0)
+    questions = train_questions(count, suite)
+    strategy = SelfConsistency(sampler(suite), n=n_paths, temperature=0.7, seed=0)
     lm = load_model(str(model_dir))
     record = RunRecord(
-        benchmark="multistep",
+        benchmark=suite,
         split="train",
         strategy=strategy.name,
         strategy_config=strategy.config(),
@@ -159,7 +173,9 @@ def sample(model_dir: Path, run_dir: Path, count: int, n_paths: int) -> None:
         limit=None,
         n_questions=len(questions),
         data_hash=data_hash(questions),
-        preparation={"questions": f"multistep seed-0 train[{FIRST_UNTRAINED}:], 2-4 steps, first {count}"},
+        preparation={
+            "questions": f"{suite} seed-0 train[{FIRST_UNTRAINED}:], {STEPS.get(suite, '')}first {count}"
+        },
     )
     lines = run_benchmark(questions, strategy, lm, run_dir, record)
     paths = [p for line in lines for p in line.prediction.trace.steps.get("paths", [])]
