@@ -197,12 +197,22 @@ def sample(model_dir: Path, run_dir: Path, count: int, n_paths: int, suite: str)
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG."
 )
-def analyse(run_dir: Path, rows_path: Path, verifier_run: Path | None, plot_path: Path | None) -> None:
+@click.option(
+    "--leave-out-failed",
+    is_flag=True,
+    help="Leave questions that failed (e.g. over the verifier's window) out of all three rules, and say so.",
+)
+def analyse(
+    run_dir: Path, rows_path: Path, verifier_run: Path | None, plot_path: Path | None, leave_out_failed: bool
+) -> None:
     """Accuracy against n for the three rules, the n=100 paired interval, compute, and the disjointness check."""
     record, lines = load_run(run_dir)
     failed = [line for line in lines if line.error is not None]
-    if failed:
+    if failed and not leave_out_failed:
         raise click.ClickException(f"{run_dir}: {len(failed)} questions failed; resume the run first")
+    if failed:
+        click.echo(f"left out of every rule: {len(failed)} failed questions ({failed[0].error})")
+        lines = [line for line in lines if line.error is None]
     trained_on = {row["question"] for _, row in iter_jsonl(rows_path)}
     overlap = [line.question.id for line in lines if line.question.text in trained_on]
     click.echo(
@@ -214,16 +224,19 @@ def analyse(run_dir: Path, rows_path: Path, verifier_run: Path | None, plot_path
     table = curves(lines)
     click.echo("| n | best-of-n (verifier) | verifier-weighted vote | majority vote |")
     click.echo("|---|---|---|---|")
-    for n in N_VALUES:
+    n_max = max(len(line.prediction.trace.steps["paths"]) for line in lines)
+    for n in [n for n in N_VALUES if n < n_max] + [
+        max(N_VALUES)
+    ]:  # n at and past the run's paths: all of them
         cells = [str(bootstrap_accuracy(table[n][rule])) for rule in RULES]  # type: ignore[arg-type]
-        click.echo(f"| {n} | {' | '.join(cells)} |")
+        click.echo(f"| {min(n, n_max)} | {' | '.join(cells)} |")
     if plot_path is not None:
         plot(table, plot_path, f"multistep {record.split}, {len(lines)} questions")
     top = max(N_VALUES)
     for rule in ("best_of_n", "weighted_vote"):
         paired = paired_comparison(table[top][rule], table[top]["majority"])  # type: ignore[arg-type]
         click.echo(
-            f"{rule} - majority at n={top}: {100 * paired.difference.estimate:+.1f} "
+            f"{rule} - majority at n={min(top, n_max)}: {100 * paired.difference.estimate:+.1f} "
             f"[{100 * paired.difference.low:+.1f}, {100 * paired.difference.high:+.1f}] "
             f"({paired.a_only} vs {paired.b_only} discordant, McNemar p={paired.p_value:.3g})"
         )

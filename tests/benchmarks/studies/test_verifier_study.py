@@ -77,7 +77,9 @@ def test_analyse_prints_the_curves_and_refuses_an_evaluation_question_seen_in_tr
         return
     assert result.exit_code == 0, result.output
     assert "questions also in the verifier's rows: 0" in result.output
-    # at n=100 (all 6 paths, 1 right): best-of-n and the weighted vote (0.8 > 5 x 0.1) pick it, majority never
-    assert "| 100 | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] | 0.0 [0.0, 0.0] |" in result.output
-    assert "best_of_n - majority at n=100: +100.0" in result.output
+    # at n=6 (all 6 paths, 1 right; larger n are labelled by the paths the run holds): best-of-n and the
+    # weighted vote (0.8 > 5 x 0.1) pick it, majority never
+    assert "| 6 | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] | 0.0 [0.0, 0.0] |" in result.output
+    assert "| 100 |" not in result.output
+    assert "best_of_n - majority at n=6: +100.0" in result.output
     assert figure.read_bytes().startswith(b"\x89PNG")
