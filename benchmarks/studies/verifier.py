@@ -1,4 +1,5 @@
-"""Does a trained verifier beat majority voting as the number of samples grows (Cobbe et al. 2021), on multistep?
+"""Does a trained verifier beat majority voting as the number of samples grows (Cobbe et al. 2021), on multistep
+(and, with `sample --suite arithmetic`, on scratchpads)?
 
 Plan, fixed before any look (docs/studies/verifier.md):
 - generator: the self_taught model (worked rationales for the first 600 multistep train chains only);
