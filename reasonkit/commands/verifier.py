@@ -66,6 +66,8 @@ def verifier_recipe_text(
     rows_path: Path, init_from: Path, suites: Sequence[str], steps: int, batch_size: int, lr: float
 ) -> str:
     """A fine-tuning recipe: init_from the generator, the rows' "text" as the only source."""
+    from reasonkit.star.recipe import to_toml
+
     train = {
         "steps": steps,
         "batch_size": batch_size,
@@ -91,20 +93,18 @@ def verifier_recipe_text(
         "question_field": "question",
         "drop_eval_overlap": True,
     }
-
-    def table(values: dict[str, Any]) -> str:
-        return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
-
-    head = {
+    recipe = {
         "name": "verifier",
         "data_dir": str(rows_path.parent.resolve()),
         "seed": 0,
         "init_from": str(init_from.resolve()),
         "leak_check_suites": sorted(suites),
+        "train": train,
+        "sources": [source],
     }
     return (
         "# Written by `reasonkit verifier train`: a verifier fine-tuned from the generator on labelled samples.\n"
-        f"{table(head)}\n[train]\n{table(train)}\n[[sources]]\n{table(source)}"
+        + to_toml(recipe)
     )
 
 
