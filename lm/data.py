@@ -117,7 +117,7 @@ def read_documents(source: Source, path: Path) -> _Documents:
                 docs.lines.append(line + piece[: len(piece) - len(piece.lstrip())].count("\n"))
                 docs.questions.append(None)
             line += piece.count("\n") + source.doc_separator.count("\n")
-        return docs
+        return _check_loss_after(source, docs, str(path))
     formatter = import_formatter(source.formatter) if source.formatter else None
     if source.format == "generated":
         rows: Iterable[tuple[int, dict[str, Any]]] = enumerate(generated_rows(source), start=1)
@@ -137,7 +137,27 @@ def read_documents(source: Source, path: Path) -> _Documents:
         docs.texts.append(text)
         docs.lines.append(number)
         docs.questions.append(question)
+    return _check_loss_after(source, docs, origin)
+
+
+def _check_loss_after(source: Source, docs: _Documents, origin: str) -> _Documents:
+    """Every document must hold the source's loss_after marker: one without it would train on nothing."""
+    marker = source.loss_after
+    if marker is None:
+        return docs
+    for text, number in zip(docs.texts, docs.lines, strict=True):
+        if marker not in text:
+            raise DataError(
+                f"{origin}:{number} (source {source.name!r}): loss_after {marker!r} does not occur in the "
+                "document, so nothing of it would be trained on"
+            )
     return docs
+
+
+def split_completion(text: str, marker: str) -> tuple[str, str]:
+    """(prompt, completion) around the marker's last occurrence; the marker stays in the prompt."""
+    cut = text.rindex(marker) + len(marker)
+    return text[:cut], text[cut:]
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -396,22 +416,43 @@ def _read_checked_split(
 
 
 def _write_tokens(
-    tokenizer: Tokenizer, texts: list[str], path: Path, scheme: PositionScheme | None = None
+    tokenizer: Tokenizer,
+    texts: list[str],
+    path: Path,
+    scheme: PositionScheme | None = None,
+    loss_after: str | None = None,
 ) -> int:
     """Documents, each followed by eot_id, as uint16 into `path` (temp file + rename); returns the count.
 
     With a position scheme, also every token's position id as int32 into `positions_path(path)`: a document
     the scheme declines counts 0, 1, 2, ...; every document starts one after the previous one's end-of-text
-    (only differences between positions reach the model)."""
+    (only differences between positions reach the model).
+
+    With loss_after, also one uint8 per token into `mask_path(path)`: 1 where the token is a target the
+    loss counts (the completion after the marker, and the end-of-text). Prompt and completion are tokenized
+    apart, as a log-likelihood request's context and continuation are, so training sees the boundary the
+    scorer will."""
     next_start = 0
     total = 0
     with (
         atomic_file(path) as handle,
         atomic_file(positions_path(path)) if scheme is not None else contextlib.nullcontext() as pos_handle,
+        atomic_file(mask_path(path)) if loss_after is not None else contextlib.nullcontext() as mask_handle,
     ):
         for start in range(0, len(texts), ENCODE_CHUNK):
             chunk = texts[start : start + ENCODE_CHUNK]
-            encoded = tokenizer.encode_batch(chunk)
+            if loss_after is None:
+                encoded = tokenizer.encode_batch(chunk)
+            else:
+                prompts, completions = zip(
+                    *(split_completion(text, loss_after) for text in chunk), strict=True
+                )
+                heads, tails = tokenizer.encode_batch(prompts), tokenizer.encode_batch(completions)
+                encoded = [head + tail for head, tail in zip(heads, tails, strict=True)]
+                mask = itertools.chain.from_iterable(
+                    [0] * len(head) + [1] * (len(tail) + 1) for head, tail in zip(heads, tails, strict=True)
+                )
+                np.fromiter(mask, dtype=np.uint8).tofile(mask_handle)
             if scheme is not None:
                 positions = []
                 for text, ids in zip(chunk, encoded, strict=True):
@@ -434,6 +475,11 @@ def _write_tokens(
 def positions_path(tokens_path: Path) -> Path:
     """Where the position ids of a token shard live ("x.train.bin" -> "x.train.pos.bin")."""
     return tokens_path.with_suffix(".pos.bin")
+
+
+def mask_path(tokens_path: Path) -> Path:
+    """Where the loss mask of a token shard lives ("x.train.bin" -> "x.train.mask.bin")."""
+    return tokens_path.with_suffix(".mask.bin")
 
 
 def _atomic_json(path: Path, value: Any) -> None:
@@ -469,10 +515,13 @@ class _Stream:
     val: np.ndarray
     train_positions: np.ndarray | None = None  # int32 per token, with a position scheme
     val_positions: np.ndarray | None = None
+    train_mask: np.ndarray | None = None  # uint8 per token, 1 = a trained target (a source with loss_after)
+    val_mask: np.ndarray | None = None
 
 
 class Batch(NamedTuple):
-    """Inputs and next-token targets (batch_size, block_size); positions only under a position scheme."""
+    """Inputs and next-token targets (batch_size, block_size); positions only under a position scheme.
+    A target of -1 is not trained on (a prompt token of a source with loss_after)."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -557,6 +606,7 @@ class TrainData:
             checker_stats = checker_stats or LeakCheckStats.model_validate(meta["leak_check"])
             source_stats[source.name] = SourceStats(**meta["stats"], reused=source not in missing)
             train_path, val_path = folder / f"{source.name}.train.bin", folder / f"{source.name}.val.bin"
+            masked = source.loss_after is not None
             streams.append(
                 _Stream(
                     source.name,
@@ -564,6 +614,8 @@ class TrainData:
                     _memmap(val_path),
                     None if scheme is None else _memmap(positions_path(train_path), np.int32),
                     None if scheme is None else _memmap(positions_path(val_path), np.int32),
+                    _memmap(mask_path(train_path), np.uint8) if masked else None,
+                    _memmap(mask_path(val_path), np.uint8) if masked else None,
                 )
             )
         stats = DataStats(
@@ -613,8 +665,12 @@ class TrainData:
     ) -> None:
         started = time.perf_counter()
         folder.mkdir(parents=True, exist_ok=True)
-        train_tokens = _write_tokens(tokenizer, train, folder / f"{source.name}.train.bin", scheme)
-        val_tokens = _write_tokens(tokenizer, val, folder / f"{source.name}.val.bin", scheme)
+        train_tokens = _write_tokens(
+            tokenizer, train, folder / f"{source.name}.train.bin", scheme, source.loss_after
+        )
+        val_tokens = _write_tokens(
+            tokenizer, val, folder / f"{source.name}.val.bin", scheme, source.loss_after
+        )
         stats = {
             "documents": len(train) + len(val),
             "val_documents": len(val),
@@ -676,19 +732,23 @@ class TrainData:
         positioned = self._streams[0].train_positions is not None
         positions = np.empty((batch_size, block_size), dtype=np.int64) if positioned else None
         window = np.arange(block_size + 1)
+        ignored = np.zeros((batch_size, block_size), dtype=bool)
         for index in np.unique(sources):
             stream = self._streams[index]
             tokens = getattr(stream, split)
             picked = np.flatnonzero(sources == index)
             starts = rng.integers(0, len(tokens) - block_size, size=len(picked))
             rows[picked] = tokens[starts[:, None] + window]
+            mask = getattr(stream, f"{split}_mask")
+            if mask is not None:
+                ignored[picked] = mask[starts[:, None] + window[1:]] == 0
             if positions is not None:
                 ids = getattr(stream, f"{split}_positions")[starts[:, None] + window[:-1]].astype(np.int64)
                 positions[picked] = ids - ids[:, :1]  # only differences matter; keep the numbers small
-        tensor = torch.from_numpy(rows)
+        targets = np.where(ignored, -1, rows[:, 1:])
         return Batch(
-            tensor[:, :-1].contiguous(),
-            tensor[:, 1:].contiguous(),
+            torch.from_numpy(rows[:, :-1].copy()),
+            torch.from_numpy(targets),
             None if positions is None else torch.from_numpy(positions),
         )
 

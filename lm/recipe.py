@@ -105,6 +105,12 @@ class Source(_Strict):
     field: str | None = Field(None, description="jsonl: dotted path of a field holding the text")
     question_field: str | None = Field(None, description="dotted path of the question, for the leak check")
     drop_eval_overlap: bool = False
+    loss_after: str | None = Field(
+        None,
+        min_length=1,
+        description="train only on what follows this text's last occurrence in each document (the "
+        "completion; the end-of-text after it counts too); a document without it is an error",
+    )
 
     @model_validator(mode="after")
     def _check_shape(self) -> Source:

@@ -146,7 +146,12 @@ class LossOf(nn.Module):
         device = x.device.type
         with torch.autocast(device, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             logits = self.model(x, positions=positions)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+        # mean over the trained targets (-1: a prompt token of a loss_after source); a window of prompt only
+        # adds 0, not a NaN
+        total = F.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=-1, reduction="sum"
+        )
+        return total / (y >= 0).sum().clamp_min(1)
 
 
 class Trainer:

@@ -17,12 +17,15 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 if TYPE_CHECKING:
     from reasonkit.strategies.verifier import Placement
+
+Loss = Literal["all", "verdict"]
+"""What the verifier's training loss covers: every token of a row, or only what its score reads."""
 
 ROWS_SEED = 0
 """Rows are shuffled (seeded) so that the trainer's windows, which run across row boundaries, do not put
@@ -63,10 +66,20 @@ def rows_from_run(run_dir: Path, placement: Placement = "after") -> tuple[list[d
 
 
 def verifier_recipe_text(
-    rows_path: Path, init_from: Path, suites: Sequence[str], steps: int, batch_size: int, lr: float
+    rows_path: Path,
+    init_from: Path,
+    suites: Sequence[str],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    loss: Loss = "all",
 ) -> str:
-    """A fine-tuning recipe: init_from the generator, the rows' "text" as the only source."""
+    """A fine-tuning recipe: init_from the generator, the rows' "text" as the only source; `loss="verdict"`
+    trains only on what follows the last "Verdict:" of a row (the source's loss_after): the verdict token
+    when it comes after the solution, the verdict and the solution when it comes before, which is exactly
+    the continuation the strategy scores."""
     from reasonkit.star.recipe import to_toml
+    from reasonkit.strategies.verifier import VERDICT_PREFIX
 
     train = {
         "steps": steps,
@@ -93,6 +106,8 @@ def verifier_recipe_text(
         "question_field": "question",
         "drop_eval_overlap": True,
     }
+    if loss == "verdict":
+        source["loss_after"] = VERDICT_PREFIX
     recipe = {
         "name": "verifier",
         "data_dir": str(rows_path.parent.resolve()),
@@ -124,6 +139,7 @@ def train_verifier(
     steps: int,
     batch_size: int = 16,
     lr: float = 1e-3,
+    loss: Loss = "all",
     resume: bool = False,
     max_steps: int | None = None,
     cache_dir: Path | None = None,
@@ -136,7 +152,8 @@ def train_verifier(
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe_path = out_dir / "recipe.toml"
     atomic_write_text(
-        recipe_path, verifier_recipe_text(rows_path, init_from, suites_of(rows_path), steps, batch_size, lr)
+        recipe_path,
+        verifier_recipe_text(rows_path, init_from, suites_of(rows_path), steps, batch_size, lr, loss),
     )
     recipe = load_recipe(recipe_path)
     return train(recipe, out_dir, resume=resume, max_steps=max_steps, cache_dir=cache_dir)
@@ -194,6 +211,14 @@ def data(run_dir: Path, out_path: Path, placement: Placement) -> None:
 @click.option("--steps", type=click.IntRange(min=1), default=600, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option(
+    "--loss",
+    type=click.Choice(["all", "verdict"]),
+    default="all",
+    show_default=True,
+    help="What the loss covers: every token of a row (the verifier keeps modelling solutions), or only what "
+    "the verifier's score reads (the verdict after the solution; the verdict and the solution before it).",
+)
 @click.option("--resume", is_flag=True, help="Continue OUT/checkpoint on the same trajectory.")
 @click.option(
     "--cache-dir",
@@ -207,6 +232,7 @@ def train(
     steps: int,
     batch_size: int,
     lr: float,
+    loss: Loss,
     resume: bool,
     cache_dir: Path | None,
 ) -> None:
@@ -224,6 +250,7 @@ def train(
             steps=steps,
             batch_size=batch_size,
             lr=lr,
+            loss=loss,
             resume=resume,
             cache_dir=cache_dir,
         )

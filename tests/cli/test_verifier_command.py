@@ -4,6 +4,7 @@ on them with the trainer and resumes a stopped run."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,40 @@ def test_train_fine_tunes_the_generator_and_resumes_a_stopped_run(
         + ["--steps", "4", "--batch-size", "2", "--cache-dir", str(cache)],
     )
     assert again.exit_code == 1 and "already holds a run" in again.output
+
+
+@pytest.mark.slow
+def test_a_verdict_only_loss_trains_the_verdict_and_tells_the_solutions_apart(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from reasonkit.models import load_model
+    from reasonkit.strategies.verifier import RIGHT, WRONG, judged
+
+    run_dir = sampled_run(tmp_path, (SAYS_A, SAYS_B), count=40, n=4)
+    rows, _ = rows_from_run(run_dir)
+    rows_path = tmp_path / "data" / "rows.jsonl"
+    rows_path.parent.mkdir()
+    rows_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "verifier"
+    result = train_verifier(
+        rows_path,
+        tiny_model_dir,
+        out,
+        steps=300,
+        batch_size=8,
+        lr=3e-3,
+        loss="verdict",
+        cache_dir=tmp_path / "c",
+    )
+    assert 'loss_after = "\\nVerdict:"' in (out / "recipe.toml").read_text()
+
+    engine = load_model(str(result.model_dir))
+    question = questions(1)[0]
+
+    def p_right(solution: str) -> float:
+        right, wrong = engine.loglikelihood(
+            [judged(question, solution, verdict, "after") for verdict in (RIGHT, WRONG)]
+        )
+        return 1 / (1 + math.exp(wrong.logprob - right.logprob))
+
+    assert p_right(SAYS_A) > 0.8 > 0.2 > p_right(SAYS_B)

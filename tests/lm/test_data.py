@@ -392,3 +392,38 @@ def test_an_unknown_leak_check_suite_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(RecipeError, match="no synthetic suite nosuch"):
         load_recipe(tmp_path / "r.toml")
+
+
+def masked_recipe(tmp_path: Path) -> Path:
+    """The unit recipe with its QA source trained on the answer only."""
+    path = write_recipe(tmp_path)
+    text = path.read_text()
+    text_source = text[text.index("[[sources]]") : text.index("[[sources]]", text.index("[[sources]]") + 1)]
+    text = text.replace(text_source, "").replace("weight = 0.25", 'weight = 1.0\nloss_after = "Answer:"')
+    path.write_text(text)
+    return path
+
+
+def test_loss_after_trains_only_on_the_completion_and_its_end(tmp_path: Path) -> None:
+    data = TrainData.prepare(load_recipe(masked_recipe(tmp_path)), tmp_path / "cache")
+    tok = data.tokenizer
+    answer = tok.encode(" yes") + [tok.eot_id]
+    seen = 0
+    for step in range(20):
+        x, y, _ = data.batch(step, 0, 0, 8, 16)
+        assert torch.equal(x[:, 1:][y[:, :-1] >= 0], y[:, :-1][y[:, :-1] >= 0])  # inputs stay whole
+        for inputs, targets in zip(x.tolist(), y.tolist(), strict=True):
+            assert min(inputs) >= 0  # a masked target is still a real input
+            kept = [t for t in targets if t >= 0]
+            seen += len(kept)
+            assert set(kept) <= set(answer)  # only " yes" and end-of-text are targets
+    assert seen > 0
+
+
+def test_a_document_without_the_loss_after_marker_is_named(tmp_path: Path) -> None:
+    path = masked_recipe(tmp_path)
+    path.write_text(path.read_text().replace('loss_after = "Answer:"', 'loss_after = "Verdict:"'))
+    with pytest.raises(
+        DataError, match=r"train\.jsonl:1 \(source 'qa'\): loss_after 'Verdict:' does not occur"
+    ):
+        TrainData.prepare(load_recipe(path), tmp_path / "cache")

@@ -398,3 +398,23 @@ def test_a_position_scheme_trains_resumes_exactly_and_reaches_the_engine(unit_re
     questions = [to_question(ArithmeticProblem(op="add", operands=(23, 58)), "q0")]
     prediction = Scratchpad(max_tokens=24).run_many(questions, engine)[0]
     assert [call.kind for call in prediction.trace.calls] == ["generate"]
+
+
+def test_the_loss_counts_only_trained_targets_and_a_prompt_only_window_adds_zero() -> None:
+    from reasonkit.lm.config import ModelConfig
+    from reasonkit.lm.model import GPT
+
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(vocab_size=300, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    net = train_module.LossOf(model, None)
+    x = torch.randint(0, 300, (2, 8))
+    y = torch.randint(0, 300, (2, 8))
+    masked = y.clone()
+    masked[:, :5] = -1
+    logits = model(x).float()
+    expected = torch.nn.functional.cross_entropy(logits[:, 5:].reshape(-1, 300), y[:, 5:].reshape(-1))
+    assert torch.allclose(net(x, masked), expected)
+    assert torch.allclose(
+        net(x, y), torch.nn.functional.cross_entropy(logits.reshape(-1, 300), y.reshape(-1))
+    )
+    assert net(x, torch.full_like(y, -1)).item() == 0.0
