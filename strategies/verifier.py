@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, cast
 
@@ -45,6 +46,7 @@ from reasonkit.client import BatchingClient
 from reasonkit.protocol import LoglikelihoodRequest, SampleCount
 from reasonkit.registry import register_strategy
 from reasonkit.strategies import prompts
+from reasonkit.strategies.answer_extraction import read_candidate
 from reasonkit.strategies.chain_of_thought import ChainOfThought
 from reasonkit.strategies.paths import GeneratingStrategy, ReasoningPath, answer_key, tally
 from reasonkit.strategy import AsyncLM, Strategy
@@ -52,6 +54,7 @@ from reasonkit.types import Answer, Prediction, Question, Trace
 
 Selection = Literal["best_of_n", "weighted_vote"]
 Placement = Literal["after", "before"]
+Label = Literal["answer", "option_text"]
 VERDICT_PREFIX = "\nVerdict:"
 RIGHT = " right"
 WRONG = " wrong"
@@ -83,16 +86,38 @@ def is_right(question: Question, answer: Answer | None) -> bool:
     return answer is not None and Prediction(question_id=question.id, answer=answer).is_correct(question)
 
 
+_LETTER_MARK = re.compile(r"^\s*(?:\([A-Za-z]\)|[A-Za-z][).:])\s*")
+
+
+def states_gold_text(question: Question, path: ReasoningPath) -> bool:
+    """Whether the path's answer states the gold option's own text, whatever letter it puts in front: on
+    multistep "(D) 23." is right where option (B) is 23, "(B) 26." is wrong though (B) is gold. A right
+    letter before a value no option holds is a guess no verifier can check; the value the rationale
+    computed is what it can. Questions without options: the answer as read (`is_right`)."""
+    if question.options is None:
+        return is_right(question, path.answer)
+    said = _LETTER_MARK.sub("", path.span, count=1)
+    return bool(said.strip()) and is_right(question, read_candidate(question, said, strict=True).answer)
+
+
+def labelled_right(question: Question, path: ReasoningPath, label: Label) -> bool:
+    return is_right(question, path.answer) if label == "answer" else states_gold_text(question, path)
+
+
 def verifier_rows(
-    question: Question, paths: Sequence[ReasoningPath], placement: Placement = "after"
+    question: Question,
+    paths: Sequence[ReasoningPath],
+    placement: Placement = "after",
+    label: Label = "answer",
 ) -> list[dict[str, Any]]:
-    """One training row per path: the solution judged " right" or " wrong" by the question's gold answer,
-    the verdict after the solution or before it (`placement`)."""
+    """One training row per path: the solution judged " right" or " wrong" by the question's gold answer
+    (`label`: the answer as read, or `states_gold_text`), the verdict after the solution or before it
+    (`placement`)."""
     if question.gold is None:
         raise VerifierDataError(f"question {question.id!r} has no gold answer to label its solutions by")
     rows = []
     for i, path in enumerate(paths):
-        right = is_right(question, path.answer)
+        right = labelled_right(question, path, label)
         request = judged(question, path.text, RIGHT if right else WRONG, placement)
         rows.append(
             {

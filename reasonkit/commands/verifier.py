@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 if TYPE_CHECKING:
-    from reasonkit.strategies.verifier import Placement
+    from reasonkit.strategies.verifier import Label, Placement
 
 Loss = Literal["all", "verdict"]
 """What the verifier's training loss covers: every token of a row, or only what its score reads."""
@@ -32,7 +32,9 @@ ROWS_SEED = 0
 another verdict on the same question in front of a row: a shortcut that no question has at test time."""
 
 
-def rows_from_run(run_dir: Path, placement: Placement = "after") -> tuple[list[dict[str, Any]], int]:
+def rows_from_run(
+    run_dir: Path, placement: Placement = "after", label: Label = "answer"
+) -> tuple[list[dict[str, Any]], int]:
     """Labelled rows from every path of every finished question of a bench run, shuffled, and how many
     questions gave them. Raises VerifierDataError when the run has no paths, or only one label."""
     from reasonkit.benchmarks.runner import load_run
@@ -54,7 +56,7 @@ def rows_from_run(run_dir: Path, placement: Placement = "after") -> tuple[list[d
             continue
         questions += 1
         parsed = [ReasoningPath.model_validate({k: v for k, v in p.items() if k in fields}) for p in paths]
-        rows.extend(verifier_rows(line.question, parsed, placement))
+        rows.extend(verifier_rows(line.question, parsed, placement, label))
     if not rows:
         raise VerifierDataError(
             f"{run_dir}: no sampled paths in its {len(lines)} results (run a strategy whose trace keeps them, "
@@ -178,14 +180,22 @@ def verifier() -> None:
     help="Where the verdict goes: after the solution, or before it (a class-conditional model); the "
     "strategy's `verdict` option must match.",
 )
-def data(run_dir: Path, out_path: Path, placement: Placement) -> None:
+@click.option(
+    "--label",
+    type=click.Choice(["answer", "option_text"]),
+    default="answer",
+    show_default=True,
+    help="What makes a path right: its answer as read, or (option_text) its answer stating the gold option's "
+    "own text, so a right letter before a value no option holds does not count.",
+)
+def data(run_dir: Path, out_path: Path, placement: Placement, label: Label) -> None:
     """Label every sampled path of a bench run on a train split (RUN_DIR) right or wrong by its gold answer."""
     from reasonkit.atomic import atomic_write_text
     from reasonkit.benchmarks.runner import RunError
     from reasonkit.strategies.verifier import VerifierDataError
 
     try:
-        rows, questions = rows_from_run(run_dir, placement)
+        rows, questions = rows_from_run(run_dir, placement, label)
     except (RunError, VerifierDataError) as error:
         raise click.ClickException(str(error)) from None
     out_path.parent.mkdir(parents=True, exist_ok=True)

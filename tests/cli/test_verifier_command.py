@@ -97,6 +97,16 @@ def test_a_run_with_one_label_only_stops_before_writing(
     assert "Traceback" not in result.output and not out.exists()
 
 
+def test_option_text_labels_refuse_letters_that_state_no_option(tmp_path: Path) -> None:
+    """SAYS_A's "(A)." is right as read but states no option's text: under --label option_text no path is."""
+    run_dir = sampled_run(tmp_path, (SAYS_A, SAYS_B))
+    out = tmp_path / "rows.jsonl"
+    args = ["verifier", "data", str(run_dir), "--out", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = CliRunner().invoke(main, [*args, "--label", "option_text"])
+    assert result.exit_code == 1 and "none of the 12 sampled solutions is correct" in result.output
+
+
 def test_an_evaluation_split_is_refused(tmp_path: Path) -> None:
     run_dir = sampled_run(tmp_path, (SAYS_A, SAYS_B), split="test")
     result = CliRunner().invoke(main, ["verifier", "data", str(run_dir), "--out", str(tmp_path / "r.jsonl")])

@@ -149,6 +149,53 @@ def test_rows_label_each_solution_by_the_gold_answer() -> None:
     assert before[1]["text"] == request.context + request.continuation
 
 
+def test_option_text_labels_count_the_value_a_solution_states_not_a_guessed_letter() -> None:
+    from reasonkit.strategies.answer_extraction import extract_answer
+
+    texts = {
+        " 2 + 3 = 5. 5 * 2 = 10. So the answer is (A) 10.": (True, True),
+        " 2 + 3 = 5. 5 * 2 = 10. So the answer is (C) 10.": (True, True),  # the reader reads the text: (A)
+        " 2 + 3 = 5. 5 * 2 = 11. So the answer is (A) 11.": (True, False),  # a right letter on a wrong value
+        " 2 + 3 = 6. 6 * 2 = 12. So the answer is (B) 12.": (False, False),
+        " 2 + 3 = 5. So the answer is (A).": (True, False),  # a letter alone states no value
+    }
+    paths = []
+    for text in texts:
+        read = extract_answer(QUESTION, text)
+        paths.append(
+            ReasoningPath(
+                text=text,
+                answer=read.answer,
+                method=read.method,
+                span=read.span,
+                logprob=-1.0,
+                n_tokens=3,
+                finish_reason="stop",
+            )
+        )
+    by_answer = [row["label"] for row in verifier_rows(QUESTION, paths)]
+    by_text = [row["label"] for row in verifier_rows(QUESTION, paths, label="option_text")]
+    assert by_answer == [answer for answer, _ in texts.values()]
+    assert by_text == [text for _, text in texts.values()]
+    free = Question(id="f", text="2 + 2?", gold="4", metadata={})
+    [row] = verifier_rows(
+        free,
+        [
+            ReasoningPath(
+                text=" 4",
+                answer="4",
+                method="free_text",
+                span="4",
+                logprob=0.0,
+                n_tokens=1,
+                finish_reason="stop",
+            )
+        ],
+        label="option_text",
+    )
+    assert row["label"] is True  # no options: the answer as read
+
+
 @pytest.mark.parametrize(("labels", "missing"), [((True, True), "wrong"), ((False, False), "correct")])
 def test_one_label_only_is_an_error(labels: tuple[bool, ...], missing: str) -> None:
     with pytest.raises(VerifierDataError, match=f"none of the 2 sampled solutions is {missing}"):
