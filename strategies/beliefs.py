@@ -14,7 +14,12 @@ one is pluggable (`Maieutic(belief=...)`, by registered name):
   product over its sentences, and b(~E) = 1 - b(E). "likelihood_calibrated" divides each candidate's
   probability by its probability in the same frame with a content-free subject ("N/A is a"), as the prompt
   is calibrated (Zhao et al. 2021); on the world that lowered every AUC, so "likelihood" does not.
-- "prompt_root": the prompt's belief for the question's statement, the likelihood belief for explanations.
+- "likelihood_mean", "likelihood_min": E's belief is the geometric mean, or the minimum, of its sentences'
+  shares instead of their product. The product shrinks with the number of facts: a three-fact chain whose
+  facts the model holds at 0.7 each is believed at 0.34, false (docs/studies/maieutic_consistency.md); the
+  mean and the minimum judge a chain as strongly as its facts, the minimum by its weakest one.
+- "prompt_root": the prompt's belief for the question's statement, the likelihood belief for explanations;
+  "prompt_root_mean" and "prompt_root_min" with the explanations' shares combined as above.
 - any function registered with `register_scoring_function` (P(true) per statement, e.g. a verifier).
 """
 
@@ -24,7 +29,8 @@ import math
 import re
 import zlib
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from functools import partial
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from reasonkit.protocol import GenerationRequest, LoglikelihoodRequest
 from reasonkit.strategies import maieutic_tree as mt
@@ -32,6 +38,11 @@ from reasonkit.strategy import AsyncLM
 
 CONTENT_FREE = "N/A"
 """The statement whose belief measures a context's lean (contextual calibration, Zhao et al. 2021)."""
+
+Combine = Literal["product", "mean", "min"]
+"""How an explanation's belief combines its sentences' beliefs: product, geometric mean, minimum."""
+COMBINE_SUFFIX: dict[Combine, str] = {"product": "", "mean": "_mean", "min": "_min"}
+"""A belief's registered name is its base name plus this ("likelihood_mean", "prompt_root_min")."""
 
 Pair = tuple[str, str]
 """(E, ~E)."""
@@ -181,14 +192,20 @@ class LikelihoodBelief:
     n_alternatives: samples drawn after an article's prefix to find the other fillers; they are kept when they
     are one word, as the filler is. calibrate: against the content-free subject (registered as
     "likelihood_calibrated"); off for "likelihood", chosen on the world's non-test facts, where calibration
-    lowered the AUC (docs/studies/maieutic_beliefs.md)."""
+    lowered the AUC (docs/studies/maieutic_beliefs.md). combine: how E's sentences' shares make E's belief
+    (`combined`)."""
 
     def __init__(
-        self, n_alternatives: int = 16, temperature: float = 1.0, max_tokens: int = 8, calibrate: bool = False
+        self,
+        n_alternatives: int = 16,
+        temperature: float = 1.0,
+        max_tokens: int = 8,
+        calibrate: bool = False,
+        combine: Combine = "product",
     ) -> None:
         self.n_alternatives, self.temperature, self.max_tokens = n_alternatives, temperature, max_tokens
-        self.calibrate = calibrate
-        self.name = "likelihood_calibrated" if calibrate else "likelihood"
+        self.calibrate, self.combine = calibrate, combine
+        self.name = ("likelihood_calibrated" if calibrate else "likelihood") + COMBINE_SUFFIX[combine]
 
     async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float:
         notes.append(
@@ -239,7 +256,7 @@ class LikelihoodBelief:
             share[slot] = 1.0 - p if slot.negated and slot.article else p
         out = []
         for row in slots:
-            b = math.prod(share[s] for s in row) if row else 0.5
+            b = combined([share[s] for s in row], self.combine)
             out.append((b, 1.0 - b))
         return out
 
@@ -280,6 +297,17 @@ class LikelihoodBelief:
         return out
 
 
+def combined(shares: Sequence[float], combine: Combine) -> float:
+    """An explanation's belief from its sentences' shares (0.5, no evidence either way, when it has none):
+    their product (every fact at once, were they independent), geometric mean or minimum."""
+    if not shares:
+        return 0.5
+    if combine == "min":
+        return min(shares)
+    product = math.prod(shares)
+    return product ** (1.0 / len(shares)) if combine == "mean" else product
+
+
 class FunctionBelief:
     """A registered scoring function: P(true) per statement, applied to E and to ~E; no calibration."""
 
@@ -313,12 +341,12 @@ def register_scoring_function(name: str, score: Callable[[Sequence[str]], Sequen
 
 class PromptRootBelief:
     """The prompt's belief for the question's own statement (what the model was trained to judge), the
-    likelihood belief for the explanations (the facts it holds in the documents' form)."""
+    likelihood belief for the explanations (the facts it holds in the documents' form), their sentences'
+    shares combined by `combine`."""
 
-    name = "prompt_root"
-
-    def __init__(self) -> None:
-        self.root, self.nodes = PromptBelief(), LikelihoodBelief()
+    def __init__(self, combine: Combine = "product") -> None:
+        self.root, self.nodes = PromptBelief(), LikelihoodBelief(combine=combine)
+        self.name = "prompt_root" + COMBINE_SUFFIX[combine]
 
     async def calibration(self, lm: AsyncLM, shots: Sequence[Shot], notes: list[str]) -> float:
         """The prompt's offset; the likelihood belief only reads whether there is one (calibration on)."""
@@ -337,6 +365,7 @@ class PromptRootBelief:
 
 
 register_belief(PromptBelief.name, PromptBelief)
-register_belief("likelihood", LikelihoodBelief)
 register_belief("likelihood_calibrated", lambda: LikelihoodBelief(calibrate=True))
-register_belief(PromptRootBelief.name, PromptRootBelief)
+for _combine in COMBINE_SUFFIX:
+    register_belief(LikelihoodBelief(combine=_combine).name, partial(LikelihoodBelief, combine=_combine))
+    register_belief(PromptRootBelief(combine=_combine).name, partial(PromptRootBelief, combine=_combine))

@@ -180,7 +180,9 @@ class Maieutic(Strategy):
     P(true | E) >= 0.5, or "pair", P(true | E) >= P(true | ~E). A small model answers "X is not p." much as
     it answers "X is p.", so the pair cancels the signal the statement alone carries (see BENCHMARKS.md).
     belief: a registered belief function's name ("prompt", the paper's; "likelihood", "likelihood_calibrated",
-    "prompt_root"; see `reasonkit.strategies.beliefs`) or a `BeliefFunction`.
+    "prompt_root", and "likelihood_mean"/"_min", "prompt_root_mean"/"_min", which combine an explanation's
+    sentences by their geometric mean or minimum rather than their product; see `reasonkit.strategies.beliefs`)
+    or a `BeliefFunction`.
     abduction_candidates: None (the paper) keeps every sample; k draws k samples per explanation prompt and
     keeps the n_first (n_deeper) distinct ones the model finds likeliest (mean token log-probability), so a
     small model's unlikely samples at temperature 1 need not enter the tree. abduction_prefix: "none" (the

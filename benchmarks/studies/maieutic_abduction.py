@@ -7,7 +7,9 @@ and those that state its true kind ("Dazo is a keto."). Also how many of each th
 and of the integral ones about the entity, how many the belief holds true (b(E) > b(~E)) with the true kind
 and with another kind (or none): the facts MAX-SAT is then consistent with. Last, the explanations that are
 the question's gold explanation word for word (its metadata "explanation"), and how many of those are
-integral and believed.
+integral and believed; and the integral, believed explanations whose last sentence is about another property
+than the statement's (its metadata "property"): true facts, perhaps, but not a reason for the statement, which
+MAX-SAT's abductive clause takes them for all the same.
 A tree explained with another entity's facts, or with a wrong kind, gives MAX-SAT consistent but wrong facts.
 
     python -m reasonkit.benchmarks.studies.maieutic_abduction RUN_FOLDER [RUN_FOLDER ...]
@@ -24,6 +26,7 @@ from pydantic import BaseModel
 
 from reasonkit.benchmarks.report import Run, benchmark_label, load_runs
 from reasonkit.strategies import maieutic_tree as mt
+from reasonkit.strategies.beliefs import find_slot, sentences
 
 
 class AbductionCounts(BaseModel):
@@ -40,6 +43,7 @@ class AbductionCounts(BaseModel):
     believed_other_kind: int = 0
     gold_chain: int = 0
     gold_chain_believed: int = 0
+    believed_off_property: int = 0
 
     def __add__(self, other: AbductionCounts) -> AbductionCounts:
         return AbductionCounts(
@@ -47,9 +51,17 @@ class AbductionCounts(BaseModel):
         )
 
 
-def tree_counts(tree: nx.DiGraph, entity: str, kind: str, gold: str = "") -> AbductionCounts:
-    """One question's depth-1 explanations: about `entity`, stating that it is a `kind`, and equal to the
-    question's `gold` explanation (its whole chain of facts)."""
+def ends_on(explanation: str, prop: str) -> bool:
+    """Whether the explanation's last sentence ends on `prop` ("... Ketos are not soft." ends on "soft")."""
+    last = sentences(explanation)[-1:]
+    slot = find_slot(last[0]) if last else None
+    return slot is not None and slot.filler.lower() == prop.lower()
+
+
+def tree_counts(tree: nx.DiGraph, entity: str, kind: str, gold: str = "", prop: str = "") -> AbductionCounts:
+    """One question's depth-1 explanations: about `entity`, stating that it is a `kind`, equal to the
+    question's `gold` explanation (its whole chain of facts), and (with `prop`, the statement's property)
+    believed though they end on another property."""
     names = re.compile(rf"\b{re.escape(entity)}\b")
     kind_fact = re.compile(rf"\b{re.escape(entity)} is an? {re.escape(kind)}\.")
     nodes = [mt.node(tree, n) for n in tree.nodes if n != mt.ROOT and mt.depth_of(n) == 1]
@@ -69,6 +81,9 @@ def tree_counts(tree: nx.DiGraph, entity: str, kind: str, gold: str = "") -> Abd
         believed_other_kind=sum(not kind_fact.search(n.text) for n in believed),
         gold_chain=len(chains),
         gold_chain_believed=sum(n.integral and n.believed_true for n in chains),
+        believed_off_property=sum(
+            bool(prop) and n.integral and n.believed_true and not ends_on(n.text, prop) for n in nodes
+        ),
     )
 
 
@@ -82,7 +97,8 @@ def run_counts(run: Run) -> AbductionCounts | None:
             continue
         tree = mt.tree_from_json(steps["unpruned_tree"])
         gold = str(line.question.metadata.get("explanation", ""))
-        total = total + tree_counts(tree, str(entity), str(kind), gold)
+        prop = str(line.question.metadata.get("property", ""))
+        total = total + tree_counts(tree, str(entity), str(kind), gold, prop)
     return total if total.questions else None
 
 
@@ -96,14 +112,15 @@ def counts_table(runs: list[Run]) -> str:
         rows.append(
             f"| {benchmark_label(run.record)} | {run.label} | {c.questions} | {c.explanations} | {c.naming_entity} "
             f"| {c.true_kind} | {c.integral} | {c.integral_naming_entity} | {c.integral_true_kind} "
-            f"| {c.believed_true_kind} | {c.believed_other_kind} | {c.gold_chain} | {c.gold_chain_believed} |"
+            f"| {c.believed_true_kind} | {c.believed_other_kind} | {c.gold_chain} | {c.gold_chain_believed} "
+            f"| {c.believed_off_property} |"
         )
     return (
         "| benchmark | strategy | questions | depth-1 explanations | naming the entity | with its true kind "
         "| integral | integral, naming the entity | integral, with its true kind "
         "| integral and believed, with its true kind | integral and believed, about the entity but not its true kind "
-        "| the gold chain | the gold chain, integral and believed |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n"
+        "| the gold chain | the gold chain, integral and believed | integral and believed, ending on another property |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n"
         if rows
         else ""
     )

@@ -16,6 +16,7 @@ from reasonkit.strategies import maieutic_tree as mt
 from reasonkit.strategies.beliefs import (
     LikelihoodBelief,
     Slot,
+    combined,
     find_slot,
     register_scoring_function,
     registered_beliefs,
@@ -111,6 +112,9 @@ def test_likelihood_calibration_removes_the_frames_lean() -> None:
 
 def test_unknown_and_registered_belief_functions() -> None:
     assert {"prompt", "likelihood", "likelihood_calibrated", "prompt_root"} <= set(registered_beliefs())
+    assert {"likelihood_mean", "likelihood_min", "prompt_root_mean", "prompt_root_min"} <= set(
+        registered_beliefs()
+    )
     with pytest.raises(ValueError, match="option 'belief'.*'nope'"):
         Maieutic(belief="nope")
     register_scoring_function("test-length", lambda texts: [min(1.0, len(t) / 100) for t in texts])
@@ -191,3 +195,100 @@ def test_prompt_root_judges_the_question_by_the_prompt_and_explanations_by_likel
     assert tree.nodes["QT0"]["belief"] == pytest.approx((0.95 * 0.9, 1 - 0.95 * 0.9))  # the likelihood's
     stats = mt.TreeStats.model_validate(prediction.trace.steps["tree_stats"])
     assert stats.root_answer is False and stats.maxsat_answer is True and stats.changed
+
+
+def test_combined_shares_by_product_geometric_mean_and_minimum() -> None:
+    shares = [0.8, 0.9, 0.8]
+    assert combined(shares, "product") == pytest.approx(0.576)
+    assert combined(shares, "mean") == pytest.approx(0.576 ** (1 / 3))
+    assert combined(shares, "min") == pytest.approx(0.8)
+    assert (
+        combined([0.3], "mean") == combined([0.3], "min") == combined([0.3], "product") == pytest.approx(0.3)
+    )
+    assert combined([], "mean") == combined([], "min") == 0.5  # no sentence with a slot: no evidence
+    assert combined([0.0, 0.9], "mean") == 0.0
+
+
+CHAIN = "Zapodu is a nebanu. Nebanus are zorbas. Zorbas are striped."
+"""A three-fact chain whose facts the fake model holds at 0.8, 0.9 and 0.8."""
+
+
+def chain_scores(context: str, continuation: str) -> float:
+    """The chain's slots against their alternatives; the belief prompt on the root; relations neutral."""
+    table = {
+        "Zapodu is a": {" nebanu.": 0.8, " rufo.": 0.2},
+        "Nebanus are": {" zorbas.": 0.9, " not zorbas.": 0.1},
+        "Zorbas are": {" striped.": 0.8, " not striped.": 0.2},
+    }
+    if context in table:
+        return math.log(table[context][continuation])
+    if context.endswith("True, False, or Neither?\nAnswer:"):
+        return -0.1 if continuation == " Neither" else -3.0
+    if context.endswith("Q: Zapodu is striped.\nA: This statement is"):
+        return math.log(0.45 if continuation == " true" else 0.55)
+    if context.endswith("\nA: This statement is"):  # the rule negation and N/A: no lean
+        return math.log(0.5)
+    raise AssertionError(f"unexpected request {context!r} {continuation!r}")
+
+
+def chain_lm() -> FakeLM:
+    return FakeLM(
+        {
+            "^Zapodu is a$": [" rufo", " nebanu"],
+            "This statement is true, because$": [f" {CHAIN}"],
+            "This statement is false, because$": [" Zapodu is a rufo."],
+        },
+        scores=chain_scores,
+        regex=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("belief", "expected", "integral"),
+    [
+        ("likelihood", 0.8 * 0.9 * 0.8, False),  # the product: a chain of well-held facts is not integral
+        ("likelihood_mean", (0.8 * 0.9 * 0.8) ** (1 / 3), True),
+        ("likelihood_min", 0.8, True),
+    ],
+)
+def test_mean_and_min_believe_a_chain_as_strongly_as_its_facts(
+    belief: str, expected: float, integral: bool
+) -> None:
+    [(b, b_not)] = beliefs_of(
+        build_strategy(f"maieutic(belief={belief!r})").belief_function, [(CHAIN, "-")], chain_lm()
+    )
+    assert (b, b_not) == pytest.approx((expected, 1.0 - expected))
+    assert mt.is_integral((b, b_not)) is integral
+
+
+@pytest.mark.parametrize(
+    ("belief", "kept"), [("prompt_root", 2), ("prompt_root_mean", 3), ("prompt_root_min", 3)]
+)
+def test_prompt_root_mean_and_min_keep_the_chain_that_the_product_prunes(belief: str, kept: int) -> None:
+    """ "True, because" the gold chain, "false, because Zapodu is a rufo." (believed false at 0.2 by every
+    belief: it says nothing about the root). The product (0.576) prunes the chain, MAX-SAT ties and the answer
+    is the root's prompt belief (0.45: false); the mean and the minimum keep the chain, which implies true."""
+    question = Question(id="z", text="Zapodu is striped.", gold=True)
+    prediction = Maieutic(belief=belief, depth=1, n_first=1, negation="rule").run(question, chain_lm())
+    assert prediction.trace.steps["belief"] == belief
+    tree = mt.tree_from_json(prediction.trace.steps["unpruned_tree"])
+    assert tree.nodes["Q"]["belief"] == pytest.approx((0.45, 0.5))  # the prompt's, for every prompt_root
+    stats = mt.TreeStats.model_validate(prediction.trace.steps["tree_stats"])
+    assert stats.nodes_kept == kept and stats.root_answer is False
+    assert prediction.answer is (kept == 3)  # the chain kept: MAX-SAT's true; else its tie, the root's false
+
+
+@pytest.mark.slow
+def test_mean_and_min_on_the_real_tiny_model_combine_its_per_sentence_beliefs(tiny_engine) -> None:  # type: ignore[no-untyped-def]
+    """The chain's belief under each combination is that combination of the sentences' own beliefs (the
+    alternatives an article's slot is compared with are sampled with a seed per prefix, so they are the same)."""
+    facts = ["Penguins are a bird.", "Birds can fly.", "Fish are not birds."]
+    client = BatchingClient(tiny_engine)
+    single = [
+        b for b, _ in asyncio.run(LikelihoodBelief().beliefs([(f, "-") for f in facts], client, (), None))
+    ]
+    assert all(0.0 < b < 1.0 for b in single)
+    chain = (" ".join(facts), "-")
+    for combine in ("product", "mean", "min"):
+        [(b, b_not)] = asyncio.run(LikelihoodBelief(combine=combine).beliefs([chain], client, (), None))
+        assert b == pytest.approx(combined(single, combine)) and b_not == pytest.approx(1.0 - b)

@@ -43,6 +43,12 @@ def test_tree_counts_reads_depth_one_explanations_only() -> None:
     assert tree_counts(tree, "Dazo", "keto").believed_other_kind == 1
     chains = tree_counts(tree, "Dazo", "keto", gold="Dazo is a keto. Ketos are soft.")
     assert (chains.gold_chain, chains.gold_chain_believed, counts.gold_chain) == (1, 1, 0)
+    assert counts.believed_off_property == 0  # no property given: nothing counted
+    # believed and integral: QT0, QT1, QF1 end on "soft", QF3 on "zite"; QF0 is not integral, QF2 held false
+    assert tree_counts(tree, "Dazo", "keto", prop="soft").believed_off_property == 1
+    mt.add_node(tree, _node("QT2", "Dazo is a keto. Ketos are not striped.", True), parent="Q")
+    assert tree_counts(tree, "Dazo", "keto", prop="soft").believed_off_property == 2
+    assert tree_counts(tree, "Dazo", "keto", prop="striped").believed_off_property == 4
 
 
 def test_counts_table_over_a_maieutic_run(tmp_path: Path) -> None:
@@ -51,7 +57,12 @@ def test_counts_table_over_a_maieutic_run(tmp_path: Path) -> None:
             id=f"c{i}",
             text=f"{name} is soft.",
             gold=True,
-            metadata={"entity": name, "kind": "keto", "explanation": f"{name} is a keto. Ketos are soft."},
+            metadata={
+                "entity": name,
+                "kind": "keto",
+                "explanation": f"{name} is a keto. Ketos are soft.",
+                "property": "soft",
+            },
         )
         for i, name in enumerate(["Dazo", "Fereku"])
     ]
@@ -76,6 +87,6 @@ def test_counts_table_over_a_maieutic_run(tmp_path: Path) -> None:
     run_benchmark(questions, strategy, lm, tmp_path / "run", record)
     table = counts_table(load_runs([tmp_path])).splitlines()
     # each question gets the same two explanations (true and false prompts): about Dazo, never about Fereku
-    assert table[2] == "| consistency | maieutic | 2 | 4 | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 2 | 0 |"
+    assert table[2] == "| consistency | maieutic | 2 | 4 | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 2 | 0 | 0 |"
     result = CliRunner().invoke(main, [str(tmp_path)])
     assert result.exit_code == 0 and result.output.splitlines()[2] == table[2]
