@@ -28,7 +28,7 @@ from typing import Any
 import click
 import numpy as np
 
-from reasonkit.benchmarks.metrics import bootstrap_accuracy, paired_comparison
+from reasonkit.benchmarks.metrics import auc, bootstrap_accuracy, paired_comparison
 from reasonkit.benchmarks.runner import RunRecord, data_hash, load_run, run_benchmark
 from reasonkit.benchmarks.synthetic import suites
 from reasonkit.jsonl import iter_jsonl
@@ -101,6 +101,28 @@ def curves(lines: Sequence[Any], seed: int = 0) -> dict[int, dict[str, list[floa
             for rule, value in accuracy_at_n(line.question, answers, scores, n, rng).items():
                 out[n][rule].append(value)
     return out
+
+
+def verifier_aucs(
+    lines: Sequence[tuple[Question, Sequence[Any], Sequence[float]]],
+) -> tuple[float, float, int]:
+    """The verifier's AUC for right against wrong paths over all paths, and its mean over the questions that
+    have both: a score can separate easy questions from hard ones (the first) without ranking the solutions
+    of one question (the second, what best-of-n needs)."""
+    scores: list[float] = []
+    labels: list[bool] = []
+    within: list[float] = []
+    for question, answers, path_scores in lines:
+        right = [
+            a is not None and Prediction(question_id=question.id, answer=a).is_correct(question)
+            for a in answers
+        ]
+        scores.extend(path_scores)
+        labels.extend(right)
+        if 0 < sum(right) < len(right):
+            within.append(auc(path_scores, right))
+    overall = auc(scores, labels) if 0 < sum(labels) < len(labels) else float("nan")
+    return overall, float(np.mean(within)) if within else float("nan"), len(within)
 
 
 LABELS = {
@@ -254,6 +276,20 @@ def analyse(
         f"paths per question {np.mean(n_paths):.0f}, {100 * path_right:.1f}% of paths right; per question "
         f"{np.mean([line.lm_calls for line in lines]):.0f} LM calls, {np.mean([line.tokens for line in lines]):.0f} "
         f"tokens (generated + scored); run wall {max(line.finished_s for line in lines) / 60:.1f} min"
+    )
+    overall, within, both = verifier_aucs(
+        [
+            (
+                line.question,
+                [p["answer"] for p in line.prediction.trace.steps["paths"]],
+                [p["verifier_score"] for p in line.prediction.trace.steps["paths"]],
+            )
+            for line in lines
+        ]
+    )
+    click.echo(
+        f"verifier AUC, right vs wrong paths: {overall:.3f} over all paths; {within:.3f} within a question "
+        f"(mean over the {both} questions with both)"
     )
     if verifier_run is not None:
         metrics = [json.loads(text) for text in (verifier_run / "metrics.jsonl").read_text().splitlines()]

@@ -76,13 +76,38 @@ def verifier_recipe_text(
     lr: float,
     loss: Loss = "all",
 ) -> str:
-    """A fine-tuning recipe: init_from the generator, the rows' "text" as the only source; `loss="verdict"`
-    trains only on what follows the last "Verdict:" of a row (the source's loss_after): the verdict token
-    when it comes after the solution, the verdict and the solution when it comes before, which is exactly
-    the continuation the strategy scores."""
+    """A fine-tuning recipe: init_from the generator, the rows' "text" as the only source. `suites` names the
+    synthetic suites (leak_check_suites) and real datasets the rows come from; a dataset's every dev/test file
+    is a [[leak_check]] by absolute path (the recipe's data_dir is the rows' folder): under $REASONKIT_DATA_DIR
+    when it is there, else its bundled copy; a file in neither place is named in the recipe's header as not
+    checked. `loss="verdict"` trains only on what follows the last "Verdict:" of a row (the source's
+    loss_after): the verdict token when it comes after the solution, the verdict and the solution when it
+    comes before, which is exactly the continuation the strategy scores."""
+    import os
+
+    from reasonkit.benchmarks.loaders import split_path
+    from reasonkit.benchmarks.synthetic import suites as synthetic
+    from reasonkit.datasets import available_datasets
     from reasonkit.star.recipe import to_toml
     from reasonkit.strategies.verifier import VERDICT_PREFIX
 
+    data_dir = os.environ.get("REASONKIT_DATA_DIR")
+    leak_checks: list[dict[str, Any]] = []
+    unchecked: list[str] = []
+    for name in sorted(set(suites) & set(available_datasets())):
+        spec = available_datasets()[name]
+        for split, file in spec.held_out.items():
+            candidates = [Path(data_dir) / file.path] if data_dir else []
+            try:
+                candidates.append(split_path(spec, split, None))  # the bundled copy
+            except FileNotFoundError:
+                pass
+            found = next((path for path in candidates if path.is_file()), None)
+            if found is None:
+                unchecked.append(f"{name} {split} ({file.path})")
+                continue
+            check = {"path": str(found.resolve()), "question_field": spec.fields.question}
+            leak_checks.append(check | ({"id_field": spec.fields.id} if spec.fields.id else {}))
     train = {
         "steps": steps,
         "batch_size": batch_size,
@@ -115,22 +140,26 @@ def verifier_recipe_text(
         "data_dir": str(rows_path.parent.resolve()),
         "seed": 0,
         "init_from": str(init_from.resolve()),
-        "leak_check_suites": sorted(suites),
+        "leak_check_suites": sorted(set(suites) & set(synthetic())),
         "train": train,
         "sources": [source],
+        "leak_check": leak_checks,
     }
-    return (
-        "# Written by `reasonkit verifier train`: a verifier fine-tuned from the generator on labelled samples.\n"
-        + to_toml(recipe)
-    )
+    header = "# Written by `reasonkit verifier train`: a verifier fine-tuned from the generator on labelled samples.\n"
+    if unchecked:
+        header += f"# Not leak-checked (file not found; set REASONKIT_DATA_DIR): {', '.join(unchecked)}\n"
+    return header + to_toml(recipe)
 
 
 def suites_of(rows_path: Path) -> list[str]:
-    """The synthetic suites the rows' questions come from (their evaluation splits must not leak in)."""
+    """The synthetic suites and real datasets the rows' questions come from (their evaluation splits must not
+    leak in)."""
     from reasonkit.benchmarks.synthetic import suites
+    from reasonkit.datasets import available_datasets
     from reasonkit.jsonl import iter_jsonl
 
-    return sorted({row.get("benchmark") for _, row in iter_jsonl(rows_path)} & set(suites()))
+    known = set(suites()) | set(available_datasets())
+    return sorted({row.get("benchmark") for _, row in iter_jsonl(rows_path)} & known)
 
 
 def train_verifier(

@@ -180,3 +180,42 @@ def test_a_verdict_only_loss_trains_the_verdict_and_tells_the_solutions_apart(
         return 1 / (1 + math.exp(wrong.logprob - right.logprob))
 
     assert p_right(SAYS_A) > 0.8 > 0.2 > p_right(SAYS_B)
+
+
+def test_the_recipe_leak_checks_a_real_datasets_dev_and_test_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows from CommonsenseQA train: its dev (bundled) and test (under $REASONKIT_DATA_DIR) files are checked."""
+    from reasonkit.benchmarks.loaders import load_benchmark
+    from reasonkit.commands.verifier import suites_of, verifier_recipe_text
+    from reasonkit.lm.data import LeakChecker
+    from reasonkit.lm.recipe import load_recipe
+    from reasonkit.models import default_model_dir
+
+    data = tmp_path / "data"
+    (data / "commonsenseqa").mkdir(parents=True)
+    test_question = "Where would you keep a spare blue umbrella for the unexpected spring rain showers?"
+    test_row = {"id": "t1", "question": {"stem": test_question, "choices": []}}
+    (data / "commonsenseqa" / "test_no_answers.jsonl").write_text(json.dumps(test_row) + "\n")
+    monkeypatch.setenv("REASONKIT_DATA_DIR", str(data))
+    dev_question = load_benchmark("csqa", split="dev")[0].text
+    rows_path = tmp_path / "rows" / "rows.jsonl"
+    rows_path.parent.mkdir()
+    texts = [
+        "A train question of its own, nothing like any evaluation question.",
+        dev_question,
+        test_question,
+    ]
+    rows_path.write_text(
+        "".join(json.dumps({"benchmark": "csqa", "question": t, "text": t}) + "\n" for t in texts)
+    )
+
+    names = suites_of(rows_path)
+    assert names == ["csqa"]
+    recipe_path = rows_path.parent / "recipe.toml"
+    recipe_path.write_text(verifier_recipe_text(rows_path, default_model_dir(), names, 4, 2, 1e-3))
+    recipe = load_recipe(recipe_path)
+    assert recipe.leak_check_suites == []
+    checker = LeakChecker.for_recipe(recipe)
+    leaks = checker.find_in_texts(texts, texts)
+    assert [leak.doc for leak in leaks] == [1, 2]

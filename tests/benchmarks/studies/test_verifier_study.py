@@ -83,3 +83,15 @@ def test_analyse_prints_the_curves_and_refuses_an_evaluation_question_seen_in_tr
     assert "| 100 |" not in result.output
     assert "best_of_n - majority at n=6: +100.0" in result.output
     assert figure.read_bytes().startswith(b"\x89PNG")
+
+
+def test_auc_lines_separate_ranking_within_a_question_from_across_questions() -> None:
+    """Across questions the score follows the question (easy ones high), within each it ranks wrong first."""
+    easy = QUESTION.model_copy(update={"id": "easy"})
+    hard = QUESTION.model_copy(update={"id": "hard"})
+    lines = [
+        (easy, [0, 0, 0, 1], [0.8, 0.8, 0.8, 0.9]),  # right paths 0.8, the wrong one above them
+        (hard, [1, 1, 1, 0], [0.2, 0.2, 0.2, 0.1]),  # one right path, scored below the wrong ones
+    ]
+    overall, within, questions = study.verifier_aucs(lines)
+    assert overall > 0.5 and within == 0.0 and questions == 2
