@@ -268,8 +268,9 @@ def test_a_mixture_from_recipe_that_is_not_utf8_or_too_deep_is_named(tmp_path: P
 
 
 def test_the_world_seed_1_recipe_is_the_consistency_recipe_on_world_1() -> None:
-    """consistency_seed1.toml is consistency.toml with every generated source drawn from world seed 1, and
-    none of its rows holds a test or held-out statement of that world (leak_check_suites draws seed 0's)."""
+    """consistency_seed1.toml is consistency.toml with every generated source drawn from world seed 1 and no
+    leak_check_suites (which draws seed 0's splits), and none of its rows holds a test or held-out statement of
+    world 1."""
     import tomllib
 
     from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite
@@ -281,6 +282,7 @@ def test_the_world_seed_1_recipe_is_the_consistency_recipe_on_world_1() -> None:
     assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [1] * len(
         base["sources"]
     )
+    assert base.pop("leak_check_suites") == ["consistency"]
     assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
 
     world = ConsistencySuite().generate(1)
