@@ -100,6 +100,8 @@ def test_counts_table_over_a_maieutic_run(tmp_path: Path) -> None:
     run_benchmark(questions, strategy, lm, tmp_path / "run", record)
     table = counts_table(load_runs([tmp_path])).splitlines()
     # each question gets the same two explanations (true and false prompts): about Dazo, never about Fereku
-    assert table[2] == "| consistency | maieutic | 2 | 4 | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 2 | 0 | 0 | 0 | 0 | 0 |"
+    assert (
+        table[2] == "| consistency | maieutic | 2 | 4 | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 2 | 0 | 0 | 0 | 0 | 0 |"
+    )
     result = CliRunner().invoke(main, [str(tmp_path)])
     assert result.exit_code == 0 and result.output.splitlines()[2] == table[2]
