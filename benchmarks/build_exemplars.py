@@ -215,11 +215,11 @@ def balanced_sample(candidates: list[T], k: int, rng: random.Random) -> list[T]:
     return chosen
 
 
-def maieutic_suite(suite: str, k: int = 8) -> str:
+def maieutic_suite(suite: str, k: int = 8, seed: int = 0) -> str:
     """The maieutic strategy's exemplars for a synthetic statement suite (the world, consistency): train
-    statements of the suite (seed 0) with their explanation, half true and half false, negated by the
-    strategy's rule."""
-    train = suites()[suite].generate(seed=0).splits["train"]
+    statements of the suite (at `seed`, the world a model was trained on) with their explanation, half true and
+    half false, negated by the strategy's rule."""
+    train = suites()[suite].generate(seed=seed).splits["train"]
     chosen = [q for q in train if q.gold is True][: k // 2] + [q for q in train if q.gold is False][
         : k - k // 2
     ]
@@ -239,6 +239,8 @@ def maieutic_suite(suite: str, k: int = 8) -> str:
 
 MAIEUTIC_SUITES = ("world", "consistency")
 """Synthetic suites with a shipped maieutic exemplar set (strategies.maieutic.EXEMPLAR_FILES)."""
+MAIEUTIC_WORLDS = (("consistency", 1),)
+"""(suite, world seed): an exemplar set for a model trained on that seed's world (`bench --world-seed`)."""
 
 BUILDERS = {"commonsenseqa": commonsenseqa, "strategyqa": strategyqa, "creak": creak, "multistep": multistep}
 
@@ -253,6 +255,9 @@ def build(root: Path, out: Path) -> None:
         log.info("%s: %d candidates, wrote %d", name, len(candidates), len(chosen))
     for suite in MAIEUTIC_SUITES:
         atomic_write_bytes(out / f"maieutic_{suite}_train.jsonl", maieutic_suite(suite).encode("utf-8"))
+    for suite, seed in MAIEUTIC_WORLDS:
+        text = maieutic_suite(suite, seed=seed)
+        atomic_write_bytes(out / f"maieutic_{suite}_world{seed}_train.jsonl", text.encode("utf-8"))
     candidates = [e for e in strategyqa_decompositions(root) if normalize_text(e.question) not in forbidden]
     chosen_decompositions = balanced_sample(
         candidates, DECOMPOSITIONS, random.Random(f"{SEED}:strategyqa_decomposition")

@@ -121,30 +121,39 @@ def available_benchmarks() -> dict[str, BenchmarkInfo]:
 
 
 def load_questions(
-    name: str, data_dir: Path | None = None, split: str | None = None, suite_seed: int | None = None
+    name: str,
+    data_dir: Path | None = None,
+    split: str | None = None,
+    suite_seed: int | None = None,
+    world_seed: int | None = None,
 ) -> list[Question]:
     """A benchmark's questions. suite_seed (synthetic suites only): draw the split again from that seed,
-    leaving out every question of the trained seed's suite (`fresh_split`)."""
+    leaving out every question of the trained seed's suite (`fresh_split`). world_seed (a suite whose
+    questions depend on their world's facts): the split of that seed's world (`world_split`)."""
     infos = available_benchmarks()
     if name not in infos:
         raise KeyError(unknown_name("benchmark", name, infos))
     info = infos[name]
     split = split or info.default_split
-    if suite_seed is not None and info.origin != "synthetic":
+    if (suite_seed is not None or world_seed is not None) and info.origin != "synthetic":
         raise ValueError(
             f"benchmark {name!r} is not a synthetic suite; a suite seed draws synthetic suites only"
         )
+    if suite_seed is not None and world_seed is not None:
+        raise ValueError(f"benchmark {name!r}: a suite seed or a world seed, not both")
     if info.origin == "dataset":
         # the train split (from --data-dir) measures how well a model fits what it was trained on
         return load_benchmark(name, data_dir, split=split)
     if info.origin == "synthetic":
-        from reasonkit.benchmarks.synthetic import fresh_split, suites
+        from reasonkit.benchmarks.synthetic import fresh_split, suites, world_split
         from reasonkit.benchmarks.synthetic.base import TRAINED_SEED
 
         if split == "train":
             raise ValueError(f"benchmark {name!r}: the train split is for training, not evaluation")
         if suite_seed is not None and suite_seed != TRAINED_SEED:
             return fresh_split(suites()[name], split, suite_seed)
+        if world_seed is not None:
+            return world_split(suites()[name], split, world_seed)
         generated = suites()[name].generate(TRAINED_SEED)
         if split not in generated.splits:
             raise ValueError(

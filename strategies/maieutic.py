@@ -13,6 +13,8 @@ over a tree of the model's own explanations.
    Zhao et al. 2021) so a few-shot context's lean towards one word does not decide every belief. E is
    logically integral when |b(E) - b(~E)| > 0.45.
 3. Non-integral leaves are expanded to the next depth; branches that end in no integral leaf are pruned.
+   Beyond the paper (option `link`): an explanation the link scorer finds no reason for its parent, in the
+   direction it was written for, is neither expanded nor kept.
 4. Relations between explanations (entail / contradict) from a pluggable scorer, then weighted MAX-SAT
    (reasonkit.strategies.maxsat) picks the root's truth value. Without a usable solution the answer is the
    root's own belief, and the trace says why.
@@ -47,7 +49,17 @@ from reasonkit.strategies.maxsat import (
     relation_clauses,
     solve,
 )
-from reasonkit.strategies.relations import HFNLIScorer, LMRelationScorer, RelationScorer
+from reasonkit.strategies.relations import (
+    AbductiveLink,
+    ContinuationLink,
+    HFNLIScorer,
+    Link,
+    LinkScorer,
+    LMRelationScorer,
+    RelationLink,
+    RelationScorer,
+    RelationScores,
+)
 from reasonkit.strategy import AsyncLM, Strategy
 from reasonkit.types import Prediction, Question, Trace
 
@@ -57,8 +69,10 @@ EXEMPLAR_FILES = {
     "creak": "exemplars/maieutic_creak_train.jsonl",
     "world": "exemplars/maieutic_world_train.jsonl",
     "consistency": "exemplars/maieutic_consistency_train.jsonl",
+    "consistency_world1": "exemplars/maieutic_consistency_world1_train.jsonl",
 }
-"""Exemplar sets by name; a question uses the set named like its metadata "benchmark", else "creak"."""
+"""Exemplar sets by name; a question uses the set named like its metadata "benchmark" (with "_world{N}" for a
+question of world seed N, `bench --world-seed`), else "creak"."""
 DEFAULT_EXEMPLARS = "creak"
 
 
@@ -97,6 +111,15 @@ def exemplar_set_for(question: Question, override: str = "auto") -> str:
     if override != "auto":
         return override
     benchmark = str(question.metadata.get("benchmark", ""))
+    world = question.metadata.get("world_seed")
+    if world is not None:
+        name = f"{benchmark}_world{world}"
+        if name not in EXEMPLAR_FILES:
+            raise ValueError(
+                f"Maieutic: question {question.id!r} is from world seed {world} of {benchmark!r}, and no exemplar "
+                f"set {name!r} is shipped for it; give option 'exemplars'"
+            )
+        return name
     return benchmark if benchmark in EXEMPLAR_FILES else DEFAULT_EXEMPLARS
 
 
@@ -144,6 +167,13 @@ def rule_negation(statement: str) -> str:
     return f"{head}{aux}{tail}" if match.group(2) else f"{head}{aux} not{tail}"
 
 
+def content_free_claim(statement: str) -> str:
+    """The statement's subject and first auxiliary with the claim replaced by `CONTENT_FREE` ("Dazo is soft." ->
+    "Dazo is N/A."); `CONTENT_FREE` alone without an auxiliary."""
+    match = _AUX.search(statement.strip())
+    return f"{statement.strip()[: match.end(1)]} {CONTENT_FREE}." if match is not None else CONTENT_FREE
+
+
 def statement_subject(statement: str) -> str:
     """The words before the statement's first auxiliary verb ("Dazo" of "Dazo is soft."); "" without one."""
     match = _AUX.search(statement.strip())
@@ -188,6 +218,11 @@ class Maieutic(Strategy):
     small model's unlikely samples at temperature 1 need not enter the tree. abduction_prefix: "none" (the
     paper), or "subject": every explanation starts with its parent's subject (`statement_subject`), written
     into the prompt, so an explanation is about the statement's entity rather than another one.
+    link: None (the paper: every explanation implies its parent in MAX-SAT), "abductive" (`AbductiveLink`: the
+    likelihood of E as the model's explanation of its parent in E's direction, against the other direction and
+    against a content-free claim), "continuation" (`ContinuationLink`: the model continues E with the claim
+    rather than its opposite), "lm" / "hf:PATH" (a relation scorer: E entails its parent, or the parent's
+    negation), or a `LinkScorer`. An explanation whose link is not "entail" is dropped with everything below it.
     """
 
     name: ClassVar[str] = "maieutic"
@@ -212,6 +247,7 @@ class Maieutic(Strategy):
     seed: int = 0
     abduction_candidates: SampleCount | None = None
     abduction_prefix: Literal["none", "subject"] = "none"
+    link: str | LinkScorer | None = None
 
     def __post_init__(self) -> None:
         if self.exemplars != "auto":
@@ -219,15 +255,18 @@ class Maieutic(Strategy):
         # The scorer the `relations` option names (state, not an option: frozen fields stay as given).
         object.__setattr__(self, "relation_scorer", relation_scorer_for(self.relations))
         object.__setattr__(self, "belief_function", belief_function_for(self.belief))
+        object.__setattr__(self, "link_scorer", link_scorer_for(self.link))
 
     def applies_to(self, question: Question) -> bool:
         return question.is_binary
 
     def config(self) -> dict[str, Any]:
-        """A scorer or belief object given as `relations` or `belief` is recorded by its name."""
+        """A scorer or belief object given as `relations`, `belief` or `link` is recorded by its name."""
         config = super().config()
         if isinstance(self.relations, RelationScorer):
             config["relations"] = self.relations.name
+        if isinstance(self.link, LinkScorer):
+            config["link"] = self.link.name
         if not isinstance(self.belief, str):
             config["belief"] = self.belief.name
         return config
@@ -323,8 +362,9 @@ class Maieutic(Strategy):
             beliefs = await self._beliefs(
                 [(t, neg) for (_, _, t), (neg, _) in zip(children, negations, strict=True)], lm, shots, offset
             )
-            for (parent, child_id, text), (neg, method), belief in zip(
-                children, negations, beliefs, strict=True
+            links = await self._links(tree, children, lm, shots)
+            for (parent, child_id, text), (neg, method), belief, link in zip(
+                children, negations, beliefs, links, strict=True
             ):
                 mt.add_node(
                     tree,
@@ -335,10 +375,33 @@ class Maieutic(Strategy):
                         negation_method=method,
                         belief=belief,
                         integral=mt.is_integral(belief, self.integrity_threshold),
+                        link=link.entail if link is not None else None,
+                        linked=link is None or link.label == "entail",
                     ),
                     parent=parent,
                 )
         return tree, root
+
+    async def _links(
+        self, tree: nx.DiGraph, children: list[tuple[str, str, str]], lm: AsyncLM, shots: Shots
+    ) -> list[RelationScores | None]:
+        """Per child, the link scorer's reading of it as a reason for its parent (None each when `link` is off)."""
+        if self.link_scorer is None or not children:
+            return [None] * len(children)
+        links = [
+            Link(
+                explanation=text,
+                parent=tree.nodes[parent]["text"],
+                parent_negation=tree.nodes[parent]["negation"],
+                polarity=mt.polarity_of(child_id) == "T",
+                parent_free=content_free_claim(tree.nodes[parent]["text"]),
+            )
+            for parent, child_id, text in children
+        ]
+        scores = await self.link_scorer.score(
+            links, lm, lambda statement, polarity: abductive_prompt(statement, polarity, shots)
+        )
+        return list(scores)
 
     def _prefix(self, statement: str) -> str:
         return statement_subject(statement) if self.abduction_prefix == "subject" else ""
@@ -412,6 +475,27 @@ def relation_scorer_for(spec: str | RelationScorer | None) -> RelationScorer | N
     if spec.startswith("hf:") and len(spec) > 3:
         return HFNLIScorer(spec[3:])
     raise ValueError(f"Maieutic: option 'relations' must be 'lm', 'hf:PATH' or None, got {spec!r}")
+
+
+LINK_SCORERS: dict[str, type[AbductiveLink] | type[ContinuationLink]] = {
+    AbductiveLink.name: AbductiveLink,
+    ContinuationLink.name: ContinuationLink,
+}
+"""The link scorers named by a string of their own; any other string names a relation scorer."""
+
+
+def link_scorer_for(spec: str | LinkScorer | None) -> LinkScorer | None:
+    if spec is None or not isinstance(spec, str):
+        return spec
+    if spec in LINK_SCORERS:
+        return LINK_SCORERS[spec]()
+    try:
+        scorer = relation_scorer_for(spec)
+    except ValueError:
+        raise ValueError(
+            f"Maieutic: option 'link' must be 'abductive', 'continuation', 'lm', 'hf:PATH' or None, got {spec!r}"
+        ) from None
+    return RelationLink(scorer) if scorer is not None else None
 
 
 def pruning_note(tree: nx.DiGraph, pruned: nx.DiGraph) -> str:

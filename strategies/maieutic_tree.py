@@ -33,6 +33,10 @@ class MaieuticNode(BaseModel):
     integral: bool
     value: bool | None = None
     """The truth value MAX-SAT assigned, once solved."""
+    link: float | None = None
+    """How strongly the link scorer reads E as a reason for its parent in E's direction (None: not checked)."""
+    linked: bool = True
+    """False when the link scorer found E no reason for its parent: neither expanded nor kept by pruning."""
 
     @property
     def polarity(self) -> Polarity | None:
@@ -110,14 +114,23 @@ def parent_of(tree: nx.DiGraph, node_id: str) -> str | None:
 
 
 def expandable_leaves(tree: nx.DiGraph) -> list[str]:
-    """Leaves that are not logically integral: the ones the authors expand at the next depth."""
-    return [n for n in tree.nodes if tree.out_degree(n) == 0 and not tree.nodes[n]["integral"]]
+    """Leaves that are not logically integral: the ones the authors expand at the next depth (an unlinked
+    explanation is no reason for its parent, so nothing below it is either)."""
+    return [
+        n
+        for n in tree.nodes
+        if tree.out_degree(n) == 0 and not tree.nodes[n]["integral"] and tree.nodes[n].get("linked", True)
+    ]
 
 
 def prune(tree: nx.DiGraph) -> nx.DiGraph:
-    """Keep only nodes on a path from the root to an integral leaf; may return an empty tree."""
+    """Keep only nodes on a path from the root to an integral, linked leaf; may return an empty tree."""
     keep: set[str] = set()
-    for leaf in (n for n in tree.nodes if tree.out_degree(n) == 0 and tree.nodes[n]["integral"]):
+    for leaf in (
+        n
+        for n in tree.nodes
+        if tree.out_degree(n) == 0 and tree.nodes[n]["integral"] and tree.nodes[n].get("linked", True)
+    ):
         keep.update(nx.ancestors(tree, leaf))
         keep.add(leaf)
     return tree.subgraph(keep).copy()
@@ -147,6 +160,8 @@ class TreeStats(BaseModel):
     """Of those, the logically integral ones."""
     nodes_kept: int
     """Nodes left after pruning, the root included (0: the tree is empty)."""
+    nodes_unlinked: int = 0
+    """Explanations the link scorer found no reason for their parent (maieutic's `link` option)."""
     root_answer: bool
     """The answer the root's own belief gives (the fallback's rule)."""
     maxsat_answer: bool | None
@@ -175,6 +190,7 @@ def tree_stats(
         nodes_generated=len(below),
         nodes_integral=sum(bool(tree.nodes[n]["integral"]) for n in below),
         nodes_kept=pruned.number_of_nodes(),
+        nodes_unlinked=sum(not tree.nodes[n].get("linked", True) for n in below),
         root_answer=root_answer,
         maxsat_answer=maxsat_answer,
     )

@@ -3,17 +3,26 @@
 The default asks the strategy's own LM (GPT-3 paper's NLI prompt, scored by log-likelihood), so maieutic
 needs no second model. `HFNLIScorer` uses a local sequence-classification NLI model (e.g. roberta-large-mnli,
 what the paper used) when a user has one on disk; it never downloads.
+
+Link scorers judge one relation more: does an explanation bear on the parent it was written for, in the
+direction it was written for ("P is true, because E")? MAX-SAT reads an explanation as E -> P whatever E says,
+so a true fact about something else would otherwise vote as strongly as a reason (docs/studies/
+maieutic_consistency.md). Any relation scorer serves ("lm", "hf:PATH": E entails P, or ~P); `ContinuationLink`
+reads the link as documents would state it (E, then the claim); `AbductiveLink` in the format the strategy
+prompts with, the one format in which a model trained on maieutic's rows has seen an explanation and its claim
+together.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from reasonkit.protocol import LoglikelihoodRequest
+from reasonkit.strategies.beliefs import CONTENT_FREE
 from reasonkit.strategy import AsyncLM
 
 Label = Literal["entail", "neutral", "contradict"]
@@ -130,3 +139,98 @@ def label_index(id2label: dict[int, str], where: str) -> dict[Label, int]:
             f"{where}: config id2label {id2label} has no label for {missing}; expected NLI labels"
         )
     return found
+
+
+class Link(NamedTuple):
+    """An explanation and the parent it explains: "{parent} is {polarity}, because {explanation}".
+    parent_free: the parent with its claim made content-free ("Nano is N/A."), its subject kept."""
+
+    explanation: str
+    parent: str
+    parent_negation: str
+    polarity: bool
+    parent_free: str
+
+
+ExplainPrompt = Callable[[str, bool], str]
+"""(statement, polarity) -> the strategy's prompt asking why the statement has that truth value."""
+
+
+@runtime_checkable
+class LinkScorer(Protocol):
+    """Scores links: entail, the explanation supports its parent in the direction it was written for;
+    contradict, the other direction; neutral, neither (it is about something else)."""
+
+    name: str
+
+    async def score(
+        self, links: Sequence[Link], lm: AsyncLM, explain_prompt: ExplainPrompt
+    ) -> list[RelationScores]: ...
+
+
+class RelationLink:
+    """A relation scorer's judgement of (E, P) for an explanation of why P is true, (E, ~P) for why it is false."""
+
+    def __init__(self, scorer: RelationScorer) -> None:
+        self.scorer, self.name = scorer, scorer.name
+
+    async def score(
+        self, links: Sequence[Link], lm: AsyncLM, explain_prompt: ExplainPrompt
+    ) -> list[RelationScores]:
+        pairs = [(k.explanation, k.parent if k.polarity else k.parent_negation) for k in links]
+        return await self.scorer.score(pairs, lm) if pairs else []
+
+
+class AbductiveLink:
+    """The likelihood of E as the model's explanation of three claims: the parent with E's polarity (entail),
+    with the other polarity (contradict), and the parent with its claim made content-free (neutral), normalised
+    over the three. E supports its parent when that reading is the likeliest: the model would give E for this
+    claim and this truth value rather than for the opposite one, or for any claim about the same subject."""
+
+    name = "abductive"
+
+    async def score(
+        self, links: Sequence[Link], lm: AsyncLM, explain_prompt: ExplainPrompt
+    ) -> list[RelationScores]:
+        requests = [
+            LoglikelihoodRequest(
+                context=explain_prompt(statement, polarity), continuation=f" {k.explanation}"
+            )
+            for k in links
+            for statement, polarity in (
+                (k.parent, k.polarity),
+                (k.parent_free, k.polarity),
+                (k.parent, not k.polarity),
+            )
+        ]
+        results = await lm.loglikelihood(requests) if requests else []
+        return [_softmax3([r.logprob for r in results[i : i + 3]]) for i in range(0, len(results), 3)]
+
+
+class ContinuationLink:
+    """Does the model continue E with the claim E was written for (P, or ~P for an explanation of why P is
+    false) rather than with the opposite one, more than it does after a content-free text? Two-way: entail is
+    sigmoid of that difference of log-odds, contradict its complement, neutral 0."""
+
+    name = "continuation"
+
+    async def score(
+        self, links: Sequence[Link], lm: AsyncLM, explain_prompt: ExplainPrompt
+    ) -> list[RelationScores]:
+        claims = [
+            (k.parent, k.parent_negation) if k.polarity else (k.parent_negation, k.parent) for k in links
+        ]
+        requests = [
+            LoglikelihoodRequest(context=context, continuation=f" {claim}")
+            for k, pair in zip(links, claims, strict=True)
+            for context in (k.explanation, CONTENT_FREE)
+            for claim in pair
+        ]
+        results = await lm.loglikelihood(requests) if requests else []
+        scores = []
+        for i in range(0, len(results), 4):
+            after_e, own, after_free, free = (r.logprob for r in results[i : i + 4])
+            shift = (after_e - own) - (after_free - free)
+            entail = 1.0 / (1.0 + math.exp(-shift)) if shift > -700 else 0.0
+            scores.append(RelationScores(entail=entail, neutral=0.0, contradict=1.0 - entail))
+        return scores

@@ -9,7 +9,9 @@ and with another kind (or none): the facts MAX-SAT is then consistent with. Last
 the question's gold explanation word for word (its metadata "explanation"), and how many of those are
 integral and believed; and the integral, believed explanations whose last sentence is about another property
 than the statement's (its metadata "property"): true facts, perhaps, but not a reason for the statement, which
-MAX-SAT's abductive clause takes them for all the same.
+MAX-SAT's abductive clause takes them for all the same. With maieutic's `link` option, the explanations the link
+check dropped (no reason for the statement, so no clause): all of them, the gold chains among them, and the
+believed ones ending on another property among them.
 A tree explained with another entity's facts, or with a wrong kind, gives MAX-SAT consistent but wrong facts.
 
     python -m reasonkit.benchmarks.studies.maieutic_abduction RUN_FOLDER [RUN_FOLDER ...]
@@ -44,6 +46,9 @@ class AbductionCounts(BaseModel):
     gold_chain: int = 0
     gold_chain_believed: int = 0
     believed_off_property: int = 0
+    unlinked: int = 0
+    gold_chain_unlinked: int = 0
+    believed_off_property_unlinked: int = 0
 
     def __add__(self, other: AbductionCounts) -> AbductionCounts:
         return AbductionCounts(
@@ -69,6 +74,7 @@ def tree_counts(tree: nx.DiGraph, entity: str, kind: str, gold: str = "", prop: 
     kinds = [n for n in naming if kind_fact.search(n.text)]
     believed = [n for n in naming if n.integral and n.believed_true]
     chains = [n for n in nodes if gold and n.text == gold]
+    off_property = [n for n in nodes if prop and n.integral and n.believed_true and not ends_on(n.text, prop)]
     return AbductionCounts(
         questions=1,
         explanations=len(nodes),
@@ -81,9 +87,10 @@ def tree_counts(tree: nx.DiGraph, entity: str, kind: str, gold: str = "", prop: 
         believed_other_kind=sum(not kind_fact.search(n.text) for n in believed),
         gold_chain=len(chains),
         gold_chain_believed=sum(n.integral and n.believed_true for n in chains),
-        believed_off_property=sum(
-            bool(prop) and n.integral and n.believed_true and not ends_on(n.text, prop) for n in nodes
-        ),
+        believed_off_property=len(off_property),
+        unlinked=sum(not n.linked for n in nodes),
+        gold_chain_unlinked=sum(not n.linked for n in chains),
+        believed_off_property_unlinked=sum(not n.linked for n in off_property),
     )
 
 
@@ -113,14 +120,18 @@ def counts_table(runs: list[Run]) -> str:
             f"| {benchmark_label(run.record)} | {run.label} | {c.questions} | {c.explanations} | {c.naming_entity} "
             f"| {c.true_kind} | {c.integral} | {c.integral_naming_entity} | {c.integral_true_kind} "
             f"| {c.believed_true_kind} | {c.believed_other_kind} | {c.gold_chain} | {c.gold_chain_believed} "
-            f"| {c.believed_off_property} |"
+            f"| {c.believed_off_property} | {c.unlinked} | {c.gold_chain_unlinked} "
+            f"| {c.believed_off_property_unlinked} |"
         )
     return (
         "| benchmark | strategy | questions | depth-1 explanations | naming the entity | with its true kind "
         "| integral | integral, naming the entity | integral, with its true kind "
         "| integral and believed, with its true kind | integral and believed, about the entity but not its true kind "
-        "| the gold chain | the gold chain, integral and believed | integral and believed, ending on another property |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n"
+        "| the gold chain | the gold chain, integral and believed | integral and believed, ending on another property "
+        "| dropped by the link check | the gold chain, dropped | integral, believed, on another property, dropped |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        + "\n".join(rows)
+        + "\n"
         if rows
         else ""
     )

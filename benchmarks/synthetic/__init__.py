@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reasonkit.benchmarks.synthetic.base import SuiteSplits, SyntheticSuite, fresh_split
+from reasonkit.benchmarks.synthetic.base import SuiteSplits, SyntheticSuite, fresh_split, world_split
 
 
 def suites() -> dict[str, SyntheticSuite]:
@@ -45,4 +45,4 @@ def rows(
     return [question.model_dump(mode="json") for question in generated.splits[split]]
 
 
-__all__ = ["SuiteSplits", "SyntheticSuite", "fresh_split", "rows", "suites"]
+__all__ = ["SuiteSplits", "SyntheticSuite", "fresh_split", "rows", "suites", "world_split"]

@@ -69,6 +69,28 @@ TRAINED_N_TRAIN = 20_000
 tests/benchmarks/test_synthetic.py checks it). A larger n_train draws a superset: train comes last."""
 
 
+def world_split(suite: SyntheticSuite, split: str, seed: int) -> list[Question]:
+    """`split` of the world `seed` generates, for a suite whose questions depend on their seed's facts (the
+    consistency suite), evaluated with a model trained on that world (e.g. lm/recipes/consistency_seed1.toml):
+    a held-out draw no earlier run has read, where `fresh_split` would ask about a world the model never saw.
+    `metadata["world_seed"]` marks its questions (maieutic picks that world's exemplars by it) and their ids
+    end in "-world{seed}"."""
+    if suite.self_contained:
+        raise ValueError(
+            f"suite {suite.name!r}: its questions hold their own facts; a fresh draw of them is --suite-seed"
+        )
+    generated = suite.generate(seed)
+    if split == "train" or split not in generated.splits:
+        tests = ", ".join(name for name in generated.splits if name != "train")
+        raise ValueError(f"suite {suite.name!r} has no test split {split!r}; it has {tests}")
+    return [
+        question.model_copy(
+            update={"id": f"{question.id}-world{seed}", "metadata": {**question.metadata, "world_seed": seed}}
+        )
+        for question in generated.splits[split]
+    ]
+
+
 def fresh_split(suite: SyntheticSuite, split: str, seed: int) -> list[Question]:
     """`split` drawn again from `seed`, without any question of the seed-0 suite (its test splits and a train
     split as large as any shipped recipe's): a held-out set no earlier run or training text has seen.

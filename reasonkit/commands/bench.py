@@ -81,6 +81,7 @@ def load_suites(
     split: str | None,
     suite_seed: int | None = None,
     answer_base: int | None = None,
+    world_seed: int | None = None,
 ) -> dict[str, list[Question]]:
     """Questions of every benchmark asked for, each checked in full (no model is loaded yet)."""
     if jsonl is None and (fields or fields_toml or answer_base is not None):
@@ -89,19 +90,23 @@ def load_suites(
         )
     if fields and fields_toml:
         raise click.UsageError("give the field mapping with --field or with --fields-toml, not both")
-    if jsonl is not None and suite_seed is not None:
-        raise click.UsageError("--suite-seed draws a synthetic suite again; a --jsonl file has no seed")
+    if jsonl is not None and (suite_seed is not None or world_seed is not None):
+        raise click.UsageError(
+            "--suite-seed and --world-seed draw a synthetic suite again; a --jsonl file has no seed"
+        )
     if not benchmarks and jsonl is None:
         benchmarks = ("csqa",)
     suites: dict[str, list[Question]] = {}
     for name in dict.fromkeys(benchmarks):
         try:
-            suites[name] = load_questions(name, data_dir, split, suite_seed)
+            suites[name] = load_questions(name, data_dir, split, suite_seed, world_seed)
         except KeyError as error:
             raise click.BadParameter(str(error.args[0]), param_hint="--benchmark") from error
         except (ValueError, FileNotFoundError) as error:
-            hint = "--benchmark / --split / --data-dir" + (
-                " / --suite-seed" if suite_seed is not None else ""
+            hint = (
+                "--benchmark / --split / --data-dir"
+                + (" / --suite-seed" if suite_seed is not None else "")
+                + (" / --world-seed" if world_seed is not None else "")
             )
             raise click.BadParameter(str(error), param_hint=hint) from error
     if jsonl is not None:
@@ -267,6 +272,13 @@ def summary_row(benchmark: str, label: str, lines: list[ResultLine]) -> dict[str
     "every question of the trained seed-0 suite; a held-out set no earlier run has seen.",
 )
 @click.option(
+    "--world-seed",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Suites whose questions depend on their world's facts (consistency): the split of this seed's "
+    "world, for a model trained on that world (lm/recipes/consistency_seed1.toml for seed 1).",
+)
+@click.option(
     "--seed",
     type=click.IntRange(min=0, max=MAX_SEED),
     default=0,
@@ -328,6 +340,7 @@ def bench(
     limit: int | None,
     skip: int,
     suite_seed: int | None,
+    world_seed: int | None,
     seed: int,
     data_dir: Path | None,
     out: Path,
@@ -340,7 +353,9 @@ def bench(
     tried again). A question that cannot be run is recorded as that question's error and the run goes on,
     unless --fail-fast. Under torchrun (`torchrun --nproc_per_node N -m reasonkit bench ...`) the questions
     are shared across processes."""
-    suites = load_suites(benchmarks, jsonl, fields, fields_toml, data_dir, split, suite_seed, answer_base)
+    suites = load_suites(
+        benchmarks, jsonl, fields, fields_toml, data_dir, split, suite_seed, answer_base, world_seed
+    )
     every = ALL_STRATEGIES in strategies
     sources = strategy_specs(tuple(s for s in strategies if s != ALL_STRATEGIES), strategy_config)
     if not sources and not every:

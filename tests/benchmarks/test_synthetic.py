@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.benchmarks.synthetic import fresh_split, rows, suites
+from reasonkit.benchmarks.synthetic import fresh_split, rows, suites, world_split
 from reasonkit.benchmarks.synthetic.base import TRAINED_N_TRAIN, TRAINED_SEED, check_disjoint
 from reasonkit.benchmarks.synthetic.corrections import note_drill_rows
 from reasonkit.benchmarks.synthetic.world import belief_drill_rows
@@ -42,6 +42,20 @@ def test_a_larger_train_split_for_a_recipe_leaves_the_test_splits_alone(name: st
         if split != "train":
             assert larger.splits[split] == default.splits[split]
     assert len(rows(name, n_train=25_000)) == 25_000
+
+
+def test_a_world_seed_draws_that_worlds_split_and_marks_it() -> None:
+    suite = suites()["consistency"]
+    held_out = world_split(suite, "held_out", 1)
+    assert [q.text for q in held_out] == [q.text for q in suite.generate(1).splits["held_out"]]
+    assert all(q.id.endswith("-world1") and q.metadata["world_seed"] == 1 for q in held_out)
+    assert {q.metadata["entity"] for q in held_out}.isdisjoint(
+        q.metadata["entity"] for q in suite.generate(TRAINED_SEED).splits["held_out"]
+    )
+    with pytest.raises(ValueError, match="hold their own facts; a fresh draw of them is --suite-seed"):
+        world_split(suites()["arithmetic"], "test", 1)
+    with pytest.raises(ValueError, match="no test split 'train'"):
+        world_split(suite, "train", 1)
 
 
 def test_a_fresh_draw_holds_no_question_of_the_trained_suite() -> None:

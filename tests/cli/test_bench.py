@@ -299,6 +299,43 @@ def test_a_fresh_draw_of_a_suite_and_where_it_does_not_apply(tmp_path: Path, tin
     assert result.exit_code == 2 and "a --jsonl file has no seed" in result.output
 
 
+def test_a_world_seed_evaluates_that_worlds_split(tmp_path: Path, tiny_model_dir: Path) -> None:
+    ok(
+        bench(
+            tmp_path,
+            tiny_model_dir,
+            "-b",
+            "consistency",
+            "--split",
+            "held_out",
+            "--world-seed",
+            "1",
+            "--limit",
+            "2",
+            "-s",
+            "direct",
+        )
+    )
+    record, lines = load_run(tmp_path / "consistency" / "direct")
+    assert record.split == "held_out" and len(lines) == 2
+    assert all(line.question_id.endswith("-world1") for line in lines)
+    result = bench(tmp_path, tiny_model_dir, "-b", "arithmetic", "--world-seed", "1", "-s", "direct")
+    assert result.exit_code == 2 and "--world-seed" in result.output and "--suite-seed" in result.output
+    result = bench(
+        tmp_path,
+        tiny_model_dir,
+        "-b",
+        "consistency",
+        "--world-seed",
+        "1",
+        "--suite-seed",
+        "1",
+        "-s",
+        "direct",
+    )
+    assert result.exit_code == 2 and "not both" in result.output
+
+
 def test_a_strategy_that_applies_to_no_question_is_skipped_by_name_not_scored_zero(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:

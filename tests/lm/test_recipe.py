@@ -265,3 +265,34 @@ def test_a_mixture_from_recipe_that_is_not_utf8_or_too_deep_is_named(tmp_path: P
         path.write_text(f'mixture_from = "{other}"\n' + path.read_text().split("[[sources]]")[0])
         message = recipe_error(path)
         assert other in message and problem in message
+
+
+def test_the_world_seed_1_recipe_is_the_consistency_recipe_on_world_1() -> None:
+    """consistency_seed1.toml is consistency.toml with every generated source drawn from world seed 1 and no
+    leak_check_suites (which draws seed 0's splits), and none of its rows holds a test or held-out statement of
+    world 1."""
+    import tomllib
+
+    from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite
+    from reasonkit.lm.recipe import generated_rows
+
+    recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
+    base = tomllib.loads((recipes / "consistency.toml").read_text(encoding="utf-8"))
+    seeded = tomllib.loads((recipes / "consistency_seed1.toml").read_text(encoding="utf-8"))
+    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [1] * len(
+        base["sources"]
+    )
+    assert base.pop("leak_check_suites") == ["consistency"]
+    assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
+
+    world = ConsistencySuite().generate(1)
+    evaluation = {q.text for split in ("test", "held_out") for q in world.splits[split]}
+    assert len(evaluation) == 1000
+    sources = load_recipe(recipes / "consistency_seed1.toml").sources
+    for source in sources:
+        rows = generated_rows(source)
+        assert rows and not {row["text"] for row in rows} & evaluation, source.name
+        assert all(row.get("split", "train") == "train" for row in rows), source.name
+    # the facts a held-out tree is built from are there: the held-out entities' kinds, as documents
+    held_out_kinds = {f"{q.metadata['entity']} is a {q.metadata['kind']}." for q in world.splits["held_out"]}
+    assert held_out_kinds <= {row["text"] for row in generated_rows(sources[0])}

@@ -274,6 +274,19 @@ def test_registered_and_config_round_trips() -> None:
     assert again.config() == strategy.config() and again.config()["depth"] == 1
 
 
+def test_a_question_of_another_world_uses_that_worlds_exemplars() -> None:
+    """A model trained on world seed 1 is shown seed 1's train statements, not seed 0's, whose names it never saw."""
+    metadata = {"benchmark": "consistency", "world_seed": 1}
+    seeded = Question(id="c-world1", text="Zapodu is striped.", gold=False, metadata=metadata)
+    assert exemplar_set_for(seeded) == "consistency_world1"
+    own = {ex.statement for ex in load_exemplars("consistency_world1")}
+    assert own.isdisjoint(ex.statement for ex in load_exemplars("consistency"))
+    unseen = seeded.model_copy(update={"metadata": {**metadata, "world_seed": 2}})
+    with pytest.raises(ValueError, match="no exemplar set 'consistency_world2'.*give option 'exemplars'"):
+        exemplar_set_for(unseen)
+    assert exemplar_set_for(unseen, "consistency") == "consistency"
+
+
 def test_a_question_uses_its_benchmarks_exemplars_when_shipped() -> None:
     world = Question(id="w", text="Zapodu is striped.", gold=False, metadata={"benchmark": "world"})
     assert exemplar_set_for(world) == "world" and exemplar_set_for(QUESTION) == "creak"

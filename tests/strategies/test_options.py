@@ -33,7 +33,7 @@ LISTED = {
     "maieutic": "depth=2, n_first=3, n_deeper=1, temperature_first=1.0, temperature_deeper=0.5, max_tokens=64, "
     "shots=8, exemplars='auto', calibrate=True, integrity_threshold=0.45, negation='lm', fallback='statement', "
     "relations='lm', belief='prompt', max_nodes=40, max_relation_pairs=200, solver_time_limit_s=5.0, seed=0, "
-    "abduction_candidates=None, abduction_prefix='none'",
+    "abduction_candidates=None, abduction_prefix='none', link=None",
     "memory": "inner, store=None, k=3, threshold=0.5",
     "retrieval": "store, temperature=0.05, threshold=None",
     "self_ask": "answerer=None, max_follow_ups=4, max_tokens=64, answer_tokens=16, exemplars=(), shots=2, "

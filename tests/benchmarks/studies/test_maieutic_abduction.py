@@ -49,6 +49,19 @@ def test_tree_counts_reads_depth_one_explanations_only() -> None:
     mt.add_node(tree, _node("QT2", "Dazo is a keto. Ketos are not striped.", True), parent="Q")
     assert tree_counts(tree, "Dazo", "keto", prop="soft").believed_off_property == 2
     assert tree_counts(tree, "Dazo", "keto", prop="striped").believed_off_property == 4
+    assert tree_counts(tree, "Dazo", "keto", prop="soft").unlinked == 0
+    # the link check dropped the gold chain QT0 and QT2, believed but about "striped"
+    for node_id in ("QT0", "QT2"):
+        tree.nodes[node_id]["linked"] = False
+    dropped = tree_counts(tree, "Dazo", "keto", gold="Dazo is a keto. Ketos are soft.", prop="soft")
+    assert (dropped.unlinked, dropped.gold_chain_unlinked, dropped.believed_off_property_unlinked) == (
+        2,
+        1,
+        1,
+    )
+    assert (
+        dropped.believed_off_property == 2
+    )  # still counted as believed: the dropped count says what MAX-SAT saw
 
 
 def test_counts_table_over_a_maieutic_run(tmp_path: Path) -> None:
@@ -87,6 +100,8 @@ def test_counts_table_over_a_maieutic_run(tmp_path: Path) -> None:
     run_benchmark(questions, strategy, lm, tmp_path / "run", record)
     table = counts_table(load_runs([tmp_path])).splitlines()
     # each question gets the same two explanations (true and false prompts): about Dazo, never about Fereku
-    assert table[2] == "| consistency | maieutic | 2 | 4 | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 2 | 0 | 0 |"
+    assert (
+        table[2] == "| consistency | maieutic | 2 | 4 | 2 | 2 | 0 | 0 | 0 | 0 | 0 | 2 | 0 | 0 | 0 | 0 | 0 |"
+    )
     result = CliRunner().invoke(main, [str(tmp_path)])
     assert result.exit_code == 0 and result.output.splitlines()[2] == table[2]
