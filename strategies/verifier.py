@@ -13,8 +13,9 @@ log-likelihood through the normal scoring service. Why a judgement token rather 
 verifier is then an ordinary model folder, trained by the ordinary trainer (init_from the generator) on JSONL
 rows, scored by every backend (the project's engine, Hugging Face, a server), cached and traced like any
 other call; a value head would need a second output in the model, its loss in the trainer, and a backend
-method no served model has. The trainer's loss covers every token of a row, so the verifier also keeps
-modelling solutions (Cobbe's joint objective; they found it helps).
+method no served model has. By default the trainer's loss covers every token of a row, so the verifier also
+keeps modelling solutions (Cobbe's joint objective; they found it helps); `reasonkit verifier train --loss
+verdict` trains on what the score reads alone (no better on multistep).
 
 `verdict="before"` puts the verdict between the question and the solution instead ("...\nVerdict: right\n
 Answer: 7 + 3 = 10. ..."): the verifier is then a class-conditional model, and a solution's score is
