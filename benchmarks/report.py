@@ -14,6 +14,7 @@ import html
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -479,6 +480,22 @@ def section(title: str, intro: str, body: str) -> str:
     return f"\n## {title}\n\n{intro}\n\n{body}" if body else ""
 
 
+def accuracy_curve(ax: Any, correct_at: dict[int, list[bool]], label: str) -> None:
+    """Accuracy % with its 95% bootstrap interval as error bars, one point per x (e.g. the number of samples)."""
+    intervals = [bootstrap_accuracy(correct) for correct in correct_at.values()]
+    ax.errorbar(
+        list(correct_at),
+        [100 * i.estimate for i in intervals],
+        yerr=[
+            [100 * (i.estimate - i.low) for i in intervals],
+            [100 * (i.high - i.estimate) for i in intervals],
+        ],
+        marker="o",
+        capsize=3,
+        label=label,
+    )
+
+
 def samples_plot(runs: list[Run], path: Path) -> bool:
     curves = [(run, {k: list(v.values()) for k, v in votes_at_k(run).items()}) for run in runs]
     curves = [(run, c) for run, c in curves if len(c) > 1]
@@ -486,19 +503,7 @@ def samples_plot(runs: list[Run], path: Path) -> bool:
         return False
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for run, curve in curves:
-        ks = list(curve)
-        intervals = [bootstrap_accuracy(curve[k]) for k in ks]
-        ax.errorbar(
-            ks,
-            [100 * i.estimate for i in intervals],
-            yerr=[
-                [100 * (i.estimate - i.low) for i in intervals],
-                [100 * (i.high - i.estimate) for i in intervals],
-            ],
-            marker="o",
-            capsize=3,
-            label=f"{run.record.benchmark}: {run.label}",
-        )
+        accuracy_curve(ax, curve, f"{run.record.benchmark}: {run.label}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("number of sampled paths (majority vote)")
     ax.set_ylabel("accuracy % (95% CI)")

@@ -134,22 +134,11 @@ LABELS = {
 
 def plot(table: dict[int, dict[str, list[float]]], path: Path, title: str) -> None:
     """Accuracy (95% bootstrap interval) against n for the three rules."""
-    from reasonkit.benchmarks.report import plt, save_figure
+    from reasonkit.benchmarks.report import accuracy_curve, plt, save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for rule in RULES:
-        intervals = [bootstrap_accuracy(table[n][rule]) for n in N_VALUES]  # type: ignore[arg-type]
-        ax.errorbar(
-            N_VALUES,
-            [100 * i.estimate for i in intervals],
-            yerr=[
-                [100 * (i.estimate - i.low) for i in intervals],
-                [100 * (i.high - i.estimate) for i in intervals],
-            ],
-            marker="o",
-            capsize=3,
-            label=LABELS[rule],
-        )
+        accuracy_curve(ax, {n: table[n][rule] for n in N_VALUES}, LABELS[rule])  # type: ignore[arg-type]
     ax.set_xscale("log", base=2)
     ax.set_xlabel("sampled solutions per question (n)")
     ax.set_ylabel("accuracy % (95% CI)")
