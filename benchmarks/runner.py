@@ -78,6 +78,31 @@ class RunRecord(BaseModel):
     python: str = Field(default_factory=platform.python_version)
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
+    @classmethod
+    def of(
+        cls,
+        benchmark: str,
+        split: str,
+        questions: Sequence[Question],
+        strategy: Strategy,
+        lm: LanguageModel,
+        model: str,
+        **fields: Any,
+    ) -> RunRecord:
+        """The record of `strategy` run by `lm` on `questions`, the fields they determine read from them (seed 0
+        and no limit unless `fields` say otherwise)."""
+        return cls(
+            benchmark=benchmark,
+            split=split,
+            strategy=strategy.name,
+            strategy_config=strategy.config(),
+            model=model,
+            model_fingerprint=lm.fingerprint,
+            n_questions=len(questions),
+            data_hash=data_hash(questions),
+            **{"seed": 0, "limit": None} | fields,
+        )
+
 
 IDENTITY_FIELDS = (
     "benchmark",

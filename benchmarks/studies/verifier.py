@@ -29,7 +29,7 @@ import click
 import numpy as np
 
 from reasonkit.benchmarks.metrics import auc, bootstrap_accuracy, paired_comparison
-from reasonkit.benchmarks.runner import RunRecord, data_hash, load_run, run_benchmark
+from reasonkit.benchmarks.runner import RunRecord, load_run, run_benchmark
 from reasonkit.benchmarks.synthetic import suites
 from reasonkit.jsonl import iter_jsonl
 from reasonkit.strategies.chain_of_thought import ChainOfThought
@@ -174,21 +174,10 @@ def sample(model_dir: Path, run_dir: Path, count: int, n_paths: int, suite: str)
     questions = train_questions(count, suite)
     strategy = SelfConsistency(sampler(suite), n=n_paths, temperature=0.7, seed=0)
     lm = load_model(str(model_dir))
-    record = RunRecord(
-        benchmark=suite,
-        split="train",
-        strategy=strategy.name,
-        strategy_config=strategy.config(),
-        model=str(model_dir),
-        model_fingerprint=lm.fingerprint,
-        seed=0,
-        limit=None,
-        n_questions=len(questions),
-        data_hash=data_hash(questions),
-        preparation={
-            "questions": f"{suite} seed-0 train[{FIRST_UNTRAINED}:], {STEPS.get(suite, '')}first {count}"
-        },
-    )
+    preparation = {
+        "questions": f"{suite} seed-0 train[{FIRST_UNTRAINED}:], {STEPS.get(suite, '')}first {count}"
+    }
+    record = RunRecord.of(suite, "train", questions, strategy, lm, str(model_dir), preparation=preparation)
     lines = run_benchmark(questions, strategy, lm, run_dir, record)
     paths = [p for line in lines for p in line.prediction.trace.steps.get("paths", [])]
     right = sum(

@@ -280,3 +280,15 @@ def test_a_second_run_on_a_folder_in_use_is_refused_naming_the_process(tmp_path:
     run_benchmark(qs, PickBest(), lm, folder, record_for(qs, lm))  # kill -9 released it
     assert [line.index for line in load_run(folder)[1]] == list(range(40))
     assert not (folder / LOCK_FILE).exists()
+
+
+def test_a_record_of_its_parts_reads_the_fields_they_determine() -> None:
+    qs, lm, strategy = questions(3), FakeLM(), PickBest()
+    record = RunRecord.of("toy", "dev", qs, strategy, lm, "fake", limit=3)
+    assert (record.strategy, record.strategy_config) == (strategy.name, strategy.config())
+    assert (record.model_fingerprint, record.n_questions, record.data_hash) == (
+        lm.fingerprint,
+        3,
+        data_hash(qs),
+    )
+    assert (record.seed, record.limit) == (0, 3)

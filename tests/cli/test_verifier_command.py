@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reasonkit.benchmarks.runner import RunRecord, data_hash, run_benchmark
+from reasonkit.benchmarks.runner import RunRecord, run_benchmark
 from reasonkit.cli import main
 from reasonkit.commands.verifier import rows_from_run, train_verifier
 from reasonkit.fake import FakeLM
@@ -41,18 +41,7 @@ def sampled_run(root: Path, texts: tuple[str, ...], split: str = "train", count:
     qs = questions(count, split)
     strategy = SelfConsistency(ChainOfThought(shots=0, fallback="abstain"), n=n)
     lm = FakeLM(default=texts)
-    record = RunRecord(
-        benchmark="multistep",
-        split=split,
-        strategy=strategy.name,
-        strategy_config=strategy.config(),
-        model="fake",
-        model_fingerprint=lm.fingerprint,
-        seed=0,
-        limit=None,
-        n_questions=len(qs),
-        data_hash=data_hash(qs),
-    )
+    record = RunRecord.of("multistep", split, qs, strategy, lm, "fake")
     run_dir = root / "run"
     run_benchmark(qs, strategy, lm, run_dir, record)
     return run_dir

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from reasonkit.benchmarks.report import load_runs
-from reasonkit.benchmarks.runner import RunRecord, data_hash, run_benchmark
+from reasonkit.benchmarks.runner import RunRecord, run_benchmark
 from reasonkit.benchmarks.studies.maieutic_abduction import counts_table, main, tree_counts
 from reasonkit.fake import FakeLM, Rule
 from reasonkit.strategies import maieutic_tree as mt
@@ -85,18 +85,7 @@ def test_counts_table_over_a_maieutic_run(tmp_path: Path) -> None:
         scores=lambda context, continuation: -1.0,
     )
     strategy = Maieutic(depth=1, n_first=1, negation="rule", relations=None)
-    record = RunRecord(
-        benchmark="consistency",
-        split="test",
-        strategy=strategy.name,
-        strategy_config=strategy.config(),
-        model="fake",
-        model_fingerprint=lm.fingerprint,
-        seed=0,
-        limit=None,
-        n_questions=len(questions),
-        data_hash=data_hash(questions),
-    )
+    record = RunRecord.of("consistency", "test", questions, strategy, lm, "fake")
     run_benchmark(questions, strategy, lm, tmp_path / "run", record)
     table = counts_table(load_runs([tmp_path])).splitlines()
     # each question gets the same two explanations (true and false prompts): about Dazo, never about Fereku

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from reasonkit.benchmarks.runner import RunRecord, data_hash, run_benchmark
+from reasonkit.benchmarks.runner import RunRecord, run_benchmark
 from reasonkit.benchmarks.studies import verifier as study
 from reasonkit.fake import FakeLM
 from reasonkit.strategies.chain_of_thought import ChainOfThought
@@ -44,18 +44,7 @@ def evaluated(tmp_path: Path) -> Path:
     ]
     strategy = Verifier(ChainOfThought(shots=0), n=6)
     lm = FakeLM(default=(WRONG_TEXT, WRONG_TEXT, RIGHT_TEXT, WRONG_TEXT), scores=judge)
-    record = RunRecord(
-        benchmark="multistep",
-        split="test",
-        strategy="verifier",
-        strategy_config=strategy.config(),
-        model="fake",
-        model_fingerprint=lm.fingerprint,
-        seed=0,
-        limit=None,
-        n_questions=4,
-        data_hash=data_hash(questions),
-    )
+    record = RunRecord.of("multistep", "test", questions, strategy, lm, "fake")
     run_benchmark(questions, strategy, lm, tmp_path / "run", record)
     return tmp_path / "run"
 
