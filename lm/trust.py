@@ -42,6 +42,7 @@ FORMATTERS: frozenset[str] = frozenset(
         f"{_MAIEUTIC}:abductive_text",
         f"{_MAIEUTIC}:belief_text",
         "reasonkit.strategies.memory:corrections_text",
+        "reasonkit.strategies.relations:nli_text",
         "reasonkit.strategies.least_to_most:chain_text",
         "reasonkit.strategies.self_ask:self_ask_text",
         "reasonkit.strategies.self_ask:direct_text",
@@ -54,6 +55,7 @@ GENERATORS: frozenset[str] = frozenset(
         "reasonkit.benchmarks.synthetic:rows",
         "reasonkit.benchmarks.synthetic.corrections:note_drill_rows",
         "reasonkit.benchmarks.synthetic.consistency:abductive_drill_rows",
+        "reasonkit.benchmarks.synthetic.consistency:nli_drill_rows",
         "reasonkit.benchmarks.synthetic.world:belief_drill_rows",
     }
 )

@@ -169,7 +169,9 @@ class LinkScorer(Protocol):
 
 
 class RelationLink:
-    """A relation scorer's judgement of (E, P) for an explanation of why P is true, (E, ~P) for why it is false."""
+    """A relation scorer's judgement of (E, P), read in the direction E was written for: an explanation of why
+    P is false is a reason when E contradicts P. P itself, not the model's negation of it: a small model's
+    negation of "Nano is shiny." need not be "Nano is not shiny.", and the scorer would judge that text too."""
 
     def __init__(self, scorer: RelationScorer) -> None:
         self.scorer, self.name = scorer, scorer.name
@@ -177,8 +179,11 @@ class RelationLink:
     async def score(
         self, links: Sequence[Link], lm: AsyncLM, explain_prompt: ExplainPrompt
     ) -> list[RelationScores]:
-        pairs = [(k.explanation, k.parent if k.polarity else k.parent_negation) for k in links]
-        return await self.scorer.score(pairs, lm) if pairs else []
+        scores = await self.scorer.score([(k.explanation, k.parent) for k in links], lm) if links else []
+        return [
+            s if k.polarity else RelationScores(entail=s.contradict, neutral=s.neutral, contradict=s.entail)
+            for k, s in zip(links, scores, strict=True)
+        ]
 
 
 class AbductiveLink:
@@ -234,3 +239,13 @@ class ContinuationLink:
             entail = 1.0 / (1.0 + math.exp(-shift)) if shift > -700 else 0.0
             scores.append(RelationScores(entail=entail, neutral=0.0, contradict=1.0 - entail))
         return scores
+
+
+def nli_text(row: dict[str, Any]) -> str | None:
+    """Training-data formatter (recipes name it "reasonkit.strategies.relations:nli_text"): a {"premise",
+    "text" (the hypothesis), "label"} row as `LMRelationScorer` prompts and answers, so that `relations='lm'`
+    and `link='lm'` read a format the model was taught (`benchmarks.synthetic.consistency.nli_drill_rows`)."""
+    label = row.get("label")
+    if label not in LMRelationScorer.ANSWERS:
+        return None
+    return LMRelationScorer.prompt(str(row["premise"]), str(row["text"])) + LMRelationScorer.ANSWERS[label]

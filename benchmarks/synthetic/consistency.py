@@ -142,6 +142,12 @@ class ConsistencySuite:
         )
 
 
+def _fresh_names(world: _World, rng: random.Random, count: int) -> list[str]:
+    """`count` capitalised nonce names that are none of the world's entities, kinds or classes."""
+    taken = {name.lower() for name in world.names} | set(world.kinds) | set(world.class_of.values())
+    return [w.capitalize() for w in nonce_words(rng, count + len(taken)) if w not in taken][:count]
+
+
 def abductive_drill_rows(
     n_entities: int = 2000, seed: int = 0, documents: bool = False
 ) -> list[dict[str, object]]:
@@ -155,8 +161,7 @@ def abductive_drill_rows(
     suite = ConsistencySuite()
     world = suite._world(random.Random(f"{suite.name}-{seed}"))
     rng = random.Random(f"{suite.name}-drills-{seed}")
-    taken = {name.lower() for name in world.names} | set(world.kinds) | set(world.class_of.values())
-    fresh = [w.capitalize() for w in nonce_words(rng, n_entities + len(taken)) if w not in taken][:n_entities]
+    fresh = _fresh_names(world, rng, n_entities)
     kind_of = {name: rng.choice(world.kinds) for name in fresh}
     if documents:
         return [{"text": f"{name} is a {kind}."} for name, kind in kind_of.items()]
@@ -164,4 +169,65 @@ def abductive_drill_rows(
     for name, kind in kind_of.items():
         for question in world.statements(f"{suite.name}-drill", "train", name, kind, len(rows)):
             rows.append(question.model_dump(mode="json"))
+    return rows
+
+
+NLI_ANSWER = "\nAnswer:"
+"""Where an NLI drill's answer starts: a recipe trains on what follows it only (`loss_after`), so the premises,
+which may state what the world denies, are read but never learned as facts."""
+
+
+def nli_drill_rows(n_pairs: int = 6000, seed: int = 0) -> list[dict[str, object]]:
+    """Premise / hypothesis pairs about fresh entities, labelled by what the premise says (entail, contradict,
+    neutral), in the relation scorer's format (`reasonkit.strategies.relations:nli_text`), for a recipe source.
+
+    Maieutic reads "P is true, because E" as E -> P whatever E says, and asks the LM's NLI prompt whether E
+    bears on P (`link='lm'`) and how explanations relate (`relations='lm'`); the paper uses an NLI model for
+    both, which the consistency model never learned (docs/studies/maieutic_consistency.md, fifth attempt).
+    A premise is an explanation in the suite's form: "X is a K. Ks are Cs. Cs are [not] q." (C is K's class)
+    or "X is a K. Ks are [not] q.", its last fact's polarity drawn at random so that the label follows from
+    the premise and not from what the world holds. Hypotheses: "X is [not] p." with p = q (entail or
+    contradict by the polarities), with another property or about another entity (neutral); or another
+    explanation of X (contradict when it gives X another kind, entail when it is the premise, neutral when it
+    ends on another property). Each row: {"text": hypothesis, "premise", "label"}."""
+    suite = ConsistencySuite()
+    world = suite._world(random.Random(f"{suite.name}-{seed}"))
+    rng = random.Random(f"{suite.name}-nli-{seed}")
+    names = _fresh_names(world, rng, max(n_pairs // 6, 2))
+
+    def chain(name: str, kind: str, prop: str, holds: bool) -> str:
+        if rng.random() < 0.25:
+            return f"{name} is a {kind}. {kind_fact(kind, prop, holds)}"
+        cls = world.class_of[kind]
+        return f"{name} is a {kind}. {kind.capitalize()}s are {cls}s. {kind_fact(cls, prop, holds)}"
+
+    def statement(name: str, prop: str, holds: bool) -> str:
+        return f"{name} is {'' if holds else 'not '}{prop}."
+
+    rows: list[dict[str, object]] = []
+    for _ in range(n_pairs):
+        name, kind = rng.choice(names), rng.choice(world.kinds)
+        props = list(world.traits[world.class_of[kind]])
+        prop, holds = rng.choice(props), rng.random() < 0.5
+        premise = chain(name, kind, prop, holds)
+        other_prop = rng.choice([p for p in PROPERTIES if p != prop])
+        case = rng.randrange(6)
+        if case in (0, 1):  # the claim the premise concludes, or its negation
+            said = rng.random() < 0.5
+            hypothesis, label = statement(name, prop, said), "entail" if said == holds else "contradict"
+        elif case == 2:  # another property of the same entity
+            hypothesis, label = statement(name, other_prop, rng.random() < 0.5), "neutral"
+        elif case == 3:  # the same claim of another entity
+            other = rng.choice([n for n in names if n != name])
+            hypothesis, label = statement(other, prop, rng.random() < 0.5), "neutral"
+        else:  # another explanation of the same entity
+            other_kind = rng.choice([k for k in world.kinds if k != kind])
+            hypothesis, label = rng.choice(
+                [
+                    (chain(name, other_kind, prop, rng.random() < 0.5), "contradict"),
+                    (premise, "entail"),
+                    (chain(name, kind, other_prop, rng.random() < 0.5), "neutral"),
+                ]
+            )
+        rows.append({"text": hypothesis, "premise": premise, "label": label})
     return rows

@@ -108,8 +108,13 @@ def test_a_relation_scorer_as_link_judges_the_explanation_against_the_claim_it_w
             seen.extend(pairs)
             return [RelationScores(entail=0.7, neutral=0.2, contradict=0.1) for _ in pairs]
 
-    scored(RelationLink(Recording()), [link(REASON, False), link(ELSEWHERE, True)], FakeLM({}))
-    assert seen == [(REASON, "Zapodu is not striped."), (ELSEWHERE, STATEMENT)]
+    against, written_for = scored(
+        RelationLink(Recording()), [link(REASON, False), link(ELSEWHERE, True)], FakeLM({})
+    )
+    assert seen == [(REASON, STATEMENT), (ELSEWHERE, STATEMENT)]
+    # an explanation of why the statement is false is a reason when it contradicts the statement
+    assert (against.entail, against.contradict, against.label) == (0.1, 0.7, "contradict")
+    assert (written_for.entail, written_for.label) == (0.7, "entail")
 
 
 BELIEFS = {STATEMENT: 0.4, REASON: 0.9, ELSEWHERE: 0.95}
