@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from reasonkit.benchmarks.registry import load_questions
 from reasonkit.benchmarks.synthetic import suites
-from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite, abductive_drill_rows
+from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite, abductive_drill_rows, nli_drill_rows
 from reasonkit.strategies.beliefs import sentences
 from reasonkit.types import Question
 
@@ -69,3 +69,37 @@ def test_the_drills_documents_state_the_kinds_their_explanations_use() -> None:
     facts = {row["text"] for row in abductive_drill_rows(n_entities=30, documents=True)}
     assert len(facts) == 30
     assert {sentences(str(row["metadata"]["explanation"]))[0] for row in rows} == facts  # type: ignore[index]
+
+
+def test_nli_drills_are_about_fresh_entities_and_labelled_by_their_premise() -> None:
+    """Every label follows from the premise's words alone: a statement about the premise's entity and its
+    last fact's property is entailed or contradicted by the polarities, another property or another entity is
+    neutral; another explanation of the entity contradicts it when it gives another kind. All three labels
+    occur, and both polarities of a premise's last fact, so the world's truth cannot stand in for reading."""
+    generated = ConsistencySuite().generate(0)
+    suite_entities = {q.metadata["entity"] for qs in generated.splits.values() for q in qs}
+    rows = nli_drill_rows(n_pairs=600)
+    assert len(rows) == 600 and {row["label"] for row in rows} == {"entail", "neutral", "contradict"}
+
+    def parts(text: str) -> tuple[str, str, bool]:  # (subject of the first sentence, last predicate, holds)
+        first, *_, last = sentences(text) if len(sentences(text)) > 1 else [text, text]
+        words = last.rstrip(".").split()
+        return first.split()[0], words[-1], "not" not in words
+
+    last_polarities = set()
+    for row in rows:
+        premise, hypothesis, label = str(row["premise"]), str(row["text"]), row["label"]
+        entity, prop, holds = parts(premise)
+        last_polarities.add(holds)
+        assert entity not in suite_entities
+        if len(sentences(hypothesis)) == 1:
+            subject, claim, claimed = parts(hypothesis)
+            same = subject == entity and claim == prop
+            assert label == ("neutral" if not same else "entail" if claimed == holds else "contradict"), row
+        else:
+            kind, other_kind = sentences(premise)[0].split()[-1], sentences(hypothesis)[0].split()[-1]
+            if kind != other_kind:
+                assert label == "contradict", row
+            else:
+                assert label == ("entail" if hypothesis == premise else "neutral"), row
+    assert last_polarities == {True, False}

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from reasonkit.fake import FakeLM
-from reasonkit.strategies.relations import HFNLIScorer, LMRelationScorer, RelationScores, label_index
+from reasonkit.strategies.relations import (
+    HFNLIScorer,
+    LMRelationScorer,
+    RelationScores,
+    label_index,
+    nli_text,
+)
 
 
 class _Direct:
@@ -93,3 +99,13 @@ def test_hf_scorer_missing_folder_fails_offline(tmp_path: Path) -> None:
     scorer = HFNLIScorer(str(tmp_path / "no-such-model"))
     with pytest.raises(OSError):
         asyncio.run(scorer.score([("a.", "b.")], lm=None))  # type: ignore[arg-type]
+
+
+def test_nli_text_is_the_scorers_prompt_and_answer() -> None:
+    """A recipe teaching the NLI format must write exactly what the scorer reads: its prompt, then the answer
+    the scorer compares for that label."""
+    premise, hypothesis = "Tupo is a bobenu. Bobenus are not sweet.", "Tupo is sweet."
+    for label, answer in (("entail", " True"), ("neutral", " Neither"), ("contradict", " False")):
+        text = nli_text({"premise": premise, "text": hypothesis, "label": label})
+        assert text == LMRelationScorer.prompt(premise, hypothesis) + answer
+    assert nli_text({"premise": premise, "text": hypothesis, "label": "maybe"}) is None
