@@ -267,10 +267,11 @@ def test_a_mixture_from_recipe_that_is_not_utf8_or_too_deep_is_named(tmp_path: P
         assert other in message and problem in message
 
 
-def test_the_world_seed_1_recipe_is_the_consistency_recipe_on_world_1() -> None:
-    """consistency_seed1.toml is consistency.toml with every generated source drawn from world seed 1 and no
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_world_seed_recipes_are_the_consistency_recipe_on_another_world(seed: int) -> None:
+    """consistency_seed{N}.toml is consistency.toml with every generated source drawn from world seed N and no
     leak_check_suites (which draws seed 0's splits), and none of its rows holds a test or held-out statement of
-    world 1."""
+    world N."""
     import tomllib
 
     from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite
@@ -278,17 +279,17 @@ def test_the_world_seed_1_recipe_is_the_consistency_recipe_on_world_1() -> None:
 
     recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
     base = tomllib.loads((recipes / "consistency.toml").read_text(encoding="utf-8"))
-    seeded = tomllib.loads((recipes / "consistency_seed1.toml").read_text(encoding="utf-8"))
-    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [1] * len(
+    seeded = tomllib.loads((recipes / f"consistency_seed{seed}.toml").read_text(encoding="utf-8"))
+    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [seed] * len(
         base["sources"]
     )
     assert base.pop("leak_check_suites") == ["consistency"]
     assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
 
-    world = ConsistencySuite().generate(1)
+    world = ConsistencySuite().generate(seed)
     evaluation = {q.text for split in ("test", "held_out") for q in world.splits[split]}
     assert len(evaluation) == 1000
-    sources = load_recipe(recipes / "consistency_seed1.toml").sources
+    sources = load_recipe(recipes / f"consistency_seed{seed}.toml").sources
     for source in sources:
         rows = generated_rows(source)
         assert rows and not {row["text"] for row in rows} & evaluation, source.name
@@ -296,3 +297,24 @@ def test_the_world_seed_1_recipe_is_the_consistency_recipe_on_world_1() -> None:
     # the facts a held-out tree is built from are there: the held-out entities' kinds, as documents
     held_out_kinds = {f"{q.metadata['entity']} is a {q.metadata['kind']}." for q in world.splits["held_out"]}
     assert held_out_kinds <= {row["text"] for row in generated_rows(sources[0])}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_second_stage_on_another_world_is_the_seed_0_second_stage_on_it(seed: int) -> None:
+    """consistency_nli_seed{N}.toml starts from world N's first stage and trains what consistency_nli.toml does,
+    every source drawn from world N, with no leak_check_suites (the first stage's rows are checked above)."""
+    import tomllib
+
+    recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
+    base = tomllib.loads((recipes / "consistency_nli.toml").read_text(encoding="utf-8"))
+    seeded = tomllib.loads((recipes / f"consistency_nli_seed{seed}.toml").read_text(encoding="utf-8"))
+    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [seed] * len(
+        base["sources"]
+    )
+    assert base.pop("leak_check_suites") == ["consistency"]
+    assert (base.pop("init_from"), seeded.pop("init_from")) == (
+        "../../runs/c5/seed0/model",
+        f"../../runs/c5/world{seed}/model",
+    )
+    assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
+    assert sum(source["weight"] for source in base["sources"]) == pytest.approx(1.0)
