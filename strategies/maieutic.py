@@ -53,6 +53,7 @@ from reasonkit.strategies.relations import (
     AbductiveLink,
     ContinuationLink,
     HFNLIScorer,
+    JudgeRelationScorer,
     Link,
     LinkScorer,
     LMRelationScorer,
@@ -204,8 +205,8 @@ def filter_explanations(texts: list[str]) -> list[str]:
 class Maieutic(Strategy):
     """Maieutic prompting: a tree of abductive explanations, beliefs and relations, weighted MAX-SAT.
 
-    relations: "lm" (the LM judges each pair), "hf:PATH" (a local NLI classifier, e.g. roberta-large-mnli),
-    a `RelationScorer`, or None (tree and belief clauses only). exemplars: "auto" (by the question's
+    relations: "lm" (the LM judges each pair), "lm:PATH" (another local model judges them with the same prompt),
+    "hf:PATH" (a local NLI classifier, e.g. roberta-large-mnli), a `RelationScorer`, or None (tree and belief clauses only). exemplars: "auto" (by the question's
     benchmark, see `exemplar_set_for`) or a set name of `EXEMPLAR_FILES`. fallback, the answer when MAX-SAT
     gives none (an empty tree after pruning, a tie, a timeout): "statement", the root's calibrated
     P(true | E) >= 0.5, or "pair", P(true | E) >= P(true | ~E). A small model answers "X is not p." much as
@@ -222,8 +223,9 @@ class Maieutic(Strategy):
     link: None (the paper: every explanation implies its parent in MAX-SAT), "abductive" (`AbductiveLink`: the
     likelihood of E as the model's explanation of its parent in E's direction, against the other direction and
     against a content-free claim), "continuation" (`ContinuationLink`: the model continues E with the claim
-    rather than its opposite), "lm" / "hf:PATH" (a relation scorer: E entails its parent, or the parent's
-    negation), or a `LinkScorer`. An explanation whose link is not "entail" is dropped with everything below it.
+    rather than its opposite), "lm" / "lm:PATH" / "hf:PATH" (a relation scorer: E entails its parent, or, for an
+    explanation of why the parent is false, contradicts it), or a `LinkScorer`. An explanation whose link is not
+    "entail" is dropped with everything below it.
     """
 
     name: ClassVar[str] = "maieutic"
@@ -473,9 +475,11 @@ def relation_scorer_for(spec: str | RelationScorer | None) -> RelationScorer | N
         return spec
     if spec == "lm":
         return LMRelationScorer()
+    if spec.startswith("lm:") and len(spec) > 3:
+        return JudgeRelationScorer(spec[3:])
     if spec.startswith("hf:") and len(spec) > 3:
         return HFNLIScorer(spec[3:])
-    raise ValueError(f"Maieutic: option 'relations' must be 'lm', 'hf:PATH' or None, got {spec!r}")
+    raise ValueError(f"Maieutic: option 'relations' must be 'lm', 'lm:PATH', 'hf:PATH' or None, got {spec!r}")
 
 
 LINK_SCORERS: dict[str, type[AbductiveLink] | type[ContinuationLink]] = {
@@ -494,7 +498,8 @@ def link_scorer_for(spec: str | LinkScorer | None) -> LinkScorer | None:
         scorer = relation_scorer_for(spec)
     except ValueError:
         raise ValueError(
-            f"Maieutic: option 'link' must be 'abductive', 'continuation', 'lm', 'hf:PATH' or None, got {spec!r}"
+            f"Maieutic: option 'link' must be 'abductive', 'continuation', 'lm', 'lm:PATH', 'hf:PATH' or None, "
+            f"got {spec!r}"
         ) from None
     return RelationLink(scorer) if scorer is not None else None
 

@@ -21,7 +21,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from reasonkit.protocol import LoglikelihoodRequest
+from reasonkit.protocol import LanguageModel, LoglikelihoodRequest, LoglikelihoodResult
 from reasonkit.strategies.beliefs import CONTENT_FREE
 from reasonkit.strategy import AsyncLM
 
@@ -71,14 +71,41 @@ class LMRelationScorer:
     def prompt(premise: str, hypothesis: str) -> str:
         return f"{premise}\nQuestion: {hypothesis} True, False, or Neither?\nAnswer:"
 
-    async def score(self, pairs: Sequence[tuple[str, str]], lm: AsyncLM) -> list[RelationScores]:
-        requests = [
+    def requests(self, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodRequest]:
+        return [
             LoglikelihoodRequest(context=self.prompt(premise, hypothesis), continuation=self.ANSWERS[label])
             for premise, hypothesis in pairs
             for label in LABELS
         ]
-        results = await lm.loglikelihood(requests) if requests else []
+
+    @staticmethod
+    def scores(results: Sequence[LoglikelihoodResult]) -> list[RelationScores]:
         return [_softmax3([r.logprob for r in results[i : i + 3]]) for i in range(0, len(results), 3)]
+
+    async def score(self, pairs: Sequence[tuple[str, str]], lm: AsyncLM) -> list[RelationScores]:
+        requests = self.requests(pairs)
+        return self.scores(await lm.loglikelihood(requests) if requests else [])
+
+
+class JudgeRelationScorer(LMRelationScorer):
+    """The same prompt scored by another local model ("lm:PATH"), not the strategy's: a judge trained for the
+    format, as the paper's NLI model is separate from its generator. A small generator that must also hold a
+    world's facts learns the format unevenly (docs/studies/maieutic_consistency.md, six looks). Loaded on
+    first use."""
+
+    def __init__(self, model_path: str) -> None:
+        self.model_path, self.name = model_path, f"lm:{model_path}"
+        self._model: LanguageModel | None = None
+
+    async def score(self, pairs: Sequence[tuple[str, str]], lm: AsyncLM) -> list[RelationScores]:
+        requests = self.requests(pairs)
+        if not requests:
+            return []
+        if self._model is None:
+            from reasonkit.models import load_model
+
+            self._model = load_model(self.model_path)
+        return self.scores(self._model.loglikelihood(requests))
 
 
 class HFNLIScorer:

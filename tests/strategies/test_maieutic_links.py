@@ -183,7 +183,8 @@ def test_an_unlinked_leaf_is_not_expanded() -> None:
 
 def test_an_unknown_link_is_named() -> None:
     with pytest.raises(
-        ValueError, match="option 'link' must be 'abductive', 'continuation', 'lm', 'hf:PATH' or None"
+        ValueError,
+        match="option 'link' must be 'abductive', 'continuation', 'lm', 'lm:PATH', 'hf:PATH' or None",
     ):
         Maieutic(link="nli")
     assert Maieutic(link="lm").config()["link"] == "lm"

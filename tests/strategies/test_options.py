@@ -59,7 +59,7 @@ def test_list_shows_the_same_options_and_defaults(name: str) -> None:
             "maieutic(fallback='majority')",
             "option 'fallback' = 'majority': Input should be 'statement' or 'pair'",
         ),
-        ("maieutic(relations='nli')", "option 'relations' must be 'lm', 'hf:PATH' or None"),
+        ("maieutic(relations='nli')", "option 'relations' must be 'lm', 'lm:PATH', 'hf:PATH' or None"),
         ("memory(inner=direct, k=0)", "option 'k' = 0: Input should be greater than or equal to 1"),
         (
             "memory(inner=direct, threshold=2.0)",

@@ -109,3 +109,25 @@ def test_nli_text_is_the_scorers_prompt_and_answer() -> None:
         text = nli_text({"premise": premise, "text": hypothesis, "label": label})
         assert text == LMRelationScorer.prompt(premise, hypothesis) + answer
     assert nli_text({"premise": premise, "text": hypothesis, "label": "maybe"}) is None
+
+
+def test_a_judge_scores_the_prompt_with_its_own_model_not_the_strategys(tiny_model_dir: Path) -> None:
+    """'lm:PATH' asks another local model the same NLI prompt: the strategy's LM is never called, and the
+    scores are what the judge's model gives through the plain 'lm' scorer."""
+    from reasonkit.client import BatchingClient
+    from reasonkit.models import load_model
+    from reasonkit.strategies.maieutic import relation_scorer_for
+    from reasonkit.strategies.relations import JudgeRelationScorer
+
+    pairs = [
+        ("Tupo is a bobenu. Bobenus are not sweet.", "Tupo is sweet."),
+        ("Zapodu is red.", "Zapodu is red."),
+    ]
+    judge = relation_scorer_for(f"lm:{tiny_model_dir}")
+    assert isinstance(judge, JudgeRelationScorer) and judge.name == f"lm:{tiny_model_dir}"
+    untouched = FakeLM({})
+    got = asyncio.run(judge.score(pairs, BatchingClient(untouched)))
+    expected = asyncio.run(LMRelationScorer().score(pairs, BatchingClient(load_model(str(tiny_model_dir)))))
+    assert [s.model_dump() for s in got] == [pytest.approx(s.model_dump()) for s in expected]
+    assert untouched.n_calls == 0
+    assert asyncio.run(judge.score([], BatchingClient(untouched))) == []
