@@ -1,8 +1,8 @@
 """Has a model learned the relation scorer's NLI format? The probe of docs/studies/maieutic_consistency.md's
-fifth attempt: the confusion of `LMRelationScorer`'s label (argmax over " True" / " Neither" / " False") on
-NLI drill pairs about names the recipe's drills did not use, and on the consistency suite's gold chains against
-their statements (entail for a true statement, contradict for a false one: what `link='lm'` must read to keep
-the gold chain), both on the world of `--world-seed`.
+fifth to seventh attempts: the confusion of `LMRelationScorer`'s label (argmax over " True" / " Neither" /
+" False") on NLI drill pairs whose premise is about a name the recipes' drills never use, and on the
+consistency suite's gold chains against their statements (entail for a true statement, contradict for a false
+one: what `link='lm'` must read to keep the gold chain), both on the world of `--world-seed`.
 
     python -m reasonkit.benchmarks.studies.maieutic_nli --model runs/c5/seed0/model [--world-seed 0] [-n 600]
 """

@@ -172,11 +172,6 @@ def abductive_drill_rows(
     return rows
 
 
-NLI_ANSWER = "\nAnswer:"
-"""Where an NLI drill's answer starts: a recipe trains on what follows it only (`loss_after`), so the premises,
-which may state what the world denies, are read but never learned as facts."""
-
-
 def nli_drill_rows(n_pairs: int = 6000, seed: int = 0) -> list[dict[str, object]]:
     """Premise / hypothesis pairs about fresh entities, labelled by what the premise says (entail, contradict,
     neutral), in the relation scorer's format (`reasonkit.strategies.relations:nli_text`), for a recipe source.
@@ -189,7 +184,8 @@ def nli_drill_rows(n_pairs: int = 6000, seed: int = 0) -> list[dict[str, object]
     the premise and not from what the world holds. Hypotheses: "X is [not] p." with p = q (entail or
     contradict by the polarities), with another property or about another entity (neutral); or another
     explanation of X (contradict when it gives X another kind, entail when it is the premise, neutral when it
-    ends on another property). Each row: {"text": hypothesis, "premise", "label"}."""
+    ends on another property). Each row: {"text": hypothesis, "premise", "label"}. A recipe trains on the answer
+    only (`loss_after = "\\nAnswer:"`), so a premise that states what the world denies is never learned."""
     suite = ConsistencySuite()
     world = suite._world(random.Random(f"{suite.name}-{seed}"))
     rng = random.Random(f"{suite.name}-nli-{seed}")
