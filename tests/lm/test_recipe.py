@@ -318,3 +318,45 @@ def test_the_second_stage_on_another_world_is_the_seed_0_second_stage_on_it(seed
     )
     assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
     assert sum(source["weight"] for source in base["sources"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_the_judge_on_another_world_is_the_seed_0_judge_on_it(seed: int) -> None:
+    """consistency_judge_seed{N}.toml is consistency_judge.toml from world N's first stage, its drills from
+    world N."""
+    import tomllib
+
+    recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
+    base = tomllib.loads((recipes / "consistency_judge.toml").read_text(encoding="utf-8"))
+    seeded = tomllib.loads((recipes / f"consistency_judge_seed{seed}.toml").read_text(encoding="utf-8"))
+    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [seed]
+    assert base.pop("leak_check_suites") == ["consistency"]
+    assert (base.pop("init_from"), seeded.pop("init_from")) == (
+        "../../runs/c5/seed0/model",
+        f"../../runs/c5/world{seed}/model",
+    )
+    assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_no_second_stage_or_judge_row_is_an_evaluation_statement_of_its_world(seed: int) -> None:
+    """The second stage and the judge draw more rows than the first stage (20,000 NLI pairs): none of them
+    may be a test or held-out statement of the world they are drawn from. (They cannot be loaded with
+    load_recipe here: their init_from is a trained model.)"""
+    import tomllib
+
+    from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite
+    from reasonkit.lm.recipe import Source, generated_rows
+
+    recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
+    suffix = f"_seed{seed}" if seed else ""
+    world = ConsistencySuite().generate(seed)
+    evaluation = {q.text for split in ("test", "held_out") for q in world.splits[split]}
+    for stage in ("consistency_nli", "consistency_judge"):
+        path = recipes / f"{stage}{suffix}.toml"
+        if not path.exists():
+            continue
+        for raw in tomllib.loads(path.read_text(encoding="utf-8"))["sources"]:
+            rows = generated_rows(Source(**raw))
+            assert rows and not {str(row["text"]) for row in rows} & evaluation, (path.name, raw["name"])
+            assert all(row.get("split", "train") == "train" for row in rows), (path.name, raw["name"])
