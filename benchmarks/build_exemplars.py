@@ -239,7 +239,7 @@ def maieutic_suite(suite: str, k: int = 8, seed: int = 0) -> str:
 
 MAIEUTIC_SUITES = ("world", "consistency")
 """Synthetic suites with a shipped maieutic exemplar set (strategies.maieutic.EXEMPLAR_FILES)."""
-MAIEUTIC_WORLDS = (("consistency", 1), ("consistency", 2), ("consistency", 3))
+MAIEUTIC_WORLDS = (("consistency", 1), ("consistency", 2), ("consistency", 3), ("consistency", 4))
 """(suite, world seed): an exemplar set for a model trained on that seed's world (`bench --world-seed`)."""
 
 BUILDERS = {"commonsenseqa": commonsenseqa, "strategyqa": strategyqa, "creak": creak, "multistep": multistep}

@@ -73,6 +73,7 @@ EXEMPLAR_FILES = {
     "consistency_world1": "exemplars/maieutic_consistency_world1_train.jsonl",
     "consistency_world2": "exemplars/maieutic_consistency_world2_train.jsonl",
     "consistency_world3": "exemplars/maieutic_consistency_world3_train.jsonl",
+    "consistency_world4": "exemplars/maieutic_consistency_world4_train.jsonl",
 }
 """Exemplar sets by name; a question uses the set named like its metadata "benchmark" (with "_world{N}" for a
 question of world seed N, `bench --world-seed`), else "creak"."""

@@ -281,8 +281,8 @@ def test_a_question_of_another_world_uses_that_worlds_exemplars() -> None:
     assert exemplar_set_for(seeded) == "consistency_world1"
     own = {ex.statement for ex in load_exemplars("consistency_world1")}
     assert own.isdisjoint(ex.statement for ex in load_exemplars("consistency"))
-    unseen = seeded.model_copy(update={"metadata": {**metadata, "world_seed": 4}})
-    with pytest.raises(ValueError, match="no exemplar set 'consistency_world4'.*give option 'exemplars'"):
+    unseen = seeded.model_copy(update={"metadata": {**metadata, "world_seed": 5}})
+    with pytest.raises(ValueError, match="no exemplar set 'consistency_world5'.*give option 'exemplars'"):
         exemplar_set_for(unseen)
     assert exemplar_set_for(unseen, "consistency") == "consistency"
 
