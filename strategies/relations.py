@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -91,21 +92,22 @@ class JudgeRelationScorer(LMRelationScorer):
     """The same prompt scored by another local model ("lm:PATH"), not the strategy's: a judge trained for the
     format, as the paper's NLI model is separate from its generator. A small generator that must also hold a
     world's facts learns the format unevenly (docs/studies/maieutic_consistency.md, six looks). Loaded on
-    first use."""
+    first use (`judge_model`)."""
 
     def __init__(self, model_path: str) -> None:
         self.model_path, self.name = model_path, f"lm:{model_path}"
-        self._model: LanguageModel | None = None
 
     async def score(self, pairs: Sequence[tuple[str, str]], lm: AsyncLM) -> list[RelationScores]:
         requests = self.requests(pairs)
-        if not requests:
-            return []
-        if self._model is None:
-            from reasonkit.models import load_model
+        return self.scores(judge_model(self.model_path).loglikelihood(requests)) if requests else []
 
-            self._model = load_model(self.model_path)
-        return self.scores(self._model.loglikelihood(requests))
+
+@cache
+def judge_model(path: str) -> LanguageModel:
+    """One loaded judge per path and process: maieutic's link and relations may name the same one."""
+    from reasonkit.models import load_model
+
+    return load_model(path)
 
 
 class HFNLIScorer:

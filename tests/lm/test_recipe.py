@@ -3,10 +3,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from reasonkit.lm.recipe import Recipe, RecipeError, load_recipe
+
+if TYPE_CHECKING:
+    from reasonkit.benchmarks.synthetic.base import SuiteSplits
 
 BASE = """
 name = "t"
@@ -267,79 +271,85 @@ def test_a_mixture_from_recipe_that_is_not_utf8_or_too_deep_is_named(tmp_path: P
         assert other in message and problem in message
 
 
+RECIPES = Path(__file__).resolve().parents[2] / "lm" / "recipes"
+
+
+def seeded_against_base(stage: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`{stage}.toml` and `{stage}_seed{seed}.toml` as TOML data, once every source of the seeded one is checked to
+    draw from world `seed` (that seed taken out) and the base's seed-0 leak_check_suites is taken out."""
+    import tomllib
+
+    base = tomllib.loads((RECIPES / f"{stage}.toml").read_text(encoding="utf-8"))
+    seeded = tomllib.loads((RECIPES / f"{stage}_seed{seed}.toml").read_text(encoding="utf-8"))
+    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [seed] * len(
+        base["sources"]
+    )
+    assert base.pop("leak_check_suites") == ["consistency"]
+    return base, seeded
+
+
+def same_but_name(seeded: dict[str, Any], base: dict[str, Any]) -> bool:
+    return {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
+
+
+def evaluation_statements(world: SuiteSplits) -> set[str]:
+    return {q.text for split in ("test", "held_out") for q in world.splits[split]}
+
+
+def assert_train_rows_only(rows: list[dict[str, Any]], evaluation: set[str], where: object) -> None:
+    assert rows and not {str(row["text"]) for row in rows} & evaluation, where
+    assert all(row.get("split", "train") == "train" for row in rows), where
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_the_world_seed_recipes_are_the_consistency_recipe_on_another_world(seed: int) -> None:
     """consistency_seed{N}.toml is consistency.toml with every generated source drawn from world seed N and no
     leak_check_suites (which draws seed 0's splits), and none of its rows holds a test or held-out statement of
     world N."""
-    import tomllib
-
     from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite
     from reasonkit.lm.recipe import generated_rows
 
-    recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
-    base = tomllib.loads((recipes / "consistency.toml").read_text(encoding="utf-8"))
-    seeded = tomllib.loads((recipes / f"consistency_seed{seed}.toml").read_text(encoding="utf-8"))
-    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [seed] * len(
-        base["sources"]
-    )
-    assert base.pop("leak_check_suites") == ["consistency"]
-    assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
+    base, seeded = seeded_against_base("consistency", seed)
+    assert same_but_name(seeded, base)
 
     world = ConsistencySuite().generate(seed)
-    evaluation = {q.text for split in ("test", "held_out") for q in world.splits[split]}
+    evaluation = evaluation_statements(world)
     assert len(evaluation) == 1000
-    sources = load_recipe(recipes / f"consistency_seed{seed}.toml").sources
+    sources = load_recipe(RECIPES / f"consistency_seed{seed}.toml").sources
     for source in sources:
-        rows = generated_rows(source)
-        assert rows and not {row["text"] for row in rows} & evaluation, source.name
-        assert all(row.get("split", "train") == "train" for row in rows), source.name
+        assert_train_rows_only(generated_rows(source), evaluation, source.name)
     # the facts a held-out tree is built from are there: the held-out entities' kinds, as documents
     held_out_kinds = {f"{q.metadata['entity']} is a {q.metadata['kind']}." for q in world.splits["held_out"]}
     assert held_out_kinds <= {row["text"] for row in generated_rows(sources[0])}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_the_second_stage_on_another_world_is_the_seed_0_second_stage_on_it(seed: int) -> None:
-    """consistency_nli_seed{N}.toml starts from world N's first stage and trains what consistency_nli.toml does,
-    every source drawn from world N, with no leak_check_suites (the first stage's rows are checked above)."""
-    import tomllib
-
-    recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
-    base = tomllib.loads((recipes / "consistency_nli.toml").read_text(encoding="utf-8"))
-    seeded = tomllib.loads((recipes / f"consistency_nli_seed{seed}.toml").read_text(encoding="utf-8"))
-    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [seed] * len(
-        base["sources"]
-    )
-    assert base.pop("leak_check_suites") == ["consistency"]
+@pytest.mark.parametrize(
+    ("stage", "seed"),
+    [*(("consistency_nli", s) for s in (1, 2, 3, 4)), *(("consistency_judge", s) for s in (2, 3, 4))],
+)
+def test_a_later_stage_on_another_world_is_the_seed_0_stage_on_it(stage: str, seed: int) -> None:
+    """consistency_nli_seed{N}.toml (second stage) and consistency_judge_seed{N}.toml start from world N's first
+    stage and train what their seed-0 recipe does, every source drawn from world N, with no leak_check_suites
+    (their rows are checked below)."""
+    base, seeded = seeded_against_base(stage, seed)
     assert (base.pop("init_from"), seeded.pop("init_from")) == (
         "../../runs/c5/seed0/model",
         f"../../runs/c5/world{seed}/model",
     )
-    assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
+    assert same_but_name(seeded, base)
     assert sum(source["weight"] for source in base["sources"]) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("seed", [2, 3, 4])
-def test_the_judge_on_another_world_is_the_seed_0_judge_on_it(seed: int) -> None:
-    """consistency_judge_seed{N}.toml is consistency_judge.toml from world N's first stage, its drills from
-    world N."""
-    import tomllib
-
-    recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
-    base = tomllib.loads((recipes / "consistency_judge.toml").read_text(encoding="utf-8"))
-    seeded = tomllib.loads((recipes / f"consistency_judge_seed{seed}.toml").read_text(encoding="utf-8"))
-    assert [source["generator_args"].pop("seed") for source in seeded["sources"]] == [seed]
-    assert base.pop("leak_check_suites") == ["consistency"]
-    assert (base.pop("init_from"), seeded.pop("init_from")) == (
-        "../../runs/c5/seed0/model",
-        f"../../runs/c5/world{seed}/model",
-    )
-    assert {k: v for k, v in seeded.items() if k != "name"} == {k: v for k, v in base.items() if k != "name"}
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
-def test_no_second_stage_or_judge_row_is_an_evaluation_statement_of_its_world(seed: int) -> None:
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "consistency_nli",
+        *(f"consistency_nli_seed{s}" for s in (1, 2, 3, 4)),
+        "consistency_judge",
+        *(f"consistency_judge_seed{s}" for s in (2, 3, 4)),
+    ],
+)
+def test_no_second_stage_or_judge_row_is_an_evaluation_statement_of_its_world(recipe: str) -> None:
     """The second stage and the judge draw more rows than the first stage (20,000 NLI pairs): none of them
     may be a test or held-out statement of the world they are drawn from. (They cannot be loaded with
     load_recipe here: their init_from is a trained model.)"""
@@ -348,15 +358,8 @@ def test_no_second_stage_or_judge_row_is_an_evaluation_statement_of_its_world(se
     from reasonkit.benchmarks.synthetic.consistency import ConsistencySuite
     from reasonkit.lm.recipe import Source, generated_rows
 
-    recipes = Path(__file__).resolve().parents[2] / "lm" / "recipes"
-    suffix = f"_seed{seed}" if seed else ""
-    world = ConsistencySuite().generate(seed)
-    evaluation = {q.text for split in ("test", "held_out") for q in world.splits[split]}
-    for stage in ("consistency_nli", "consistency_judge"):
-        path = recipes / f"{stage}{suffix}.toml"
-        if not path.exists():
-            continue
-        for raw in tomllib.loads(path.read_text(encoding="utf-8"))["sources"]:
-            rows = generated_rows(Source(**raw))
-            assert rows and not {str(row["text"]) for row in rows} & evaluation, (path.name, raw["name"])
-            assert all(row.get("split", "train") == "train" for row in rows), (path.name, raw["name"])
+    raw_sources = tomllib.loads((RECIPES / f"{recipe}.toml").read_text(encoding="utf-8"))["sources"]
+    world = ConsistencySuite().generate(raw_sources[0]["generator_args"].get("seed", 0))
+    evaluation = evaluation_statements(world)
+    for raw in raw_sources:
+        assert_train_rows_only(generated_rows(Source(**raw)), evaluation, (recipe, raw["name"]))
